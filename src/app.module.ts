@@ -1,0 +1,48 @@
+import { DynamicModule, Global, Module } from '@nestjs/common';
+import { APP_FILTER, APP_GUARD, APP_INTERCEPTOR } from '@nestjs/core';
+import { PassportModule } from '@nestjs/passport';
+import { AutomlTrainingModule } from './automl-training/automl-training.module';
+import { AuthGuard } from './common/auth/auth.guard';
+import { KeycloakJwtStrategy } from './common/auth/keycloak-jwt.strategy';
+import { PskStrategy } from './common/auth/psk.strategy';
+import { ErrorResponseFilter } from './common/errors/error-response.filter';
+import { BodyDecodeGuard } from './common/validation/body-decode.guard';
+import { RequestValidationInterceptor } from './common/validation/request-validation.interceptor';
+import { APP_CONFIG, AppConfig } from './config/app.config';
+import { DatabaseModule } from './database/database.module';
+
+@Global()
+@Module({})
+class ConfigHolderModule {
+  static forRoot(config: AppConfig): DynamicModule {
+    return { module: ConfigHolderModule, providers: [{ provide: APP_CONFIG, useValue: config }], exports: [APP_CONFIG] };
+  }
+}
+
+/**
+ * Root module. Global guards, interceptor and filter are APP_* providers so
+ * tests that build this module get exactly the production pipeline. Guard
+ * order matters: the body is decoded before authentication, as FastAPI does.
+ */
+@Module({})
+export class AppModule {
+  static forRoot(config: AppConfig): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [
+        ConfigHolderModule.forRoot(config),
+        DatabaseModule.forRoot(config.database),
+        PassportModule,
+        AutomlTrainingModule,
+      ],
+      providers: [
+        PskStrategy,
+        KeycloakJwtStrategy,
+        { provide: APP_GUARD, useClass: BodyDecodeGuard },
+        { provide: APP_GUARD, useClass: AuthGuard },
+        { provide: APP_INTERCEPTOR, useClass: RequestValidationInterceptor },
+        { provide: APP_FILTER, useClass: ErrorResponseFilter },
+      ],
+    };
+  }
+}

@@ -1,0 +1,19 @@
+import { INestApplication } from '@nestjs/common';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import { rawBody } from './common/http/raw-body.middleware';
+import { setupSwagger } from './common/openapi/swagger.setup';
+import { AppConfig } from './config/app.config';
+
+/**
+ * Everything main.ts does to the app that tests must get too. The app must be
+ * created with `bodyParser: false`: bodies are read raw and decoded per route.
+ */
+export function configureApp(app: INestApplication, config: AppConfig): void {
+  const express = app as NestExpressApplication;
+  express.disable('x-powered-by');
+  express.set('query parser', 'simple');
+  express.use(rawBody(config.bodyLimit));
+  app.setGlobalPrefix('api');
+  app.enableShutdownHooks();
+  setupSwagger(app, config);
+}

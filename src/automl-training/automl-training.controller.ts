@@ -1,0 +1,171 @@
+import { applyDecorators, Controller, Get, HttpCode, Post, Put } from '@nestjs/common';
+import { ApiBody, ApiExtraModels, ApiOperation, ApiParam, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { Auth, AuthMethod, CurrentPrincipal } from '../common/auth/auth.decorator';
+import type { Principal } from '../common/auth/principal';
+import { HTTPValidationError } from '../common/openapi/validation-error.dto';
+import { ValidateRequest, ValidBody, ValidParams, ValidQuery } from '../common/validation/request-schema.decorator';
+import { AutomlTrainingService } from './automl-training.service';
+import {
+  AutoMLTrainingRequest,
+  AutoMLTrainingStatusUpdate,
+  CreateJobQuery,
+  JobIdParams,
+  JobStatusesQuery,
+  ListJobsQuery,
+} from './dto/request.dto';
+import {
+  AutoMLTrainingJobHistory,
+  AutoMLTrainingJobList,
+  AutoMLTrainingJobResponse,
+  AutoMLTrainingJobStatuses,
+  ErrorResponse,
+} from './dto/response.dto';
+import { toJobResponse, toStatusItem, toTransition } from './training-job.mapper';
+
+const JOB_ID_PARAM = {
+  name: 'job_id',
+  required: true,
+  description: 'Training job ID.',
+  schema: { type: 'string', format: 'uuid', description: 'Training job ID.', title: 'Job Id' },
+} as const;
+
+const ok = (type: Function) => ApiResponse({ status: 200, description: 'Successful Response', type });
+const error = (status: number, description: string) => ApiResponse({ status, description, type: ErrorResponse });
+const invalid = () => ApiResponse({ status: 422, description: 'Validation Error', type: HTTPValidationError });
+const authErrors = () =>
+  applyDecorators(error(401, 'Missing or invalid credential'), error(403, 'Credential not accepted on this route'));
+
+@ApiTags('AutoML Training')
+@ApiExtraModels(ErrorResponse, HTTPValidationError)
+@Controller('automl/train/jobs')
+export class AutomlTrainingController {
+  constructor(private readonly service: AutomlTrainingService) {}
+
+  @Post()
+  @HttpCode(201)
+  @Auth(AuthMethod.Bearer, AuthMethod.Psk)
+  @ValidateRequest({ query: CreateJobQuery, body: AutoMLTrainingRequest })
+  @ApiOperation({
+    operationId: 'create_training_job_api_automl_train_jobs_post',
+    summary: 'Create an AutoML training job',
+    description:
+      'Stores the job and its DAG. With `auto_trigger=true` (default) the job is `queued` and runs as soon as ' +
+      'Airflow parses the DAG; with `auto_trigger=false` it is `ready` and waits for a manual trigger.\n\n' +
+      'The algorithm must suit the problem type. `owner` defaults to the bearer token\'s `preferred_username` ' +
+      'and is required with a PSK.',
+  })
+  @ApiQuery({ name: 'auto_trigger', required: false, schema: { type: 'boolean', default: true, title: 'Auto Trigger' } })
+  @ApiBody({ type: AutoMLTrainingRequest, required: true })
+  @ApiResponse({ status: 201, description: 'Successful Response', type: AutoMLTrainingJobResponse })
+  @authErrors()
+  @invalid()
+  async create(
+    @ValidQuery() query: CreateJobQuery,
+    @ValidBody() body: AutoMLTrainingRequest,
+    @CurrentPrincipal() principal: Principal,
+  ): Promise<AutoMLTrainingJobResponse> {
+    return toJobResponse(await this.service.create(body, query.auto_trigger ?? true, principal));
+  }
+
+  @Get()
+  @Auth(AuthMethod.Bearer, AuthMethod.Psk)
+  @ValidateRequest({ query: ListJobsQuery })
+  @ApiOperation({
+    operationId: 'list_training_jobs_api_automl_train_jobs_get',
+    summary: 'List training jobs',
+    description:
+      'A pure database read, newest first; never calls Airflow. Filters combine with AND. Page with the opaque ' +
+      '`cursor` from the previous page\'s `next_cursor`. Refresh live statuses with the bulk status endpoint.',
+  })
+  @ok(AutoMLTrainingJobList)
+  @authErrors()
+  @invalid()
+  async list(@ValidQuery() query: ListJobsQuery): Promise<AutoMLTrainingJobList> {
+    const page = await this.service.list(query);
+    return { items: page.items.map(toJobResponse), next_cursor: page.nextCursor };
+  }
+
+  // Declared before `:job_id` routes so `status` is not parsed as a job id (seed 003).
+  @Get('status')
+  @Auth(AuthMethod.Bearer, AuthMethod.Psk)
+  @ValidateRequest({ query: JobStatusesQuery })
+  @ApiOperation({
+    operationId: 'get_training_job_statuses_api_automl_train_jobs_status_get',
+    summary: 'Bulk reconciled job statuses',
+    description:
+      'Reconcile + return statuses for the given job IDs.\n\n' +
+      'Decoupled from ``GET /train/jobs``, a pure DB read, so the listing can\n' +
+      'render immediately and refresh live status independently. Declare this\n' +
+      "route before ``/train/jobs/{job_id}`` so ``status`` isn't parsed as a\n" +
+      'job ID.',
+  })
+  @ApiQuery({
+    name: 'ids',
+    required: false,
+    schema: { type: 'array', items: { type: 'string', format: 'uuid' }, title: 'Ids' },
+  })
+  @ok(AutoMLTrainingJobStatuses)
+  @invalid()
+  async statuses(@ValidQuery() query: JobStatusesQuery): Promise<AutoMLTrainingJobStatuses> {
+    const jobs = await this.service.statuses(query.ids ?? []);
+    return { items: jobs.map(toStatusItem) };
+  }
+
+  @Get(':job_id')
+  @Auth(AuthMethod.Bearer, AuthMethod.Psk)
+  @ValidateRequest({ params: JobIdParams })
+  @ApiOperation({
+    operationId: 'get_training_job_api_automl_train_jobs__job_id__get',
+    summary: 'Get a training job',
+    description: 'One job, read from the database. Deleted jobs are not found.',
+  })
+  @ApiParam(JOB_ID_PARAM)
+  @ok(AutoMLTrainingJobResponse)
+  @authErrors()
+  @error(404, 'Not Found')
+  @invalid()
+  async get(@ValidParams() params: JobIdParams): Promise<AutoMLTrainingJobResponse> {
+    return toJobResponse(await this.service.get(params.job_id));
+  }
+
+  @Put(':job_id/status')
+  @Auth(AuthMethod.Psk)
+  @ValidateRequest({ params: JobIdParams, body: AutoMLTrainingStatusUpdate })
+  @ApiOperation({
+    operationId: 'update_training_status_api_automl_train_jobs__job_id__status_put',
+    summary: 'DAG status writeback',
+    description:
+      'Called by the rendered DAG at task start, success, or failure.\n\n' +
+      'PSK-authenticated to match the existing /api/jobs/{id}/status endpoint\n' +
+      'used by data-engineering DAGs.',
+  })
+  @ApiParam(JOB_ID_PARAM)
+  @ApiBody({ type: AutoMLTrainingStatusUpdate, required: true })
+  @ok(AutoMLTrainingJobResponse)
+  @error(404, 'Not Found')
+  @invalid()
+  async writeback(
+    @ValidParams() params: JobIdParams,
+    @ValidBody() body: AutoMLTrainingStatusUpdate,
+  ): Promise<AutoMLTrainingJobResponse> {
+    return toJobResponse(await this.service.writeback(params.job_id, body));
+  }
+
+  @Get(':job_id/history')
+  @Auth(AuthMethod.Bearer, AuthMethod.Psk)
+  @ValidateRequest({ params: JobIdParams })
+  @ApiOperation({
+    operationId: 'get_training_job_history_api_automl_train_jobs__job_id__history_get',
+    summary: 'Status history of a training job',
+    description: 'Every recorded status transition of the job (creation, callbacks, reconciliation, user actions), oldest first.',
+  })
+  @ApiParam(JOB_ID_PARAM)
+  @ok(AutoMLTrainingJobHistory)
+  @authErrors()
+  @error(404, 'Not Found')
+  @invalid()
+  async history(@ValidParams() params: JobIdParams): Promise<AutoMLTrainingJobHistory> {
+    const transitions = await this.service.history(params.job_id);
+    return { job_id: params.job_id, items: transitions.map(toTransition) };
+  }
+}

@@ -1,0 +1,20 @@
+import { DomainError } from '../common/errors/domain.error';
+import { AutoMLTrainingJobStatus } from './automl-training.enums';
+
+export class TrainingJobNotFoundError extends DomainError {
+  constructor(jobId: string) {
+    super('not_found', `Training job ${jobId} not found`);
+  }
+}
+
+export class InvalidStatusTransitionError extends DomainError {
+  constructor(jobId: string, current: AutoMLTrainingJobStatus, requested: AutoMLTrainingJobStatus) {
+    super('conflict', `Training job ${jobId} is ${current}; it cannot move to ${requested}`);
+  }
+}
+
+export class ConcurrentUpdateError extends DomainError {
+  constructor(jobId: string) {
+    super('conflict', `Training job ${jobId} is being updated concurrently; retry the request`);
+  }
+}

@@ -1,0 +1,155 @@
+import { Injectable } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
+import { actorOf, Principal } from '../common/auth/principal';
+import { missing, RequestValidationError, valueError } from '../common/validation/pydantic-errors';
+import { AutoMLTrainingJobStatus, Preset, TransitionSource } from './automl-training.enums';
+import { ConcurrentUpdateError, InvalidStatusTransitionError, TrainingJobNotFoundError } from './automl-training.errors';
+import { AutoMLTrainingRequest, AutoMLTrainingStatusUpdate, DEFAULT_PAGE_SIZE, ListJobsQuery } from './dto/request.dto';
+import { decodeCursor, encodeCursor } from './job-cursor';
+import { decideTransition } from './training-job.lifecycle';
+import { JobPatch, TrainingJobRepository } from './training-job.repository';
+import { TrainingJobStatusReconciler } from './training-job-status.reconciler';
+import { TrainingJobTransitionEntity } from './training-job-transition.entity';
+import { TrainingJobEntity } from './training-job.entity';
+
+/**
+ * Upper bound on compare-and-set rounds for one writeback. Every round some
+ * writer wins, and the lifecycle has few steps, so contention settles long
+ * before this; reaching it means something is wrong and the caller retries.
+ */
+const MAX_CAS_ATTEMPTS = 100;
+
+export interface JobPage {
+  items: TrainingJobEntity[];
+  nextCursor: string | null;
+}
+
+@Injectable()
+export class AutomlTrainingService {
+  constructor(
+    private readonly repository: TrainingJobRepository,
+    private readonly reconciler: TrainingJobStatusReconciler,
+  ) {}
+
+  async create(request: AutoMLTrainingRequest, autoTrigger: boolean, principal: Principal): Promise<TrainingJobEntity> {
+    const owner = request.owner ?? (principal.kind === 'keycloak' ? principal.username : null);
+    if (!owner) {
+      // The PSK has no identity to default from (spec: owner required with a PSK).
+      throw new RequestValidationError([
+        principal.kind === 'psk'
+          ? missing(['body', 'owner'], request)
+          : valueError(['body', 'owner'], null, 'owner is required: the token has no preferred_username'),
+      ]);
+    }
+    const status = autoTrigger ? AutoMLTrainingJobStatus.Queued : AutoMLTrainingJobStatus.Ready;
+    const actor = actorOf(principal);
+    return this.repository.insert(
+      {
+        jobId: randomUUID(),
+        name: request.name,
+        domain: request.domain,
+        owner,
+        sourceTable: request.source_table,
+        labelColumn: request.label_column ?? null,
+        featureColumns: request.feature_columns ?? null,
+        problemType: request.problem_type,
+        algorithm: request.algorithm,
+        preset: request.preset ?? Preset.Balanced,
+        status,
+        autoTrigger,
+        renderedDag: null,
+        mlflowRunId: null,
+        mlflowExperimentName: null,
+        registeredModelName: null,
+        airflowDagId: null,
+        airflowDagUrl: null,
+        airflowRunId: null,
+        errorMessage: null,
+        featureEngineeringJobId: request.feature_engineering_job_id ?? null,
+        createdBy: actor,
+      },
+      { from: null, to: status, source: TransitionSource.User, actor, errorMessage: null },
+    );
+  }
+
+  async list(query: ListJobsQuery): Promise<JobPage> {
+    let after = null;
+    if (query.cursor !== undefined) {
+      after = decodeCursor(query.cursor);
+      if (!after) {
+        throw new RequestValidationError([
+          valueError(['query', 'cursor'], query.cursor, 'invalid cursor: pass a next_cursor returned by this endpoint'),
+        ]);
+      }
+    }
+    const limit = query.limit ?? DEFAULT_PAGE_SIZE;
+    const rows = await this.repository.list(
+      {
+        status: query.status,
+        domain: query.domain,
+        owner: query.owner,
+        problemType: query.problem_type,
+        algorithm: query.algorithm,
+        nameContains: query.q,
+      },
+      after,
+      limit + 1,
+    );
+    const items = rows.slice(0, limit);
+    const last = items[items.length - 1];
+    return { items, nextCursor: rows.length > limit && last ? encodeCursor(last) : null };
+  }
+
+  async get(jobId: string): Promise<TrainingJobEntity> {
+    const job = await this.repository.findById(jobId);
+    if (!job) throw new TrainingJobNotFoundError(jobId);
+    return job;
+  }
+
+  /** Reconciled statuses of the live jobs among `ids`, in the order first asked; unknown ids left out. */
+  async statuses(ids: string[]): Promise<TrainingJobEntity[]> {
+    const unique = [...new Set(ids)];
+    const found = await this.repository.findByIds(unique);
+    const reconciled = await this.reconciler.reconcile(found);
+    const byId = new Map(reconciled.map((job) => [job.jobId, job]));
+    return unique.flatMap((id) => byId.get(id) ?? []);
+  }
+
+  /**
+   * The DAG's status writeback: compare-and-set until this update is applied
+   * on the latest version, refused (409) by the lifecycle, or a no-op repeat.
+   */
+  async writeback(jobId: string, update: AutoMLTrainingStatusUpdate): Promise<TrainingJobEntity> {
+    for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
+      const job = await this.get(jobId);
+      const decision = decideTransition(job.status, update.status);
+      if (decision === 'refuse') throw new InvalidStatusTransitionError(jobId, job.status, update.status);
+      const patch: JobPatch = {};
+      if (update.mlflow_run_id != null && update.mlflow_run_id !== job.mlflowRunId) patch.mlflowRunId = update.mlflow_run_id;
+      if (update.registered_model_name != null && update.registered_model_name !== job.registeredModelName) {
+        patch.registeredModelName = update.registered_model_name;
+      }
+      if (update.error_message != null && update.error_message !== job.errorMessage) patch.errorMessage = update.error_message;
+      if (decision === 'same' && Object.keys(patch).length === 0) return job;
+      if (decision === 'advance') patch.status = update.status;
+      const transition =
+        decision === 'advance'
+          ? {
+              from: job.status,
+              to: update.status,
+              source: TransitionSource.Callback,
+              actor: 'airflow',
+              errorMessage: update.error_message ?? null,
+            }
+          : null;
+      const updated = await this.repository.compareAndSet(jobId, job.version, patch, transition);
+      if (updated) return updated;
+    }
+    throw new ConcurrentUpdateError(jobId);
+  }
+
+  async history(jobId: string): Promise<TrainingJobTransitionEntity[]> {
+    await this.get(jobId);
+    return this.repository.history(jobId);
+  }
+}

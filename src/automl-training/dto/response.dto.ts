@@ -1,0 +1,113 @@
+import { ApiProperty, ApiPropertyOptions, ApiSchema } from '@nestjs/swagger';
+import { fieldTitle } from '../../common/validation/fields';
+import { AutoMLAlgorithm, AutoMLTrainingJobStatus, Preset, ProblemType, TransitionSource } from '../automl-training.enums';
+
+type Kind = 'string' | 'uuid' | 'date-time' | 'integer';
+
+const SCHEMA: Record<Kind, object> = {
+  string: { type: 'string' },
+  uuid: { type: 'string', format: 'uuid' },
+  'date-time': { type: 'string', format: 'date-time' },
+  integer: { type: 'integer' },
+};
+
+/** A response property, titled as FastAPI titles it; nullable ones as anyOf [T, null]. */
+function Prop(kind: Kind, options: { nullable?: boolean; required?: boolean; description?: string } = {}): PropertyDecorator {
+  return (target, key) => {
+    const { nullable = false, required = true, description } = options;
+    const base = SCHEMA[kind];
+    const schema = nullable ? { anyOf: [base, { type: 'null' }] } : base;
+    ApiProperty({ ...schema, required, title: fieldTitle(String(key)), ...(description ? { description } : {}) } as ApiPropertyOptions)(
+      target,
+      key,
+    );
+  };
+}
+
+function EnumProp(enumType: Record<string, string>, enumName: string): PropertyDecorator {
+  return ApiProperty({ enum: enumType, enumName, required: true });
+}
+
+@ApiSchema({ name: 'AutoMLTrainingJobResponse', description: 'A persisted training job.' })
+export class AutoMLTrainingJobResponse {
+  @Prop('uuid') job_id!: string;
+  @Prop('string') name!: string;
+  @Prop('string') domain!: string;
+  @Prop('string') owner!: string;
+  @Prop('string') source_table!: string;
+  @EnumProp(ProblemType, 'ProblemType') problem_type!: ProblemType;
+  @EnumProp(AutoMLAlgorithm, 'AutoMLAlgorithm') algorithm!: AutoMLAlgorithm;
+  @EnumProp(Preset, 'Preset') preset!: Preset;
+  @EnumProp(AutoMLTrainingJobStatus, 'AutoMLTrainingJobStatus') status!: AutoMLTrainingJobStatus;
+  @Prop('string', { nullable: true, required: false, description: 'The rendered DAG source. Populated on creation.' })
+  rendered_dag!: string | null;
+  @Prop('string', { nullable: true, required: false }) mlflow_run_id!: string | null;
+  @Prop('string', { nullable: true, required: false }) mlflow_experiment_name!: string | null;
+  @Prop('string', { nullable: true, required: false }) registered_model_name!: string | null;
+  @Prop('string', { nullable: true, required: false }) airflow_dag_id!: string | null;
+  @Prop('string', { nullable: true, required: false }) airflow_dag_url!: string | null;
+  @Prop('string', { nullable: true, required: false }) error_message!: string | null;
+  @Prop('uuid', { nullable: true, required: false }) feature_engineering_job_id!: string | null;
+  @Prop('date-time') created_at!: string;
+  @Prop('date-time') updated_at!: string;
+}
+
+@ApiSchema({
+  name: 'AutoMLTrainingJobStatusItem',
+  description:
+    'Lightweight per-job status, reconciled against Airflow.\n\nReturned by the bulk status endpoint so the listing can render from the\nDB immediately and refresh statuses independently.',
+})
+export class AutoMLTrainingJobStatusItem {
+  @Prop('uuid') job_id!: string;
+  @EnumProp(AutoMLTrainingJobStatus, 'AutoMLTrainingJobStatus') status!: AutoMLTrainingJobStatus;
+  @Prop('string', { nullable: true, required: false }) error_message!: string | null;
+  @Prop('date-time') updated_at!: string;
+}
+
+@ApiSchema({ name: 'AutoMLTrainingJobStatuses' })
+export class AutoMLTrainingJobStatuses {
+  @ApiProperty({ type: [AutoMLTrainingJobStatusItem], title: 'Items', required: true })
+  items!: AutoMLTrainingJobStatusItem[];
+}
+
+@ApiSchema({ name: 'AutoMLTrainingJobList', description: 'One page of training jobs, newest first.' })
+export class AutoMLTrainingJobList {
+  @ApiProperty({ type: [AutoMLTrainingJobResponse], title: 'Items', required: true })
+  items!: AutoMLTrainingJobResponse[];
+
+  @Prop('string', {
+    nullable: true,
+    description: 'Cursor of the next page; null on the last page.',
+  })
+  next_cursor!: string | null;
+}
+
+@ApiSchema({ name: 'AutoMLTrainingJobTransition', description: 'One recorded status change of a job.' })
+export class AutoMLTrainingJobTransition {
+  @Prop('integer', { description: 'Transition id, increasing with time.' }) id!: number;
+  @ApiProperty({ anyOf: [{ $ref: '#/components/schemas/AutoMLTrainingJobStatus' }, { type: 'null' }], title: 'From Status', required: true, description: 'Status before the change; null for the creation.' })
+  from_status!: AutoMLTrainingJobStatus | null;
+  @EnumProp(AutoMLTrainingJobStatus, 'AutoMLTrainingJobStatus') to_status!: AutoMLTrainingJobStatus;
+  @ApiProperty({ enum: TransitionSource, enumName: 'AutoMLTrainingTransitionSource', required: true })
+  source!: TransitionSource;
+  @Prop('string', { description: 'Who made the change: a username, "psk" or "airflow".' }) actor!: string;
+  @Prop('string', { nullable: true }) error_message!: string | null;
+  @Prop('date-time') at!: string;
+}
+
+@ApiSchema({ name: 'AutoMLTrainingJobHistory', description: 'Status transitions of a job, oldest first.' })
+export class AutoMLTrainingJobHistory {
+  @Prop('uuid') job_id!: string;
+
+  @ApiProperty({ type: [AutoMLTrainingJobTransition], title: 'Items', required: true })
+  items!: AutoMLTrainingJobTransition[];
+}
+
+@ApiSchema({ name: 'ErrorResponse' })
+export class ErrorResponse {
+  @ApiProperty({ type: 'string', title: 'Error', description: 'A brief description of the error that occurred.', required: true })
+  error!: string;
+
+  @ApiProperty({ type: 'integer', title: 'Code', description: 'The HTTP status code associated with the error.', default: 500, required: false })
+  code!: number;
+}

@@ -1,0 +1,31 @@
+import { Column, Entity, Index, PrimaryGeneratedColumn } from 'typeorm';
+import { AutoMLTrainingJobStatus, TransitionSource } from './automl-training.enums';
+
+/** One status transition of a job: the audit trail behind GET /jobs/{job_id}/history. */
+@Entity({ name: 'automl_training_job_transitions' })
+@Index('IDX_automl_training_job_transitions_job', ['jobId', 'id'])
+export class TrainingJobTransitionEntity {
+  @PrimaryGeneratedColumn({ name: 'id', type: 'bigint' })
+  id!: string;
+
+  @Column({ name: 'job_id', type: 'uuid' })
+  jobId!: string;
+
+  @Column({ name: 'from_status', type: 'varchar', length: 16, nullable: true })
+  fromStatus!: AutoMLTrainingJobStatus | null;
+
+  @Column({ name: 'to_status', type: 'varchar', length: 16 })
+  toStatus!: AutoMLTrainingJobStatus;
+
+  @Column({ name: 'source', type: 'varchar', length: 16 })
+  source!: TransitionSource;
+
+  @Column({ name: 'actor', type: 'text' })
+  actor!: string;
+
+  @Column({ name: 'error_message', type: 'text', nullable: true })
+  errorMessage!: string | null;
+
+  @Column({ name: 'at', type: 'timestamptz', precision: 3 })
+  at!: Date;
+}

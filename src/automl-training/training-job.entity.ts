@@ -1,0 +1,93 @@
+import { Column, Entity, Index, PrimaryColumn } from 'typeorm';
+import { AutoMLAlgorithm, AutoMLTrainingJobStatus, Preset, ProblemType } from './automl-training.enums';
+
+/**
+ * One training job. `version` is the compare-and-set token: every write is
+ * `… WHERE job_id = $1 AND version = $2` and bumps it.
+ * `created_at` keeps millisecond precision so the listing's keyset cursor,
+ * which round-trips through a JS Date, compares exactly.
+ */
+@Entity({ name: 'automl_training_jobs' })
+@Index('IDX_automl_training_jobs_listing', ['createdAt', 'jobId'], { where: 'deleted_at IS NULL' })
+@Index('IDX_automl_training_jobs_status', ['status', 'createdAt', 'jobId'], { where: 'deleted_at IS NULL' })
+@Index('IDX_automl_training_jobs_domain', ['domain', 'createdAt', 'jobId'], { where: 'deleted_at IS NULL' })
+@Index('IDX_automl_training_jobs_owner', ['owner', 'createdAt', 'jobId'], { where: 'deleted_at IS NULL' })
+export class TrainingJobEntity {
+  @PrimaryColumn({ name: 'job_id', type: 'uuid' })
+  jobId!: string;
+
+  @Column({ name: 'name', type: 'text' })
+  name!: string;
+
+  @Column({ name: 'domain', type: 'text' })
+  domain!: string;
+
+  @Column({ name: 'owner', type: 'text' })
+  owner!: string;
+
+  @Column({ name: 'source_table', type: 'text' })
+  sourceTable!: string;
+
+  @Column({ name: 'label_column', type: 'text', nullable: true })
+  labelColumn!: string | null;
+
+  @Column({ name: 'feature_columns', type: 'jsonb', nullable: true })
+  featureColumns!: string[] | null;
+
+  @Column({ name: 'problem_type', type: 'varchar', length: 32 })
+  problemType!: ProblemType;
+
+  @Column({ name: 'algorithm', type: 'varchar', length: 32 })
+  algorithm!: AutoMLAlgorithm;
+
+  @Column({ name: 'preset', type: 'varchar', length: 16 })
+  preset!: Preset;
+
+  @Column({ name: 'status', type: 'varchar', length: 16 })
+  status!: AutoMLTrainingJobStatus;
+
+  @Column({ name: 'auto_trigger', type: 'boolean' })
+  autoTrigger!: boolean;
+
+  @Column({ name: 'rendered_dag', type: 'text', nullable: true })
+  renderedDag!: string | null;
+
+  @Column({ name: 'mlflow_run_id', type: 'text', nullable: true })
+  mlflowRunId!: string | null;
+
+  @Column({ name: 'mlflow_experiment_name', type: 'text', nullable: true })
+  mlflowExperimentName!: string | null;
+
+  @Column({ name: 'registered_model_name', type: 'text', nullable: true })
+  registeredModelName!: string | null;
+
+  @Column({ name: 'airflow_dag_id', type: 'text', nullable: true })
+  airflowDagId!: string | null;
+
+  @Column({ name: 'airflow_dag_url', type: 'text', nullable: true })
+  airflowDagUrl!: string | null;
+
+  @Column({ name: 'airflow_run_id', type: 'text', nullable: true })
+  airflowRunId!: string | null;
+
+  @Column({ name: 'error_message', type: 'text', nullable: true })
+  errorMessage!: string | null;
+
+  @Column({ name: 'feature_engineering_job_id', type: 'uuid', nullable: true })
+  featureEngineeringJobId!: string | null;
+
+  @Column({ name: 'created_by', type: 'text' })
+  createdBy!: string;
+
+  @Column({ name: 'created_at', type: 'timestamptz', precision: 3 })
+  createdAt!: Date;
+
+  @Column({ name: 'updated_at', type: 'timestamptz', precision: 3 })
+  updatedAt!: Date;
+
+  @Column({ name: 'deleted_at', type: 'timestamptz', precision: 3, nullable: true })
+  deletedAt!: Date | null;
+
+  @Column({ name: 'version', type: 'integer' })
+  version!: number;
+}

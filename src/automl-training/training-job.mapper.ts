@@ -1,0 +1,48 @@
+import { AutoMLTrainingJobResponse, AutoMLTrainingJobStatusItem, AutoMLTrainingJobTransition } from './dto/response.dto';
+import { TrainingJobTransitionEntity } from './training-job-transition.entity';
+import { TrainingJobEntity } from './training-job.entity';
+
+export function toJobResponse(job: TrainingJobEntity): AutoMLTrainingJobResponse {
+  return {
+    job_id: job.jobId,
+    name: job.name,
+    domain: job.domain,
+    owner: job.owner,
+    source_table: job.sourceTable,
+    problem_type: job.problemType,
+    algorithm: job.algorithm,
+    preset: job.preset,
+    status: job.status,
+    rendered_dag: job.renderedDag,
+    mlflow_run_id: job.mlflowRunId,
+    mlflow_experiment_name: job.mlflowExperimentName,
+    registered_model_name: job.registeredModelName,
+    airflow_dag_id: job.airflowDagId,
+    airflow_dag_url: job.airflowDagUrl,
+    error_message: job.errorMessage,
+    feature_engineering_job_id: job.featureEngineeringJobId,
+    created_at: job.createdAt.toISOString(),
+    updated_at: job.updatedAt.toISOString(),
+  };
+}
+
+export function toStatusItem(job: TrainingJobEntity): AutoMLTrainingJobStatusItem {
+  return {
+    job_id: job.jobId,
+    status: job.status,
+    error_message: job.errorMessage,
+    updated_at: job.updatedAt.toISOString(),
+  };
+}
+
+export function toTransition(transition: TrainingJobTransitionEntity): AutoMLTrainingJobTransition {
+  return {
+    id: Number(transition.id),
+    from_status: transition.fromStatus,
+    to_status: transition.toStatus,
+    source: transition.source,
+    actor: transition.actor,
+    error_message: transition.errorMessage,
+    at: transition.at.toISOString(),
+  };
+}

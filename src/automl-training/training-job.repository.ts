@@ -1,0 +1,165 @@
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource, InjectRepository } from '@nestjs/typeorm';
+import { DataSource, In, IsNull, Repository } from 'typeorm';
+import { AutoMLAlgorithm, AutoMLTrainingJobStatus, ProblemType, TransitionSource } from './automl-training.enums';
+import { TrainingJobTransitionEntity } from './training-job-transition.entity';
+import { TrainingJobEntity } from './training-job.entity';
+
+export interface TransitionRecord {
+  from: AutoMLTrainingJobStatus | null;
+  to: AutoMLTrainingJobStatus;
+  source: TransitionSource;
+  actor: string;
+  errorMessage: string | null;
+}
+
+export interface JobFilter {
+  status?: AutoMLTrainingJobStatus;
+  domain?: string;
+  owner?: string;
+  problemType?: ProblemType;
+  algorithm?: AutoMLAlgorithm;
+  nameContains?: string;
+}
+
+export interface KeysetPosition {
+  createdAt: Date;
+  jobId: string;
+}
+
+/** Columns a compare-and-set may change; never ids, owner or timestamps. */
+export type JobPatch = Partial<
+  Pick<
+    TrainingJobEntity,
+    | 'status'
+    | 'mlflowRunId'
+    | 'registeredModelName'
+    | 'errorMessage'
+    | 'renderedDag'
+    | 'airflowDagId'
+    | 'airflowDagUrl'
+    | 'airflowRunId'
+    | 'mlflowExperimentName'
+  >
+>;
+
+export type NewJob = Omit<TrainingJobEntity, 'createdAt' | 'updatedAt' | 'deletedAt' | 'version'>;
+
+const NOW = 'clock_timestamp()';
+
+@Injectable()
+export class TrainingJobRepository {
+  constructor(
+    @InjectRepository(TrainingJobEntity) private readonly jobs: Repository<TrainingJobEntity>,
+    @InjectRepository(TrainingJobTransitionEntity) private readonly transitions: Repository<TrainingJobTransitionEntity>,
+    @InjectDataSource() private readonly dataSource: DataSource,
+  ) {}
+
+  findById(jobId: string): Promise<TrainingJobEntity | null> {
+    return this.jobs.findOne({ where: { jobId, deletedAt: IsNull() } });
+  }
+
+  /** Live jobs among `jobIds`, in no particular order. */
+  findByIds(jobIds: string[]): Promise<TrainingJobEntity[]> {
+    if (jobIds.length === 0) return Promise.resolve([]);
+    return this.jobs.find({ where: { jobId: In(jobIds), deletedAt: IsNull() } });
+  }
+
+  /** Newest first, keyset-paged on (created_at, job_id); returns up to `limit` rows. */
+  list(filter: JobFilter, after: KeysetPosition | null, limit: number): Promise<TrainingJobEntity[]> {
+    const query = this.jobs.createQueryBuilder('job').where('job.deleted_at IS NULL');
+    if (filter.status) query.andWhere('job.status = :status', { status: filter.status });
+    if (filter.domain) query.andWhere('job.domain = :domain', { domain: filter.domain });
+    if (filter.owner) query.andWhere('job.owner = :owner', { owner: filter.owner });
+    if (filter.problemType) query.andWhere('job.problem_type = :problemType', { problemType: filter.problemType });
+    if (filter.algorithm) query.andWhere('job.algorithm = :algorithm', { algorithm: filter.algorithm });
+    if (filter.nameContains) {
+      const pattern = `%${filter.nameContains.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+      query.andWhere(`job.name ILIKE :pattern ESCAPE '\\'`, { pattern });
+    }
+    if (after) {
+      query.andWhere('(job.created_at, job.job_id) < (:afterCreatedAt, :afterJobId)', {
+        afterCreatedAt: after.createdAt,
+        afterJobId: after.jobId,
+      });
+    }
+    return query.orderBy('job.created_at', 'DESC').addOrderBy('job.job_id', 'DESC').limit(limit).getMany();
+  }
+
+  history(jobId: string): Promise<TrainingJobTransitionEntity[]> {
+    return this.transitions.find({ where: { jobId }, order: { id: 'ASC' } });
+  }
+
+  /** Inserts the job and its creation transition in one statement. */
+  async insert(job: NewJob, transition: TransitionRecord): Promise<TrainingJobEntity> {
+    const columns = this.jobs.metadata.columns.filter((column) => column.propertyName in job);
+    const values = columns.map((column) => {
+      const value = job[column.propertyName as keyof NewJob];
+      return column.type === 'jsonb' && value !== null ? JSON.stringify(value) : value;
+    });
+    const names = columns.map((column) => `"${column.databaseName}"`).join(', ');
+    const placeholders = columns.map((_, index) => `$${index + 1}`).join(', ');
+    const n = values.length;
+    const rows: Record<string, unknown>[] = await this.dataSource.query(
+      `WITH inserted AS (
+         INSERT INTO automl_training_jobs (${names}, created_at, updated_at, version)
+         VALUES (${placeholders}, ${NOW}, ${NOW}, 1)
+         RETURNING *
+       ), logged AS (
+         INSERT INTO automl_training_job_transitions (job_id, from_status, to_status, source, actor, error_message, at)
+         SELECT job_id, $${n + 1}, $${n + 2}, $${n + 3}, $${n + 4}, $${n + 5}, created_at FROM inserted
+       )
+       SELECT * FROM inserted`,
+      [...values, transition.from, transition.to, transition.source, transition.actor, transition.errorMessage],
+    );
+    return this.toEntity(rows[0]);
+  }
+
+  /**
+   * Applies `patch` only if the row still has `expectedVersion`, bumping the
+   * version and recording `transition` (when given) in the same statement.
+   * Returns the updated job, or null when another writer got there first.
+   */
+  async compareAndSet(
+    jobId: string,
+    expectedVersion: number,
+    patch: JobPatch,
+    transition: TransitionRecord | null,
+  ): Promise<TrainingJobEntity | null> {
+    const entries = Object.entries(patch).filter(([, value]) => value !== undefined);
+    const assignments = entries.map(([property], index) => {
+      const column = this.jobs.metadata.findColumnWithPropertyName(property);
+      if (!column) throw new Error(`Unknown job property ${property}`);
+      return `"${column.databaseName}" = $${index + 3}`;
+    });
+    const n = entries.length + 2;
+    const params: unknown[] = [jobId, expectedVersion, ...entries.map(([, value]) => value)];
+    let logged = '';
+    if (transition) {
+      logged = `, logged AS (
+         INSERT INTO automl_training_job_transitions (job_id, from_status, to_status, source, actor, error_message, at)
+         SELECT job_id, $${n + 1}, $${n + 2}, $${n + 3}, $${n + 4}, $${n + 5}, updated_at FROM updated
+       )`;
+      params.push(transition.from, transition.to, transition.source, transition.actor, transition.errorMessage);
+    }
+    const rows: Record<string, unknown>[] = await this.dataSource.query(
+      `WITH updated AS (
+         UPDATE automl_training_jobs
+            SET ${[...assignments, `version = version + 1`, `updated_at = ${NOW}`].join(', ')}
+          WHERE job_id = $1 AND version = $2 AND deleted_at IS NULL
+          RETURNING *
+       )${logged}
+       SELECT * FROM updated`,
+      params,
+    );
+    return rows.length > 0 ? this.toEntity(rows[0]) : null;
+  }
+
+  private toEntity(row: Record<string, unknown>): TrainingJobEntity {
+    const entity = this.jobs.create();
+    for (const column of this.jobs.metadata.columns) {
+      (entity as unknown as Record<string, unknown>)[column.propertyName] = row[column.databaseName];
+    }
+    return entity;
+  }
+}

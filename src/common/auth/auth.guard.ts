@@ -1,0 +1,125 @@
+import { CanActivate, ExecutionContext, Injectable, Logger } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import type { Request, Response } from 'express';
+import passport from 'passport';
+import { AuthenticationError, DomainError, PermissionDeniedError } from '../errors/domain.error';
+import { AUTH_METHODS, AuthMethod } from './auth.decorator';
+import { BearerNotConfiguredError, TokenClaimError } from './keycloak-jwt.strategy';
+import type { Principal } from './principal';
+import { PSK_HEADER } from './psk.strategy';
+
+const STRATEGY: Record<AuthMethod, string> = {
+  [AuthMethod.Psk]: 'psk',
+  [AuthMethod.Bearer]: 'keycloak-jwt',
+};
+const CHALLENGE: Record<AuthMethod, string> = {
+  [AuthMethod.Psk]: 'APIKey',
+  [AuthMethod.Bearer]: 'Bearer',
+};
+const BEARER = /^bearer\s+\S/i;
+
+type Outcome = { ok: true; principal: Principal } | { ok: false; reason: string; unavailable?: boolean };
+
+/**
+ * Global guard: every route must declare @Auth(...) or @Public() (deny by
+ * default). Presented credentials are checked in a fixed order (PSK, then
+ * bearer); the first valid credential the route accepts wins. A valid
+ * credential of a kind the route does not accept is a 403; no credential or
+ * only invalid ones a 401 with WWW-Authenticate.
+ */
+@Injectable()
+export class AuthGuard implements CanActivate {
+  private readonly logger = new Logger(AuthGuard.name);
+
+  constructor(private readonly reflector: Reflector) {}
+
+  async canActivate(context: ExecutionContext): Promise<boolean> {
+    if (context.getType() !== 'http') return true;
+    const methods = this.reflector.getAllAndOverride<AuthMethod[] | undefined>(AUTH_METHODS, [
+      context.getHandler(),
+      context.getClass(),
+    ]);
+    if (methods === undefined) throw new PermissionDeniedError('This route declares no access rule');
+    if (methods.length === 0) return true;
+
+    const http = context.switchToHttp();
+    const request = http.getRequest<Request & { user?: Principal }>();
+    const response = http.getResponse<Response>();
+    const presented = presentedMethods(request);
+    const challenges = methods.map((method) => CHALLENGE[method]);
+    if (presented.length === 0) throw new AuthenticationError('Not authenticated', challenges);
+
+    let validButRefused: AuthMethod | null = null;
+    let firstFailure: { method: AuthMethod; outcome: Extract<Outcome, { ok: false }> } | null = null;
+    for (const method of presented) {
+      const outcome = await this.authenticate(method, request, response);
+      if (outcome.ok && methods.includes(method)) {
+        request.user = outcome.principal;
+        return true;
+      }
+      if (outcome.ok) validButRefused ??= method;
+      else firstFailure ??= { method, outcome };
+    }
+    if (firstFailure?.outcome.unavailable) throw new DomainError('unavailable', firstFailure.outcome.reason);
+    if (validButRefused && !firstFailure) {
+      throw new PermissionDeniedError(
+        validButRefused === AuthMethod.Bearer
+          ? 'This route does not accept bearer tokens; use the Authorization-PSK header'
+          : 'This route does not accept a PSK; use a Keycloak bearer token',
+      );
+    }
+    const failure = firstFailure!;
+    const challenge = failure.method === AuthMethod.Bearer ? 'Bearer error="invalid_token"' : CHALLENGE[failure.method];
+    throw new AuthenticationError(failure.outcome.reason, [challenge, ...challenges.filter((c) => c !== CHALLENGE[failure.method])]);
+  }
+
+  private authenticate(method: AuthMethod, request: Request, response: Response): Promise<Outcome> {
+    return new Promise((resolve) => {
+      const done = (error: unknown, user?: Principal | false, info?: unknown) => {
+        if (user) return resolve({ ok: true, principal: user });
+        resolve(this.failure(method, error ?? info));
+      };
+      passport.authenticate(STRATEGY[method], { session: false }, done)(request, response, (error: unknown) =>
+        done(error),
+      );
+    });
+  }
+
+  private failure(method: AuthMethod, cause: unknown): Extract<Outcome, { ok: false }> {
+    if (method === AuthMethod.Psk) return { ok: false, reason: 'Invalid PSK' };
+    if (cause instanceof BearerNotConfiguredError) return { ok: false, reason: cause.message };
+    if (cause instanceof TokenClaimError) return { ok: false, reason: `Invalid bearer token: ${cause.message}` };
+    const name = (cause as { name?: string } | undefined)?.name;
+    switch (name) {
+      case 'TokenExpiredError':
+        return { ok: false, reason: 'Invalid bearer token: the token has expired' };
+      case 'NotBeforeError':
+        return { ok: false, reason: 'Invalid bearer token: the token is not valid yet' };
+      case 'SigningKeyNotFoundError':
+        return { ok: false, reason: 'Invalid bearer token: signed by an unknown key' };
+      case 'JsonWebTokenError':
+        return { ok: false, reason: 'Invalid bearer token: bad signature, algorithm, issuer or format' };
+      case 'JwksError':
+      case 'JwksRateLimitError':
+      case 'AbortError':
+      case 'TimeoutError':
+        this.logger.warn(`JWKS fetch failed: ${name}`);
+        return { ok: false, reason: 'The identity provider could not be reached; try again', unavailable: true };
+      default:
+        if (cause instanceof Error && /ECONNREFUSED|ETIMEDOUT|ENOTFOUND|socket|timeout/i.test(cause.message)) {
+          this.logger.warn(`JWKS fetch failed: ${cause.message}`);
+          return { ok: false, reason: 'The identity provider could not be reached; try again', unavailable: true };
+        }
+        return { ok: false, reason: 'Invalid bearer token' };
+    }
+  }
+}
+
+function presentedMethods(request: Request): AuthMethod[] {
+  const methods: AuthMethod[] = [];
+  const psk = request.headers[PSK_HEADER];
+  if (typeof psk === 'string' && psk.length > 0) methods.push(AuthMethod.Psk);
+  const authorization = request.headers.authorization;
+  if (typeof authorization === 'string' && BEARER.test(authorization)) methods.push(AuthMethod.Bearer);
+  return methods;
+}

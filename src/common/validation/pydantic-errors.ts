@@ -1,0 +1,189 @@
+import { parseUuid, uuidErrorText } from './pydantic-uuid';
+
+export type Loc = (string | number)[];
+
+/** One item of FastAPI's 422 `detail`, keys in pydantic's order. */
+export interface ValidationItem {
+  type: string;
+  loc: Loc;
+  msg: string;
+  input: unknown;
+  ctx?: Record<string, unknown>;
+}
+
+/** Thrown wherever request input is refused; rendered as 422 `{"detail": items}`. */
+export class RequestValidationError extends Error {
+  constructor(readonly items: ValidationItem[]) {
+    super('Request validation failed');
+  }
+}
+
+export type FieldSpec =
+  | { kind: 'string'; required: boolean; nullable: boolean; minLength?: number; maxLength?: number }
+  | { kind: 'enum'; values: readonly string[]; required: boolean; nullable: boolean }
+  | { kind: 'uuid'; required: boolean; nullable: boolean }
+  | { kind: 'string_list'; required: boolean; nullable: boolean; maxItems?: number; itemMaxLength?: number }
+  | { kind: 'uuid_list'; maxItems: number }
+  | { kind: 'bool' }
+  | { kind: 'int'; ge?: number; le?: number };
+
+/** Python repr of a str. */
+export function pyRepr(value: string): string {
+  const quote = value.includes("'") && !value.includes('"') ? '"' : "'";
+  const escaped = value
+    .replace(/\\/g, '\\\\')
+    .replace(/\n/g, '\\n')
+    .replace(/\r/g, '\\r')
+    .replace(/\t/g, '\\t')
+    .replace(quote === "'" ? /'/g : /"/g, quote === "'" ? "\\'" : '\\"');
+  return `${quote}${escaped}${quote}`;
+}
+
+/** pydantic's enum `expected`: reprs joined by ", " with " or " before the last. */
+export function enumExpected(values: readonly string[]): string {
+  const reprs = values.map(pyRepr);
+  return reprs.length <= 1 ? reprs.join('') : `${reprs.slice(0, -1).join(', ')} or ${reprs[reprs.length - 1]}`;
+}
+
+export const missing = (loc: Loc, input: unknown): ValidationItem => ({
+  type: 'missing',
+  loc,
+  msg: 'Field required',
+  input,
+});
+
+export const stringType = (loc: Loc, input: unknown): ValidationItem => ({
+  type: 'string_type',
+  loc,
+  msg: 'Input should be a valid string',
+  input,
+});
+
+export function uuidItem(loc: Loc, input: unknown): ValidationItem | null {
+  if (typeof input !== 'string') {
+    return { type: 'uuid_type', loc, msg: 'UUID input should be a string, bytes or UUID object', input };
+  }
+  if (parseUuid(input) !== null) return null;
+  const error = uuidErrorText(input);
+  return { type: 'uuid_parsing', loc, msg: `Input should be a valid UUID, ${error}`, input, ctx: { error } };
+}
+
+export function enumItem(loc: Loc, input: unknown, values: readonly string[]): ValidationItem | null {
+  if (typeof input === 'string' && values.includes(input)) return null;
+  const expected = enumExpected(values);
+  return { type: 'enum', loc, msg: `Input should be ${expected}`, input, ctx: { expected } };
+}
+
+export function valueError(loc: Loc, input: unknown, message: string): ValidationItem {
+  // FastAPI's jsonable_encoder renders the ValueError object in ctx as {}.
+  return { type: 'value_error', loc, msg: `Value error, ${message}`, input, ctx: { error: {} } };
+}
+
+function stringItems(loc: Loc, input: unknown, minLength?: number, maxLength?: number): ValidationItem[] {
+  if (typeof input !== 'string') return [stringType(loc, input)];
+  const length = [...input].length;
+  if (minLength !== undefined && length < minLength) {
+    const unit = minLength === 1 ? 'character' : 'characters';
+    return [
+      { type: 'string_too_short', loc, msg: `String should have at least ${minLength} ${unit}`, input, ctx: { min_length: minLength } },
+    ];
+  }
+  if (maxLength !== undefined && length > maxLength) {
+    const unit = maxLength === 1 ? 'character' : 'characters';
+    return [
+      { type: 'string_too_long', loc, msg: `String should have at most ${maxLength} ${unit}`, input, ctx: { max_length: maxLength } },
+    ];
+  }
+  return [];
+}
+
+function tooLong(loc: Loc, input: unknown[], maxItems: number): ValidationItem {
+  const unit = maxItems === 1 ? 'item' : 'items';
+  return {
+    type: 'too_long',
+    loc,
+    msg: `List should have at most ${maxItems} ${unit} after validation, not ${input.length}`,
+    input,
+    ctx: { field_type: 'List', max_length: maxItems, actual_length: input.length },
+  };
+}
+
+const TRUE_WORDS = new Set(['1', 'on', 't', 'true', 'y', 'yes']);
+const FALSE_WORDS = new Set(['0', 'off', 'f', 'false', 'n', 'no']);
+
+/** pydantic's lax str → bool. */
+export function parseBool(input: string): boolean | null {
+  const word = input.trim().toLowerCase();
+  if (TRUE_WORDS.has(word)) return true;
+  if (FALSE_WORDS.has(word)) return false;
+  return null;
+}
+
+/**
+ * The pydantic errors for one field value. `input === undefined` means absent;
+ * `whole` is the object the field was read from (pydantic reports it as the
+ * input of a `missing` item).
+ */
+export function checkField(spec: FieldSpec, loc: Loc, input: unknown, whole: unknown): ValidationItem[] {
+  if (input === undefined) {
+    const required = 'required' in spec ? spec.required : false;
+    return required ? [missing(loc, whole)] : [];
+  }
+  if (input === null && 'nullable' in spec && spec.nullable) return [];
+  switch (spec.kind) {
+    case 'string':
+      return stringItems(loc, input, spec.minLength, spec.maxLength);
+    case 'enum': {
+      const item = enumItem(loc, input, spec.values);
+      return item ? [item] : [];
+    }
+    case 'uuid': {
+      const item = uuidItem(loc, input);
+      return item ? [item] : [];
+    }
+    case 'string_list': {
+      if (!Array.isArray(input)) return [{ type: 'list_type', loc, msg: 'Input should be a valid list', input }];
+      if (spec.maxItems !== undefined && input.length > spec.maxItems) return [tooLong(loc, input, spec.maxItems)];
+      return input.flatMap((item, index) => stringItems([...loc, index], item, undefined, spec.itemMaxLength));
+    }
+    case 'uuid_list': {
+      const values = input as unknown[];
+      if (values.length > spec.maxItems) return [tooLong(loc, values, spec.maxItems)];
+      return values.flatMap((item, index) => uuidItem([...loc, index], item) ?? []);
+    }
+    case 'bool':
+      return typeof input === 'string' && parseBool(input) !== null
+        ? []
+        : [{ type: 'bool_parsing', loc, msg: 'Input should be a valid boolean, unable to interpret input', input }];
+    case 'int': {
+      if (typeof input !== 'string' || !/^\s*[+-]?\d+\s*$/.test(input)) {
+        return [{ type: 'int_parsing', loc, msg: 'Input should be a valid integer, unable to parse string as an integer', input }];
+      }
+      const value = Number(input);
+      if (spec.ge !== undefined && value < spec.ge) {
+        return [{ type: 'greater_than_equal', loc, msg: `Input should be greater than or equal to ${spec.ge}`, input, ctx: { ge: spec.ge } }];
+      }
+      if (spec.le !== undefined && value > spec.le) {
+        return [{ type: 'less_than_equal', loc, msg: `Input should be less than or equal to ${spec.le}`, input, ctx: { le: spec.le } }];
+      }
+      return [];
+    }
+  }
+}
+
+/** The validated value of a field that `checkField` accepted. */
+export function coerceField(spec: FieldSpec, input: unknown): unknown {
+  if (input === undefined || input === null) return input;
+  switch (spec.kind) {
+    case 'uuid':
+      return parseUuid(input as string);
+    case 'uuid_list':
+      return (input as string[]).map((value) => parseUuid(value));
+    case 'bool':
+      return parseBool(input as string);
+    case 'int':
+      return Number(input);
+    default:
+      return input;
+  }
+}

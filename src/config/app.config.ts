@@ -1,0 +1,111 @@
+import { randomBytes } from 'node:crypto';
+import { resolve } from 'node:path';
+import { ConfigurationError, EnvironmentVariables, validateEnv } from './env.validation';
+
+export type DatabaseConfig =
+  | { kind: 'postgres'; url: string; poolSize: number; migrationsRun: boolean }
+  | { kind: 'pglite'; dataDir: string | null; migrationsRun: boolean };
+
+export interface KeycloakConfig {
+  issuer: string;
+  jwksUri: string;
+  authorizationUrl: string;
+  tokenUrl: string;
+  clientId: string | null;
+}
+
+export interface AuthConfig {
+  psks: string[];
+  /** True when no API_PSK was configured and a key was generated for this process. */
+  pskGenerated: boolean;
+  keycloak: KeycloakConfig | null;
+}
+
+export interface AirflowConfig {
+  url: string | null;
+  username: string | null;
+  password: string | null;
+  apiVersion: 'v1' | 'v2';
+  dagsDir: string;
+}
+
+export interface AppConfig {
+  env: 'development' | 'production' | 'test';
+  port: number;
+  publicUrl: string;
+  bodyLimit: string;
+  database: DatabaseConfig;
+  auth: AuthConfig;
+  airflow: AirflowConfig;
+}
+
+export const APP_CONFIG = Symbol('APP_CONFIG');
+
+const MIN_PRODUCTION_PSK_LENGTH = 16;
+
+function databaseConfig(env: EnvironmentVariables): DatabaseConfig {
+  const migrationsRun = env.DATABASE_MIGRATIONS_RUN !== 'false';
+  const url = env.DATABASE_URL ?? `pglite://${resolve('.data', 'pglite')}`;
+  if (url === 'pglite://memory') return { kind: 'pglite', dataDir: null, migrationsRun };
+  if (url.startsWith('pglite://')) {
+    return { kind: 'pglite', dataDir: url.slice('pglite://'.length), migrationsRun };
+  }
+  return { kind: 'postgres', url, poolSize: env.DATABASE_POOL_SIZE ?? 10, migrationsRun };
+}
+
+function authConfig(env: EnvironmentVariables, appEnv: AppConfig['env']): AuthConfig {
+  const configured = (env.API_PSK ?? '')
+    .split(',')
+    .map((key) => key.trim())
+    .filter((key) => key.length > 0);
+  if (appEnv === 'production') {
+    if (configured.length === 0) {
+      throw new ConfigurationError('Invalid configuration: API_PSK: required in production (comma-separated keys)');
+    }
+    if (configured.some((key) => key.length < MIN_PRODUCTION_PSK_LENGTH)) {
+      throw new ConfigurationError(
+        `Invalid configuration: API_PSK: every key must have at least ${MIN_PRODUCTION_PSK_LENGTH} characters in production`,
+      );
+    }
+  }
+  const pskGenerated = configured.length === 0;
+  const psks = pskGenerated ? [randomBytes(24).toString('base64url')] : configured;
+
+  let keycloak: KeycloakConfig | null = null;
+  if (env.KEYCLOAK_URL && env.KEYCLOAK_REALM) {
+    const issuer = `${env.KEYCLOAK_URL.replace(/\/+$/, '')}/realms/${env.KEYCLOAK_REALM}`;
+    keycloak = {
+      issuer,
+      jwksUri: `${issuer}/protocol/openid-connect/certs`,
+      authorizationUrl: `${issuer}/protocol/openid-connect/auth`,
+      tokenUrl: `${issuer}/protocol/openid-connect/token`,
+      clientId: env.KEYCLOAK_CLIENT_ID ?? null,
+    };
+  } else if (env.KEYCLOAK_URL || env.KEYCLOAK_REALM) {
+    const missing = env.KEYCLOAK_URL ? 'KEYCLOAK_REALM' : 'KEYCLOAK_URL';
+    throw new ConfigurationError(`Invalid configuration: ${missing}: required when the other Keycloak variable is set`);
+  }
+  return { psks, pskGenerated, keycloak };
+}
+
+/** Builds the typed configuration from the process environment; throws ConfigurationError on bad input. */
+export function loadAppConfig(raw: Record<string, unknown> = process.env): AppConfig {
+  const env = validateEnv(raw);
+  const appEnv = (env.NODE_ENV ?? 'development') as AppConfig['env'];
+  const port = env.PORT ?? 3000;
+  return {
+    env: appEnv,
+    port,
+    publicUrl: (env.PUBLIC_URL ?? `http://localhost:${port}`).replace(/\/+$/, ''),
+    bodyLimit: env.BODY_LIMIT ?? '1mb',
+    database: databaseConfig(env),
+    auth: authConfig(env, appEnv),
+    airflow: {
+      url: env.AIRFLOW_URL ? env.AIRFLOW_URL.replace(/\/+$/, '') : null,
+      username: env.AIRFLOW_USERNAME ?? null,
+      password: env.AIRFLOW_PASSWORD ?? null,
+      apiVersion: (env.AIRFLOW_API_VERSION ?? 'v2') as 'v1' | 'v2',
+      dagsDir: resolve(env.AIRFLOW_DAGS_DIR ?? resolve('.data', 'dags')),
+    },
+  };
+}

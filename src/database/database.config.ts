@@ -1,0 +1,66 @@
+import { DataSource, DataSourceOptions, MigrationExecutor } from 'typeorm';
+import { DatabaseConfig } from '../config/app.config';
+import { TrainingJobTransitionEntity } from '../automl-training/training-job-transition.entity';
+import { TrainingJobEntity } from '../automl-training/training-job.entity';
+import { EmbeddedPostgres } from './embedded-postgres';
+import { MIGRATIONS } from './migrations';
+
+export const ENTITIES = [TrainingJobEntity, TrainingJobTransitionEntity];
+
+/** Arbitrary constant shared by every replica: serialises start-up migrations. */
+const MIGRATION_LOCK_KEY = 727_143_001;
+
+export interface ResolvedDatabase {
+  options: DataSourceOptions;
+  /** Present when the database is embedded: must be stopped after the DataSource is destroyed. */
+  embedded: EmbeddedPostgres | null;
+}
+
+/**
+ * The one place DataSource options are built, used by the app module and by
+ * ormconfig.ts (the TypeORM CLI), so the two can never disagree.
+ * Schema changes only through migrations: `synchronize` is always false.
+ */
+export async function resolveDatabase(config: DatabaseConfig): Promise<ResolvedDatabase> {
+  const embedded = config.kind === 'pglite' ? await EmbeddedPostgres.start(config.dataDir) : null;
+  const url = embedded ? embedded.url : config.kind === 'postgres' ? config.url : '';
+  const options: DataSourceOptions = {
+    type: 'postgres',
+    url,
+    entities: ENTITIES,
+    migrations: MIGRATIONS,
+    migrationsTableName: 'typeorm_migrations',
+    synchronize: false,
+    migrationsRun: false,
+    logging: ['error'],
+    // PGlite has one session: a single pooled connection keeps transactions apart.
+    extra: {
+      max: config.kind === 'postgres' ? config.poolSize : 1,
+      connectionTimeoutMillis: 5_000,
+      idleTimeoutMillis: 30_000,
+    },
+  };
+  return { options, embedded };
+}
+
+/**
+ * Runs pending migrations under a PostgreSQL advisory lock, on one query
+ * runner, so replicas starting together never race and the embedded
+ * database's single connection is never asked for twice.
+ */
+export async function runMigrations(dataSource: DataSource): Promise<void> {
+  const queryRunner = dataSource.createQueryRunner();
+  try {
+    await queryRunner.connect();
+    await queryRunner.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
+    try {
+      const executor = new MigrationExecutor(dataSource, queryRunner);
+      executor.transaction = 'each';
+      await executor.executePendingMigrations();
+    } finally {
+      await queryRunner.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]);
+    }
+  } finally {
+    await queryRunner.release();
+  }
+}

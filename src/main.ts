@@ -1,0 +1,37 @@
+import 'reflect-metadata';
+import { Logger } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import { AppModule } from './app.module';
+import { configureApp } from './app.setup';
+import { AppConfig, loadAppConfig } from './config/app.config';
+import { ConfigurationError } from './config/env.validation';
+
+function announceGeneratedPsk(config: AppConfig): void {
+  if (!config.auth.pskGenerated) return;
+  // Printed once, to the terminal only, so a developer can call the API; never logged again.
+  process.stdout.write(
+    `\nNo API_PSK configured: generated a PSK for this process (development only):\n\n  Authorization-PSK: ${config.auth.psks[0]}\n\n`,
+  );
+}
+
+async function bootstrap(): Promise<void> {
+  let config: AppConfig;
+  try {
+    config = loadAppConfig();
+  } catch (error) {
+    if (error instanceof ConfigurationError) {
+      process.stderr.write(`${error.message}\n`);
+      process.exit(78);
+    }
+    throw error;
+  }
+  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config), { bodyParser: false });
+  configureApp(app, config);
+  await app.listen(config.port);
+  const url = await app.getUrl();
+  new Logger('Bootstrap').log(`Listening on ${url.replace('[::1]', 'localhost')}; Swagger UI at /docs`);
+  announceGeneratedPsk(config);
+}
+
+void bootstrap();
