@@ -1,0 +1,86 @@
+import 'reflect-metadata';
+import { INestApplication } from '@nestjs/common';
+import { Test } from '@nestjs/testing';
+import { getDataSourceToken } from '@nestjs/typeorm';
+import { randomBytes } from 'node:crypto';
+import request from 'supertest';
+import { DataSource } from 'typeorm';
+import { AppModule } from '../../src/app.module';
+import { configureApp } from '../../src/app.setup';
+import { AppConfig, loadAppConfig } from '../../src/config/app.config';
+import { databaseUrl, TEMPLATE_ENV, testDatabaseUrl, usesPostgres, withAdminClient } from '../setup/test-database';
+
+export const TEST_PSK = 'test-psk-0123456789abcdef';
+export const ROTATED_PSK = 'rotated-psk-fedcba9876543210';
+
+export interface TestApp {
+  app: INestApplication;
+  config: AppConfig;
+  dataSource: DataSource;
+  http: () => ReturnType<typeof request>;
+  /** Empties every table (each test starts from a known state). */
+  reset(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** A fresh database for one test file: a clone of the migrated template, or an in-memory PGlite. */
+async function freshDatabaseUrl(): Promise<{ url: string; drop: () => Promise<void> }> {
+  if (!usesPostgres()) return { url: testDatabaseUrl(), drop: async () => undefined };
+  const template = process.env[TEMPLATE_ENV];
+  if (!template) throw new Error('global-setup did not create a template database');
+  const name = `${template}_f${randomBytes(4).toString('hex')}`;
+  await withAdminClient((client) => client.query(`CREATE DATABASE "${name}" TEMPLATE "${template}"`));
+  return {
+    url: databaseUrl(name),
+    drop: () => withAdminClient((client) => client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`)).then(() => undefined),
+  };
+}
+
+/**
+ * Boots the real AppModule with the production pipeline (configureApp) on a
+ * loopback port; `env` adds or overrides environment variables.
+ */
+export async function startTestApp(env: Record<string, string> = {}): Promise<TestApp> {
+  const database = await freshDatabaseUrl();
+  const config = loadAppConfig({
+    NODE_ENV: 'test',
+    API_PSK: `${TEST_PSK},${ROTATED_PSK}`,
+    DATABASE_URL: database.url,
+    DATABASE_POOL_SIZE: '20',
+    ...env,
+  });
+  const moduleRef = await Test.createTestingModule({ imports: [AppModule.forRoot(config)] }).compile();
+  const app = moduleRef.createNestApplication({ bodyParser: false, logger: ['error', 'warn'] });
+  configureApp(app, config);
+  await app.listen(0, '127.0.0.1');
+  const dataSource = app.get<DataSource>(getDataSourceToken());
+  return {
+    app,
+    config,
+    dataSource,
+    http: () => request(app.getHttpServer()),
+    reset: async () => {
+      await dataSource.query('TRUNCATE automl_training_job_transitions, automl_training_jobs RESTART IDENTITY CASCADE');
+    },
+    close: async () => {
+      await app.close();
+      await database.drop();
+    },
+  };
+}
+
+export const psk = (key = TEST_PSK) => ({ 'Authorization-PSK': key });
+export const bearer = (token: string) => ({ Authorization: `Bearer ${token}` });
+
+/** Sends exact bytes (superagent would re-encode a Buffer as JSON); resolves status and parsed body. */
+export async function rawRequest(
+  testApp: TestApp,
+  method: string,
+  path: string,
+  headers: Record<string, string>,
+  body: Buffer,
+): Promise<{ status: number; body: unknown }> {
+  const url = new URL(path, await testApp.app.getUrl());
+  const response = await fetch(url, { method, headers, body });
+  return { status: response.status, body: await response.json() };
+}

@@ -1,0 +1,202 @@
+import { psk, rawRequest, startTestApp, TestApp } from '../utils/test-app';
+import { createJob } from '../utils/jobs';
+
+const JOBS = '/api/automl/train/jobs';
+const GOOD_ID = '0b9b6e4e-6f0e-4c57-9a55-2c1b1f1d7a10';
+const STATUS_EXPECTED = "'ready', 'queued', 'running', 'complete' or 'failed'";
+
+describe('FastAPI/pydantic-exact errors', () => {
+  let testApp: TestApp;
+
+  beforeAll(async () => {
+    testApp = await startTestApp();
+  });
+
+  afterAll(() => testApp.close());
+
+  const put = (id: string) => testApp.http().put(`${JOBS}/${id}/status`).set(psk());
+
+  it('should refuse a non-UUID path id with uuid_parsing', async () => {
+    const response = await testApp.http().get(`${JOBS}/not-a-uuid`).set(psk()).expect(422);
+    expect(response.body).toEqual({
+      detail: [
+        {
+          type: 'uuid_parsing',
+          loc: ['path', 'job_id'],
+          msg: 'Input should be a valid UUID, invalid character: found `n` at 1',
+          input: 'not-a-uuid',
+          ctx: { error: 'invalid character: found `n` at 1' },
+        },
+      ],
+    });
+  });
+
+  it('should report each bad ids item at its own index', async () => {
+    const response = await testApp
+      .http()
+      .get(`${JOBS}/status?ids=${GOOD_ID}&ids=nope&ids=abc&ids=${GOOD_ID},${GOOD_ID}`)
+      .set(psk())
+      .expect(422);
+    expect(response.body).toEqual({
+      detail: [
+        {
+          type: 'uuid_parsing',
+          loc: ['query', 'ids', 1],
+          msg: 'Input should be a valid UUID, invalid character: found `n` at 1',
+          input: 'nope',
+          ctx: { error: 'invalid character: found `n` at 1' },
+        },
+        {
+          type: 'uuid_parsing',
+          loc: ['query', 'ids', 2],
+          msg: 'Input should be a valid UUID, invalid length: expected length 32 for simple format, found 3',
+          input: 'abc',
+          ctx: { error: 'invalid length: expected length 32 for simple format, found 3' },
+        },
+        {
+          type: 'uuid_parsing',
+          loc: ['query', 'ids', 3],
+          msg: 'Input should be a valid UUID, invalid character: found `,` at 37',
+          input: `${GOOD_ID},${GOOD_ID}`,
+          ctx: { error: 'invalid character: found `,` at 37' },
+        },
+      ],
+    });
+  });
+
+  it('should report a missing body field with the whole received object as input', async () => {
+    const response = await put(GOOD_ID).send({ note: 'x' }).expect(422);
+    expect(response.body).toEqual({
+      detail: [{ type: 'missing', loc: ['body', 'status'], msg: 'Field required', input: { note: 'x' } }],
+    });
+  });
+
+  it('should report a bad enum with ctx.expected', async () => {
+    const response = await put(GOOD_ID).send({ status: 'bogus' }).expect(422);
+    expect(response.body).toEqual({
+      detail: [
+        {
+          type: 'enum',
+          loc: ['body', 'status'],
+          msg: `Input should be ${STATUS_EXPECTED}`,
+          input: 'bogus',
+          ctx: { expected: STATUS_EXPECTED },
+        },
+      ],
+    });
+  });
+
+  it('should report a non-string where a string is expected with string_type', async () => {
+    const response = await put(GOOD_ID).send({ status: 'running', error_message: 123, mlflow_run_id: true }).expect(422);
+    expect(response.body).toEqual({
+      detail: [
+        { type: 'string_type', loc: ['body', 'mlflow_run_id'], msg: 'Input should be a valid string', input: true },
+        { type: 'string_type', loc: ['body', 'error_message'], msg: 'Input should be a valid string', input: 123 },
+      ],
+    });
+  });
+
+  it.each([
+    ['{bad', 1, 'Expecting property name enclosed in double quotes'],
+    ['{"status":"running",}', 20, 'Expecting property name enclosed in double quotes'],
+    ['{"status":"running"} x', 21, 'Extra data'],
+    ['{"status":"runn', 10, 'Unterminated string starting at'],
+    ['{"status" "running"}', 10, "Expecting ':' delimiter"],
+    ['{"a":1 "b":2}', 7, "Expecting ',' delimiter"],
+    ['   ', 3, 'Expecting value'],
+    ['{"é":"é" x', 9, "Expecting ',' delimiter"],
+  ])('should refuse the JSON body %j with json_invalid at %i', async (body, pos, error) => {
+    const response = await put(GOOD_ID).set('Content-Type', 'application/json').send(body).expect(422);
+    expect(response.body).toEqual({
+      detail: [{ type: 'json_invalid', loc: ['body', pos], msg: 'JSON decode error', input: {}, ctx: { error } }],
+    });
+  });
+
+  it.each([[[1, 2]], ['x'], [5]])('should refuse the JSON body %j that is not an object', async (body) => {
+    const response = await put(GOOD_ID)
+      .set('Content-Type', 'application/json')
+      .send(JSON.stringify(body))
+      .expect(422);
+    expect(response.body).toEqual({
+      detail: [
+        {
+          type: 'model_attributes_type',
+          loc: ['body'],
+          msg: 'Input should be a valid dictionary or object to extract fields from',
+          input: body,
+        },
+      ],
+    });
+  });
+
+  it.each([[''], ['null']])('should report the whole body %j as missing', async (body) => {
+    const response = await put(GOOD_ID).set('Content-Type', 'application/json').send(body).expect(422);
+    expect(response.body).toEqual({ detail: [{ type: 'missing', loc: ['body'], msg: 'Field required', input: null }] });
+  });
+
+  it('should treat a body that is not JSON by content type as a raw string, as FastAPI ≥ 0.132 does', async () => {
+    const response = await put(GOOD_ID).set('Content-Type', 'text/plain').send('{"status":"running"}').expect(422);
+    expect(response.body).toEqual({
+      detail: [
+        {
+          type: 'model_attributes_type',
+          loc: ['body'],
+          msg: 'Input should be a valid dictionary or object to extract fields from',
+          input: '{"status":"running"}',
+        },
+      ],
+    });
+  });
+
+  it('should combine path and body errors in FastAPI order', async () => {
+    const response = await put('123').send({ status: null, registered_model_name: 7 }).expect(422);
+    expect(response.body.detail.map((item: { loc: unknown[]; type: string }) => [item.type, item.loc])).toEqual([
+      ['uuid_parsing', ['path', 'job_id']],
+      ['enum', ['body', 'status']],
+      ['string_type', ['body', 'registered_model_name']],
+    ]);
+  });
+
+  it('should answer malformed JSON with 422 before checking credentials, and credentials before other validation', async () => {
+    await testApp.http().put(`${JOBS}/${GOOD_ID}/status`).set('Content-Type', 'application/json').send('{bad').expect(422);
+    const unauthenticated = await testApp.http().put(`${JOBS}/not-a-uuid/status`).send({}).expect(401);
+    expect(unauthenticated.body).toEqual({ error: 'Not authenticated', code: 401 });
+  });
+
+  it('should refuse non-UTF-8 bodies with 400 ErrorResponse', async () => {
+    const response = await rawRequest(
+      testApp,
+      'PUT',
+      `${JOBS}/${GOOD_ID}/status`,
+      { ...psk(), 'Content-Type': 'application/json' },
+      Buffer.from([0x7b, 0xff, 0x7d]),
+    );
+    expect(response).toEqual({ status: 400, body: { error: 'There was an error parsing the body', code: 400 } });
+  });
+
+  it('should refuse oversized bodies with 413 ErrorResponse', async () => {
+    const response = await put(GOOD_ID)
+      .set('Content-Type', 'application/json')
+      .send(JSON.stringify({ status: 'running', error_message: 'x'.repeat(2 * 1024 * 1024) }))
+      .expect(413);
+    expect(response.body).toEqual({ error: 'Request body is larger than the limit of 1mb', code: 413 });
+  });
+
+  it('should answer unknown ids and unknown routes with 404 ErrorResponse', async () => {
+    const missing = await put(GOOD_ID).send({ status: 'running' }).expect(404);
+    expect(missing.body).toEqual({ error: `Training job ${GOOD_ID} not found`, code: 404 });
+    const route = await testApp.http().get('/api/automl/nothing-here').set(psk()).expect(404);
+    expect(route.body).toEqual({ error: 'Not Found', code: 404 });
+  });
+
+  it('should accept the UUID forms pydantic accepts and ignore unknown body fields', async () => {
+    const job = await createJob(testApp);
+    const simple = (job.job_id as string).replace(/-/g, '').toUpperCase();
+    for (const form of [simple, `{${job.job_id}}`, `urn:uuid:${job.job_id}`]) {
+      const response = await testApp.http().get(`${JOBS}/${encodeURIComponent(form)}`).set(psk()).expect(200);
+      expect(response.body.job_id).toBe(job.job_id);
+    }
+    const updated = await put(job.job_id).send({ status: 'running', owner: 'mallory', job_id: GOOD_ID }).expect(200);
+    expect(updated.body).toMatchObject({ job_id: job.job_id, owner: 'alice', status: 'running' });
+  });
+});
