@@ -4,6 +4,7 @@ import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { AppModule } from './app.module';
 import { configureApp } from './app.setup';
+import { createHttpAdapter } from './common/http/http-adapter';
 import { AppConfig, loadAppConfig } from './config/app.config';
 import { ConfigurationError } from './config/env.validation';
 
@@ -26,7 +27,9 @@ async function bootstrap(): Promise<void> {
     }
     throw error;
   }
-  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config), { bodyParser: false });
+  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config), createHttpAdapter(), {
+    bodyParser: false,
+  });
   configureApp(app, config);
   await app.listen(config.port);
   const url = await app.getUrl();

@@ -1,0 +1,235 @@
+import { KeycloakDouble } from '../doubles/keycloak.double';
+import { createJob, jobRequest, writeback } from '../utils/jobs';
+import { bearer, psk, startTestApp, TestApp } from '../utils/test-app';
+
+const JOBS = '/api/automl/train/jobs';
+
+describe('training jobs: create, get, list', () => {
+  let keycloak: KeycloakDouble;
+  let testApp: TestApp;
+
+  beforeAll(async () => {
+    keycloak = await KeycloakDouble.start();
+    testApp = await startTestApp(keycloak.env());
+  });
+
+  afterAll(async () => {
+    await testApp.close();
+    await keycloak.stop();
+  });
+
+  describe('POST /jobs', () => {
+    beforeEach(() => testApp.reset());
+
+    it('should store a queued job by default and a ready one with auto_trigger=false', async () => {
+      const queued = await testApp.http().post(JOBS).set(psk()).send(jobRequest()).expect(201);
+      expect(queued.body).toEqual({
+        job_id: expect.stringMatching(/^[0-9a-f-]{36}$/),
+        name: 'churn model',
+        domain: 'marketing',
+        owner: 'alice',
+        source_table: 'marketing.churn_features',
+        problem_type: 'binary_classification',
+        algorithm: 'lightgbm_classifier',
+        preset: 'fast',
+        status: 'queued',
+        rendered_dag: null,
+        mlflow_run_id: null,
+        mlflow_experiment_name: null,
+        registered_model_name: null,
+        airflow_dag_id: null,
+        airflow_dag_url: null,
+        error_message: null,
+        feature_engineering_job_id: null,
+        created_at: expect.any(String),
+        updated_at: expect.any(String),
+      });
+      const ready = await testApp.http().post(`${JOBS}?auto_trigger=false`).set(psk()).send(jobRequest()).expect(201);
+      expect(ready.body.status).toBe('ready');
+      const rows = await testApp.dataSource.query('SELECT job_id, status FROM automl_training_jobs ORDER BY created_at');
+      expect(rows).toEqual([
+        { job_id: queued.body.job_id, status: 'queued' },
+        { job_id: ready.body.job_id, status: 'ready' },
+      ]);
+    });
+
+    it('should default preset to balanced and owner to the token user, and ignore client-set status, ids and timestamps', async () => {
+      const { owner: _owner, preset: _preset, ...body } = jobRequest();
+      const response = await testApp
+        .http()
+        .post(JOBS)
+        .set(bearer(keycloak.token({ preferred_username: 'bob' })))
+        .send({ ...body, status: 'complete', job_id: '11111111-1111-4111-8111-111111111111', created_at: '2000-01-01T00:00:00Z' })
+        .expect(201);
+      expect(response.body).toMatchObject({ owner: 'bob', preset: 'balanced', status: 'queued' });
+      expect(response.body.job_id).not.toBe('11111111-1111-4111-8111-111111111111');
+      expect(response.body.created_at.startsWith('2000')).toBe(false);
+    });
+
+    it('should require owner with a PSK', async () => {
+      const { owner: _owner, ...body } = jobRequest();
+      const response = await testApp.http().post(JOBS).set(psk()).send(body).expect(422);
+      expect(response.body).toEqual({ detail: [{ type: 'missing', loc: ['body', 'owner'], msg: 'Field required', input: body }] });
+      expect(await testApp.dataSource.query('SELECT count(*)::int AS n FROM automl_training_jobs')).toEqual([{ n: 0 }]);
+    });
+
+    it.each([
+      ['lightgbm_regressor', 'binary_classification'],
+      ['isolation_forest', 'regression'],
+      ['vw_contextual_bandit', 'ranking'],
+      ['xgboost_ranker', 'multiclass_classification'],
+    ])('should refuse algorithm %s for problem_type %s, naming both', async (algorithm, problemType) => {
+      const body = jobRequest({ algorithm, problem_type: problemType });
+      const response = await testApp.http().post(JOBS).set(psk()).send(body).expect(422);
+      expect(response.body.detail).toHaveLength(1);
+      expect(response.body.detail[0]).toMatchObject({ type: 'value_error', loc: ['body'], input: body, ctx: { error: {} } });
+      expect(response.body.detail[0].msg).toContain(`algorithm '${algorithm}'`);
+      expect(response.body.detail[0].msg).toContain(`problem_type '${problemType}'`);
+      expect(await testApp.dataSource.query('SELECT count(*)::int AS n FROM automl_training_jobs')).toEqual([{ n: 0 }]);
+    });
+
+    it.each([
+      ['lightgbm_classifier', 'binary_classification'],
+      ['xgboost_classifier', 'multiclass_classification'],
+      ['vw_classifier', 'binary_classification'],
+      ['lightgbm_regressor', 'regression'],
+      ['xgboost_regressor', 'regression'],
+      ['vw_regressor', 'regression'],
+      ['lightgbm_ranker', 'ranking'],
+      ['xgboost_ranker', 'ranking'],
+      ['isolation_forest', 'anomaly_detection'],
+      ['vw_contextual_bandit', 'contextual_bandit'],
+    ])('should accept algorithm %s for problem_type %s', async (algorithm, problemType) => {
+      await testApp.http().post(JOBS).set(psk()).send(jobRequest({ algorithm, problem_type: problemType })).expect(201);
+    });
+
+    it('should require label_column except for anomaly detection', async () => {
+      const body = jobRequest({ label_column: null });
+      const refused = await testApp.http().post(JOBS).set(psk()).send(body).expect(422);
+      expect(refused.body.detail[0]).toMatchObject({ type: 'value_error', loc: ['body'] });
+      expect(refused.body.detail[0].msg).toContain('label_column is required');
+      const anomaly = jobRequest({ label_column: undefined, algorithm: 'isolation_forest', problem_type: 'anomaly_detection' });
+      await testApp.http().post(JOBS).set(psk()).send(anomaly).expect(201);
+    });
+
+    it('should report every invalid field in declaration order', async () => {
+      const response = await testApp
+        .http()
+        .post(`${JOBS}?auto_trigger=maybe`)
+        .set(psk())
+        .send({ name: '', domain: 5, source_table: 't', feature_columns: ['a', 3], problem_type: 'x', algorithm: 'y', preset: 'slow', feature_engineering_job_id: 'nope' })
+        .expect(422);
+      expect(response.body.detail.map((item: { type: string; loc: unknown[] }) => [item.type, item.loc])).toEqual([
+        ['bool_parsing', ['query', 'auto_trigger']],
+        ['string_too_short', ['body', 'name']],
+        ['string_type', ['body', 'domain']],
+        ['string_type', ['body', 'feature_columns', 1]],
+        ['enum', ['body', 'problem_type']],
+        ['enum', ['body', 'algorithm']],
+        ['enum', ['body', 'preset']],
+        ['uuid_parsing', ['body', 'feature_engineering_job_id']],
+      ]);
+    });
+  });
+
+  describe('GET /jobs/{job_id}', () => {
+    it('should answer the stored job, and 404 for an unknown one', async () => {
+      const job = await createJob(testApp);
+      const response = await testApp.http().get(`${JOBS}/${job.job_id}`).set(bearer(keycloak.token())).expect(200);
+      expect(response.body).toEqual(job);
+      const missing = await testApp.http().get(`${JOBS}/9c0ffee0-0000-4000-8000-000000000000`).set(psk()).expect(404);
+      expect(missing.body).toEqual({ error: 'Training job 9c0ffee0-0000-4000-8000-000000000000 not found', code: 404 });
+    });
+  });
+
+  describe('GET /jobs (listing)', () => {
+    const TOTAL = 130;
+    let created: Record<string, any>[];
+
+    beforeAll(async () => {
+      await testApp.reset();
+      created = [];
+      for (let i = 0; i < TOTAL; i++) {
+        const regression = i % 3 === 0;
+        created.push(
+          await createJob(
+            testApp,
+            {
+              name: i % 10 === 0 ? `Churn_100%_${i}` : `job ${i}`,
+              domain: i % 2 === 0 ? 'marketing' : 'finance',
+              owner: i % 5 === 0 ? 'bob' : 'alice',
+              problem_type: regression ? 'regression' : 'binary_classification',
+              algorithm: regression ? 'xgboost_regressor' : 'lightgbm_classifier',
+            },
+            i % 4 !== 0,
+          ),
+        );
+      }
+      for (const job of created.slice(0, 7)) {
+        await writeback(testApp, job.job_id, { status: 'running' }).expect(200);
+        job.status = 'running';
+      }
+    });
+
+    async function pages(query: string, limit: number): Promise<{ ids: string[]; pages: number }> {
+      const ids: string[] = [];
+      let cursor: string | null = null;
+      let count = 0;
+      do {
+        const url: string = `${JOBS}?limit=${limit}${query}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`;
+        const response = await testApp.http().get(url).set(psk()).expect(200);
+        ids.push(...response.body.items.map((job: { job_id: string }) => job.job_id));
+        cursor = response.body.next_cursor;
+        count++;
+      } while (cursor && count < 100);
+      return { ids, pages: count };
+    }
+
+    const newestFirst = (jobs: Record<string, any>[]) => [...jobs].reverse().map((job) => job.job_id);
+
+    it('should page through every job newest first without gaps or repeats', async () => {
+      const { ids, pages: pageCount } = await pages('', 17);
+      expect(ids).toEqual(newestFirst(created));
+      expect(pageCount).toBe(Math.ceil(TOTAL / 17));
+    });
+
+    it('should default to 50 per page and answer null next_cursor on the last page', async () => {
+      const first = await testApp.http().get(JOBS).set(psk()).expect(200);
+      expect(first.body.items).toHaveLength(50);
+      expect(typeof first.body.next_cursor).toBe('string');
+      const all = await testApp.http().get(`${JOBS}?limit=500`).set(psk()).expect(200);
+      expect(all.body.items).toHaveLength(TOTAL);
+      expect(all.body.next_cursor).toBeNull();
+    });
+
+    it.each([
+      ['&domain=finance', (job: any) => job.domain === 'finance'],
+      ['&owner=bob', (job: any) => job.owner === 'bob'],
+      ['&problem_type=regression', (job: any) => job.problem_type === 'regression'],
+      ['&algorithm=lightgbm_classifier', (job: any) => job.algorithm === 'lightgbm_classifier'],
+      ['&status=ready', (job: any) => job.status === 'ready'],
+      ['&q=100%25_', (job: any) => job.name.includes('100%_')],
+      ['&q=CHURN&domain=marketing&owner=bob', (job: any) => /churn/i.test(job.name) && job.domain === 'marketing' && job.owner === 'bob'],
+    ])('should filter with %s across pages', async (query, predicate) => {
+      const expected = newestFirst(created.filter(predicate));
+      expect(expected.length).toBeGreaterThan(0);
+      expect((await pages(query, 7)).ids).toEqual(expected);
+    });
+
+    it('should filter by the current status', async () => {
+      const running = await pages('&status=running', 3);
+      expect(new Set(running.ids)).toEqual(new Set(created.slice(0, 7).map((job) => job.job_id)));
+    });
+
+    it('should refuse a forged cursor and an out-of-range limit with 422', async () => {
+      const cursor = await testApp.http().get(`${JOBS}?cursor=not-a-cursor`).set(psk()).expect(422);
+      expect(cursor.body.detail).toEqual([
+        expect.objectContaining({ type: 'value_error', loc: ['query', 'cursor'], input: 'not-a-cursor' }),
+      ]);
+      const limit = await testApp.http().get(`${JOBS}?limit=501`).set(psk()).expect(422);
+      expect(limit.body.detail).toEqual([
+        { type: 'less_than_equal', loc: ['query', 'limit'], msg: 'Input should be less than or equal to 500', input: '501', ctx: { le: 500 } },
+      ]);
+    });
+  });
+});

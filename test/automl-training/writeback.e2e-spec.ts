@@ -1,0 +1,140 @@
+import { startTestApp, TestApp, psk } from '../utils/test-app';
+import { createJob, writeback } from '../utils/jobs';
+
+const RANK: Record<string, number> = { ready: 0, queued: 1, running: 2, complete: 3, failed: 3 };
+const TERMINAL = new Set(['complete', 'failed']);
+
+async function history(testApp: TestApp, jobId: string) {
+  const response = await testApp.http().get(`/api/automl/train/jobs/${jobId}/history`).set(psk()).expect(200);
+  return response.body.items as { from_status: string | null; to_status: string; source: string; actor: string }[];
+}
+
+async function storedVersion(testApp: TestApp, jobId: string): Promise<number> {
+  const rows = await testApp.dataSource.query('SELECT version FROM automl_training_jobs WHERE job_id = $1', [jobId]);
+  return rows[0].version;
+}
+
+describe('PUT /jobs/{job_id}/status (DAG writeback)', () => {
+  let testApp: TestApp;
+
+  beforeAll(async () => {
+    testApp = await startTestApp();
+  });
+
+  beforeEach(() => testApp.reset());
+
+  afterAll(() => testApp.close());
+
+  it('should walk the whole lifecycle queued → running → complete and record each transition', async () => {
+    const job = await createJob(testApp);
+    expect(job.status).toBe('queued');
+
+    const running = await writeback(testApp, job.job_id, { status: 'running' }).expect(200);
+    expect(running.body).toMatchObject({ job_id: job.job_id, status: 'running' });
+
+    const complete = await writeback(testApp, job.job_id, {
+      status: 'complete',
+      mlflow_run_id: 'run-42',
+      registered_model_name: 'marketing.churn_model',
+    }).expect(200);
+    expect(complete.body).toMatchObject({
+      status: 'complete',
+      mlflow_run_id: 'run-42',
+      registered_model_name: 'marketing.churn_model',
+      error_message: null,
+    });
+    expect(Date.parse(complete.body.updated_at)).toBeGreaterThanOrEqual(Date.parse(running.body.updated_at));
+
+    const stored = await testApp.http().get(`/api/automl/train/jobs/${job.job_id}`).set(psk()).expect(200);
+    expect(stored.body).toEqual(complete.body);
+    expect((await history(testApp, job.job_id)).map((t) => [t.from_status, t.to_status, t.source, t.actor])).toEqual([
+      [null, 'queued', 'user', 'psk'],
+      ['queued', 'running', 'callback', 'airflow'],
+      ['running', 'complete', 'callback', 'airflow'],
+    ]);
+  });
+
+  it('should answer an idempotent repeat with 200, fill late fields, and record no extra transition', async () => {
+    const job = await createJob(testApp);
+    await writeback(testApp, job.job_id, { status: 'failed' }).expect(200);
+    const version = await storedVersion(testApp, job.job_id);
+
+    const repeat = await writeback(testApp, job.job_id, { status: 'failed' }).expect(200);
+    expect(repeat.body.status).toBe('failed');
+    expect(await storedVersion(testApp, job.job_id)).toBe(version);
+
+    const filled = await writeback(testApp, job.job_id, { status: 'failed', error_message: 'OOM in trial 3' }).expect(200);
+    expect(filled.body).toMatchObject({ status: 'failed', error_message: 'OOM in trial 3' });
+    expect((await history(testApp, job.job_id)).map((t) => t.to_status)).toEqual(['queued', 'failed']);
+  });
+
+  it('should let a job skip a lost callback (queued → complete) and fail from any non-terminal status', async () => {
+    const skipped = await createJob(testApp);
+    await writeback(testApp, skipped.job_id, { status: 'complete' }).expect(200);
+    const ready = await createJob(testApp, {}, false);
+    expect(ready.status).toBe('ready');
+    const failed = await writeback(testApp, ready.job_id, { status: 'failed', error_message: 'boom' }).expect(200);
+    expect(failed.body).toMatchObject({ status: 'failed', error_message: 'boom' });
+    expect((await history(testApp, ready.job_id)).at(-1)).toMatchObject({ from_status: 'ready', to_status: 'failed' });
+  });
+
+  it.each([
+    ['complete', 'running'],
+    ['complete', 'failed'],
+    ['failed', 'queued'],
+    ['failed', 'complete'],
+  ])('should refuse %s → %s with 409 naming the current status and change nothing', async (terminal, next) => {
+    const job = await createJob(testApp);
+    const before = (await writeback(testApp, job.job_id, { status: terminal, mlflow_run_id: 'r1' }).expect(200)).body;
+    const refused = await writeback(testApp, job.job_id, { status: next, mlflow_run_id: 'r2' }).expect(409);
+    expect(refused.body).toEqual({ error: `Training job ${job.job_id} is ${terminal}; it cannot move to ${next}`, code: 409 });
+    const after = await testApp.http().get(`/api/automl/train/jobs/${job.job_id}`).set(psk()).expect(200);
+    expect(after.body).toEqual(before);
+  });
+
+  it('should refuse a regression between non-terminal statuses (running → queued) with 409', async () => {
+    const job = await createJob(testApp);
+    await writeback(testApp, job.job_id, { status: 'running' }).expect(200);
+    const refused = await writeback(testApp, job.job_id, { status: 'queued' }).expect(409);
+    expect(refused.body.error).toContain('is running');
+  });
+
+  it('should answer 404 ErrorResponse for an unknown job', async () => {
+    const response = await writeback(testApp, '3f0c8a52-3f5d-4f0e-8a55-0e0d5c1b2a99', { status: 'running' }).expect(404);
+    expect(response.body).toEqual({ error: 'Training job 3f0c8a52-3f5d-4f0e-8a55-0e0d5c1b2a99 not found', code: 404 });
+  });
+
+  it('should settle 50 concurrent writebacks on one job into one consistent state with a legal history', async () => {
+    const job = await createJob(testApp);
+    const statuses = ['running', 'complete', 'failed', 'running', 'queued'];
+    const responses = await Promise.all(
+      Array.from({ length: 50 }, (_, i) =>
+        writeback(testApp, job.job_id, {
+          status: statuses[i % statuses.length],
+          mlflow_run_id: statuses[i % statuses.length] === 'complete' ? `run-${i}` : undefined,
+          error_message: statuses[i % statuses.length] === 'failed' ? `error ${i}` : undefined,
+        }),
+      ),
+    );
+    const codes = responses.map((r) => r.status);
+    expect(codes.every((code) => code === 200 || code === 409)).toBe(true);
+
+    const final = (await testApp.http().get(`/api/automl/train/jobs/${job.job_id}`).set(psk()).expect(200)).body;
+    expect(TERMINAL.has(final.status)).toBe(true);
+    // The terminal status was reported by exactly the writers that got 200 for it; every later contrary writer got 409.
+    const terminalWinners = responses.filter((r) => r.status === 200 && TERMINAL.has(r.body.status));
+    expect(terminalWinners.every((r) => r.body.status === final.status)).toBe(true);
+
+    const transitions = await history(testApp, job.job_id);
+    expect(transitions[0]).toMatchObject({ from_status: null, to_status: 'queued' });
+    for (let i = 1; i < transitions.length; i++) {
+      const { from_status, to_status } = transitions[i];
+      expect(from_status).toBe(transitions[i - 1].to_status);
+      expect(TERMINAL.has(from_status!)).toBe(false);
+      expect(to_status === 'failed' || RANK[to_status] > RANK[from_status!]).toBe(true);
+    }
+    expect(transitions.at(-1)!.to_status).toBe(final.status);
+    const version = await storedVersion(testApp, job.job_id);
+    expect(version).toBeGreaterThanOrEqual(transitions.length);
+  });
+});
