@@ -1,5 +1,5 @@
 // Unit tests sit next to the code (src, *.spec.ts); e2e tests under test/ (*.e2e-spec.ts) use real HTTP and a real database.
-const transform = { '^.+\\.ts$': ['ts-jest', { isolatedModules: true, tsconfig: 'tsconfig.json' }] };
+const transform = { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.jest.json' }] };
 
 module.exports = {
   projects: [

@@ -1,15 +1,21 @@
-import { Column, Entity, Index, PrimaryGeneratedColumn } from 'typeorm';
+import { Check, Column, Entity, Index, JoinColumn, ManyToOne, PrimaryGeneratedColumn } from 'typeorm';
+import { TrainingJobEntity } from './training-job.entity';
 import { AutoMLTrainingJobStatus, TransitionSource } from './automl-training.enums';
 
 /** One status transition of a job: the audit trail behind GET /jobs/{job_id}/history. */
 @Entity({ name: 'automl_training_job_transitions' })
 @Index('IDX_automl_training_job_transitions_job', ['jobId', 'id'])
+@Check('CHK_automl_training_job_transitions_source', `"source" IN ('callback', 'reconcile', 'user')`)
 export class TrainingJobTransitionEntity {
   @PrimaryGeneratedColumn({ name: 'id', type: 'bigint' })
   id!: string;
 
   @Column({ name: 'job_id', type: 'uuid' })
   jobId!: string;
+
+  @ManyToOne(() => TrainingJobEntity, { onDelete: 'CASCADE', createForeignKeyConstraints: true })
+  @JoinColumn({ name: 'job_id', foreignKeyConstraintName: 'FK_automl_training_job_transitions_job' })
+  job?: TrainingJobEntity;
 
   @Column({ name: 'from_status', type: 'varchar', length: 16, nullable: true })
   fromStatus!: AutoMLTrainingJobStatus | null;

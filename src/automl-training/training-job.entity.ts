@@ -1,4 +1,4 @@
-import { Column, Entity, Index, PrimaryColumn } from 'typeorm';
+import { Check, Column, Entity, Index, PrimaryColumn } from 'typeorm';
 import { AutoMLAlgorithm, AutoMLTrainingJobStatus, Preset, ProblemType } from './automl-training.enums';
 
 /**
@@ -8,6 +8,7 @@ import { AutoMLAlgorithm, AutoMLTrainingJobStatus, Preset, ProblemType } from '.
  * which round-trips through a JS Date, compares exactly.
  */
 @Entity({ name: 'automl_training_jobs' })
+@Check('CHK_automl_training_jobs_status', `"status" IN ('ready', 'queued', 'running', 'complete', 'failed')`)
 @Index('IDX_automl_training_jobs_listing', ['createdAt', 'jobId'], { where: 'deleted_at IS NULL' })
 @Index('IDX_automl_training_jobs_status', ['status', 'createdAt', 'jobId'], { where: 'deleted_at IS NULL' })
 @Index('IDX_automl_training_jobs_domain', ['domain', 'createdAt', 'jobId'], { where: 'deleted_at IS NULL' })
