@@ -1,3 +1,4 @@
+import { usesPostgres, withAdminClient } from '../setup/test-database';
 import { psk, rawRequest, startTestApp, TestApp } from '../utils/test-app';
 import { createJob } from '../utils/jobs';
 
@@ -200,3 +201,72 @@ describe('FastAPI/pydantic-exact errors', () => {
     expect(updated.body).toMatchObject({ job_id: job.job_id, owner: 'alice', status: 'running' });
   });
 });
+
+describe('hostile input never reaches a 500', () => {
+  let testApp: TestApp;
+
+  beforeAll(async () => {
+    testApp = await startTestApp();
+  });
+
+  afterAll(() => testApp.close());
+
+  it('should refuse NUL characters in stored text with a 422 value_error on the field', async () => {
+    const response = await testApp
+      .http()
+      .post(JOBS)
+      .set(psk())
+      .send({ name: 'a\u0000b', domain: 'd', owner: 'o', source_table: 't', label_column: 'y', problem_type: 'regression', algorithm: 'lightgbm_regressor' })
+      .expect(422);
+    expect(response.body).toEqual({
+      detail: [
+        { type: 'value_error', loc: ['body', 'name'], msg: 'Value error, NUL characters are not allowed', input: 'a\u0000b', ctx: { error: {} } },
+      ],
+    });
+    const listing = await testApp.http().get(`${JOBS}?q=a%00b`).set(psk()).expect(422);
+    expect(listing.body.detail[0]).toMatchObject({ type: 'value_error', loc: ['query', 'q'] });
+  });
+
+  it('should keep a DAG failure callback whose text holds NUL, replacing the NUL', async () => {
+    const job = await createJob(testApp);
+    const response = await put(testApp, job.job_id).send({ status: 'failed', error_message: 'bad\u0000byte' }).expect(200);
+    expect(response.body.error_message).toBe('bad\ufffdbyte');
+  });
+
+  it('should refuse JSON nested beyond 1000 levels with 400, as CPython’s RecursionError does', async () => {
+    const deep = `${'['.repeat(200_000)}${']'.repeat(200_000)}`;
+    const response = await put(testApp, GOOD_ID).set('Content-Type', 'application/json').send(deep).expect(400);
+    expect(response.body).toEqual({ error: 'There was an error parsing the body', code: 400 });
+    const fine = `${'['.repeat(999)}${']'.repeat(999)}`;
+    const accepted = await put(testApp, GOOD_ID).set('Content-Type', 'application/json').send(fine).expect(422);
+    expect(accepted.body.detail[0].type).toBe('model_attributes_type');
+  });
+
+  // Needs a real server to refuse connections; the PGlite run covers the rest of this file.
+  (usesPostgres() ? it : it.skip)(
+    'should answer 503 ErrorResponse while the database refuses connections, then recover by itself',
+    async () => {
+      const job = await createJob(testApp);
+      const database = new URL(testApp.config.database.kind === 'postgres' ? testApp.config.database.url : '').pathname.slice(1);
+      const setConnections = (allow: boolean) =>
+        withAdminClient(async (client) => {
+          await client.query(`ALTER DATABASE "${database}" ALLOW_CONNECTIONS ${allow}`);
+          if (!allow) await client.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1', [database]);
+        });
+      await setConnections(false);
+      try {
+        const response = await testApp.http().get(`${JOBS}/${job.job_id}`).set(psk()).expect(503);
+        expect(response.body).toEqual({ error: 'The database is unavailable; try again shortly', code: 503 });
+        expect(response.headers['retry-after']).toBe('5');
+      } finally {
+        await setConnections(true);
+      }
+      const recovered = await testApp.http().get(`${JOBS}/${job.job_id}`).set(psk()).expect(200);
+      expect(recovered.body.job_id).toBe(job.job_id);
+    },
+  );
+});
+
+function put(testApp: TestApp, id: string) {
+  return testApp.http().put(`${JOBS}/${id}/status`).set(psk());
+}

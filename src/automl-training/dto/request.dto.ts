@@ -18,13 +18,14 @@ export class AutoMLTrainingStatusUpdate {
   })
   status!: AutoMLTrainingJobStatus;
 
-  @Field({ kind: 'string', required: false, nullable: true, maxLength: 1000 })
+  @Field({ kind: 'string', required: false, nullable: true, nul: 'replace' })
   mlflow_run_id?: string | null;
 
-  @Field({ kind: 'string', required: false, nullable: true, maxLength: 1000 })
+  @Field({ kind: 'string', required: false, nullable: true, nul: 'replace' })
   registered_model_name?: string | null;
 
-  @Field({ kind: 'string', required: false, nullable: true, maxLength: 20_000 })
+  // A DAG's failure text may hold anything; the callback must not be lost over a NUL.
+  @Field({ kind: 'string', required: false, nullable: true, nul: 'replace' })
   error_message?: string | null;
 }
 

@@ -1,6 +1,7 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@nestjs/common';
 import type { Response } from 'express';
 import { RequestValidationError } from '../validation/pydantic-errors';
+import { isDatabaseUnavailable } from './database-unavailable';
 import { AuthenticationError, DomainError, statusOf } from './domain.error';
 
 /** The contract's ErrorResponse body. */
@@ -37,6 +38,12 @@ export class ErrorResponseFilter implements ExceptionFilter {
       const status = exception.getStatus();
       const message = status === 404 ? 'Not Found' : httpMessage(exception);
       response.status(status).json(errorBody(message, status));
+      return;
+    }
+    if (isDatabaseUnavailable(exception)) {
+      this.logger.warn(`Database unavailable: ${(exception as Error).message}`);
+      response.setHeader('Retry-After', '5');
+      response.status(503).json(errorBody('The database is unavailable; try again shortly', 503));
       return;
     }
     this.logger.error(exception instanceof Error ? (exception.stack ?? exception.message) : String(exception));

@@ -3,7 +3,7 @@ import { Reflector } from '@nestjs/core';
 import type { Request } from 'express';
 import { DomainError } from '../errors/domain.error';
 import { RequestValidationError } from './pydantic-errors';
-import { parsePythonJson, PythonJsonDecodeError } from './python-json';
+import { JsonTooDeepError, parsePythonJson, PythonJsonDecodeError } from './python-json';
 import { DecodedBody, REQUEST_SCHEMA, RequestSchema, requestState } from './request-schema.decorator';
 
 const JSON_TYPE = /^application\/(json|[^;\s]+\+json)\s*(;|$)/i;
@@ -43,6 +43,7 @@ export function decodeBody(request: Request): DecodedBody {
     const value = parsePythonJson(text);
     return value === null ? { kind: 'absent' } : { kind: 'json', value };
   } catch (error) {
+    if (error instanceof JsonTooDeepError) throw new DomainError('bad_request', 'There was an error parsing the body');
     if (!(error instanceof PythonJsonDecodeError)) throw error;
     throw new RequestValidationError([
       { type: 'json_invalid', loc: ['body', error.pos], msg: 'JSON decode error', input: {}, ctx: { error: error.msg } },

@@ -19,7 +19,15 @@ export class RequestValidationError extends Error {
 }
 
 export type FieldSpec =
-  | { kind: 'string'; required: boolean; nullable: boolean; minLength?: number; maxLength?: number }
+  | {
+      kind: 'string';
+      required: boolean;
+      nullable: boolean;
+      minLength?: number;
+      maxLength?: number;
+      /** PostgreSQL text cannot hold NUL: refuse it (default) or replace it with U+FFFD. */
+      nul?: 'refuse' | 'replace';
+    }
   | { kind: 'enum'; values: readonly string[]; required: boolean; nullable: boolean }
   | { kind: 'uuid'; required: boolean; nullable: boolean }
   | { kind: 'string_list'; required: boolean; nullable: boolean; maxItems?: number; itemMaxLength?: number }
@@ -79,8 +87,15 @@ export function valueError(loc: Loc, input: unknown, message: string): Validatio
   return { type: 'value_error', loc, msg: `Value error, ${message}`, input, ctx: { error: {} } };
 }
 
-function stringItems(loc: Loc, input: unknown, minLength?: number, maxLength?: number): ValidationItem[] {
+function stringItems(
+  loc: Loc,
+  input: unknown,
+  minLength?: number,
+  maxLength?: number,
+  nul: 'refuse' | 'replace' = 'refuse',
+): ValidationItem[] {
   if (typeof input !== 'string') return [stringType(loc, input)];
+  if (nul === 'refuse' && input.includes('\u0000')) return [valueError(loc, input, 'NUL characters are not allowed')];
   const length = [...input].length;
   if (minLength !== undefined && length < minLength) {
     const unit = minLength === 1 ? 'character' : 'characters';
@@ -132,7 +147,7 @@ export function checkField(spec: FieldSpec, loc: Loc, input: unknown, whole: unk
   if (input === null && 'nullable' in spec && spec.nullable) return [];
   switch (spec.kind) {
     case 'string':
-      return stringItems(loc, input, spec.minLength, spec.maxLength);
+      return stringItems(loc, input, spec.minLength, spec.maxLength, spec.nul);
     case 'enum': {
       const item = enumItem(loc, input, spec.values);
       return item ? [item] : [];
@@ -175,6 +190,8 @@ export function checkField(spec: FieldSpec, loc: Loc, input: unknown, whole: unk
 export function coerceField(spec: FieldSpec, input: unknown): unknown {
   if (input === undefined || input === null) return input;
   switch (spec.kind) {
+    case 'string':
+      return spec.nul === 'replace' ? (input as string).replace(/\u0000/g, '\ufffd') : input;
     case 'uuid':
       return parseUuid(input as string);
     case 'uuid_list':

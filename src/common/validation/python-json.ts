@@ -29,13 +29,32 @@ const SIMPLE_ESCAPES: Record<string, string> = {
   t: '\t',
 };
 
+/**
+ * Nesting deeper than this fails as CPython's decoder does past its recursion
+ * limit: a RecursionError, which FastAPI answers with 400 "There was an error
+ * parsing the body". Also keeps this recursive parser off the stack limit.
+ */
+export const MAX_JSON_DEPTH = 1000;
+
+export class JsonTooDeepError extends Error {
+  constructor() {
+    super(`JSON nested deeper than ${MAX_JSON_DEPTH} levels`);
+  }
+}
+
 /** Thrown by scanOnce when no value starts at `index` (Python's StopIteration). */
 class NoValue {
   constructor(readonly index: number) {}
 }
 
 class Scanner {
+  private depth = 0;
+
   constructor(private readonly s: string) {}
+
+  private enter(): void {
+    if (++this.depth > MAX_JSON_DEPTH) throw new JsonTooDeepError();
+  }
 
   private fail(msg: string, index: number): never {
     throw new PythonJsonDecodeError(msg, codePointIndex(this.s, index));
@@ -52,8 +71,12 @@ class Scanner {
     if (index >= s.length) throw new NoValue(index);
     const c = s[index];
     if (c === '"') return this.scanString(index + 1);
-    if (c === '{') return this.scanObject(index + 1);
-    if (c === '[') return this.scanArray(index + 1);
+    if (c === '{' || c === '[') {
+      this.enter();
+      const result = c === '{' ? this.scanObject(index + 1) : this.scanArray(index + 1);
+      this.depth--;
+      return result;
+    }
     if (c === 'n' && s.startsWith('null', index)) return [null, index + 4];
     if (c === 't' && s.startsWith('true', index)) return [true, index + 4];
     if (c === 'f' && s.startsWith('false', index)) return [false, index + 5];

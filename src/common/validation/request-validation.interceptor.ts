@@ -103,7 +103,7 @@ async function validateObject(
   }
   const result = new dto() as Record<string, unknown>;
   for (const { name, spec } of fields) {
-    if (candidate[name] !== undefined) result[name] = coerceField(spec, candidate[name]);
+    if (candidate[name] !== undefined && !failed.has(name)) result[name] = coerceField(spec, candidate[name]);
   }
   return result;
 }
