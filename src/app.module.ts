@@ -6,6 +6,7 @@ import { AuthGuard } from './common/auth/auth.guard';
 import { KeycloakJwtStrategy } from './common/auth/keycloak-jwt.strategy';
 import { PskStrategy } from './common/auth/psk.strategy';
 import { ErrorResponseFilter } from './common/errors/error-response.filter';
+import { RouteTable } from './common/http/route-table';
 import { BodyDecodeGuard } from './common/validation/body-decode.guard';
 import { RequestValidationInterceptor } from './common/validation/request-validation.interceptor';
 import { APP_CONFIG, AppConfig } from './config/app.config';
@@ -38,6 +39,7 @@ export class AppModule {
       providers: [
         PskStrategy,
         KeycloakJwtStrategy,
+        RouteTable,
         { provide: APP_GUARD, useClass: BodyDecodeGuard },
         { provide: APP_GUARD, useClass: AuthGuard },
         { provide: APP_INTERCEPTOR, useClass: RequestValidationInterceptor },

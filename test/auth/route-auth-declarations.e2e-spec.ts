@@ -1,7 +1,6 @@
-import { RequestMethod } from '@nestjs/common';
-import { MetadataScanner, ModulesContainer, Reflector } from '@nestjs/core';
-import { METHOD_METADATA, PATH_METADATA } from '@nestjs/common/constants';
+import { Reflector } from '@nestjs/core';
 import { AUTH_METHODS } from '../../src/common/auth/auth.decorator';
+import { RouteTable } from '../../src/common/http/route-table';
 import { startTestApp, TestApp } from '../utils/test-app';
 
 /**
@@ -27,22 +26,25 @@ describe('route auth declarations', () => {
   afterAll(() => testApp.close());
 
   it('should declare the expected credential kinds on every route, and none may be undeclared', () => {
-    const controllers = [...testApp.app.get(ModulesContainer).values()].flatMap((module) => [...module.controllers.values()]);
     const reflector = testApp.app.get(Reflector);
-    const scanner = new MetadataScanner();
-    const declared: Record<string, string[] | undefined> = {};
-    for (const wrapper of controllers) {
-      const instance = wrapper.instance as object;
-      const prefix = String(Reflect.getMetadata(PATH_METADATA, wrapper.metatype as Function) ?? '');
-      for (const name of scanner.getAllMethodNames(Object.getPrototypeOf(instance))) {
-        const handler = (instance as Record<string, Function>)[name];
-        const path = Reflect.getMetadata(PATH_METADATA, handler);
-        if (path === undefined) continue;
-        const method = RequestMethod[Reflect.getMetadata(METHOD_METADATA, handler) as number];
-        const route = `${method} /${[prefix, path].filter((p) => p && p !== '/').join('/')}`;
-        declared[route] = reflector.getAllAndOverride<string[]>(AUTH_METHODS, [handler, wrapper.metatype as Function]);
-      }
-    }
+    const declared = Object.fromEntries(
+      testApp.app
+        .get(RouteTable)
+        .routes()
+        .map(({ method, path, handler, controller }) => [
+          `${method} /${path}`,
+          reflector.getAllAndOverride<string[]>(AUTH_METHODS, [handler, controller]),
+        ]),
+    );
     expect(declared).toEqual(EXPECTED);
+  });
+
+  it('should answer a known path with an unsupported method with 405 and Allow, as FastAPI does', async () => {
+    const response = await testApp.http().patch('/api/automl/train/jobs/0b9b6e4e-6f0e-4c57-9a55-2c1b1f1d7a10/status').expect(405);
+    expect(response.body).toEqual({ error: 'Method Not Allowed', code: 405 });
+    expect(response.headers.allow).toBe('PUT');
+    const collection = await testApp.http().delete('/api/automl/train/jobs').expect(405);
+    expect(collection.headers.allow).toBe('POST, GET');
+    await testApp.http().delete('/api/automl/train/nothing').expect(404);
   });
 });

@@ -1,5 +1,6 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@nestjs/common';
-import type { Response } from 'express';
+import type { Request, Response } from 'express';
+import { RouteTable } from '../http/route-table';
 import { RequestValidationError } from '../validation/pydantic-errors';
 import { isDatabaseUnavailable } from './database-unavailable';
 import { AuthenticationError, DomainError, statusOf } from './domain.error';
@@ -19,6 +20,8 @@ export function errorBody(message: string, code: number): { error: string; code:
 export class ErrorResponseFilter implements ExceptionFilter {
   private readonly logger = new Logger('Errors');
 
+  constructor(private readonly routes: RouteTable) {}
+
   catch(exception: unknown, host: ArgumentsHost): void {
     const response = host.switchToHttp().getResponse<Response>();
     if (response.headersSent) return;
@@ -36,6 +39,16 @@ export class ErrorResponseFilter implements ExceptionFilter {
     }
     if (exception instanceof HttpException) {
       const status = exception.getStatus();
+      if (status === 404) {
+        // FastAPI answers 405 with Allow when the path exists for other methods.
+        const request = host.switchToHttp().getRequest<Request>();
+        const allowed = this.routes.methodsFor(request.path);
+        if (allowed.length > 0) {
+          response.setHeader('Allow', allowed.join(', '));
+          response.status(405).json(errorBody('Method Not Allowed', 405));
+          return;
+        }
+      }
       const message = status === 404 ? 'Not Found' : httpMessage(exception);
       response.status(status).json(errorBody(message, status));
       return;
