@@ -1,10 +1,11 @@
-import { applyDecorators, Controller, Get, HttpCode, Post, Put } from '@nestjs/common';
+import { applyDecorators, Controller, Delete, Get, HttpCode, Post, Put } from '@nestjs/common';
 import { ApiBody, ApiExtraModels, ApiOperation, ApiParam, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { Auth, AuthMethod, CurrentPrincipal } from '../common/auth/auth.decorator';
 import type { Principal } from '../common/auth/principal';
 import { HTTPValidationError } from '../common/openapi/validation-error.dto';
 import { ValidateRequest, ValidBody, ValidParams, ValidQuery } from '../common/validation/request-schema.decorator';
 import { AutomlTrainingService } from './automl-training.service';
+import { TrainingJobOrchestrator } from './training-job.orchestrator';
 import {
   AutoMLTrainingRequest,
   AutoMLTrainingStatusUpdate,
@@ -31,6 +32,7 @@ const JOB_ID_PARAM = {
 
 const ok = (type: Function) => ApiResponse({ status: 200, description: 'Successful Response', type });
 const error = (status: number, description: string) => ApiResponse({ status, description, type: ErrorResponse });
+const unavailable = () => error(503, 'Airflow unavailable or not configured; retry later');
 const invalid = () => ApiResponse({ status: 422, description: 'Validation Error', type: HTTPValidationError });
 const authErrors = () =>
   applyDecorators(error(401, 'Missing or invalid credential'), error(403, 'Credential not accepted on this route'));
@@ -39,7 +41,10 @@ const authErrors = () =>
 @ApiExtraModels(ErrorResponse, HTTPValidationError)
 @Controller('automl/train/jobs')
 export class AutomlTrainingController {
-  constructor(private readonly service: AutomlTrainingService) {}
+  constructor(
+    private readonly service: AutomlTrainingService,
+    private readonly orchestrator: TrainingJobOrchestrator,
+  ) {}
 
   @Post()
   @HttpCode(201)
@@ -167,5 +172,71 @@ export class AutomlTrainingController {
   async history(@ValidParams() params: JobIdParams): Promise<AutoMLTrainingJobHistory> {
     const transitions = await this.service.history(params.job_id);
     return { job_id: params.job_id, items: transitions.map(toTransition) };
+  }
+
+  @Post(':job_id/trigger')
+  @HttpCode(200)
+  @Auth(AuthMethod.Bearer)
+  @ValidateRequest({ params: JobIdParams })
+  @ApiOperation({
+    operationId: 'trigger_training_job_api_automl_train_jobs__job_id__trigger_post',
+    summary: 'Manually trigger an AutoML training DAG',
+    description:
+      'Starts a DAG run for a `ready` job (created with `auto_trigger=false`), or retries a `failed` one: ' +
+      'unpauses the DAG, creates the run in Airflow, and moves the job to `queued`. Any other status is a 409. ' +
+      'A DAG Airflow has not parsed yet is a 409 to retry shortly.',
+  })
+  @ApiParam(JOB_ID_PARAM)
+  @ok(AutoMLTrainingJobResponse)
+  @authErrors()
+  @error(404, 'Not Found')
+  @error(409, 'Job not in ready/failed, or its DAG not parsed by Airflow yet')
+  @unavailable()
+  @invalid()
+  async trigger(@ValidParams() params: JobIdParams, @CurrentPrincipal() principal: Principal): Promise<AutoMLTrainingJobResponse> {
+    return toJobResponse(await this.orchestrator.trigger(params.job_id, principal));
+  }
+
+  @Post(':job_id/cancel')
+  @HttpCode(200)
+  @Auth(AuthMethod.Bearer)
+  @ValidateRequest({ params: JobIdParams })
+  @ApiOperation({
+    operationId: 'cancel_training_job_api_automl_train_jobs__job_id__cancel_post',
+    summary: 'Cancel a queued or running training job',
+    description:
+      "Marks the job's Airflow run failed and the job `failed`, with `error_message` naming who cancelled. " +
+      'Jobs in any other status are a 409.',
+  })
+  @ApiParam(JOB_ID_PARAM)
+  @ok(AutoMLTrainingJobResponse)
+  @authErrors()
+  @error(404, 'Not Found')
+  @error(409, 'Job not queued or running')
+  @unavailable()
+  @invalid()
+  async cancel(@ValidParams() params: JobIdParams, @CurrentPrincipal() principal: Principal): Promise<AutoMLTrainingJobResponse> {
+    return toJobResponse(await this.orchestrator.cancel(params.job_id, principal));
+  }
+
+  @Delete(':job_id')
+  @HttpCode(204)
+  @Auth(AuthMethod.Bearer)
+  @ValidateRequest({ params: JobIdParams })
+  @ApiOperation({
+    operationId: 'delete_training_job_api_automl_train_jobs__job_id__delete',
+    summary: 'Delete a training job',
+    description:
+      'Removes the DAG file and the DAG in Airflow, and soft-deletes the job: it leaves listings and reads ' +
+      'but stays in the database for audit.',
+  })
+  @ApiParam(JOB_ID_PARAM)
+  @ApiResponse({ status: 204, description: 'Deleted' })
+  @authErrors()
+  @error(404, 'Not Found')
+  @unavailable()
+  @invalid()
+  async remove(@ValidParams() params: JobIdParams): Promise<void> {
+    await this.orchestrator.remove(params.job_id);
   }
 }

@@ -18,3 +18,21 @@ export class ConcurrentUpdateError extends DomainError {
     super('conflict', `Training job ${jobId} is being updated concurrently; retry the request`);
   }
 }
+
+export class JobNotTriggerableError extends DomainError {
+  constructor(jobId: string, current: AutoMLTrainingJobStatus) {
+    super('conflict', `Training job ${jobId} is ${current}; only ready or failed jobs can be triggered`);
+  }
+}
+
+export class JobNotCancellableError extends DomainError {
+  constructor(jobId: string, current: AutoMLTrainingJobStatus) {
+    super('conflict', `Training job ${jobId} is ${current}; only queued or running jobs can be cancelled`);
+  }
+}
+
+export class DagNotReadyError extends DomainError {
+  constructor(dagId: string, reason: string) {
+    super('conflict', `Airflow ${reason} DAG ${dagId} yet; retry in a minute`);
+  }
+}

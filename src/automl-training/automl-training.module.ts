@@ -1,8 +1,13 @@
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
+import { AirflowClient } from './airflow/airflow.client';
+import { AirflowStatusReconciler } from './airflow-status.reconciler';
 import { AutomlTrainingController } from './automl-training.controller';
 import { AutomlTrainingService } from './automl-training.service';
-import { StoredStatusReconciler, TrainingJobStatusReconciler } from './training-job-status.reconciler';
+import { DagDeployer } from './dag/dag-deployer';
+import { DagRenderer } from './dag/dag-renderer';
+import { TrainingJobOrchestrator } from './training-job.orchestrator';
+import { TrainingJobStatusReconciler } from './training-job-status.reconciler';
 import { TrainingJobTransitionEntity } from './training-job-transition.entity';
 import { TrainingJobEntity } from './training-job.entity';
 import { TrainingJobRepository } from './training-job.repository';
@@ -12,8 +17,12 @@ import { TrainingJobRepository } from './training-job.repository';
   controllers: [AutomlTrainingController],
   providers: [
     AutomlTrainingService,
+    TrainingJobOrchestrator,
     TrainingJobRepository,
-    { provide: TrainingJobStatusReconciler, useClass: StoredStatusReconciler },
+    AirflowClient,
+    DagRenderer,
+    DagDeployer,
+    { provide: TrainingJobStatusReconciler, useClass: AirflowStatusReconciler },
   ],
 })
 export class AutomlTrainingModule {}

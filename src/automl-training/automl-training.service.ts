@@ -1,6 +1,9 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { actorOf, Principal } from '../common/auth/principal';
+import { APP_CONFIG, AppConfig } from '../config/app.config';
+import { DagDeployer } from './dag/dag-deployer';
+import { DagRenderer } from './dag/dag-renderer';
 import { missing, RequestValidationError, valueError } from '../common/validation/pydantic-errors';
 import { AutoMLTrainingJobStatus, Preset, TransitionSource } from './automl-training.enums';
 import { ConcurrentUpdateError, InvalidStatusTransitionError, TrainingJobNotFoundError } from './automl-training.errors';
@@ -29,6 +32,9 @@ export class AutomlTrainingService {
   constructor(
     private readonly repository: TrainingJobRepository,
     private readonly reconciler: TrainingJobStatusReconciler,
+    private readonly renderer: DagRenderer,
+    private readonly deployer: DagDeployer,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
   async create(request: AutoMLTrainingRequest, autoTrigger: boolean, principal: Principal): Promise<TrainingJobEntity> {
@@ -43,33 +49,50 @@ export class AutomlTrainingService {
     }
     const status = autoTrigger ? AutoMLTrainingJobStatus.Queued : AutoMLTrainingJobStatus.Ready;
     const actor = actorOf(principal);
-    return this.repository.insert(
-      {
-        jobId: randomUUID(),
-        name: request.name,
-        domain: request.domain,
-        owner,
-        sourceTable: request.source_table,
-        labelColumn: request.label_column ?? null,
-        featureColumns: request.feature_columns ?? null,
-        problemType: request.problem_type,
-        algorithm: request.algorithm,
-        preset: request.preset ?? Preset.Balanced,
-        status,
-        autoTrigger,
-        renderedDag: null,
-        mlflowRunId: null,
-        mlflowExperimentName: null,
-        registeredModelName: null,
-        airflowDagId: null,
-        airflowDagUrl: null,
-        airflowRunId: null,
-        errorMessage: null,
-        featureEngineeringJobId: request.feature_engineering_job_id ?? null,
-        createdBy: actor,
-      },
-      { from: null, to: status, source: TransitionSource.User, actor, errorMessage: null },
-    );
+    const job = {
+      jobId: randomUUID(),
+      name: request.name,
+      domain: request.domain,
+      owner,
+      sourceTable: request.source_table,
+      labelColumn: request.label_column ?? null,
+      featureColumns: request.feature_columns ?? null,
+      problemType: request.problem_type,
+      algorithm: request.algorithm,
+      preset: request.preset ?? Preset.Balanced,
+      autoTrigger,
+      featureEngineeringJobId: request.feature_engineering_job_id ?? null,
+    };
+    const dag = this.renderer.render(job);
+    // File first, row second: a failed write leaves no row; a failed insert removes the file.
+    await this.deployer.deploy(dag.dagId, dag.source);
+    try {
+      return await this.repository.insert(
+        {
+          ...job,
+          status,
+          renderedDag: dag.source,
+          mlflowRunId: null,
+          mlflowExperimentName: dag.mlflowExperimentName,
+          registeredModelName: null,
+          airflowDagId: dag.dagId,
+          airflowDagUrl: this.dagUrl(dag.dagId),
+          airflowRunId: null,
+          errorMessage: null,
+          createdBy: actor,
+        },
+        { from: null, to: status, source: TransitionSource.User, actor, errorMessage: null },
+      );
+    } catch (error) {
+      await this.deployer.remove(dag.dagId);
+      throw error;
+    }
+  }
+
+  private dagUrl(dagId: string): string | null {
+    const { uiUrl, apiVersion } = this.config.airflow;
+    if (!uiUrl) return null;
+    return apiVersion === 'v1' ? `${uiUrl}/dags/${dagId}/grid` : `${uiUrl}/dags/${dagId}`;
   }
 
   async list(query: ListJobsQuery): Promise<JobPage> {
@@ -124,12 +147,14 @@ export class AutomlTrainingService {
       const job = await this.get(jobId);
       const decision = decideTransition(job.status, update.status);
       if (decision === 'refuse') throw new InvalidStatusTransitionError(jobId, job.status, update.status);
+      // A move sets what the DAG reports; a repeat only fills what is still empty
+      // (so a late failure callback never overwrites "cancelled by …").
+      const settable = (current: string | null, reported: string | null | undefined) =>
+        reported != null && reported !== current && (decision === 'advance' || current === null);
       const patch: JobPatch = {};
-      if (update.mlflow_run_id != null && update.mlflow_run_id !== job.mlflowRunId) patch.mlflowRunId = update.mlflow_run_id;
-      if (update.registered_model_name != null && update.registered_model_name !== job.registeredModelName) {
-        patch.registeredModelName = update.registered_model_name;
-      }
-      if (update.error_message != null && update.error_message !== job.errorMessage) patch.errorMessage = update.error_message;
+      if (settable(job.mlflowRunId, update.mlflow_run_id)) patch.mlflowRunId = update.mlflow_run_id;
+      if (settable(job.registeredModelName, update.registered_model_name)) patch.registeredModelName = update.registered_model_name;
+      if (settable(job.errorMessage, update.error_message)) patch.errorMessage = update.error_message;
       if (decision === 'same' && Object.keys(patch).length === 0) return job;
       if (decision === 'advance') patch.status = update.status;
       const transition =

@@ -1,4 +1,3 @@
-import { Injectable } from '@nestjs/common';
 import { TrainingJobEntity } from './training-job.entity';
 
 /**
@@ -9,12 +8,4 @@ import { TrainingJobEntity } from './training-job.entity';
  */
 export abstract class TrainingJobStatusReconciler {
   abstract reconcile(jobs: TrainingJobEntity[]): Promise<TrainingJobEntity[]>;
-}
-
-/** Used while no orchestrator is configured: the database is the answer. */
-@Injectable()
-export class StoredStatusReconciler extends TrainingJobStatusReconciler {
-  reconcile(jobs: TrainingJobEntity[]): Promise<TrainingJobEntity[]> {
-    return Promise.resolve(jobs);
-  }
 }

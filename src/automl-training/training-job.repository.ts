@@ -155,6 +155,18 @@ export class TrainingJobRepository {
     return rows.length > 0 ? this.toEntity(rows[0]) : null;
   }
 
+  /** Marks the job deleted if it still has `expectedVersion`; false when another writer got there first. */
+  async softDelete(jobId: string, expectedVersion: number): Promise<boolean> {
+    const rows: unknown[] = await this.dataSource.query(
+      `UPDATE automl_training_jobs
+          SET deleted_at = ${NOW}, updated_at = ${NOW}, version = version + 1
+        WHERE job_id = $1 AND version = $2 AND deleted_at IS NULL
+        RETURNING job_id`,
+      [jobId, expectedVersion],
+    );
+    return rows.length > 0;
+  }
+
   private toEntity(row: Record<string, unknown>): TrainingJobEntity {
     const entity = this.jobs.create();
     for (const column of this.jobs.metadata.columns) {

@@ -27,6 +27,16 @@ export interface AirflowConfig {
   password: string | null;
   apiVersion: 'v1' | 'v2';
   dagsDir: string;
+  /** Base of links to a DAG in Airflow's UI. */
+  uiUrl: string | null;
+  timeoutMs: number;
+  /** Time bulk status waits for Airflow before answering from the database. */
+  reconcileBudgetMs: number;
+  /** Airflow Variable holding the PSK the DAG sends back; the key is never written into a DAG. */
+  pskVariable: string;
+  /** Training runs in this container image (KubernetesPodOperator) when set, else as `command`. */
+  trainingImage: string | null;
+  trainingCommand: string[];
 }
 
 export interface AppConfig {
@@ -106,6 +116,12 @@ export function loadAppConfig(raw: Record<string, unknown> = process.env): AppCo
       password: env.AIRFLOW_PASSWORD ?? null,
       apiVersion: (env.AIRFLOW_API_VERSION ?? 'v2') as 'v1' | 'v2',
       dagsDir: resolve(env.AIRFLOW_DAGS_DIR ?? resolve('.data', 'dags')),
+      uiUrl: (env.AIRFLOW_UI_URL ?? env.AIRFLOW_URL ?? null)?.replace(/\/+$/, '') ?? null,
+      timeoutMs: env.AIRFLOW_TIMEOUT_MS ?? 5_000,
+      reconcileBudgetMs: env.RECONCILE_BUDGET_MS ?? 2_000,
+      pskVariable: env.AIRFLOW_PSK_VARIABLE ?? 'automl_training_psk',
+      trainingImage: env.TRAINING_IMAGE ?? null,
+      trainingCommand: (env.TRAINING_COMMAND ?? 'python -m automl_trainer').split(/\s+/).filter(Boolean),
     },
   };
 }

@@ -98,6 +98,40 @@ export class EnvironmentVariables {
   @IsOptional()
   @Transform(emptyToUndefined)
   @Matches(/^https?:\/\/[^\s]+$/, { message: 'an http(s) URL' })
+  AIRFLOW_UI_URL?: string;
+
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt({ message: 'an integer number of milliseconds between 100 and 60000' })
+  @Min(100, { message: 'an integer number of milliseconds between 100 and 60000' })
+  @Max(60_000, { message: 'an integer number of milliseconds between 100 and 60000' })
+  AIRFLOW_TIMEOUT_MS?: number;
+
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt({ message: 'an integer number of milliseconds between 100 and 30000' })
+  @Min(100, { message: 'an integer number of milliseconds between 100 and 30000' })
+  @Max(30_000, { message: 'an integer number of milliseconds between 100 and 30000' })
+  RECONCILE_BUDGET_MS?: number;
+
+  @IsOptional()
+  @Transform(emptyToUndefined)
+  @Matches(/^[A-Za-z0-9_.-]+$/, { message: 'an Airflow Variable key (letters, digits, _ . -)' })
+  AIRFLOW_PSK_VARIABLE?: string;
+
+  @IsOptional()
+  @Transform(emptyToUndefined)
+  @IsString()
+  TRAINING_IMAGE?: string;
+
+  @IsOptional()
+  @Transform(emptyToUndefined)
+  @IsString()
+  TRAINING_COMMAND?: string;
+
+  @IsOptional()
+  @Transform(emptyToUndefined)
+  @Matches(/^https?:\/\/[^\s]+$/, { message: 'an http(s) URL' })
   PUBLIC_URL?: string;
 
   @IsOptional()

@@ -14,6 +14,9 @@ const EXPECTED: Record<string, string[]> = {
   'GET /automl/train/jobs/:job_id': ['bearer', 'psk'],
   'PUT /automl/train/jobs/:job_id/status': ['psk'],
   'GET /automl/train/jobs/:job_id/history': ['bearer', 'psk'],
+  'POST /automl/train/jobs/:job_id/trigger': ['bearer'],
+  'POST /automl/train/jobs/:job_id/cancel': ['bearer'],
+  'DELETE /automl/train/jobs/:job_id': ['bearer'],
 };
 
 describe('route auth declarations', () => {
@@ -43,7 +46,7 @@ describe('route auth declarations', () => {
     const response = await testApp.http().patch('/api/automl/train/jobs/0b9b6e4e-6f0e-4c57-9a55-2c1b1f1d7a10/status').expect(405);
     expect(response.body).toEqual({ error: 'Method Not Allowed', code: 405 });
     expect(response.headers.allow).toBe('PUT');
-    const collection = await testApp.http().delete('/api/automl/train/jobs').expect(405);
+    const collection = await testApp.http().put('/api/automl/train/jobs').expect(405);
     expect(collection.headers.allow).toBe('POST, GET');
     await testApp.http().delete('/api/automl/train/nothing').expect(404);
   });

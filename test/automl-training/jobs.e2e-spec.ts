@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { KeycloakDouble } from '../doubles/keycloak.double';
 import { createJob, jobRequest, writeback } from '../utils/jobs';
 import { bearer, psk, startTestApp, TestApp } from '../utils/test-app';
@@ -33,17 +35,21 @@ describe('training jobs: create, get, list', () => {
         algorithm: 'lightgbm_classifier',
         preset: 'fast',
         status: 'queued',
-        rendered_dag: null,
+        rendered_dag: expect.stringContaining('JOB_SPEC = json.loads('),
         mlflow_run_id: null,
-        mlflow_experiment_name: null,
+        mlflow_experiment_name: '/automl/marketing/churn model',
         registered_model_name: null,
-        airflow_dag_id: null,
+        airflow_dag_id: expect.stringMatching(/^automl_training_[0-9a-f_]{36}$/),
         airflow_dag_url: null,
         error_message: null,
         feature_engineering_job_id: null,
         created_at: expect.any(String),
         updated_at: expect.any(String),
       });
+      expect(queued.body.airflow_dag_id).toBe(`automl_training_${queued.body.job_id.replace(/-/g, '_')}`);
+      expect(readFileSync(join(testApp.config.airflow.dagsDir, `${queued.body.airflow_dag_id}.py`), 'utf8')).toBe(
+        queued.body.rendered_dag,
+      );
       const ready = await testApp.http().post(`${JOBS}?auto_trigger=false`).set(psk()).send(jobRequest()).expect(201);
       expect(ready.body.status).toBe('ready');
       const rows = await testApp.dataSource.query('SELECT job_id, status FROM automl_training_jobs ORDER BY created_at');

@@ -3,6 +3,9 @@ import { INestApplication } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { getDataSourceToken } from '@nestjs/typeorm';
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import request from 'supertest';
 import { DataSource } from 'typeorm';
 import { AppModule } from '../../src/app.module';
@@ -43,8 +46,10 @@ async function freshDatabaseUrl(): Promise<{ url: string; drop: () => Promise<vo
  */
 export async function startTestApp(env: Record<string, string> = {}): Promise<TestApp> {
   const database = await freshDatabaseUrl();
+  const dagsDir = mkdtempSync(join(tmpdir(), 'automl-dags-'));
   const config = loadAppConfig({
     NODE_ENV: 'test',
+    AIRFLOW_DAGS_DIR: dagsDir,
     API_PSK: `${TEST_PSK},${ROTATED_PSK}`,
     DATABASE_URL: database.url,
     DATABASE_POOL_SIZE: '20',
@@ -66,6 +71,7 @@ export async function startTestApp(env: Record<string, string> = {}): Promise<Te
     close: async () => {
       await app.close();
       await database.drop();
+      rmSync(dagsDir, { recursive: true, force: true });
     },
   };
 }

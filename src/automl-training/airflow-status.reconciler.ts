@@ -1,0 +1,74 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { APP_CONFIG, AppConfig } from '../config/app.config';
+import { AirflowClient } from './airflow/airflow.client';
+import { AirflowRun } from './airflow/airflow-api';
+import { statusOfRun } from './airflow/airflow-state.mapper';
+import { AutoMLTrainingJobStatus, TransitionSource } from './automl-training.enums';
+import { decideTransition, isTerminal } from './training-job.lifecycle';
+import { TrainingJobRepository } from './training-job.repository';
+import { TrainingJobStatusReconciler } from './training-job-status.reconciler';
+import { TrainingJobEntity } from './training-job.entity';
+
+/**
+ * Reconciles non-terminal jobs against their DAGs' latest runs, fetched in
+ * one batch request bounded by RECONCILE_BUDGET_MS. Changes are written with
+ * compare-and-set and recorded as `reconcile` transitions; a writer that got
+ * there first (a DAG callback) always wins, and the lifecycle never lets a
+ * reconcile move a job backwards or out of a terminal status. Terminal jobs
+ * never cost an Airflow call; if Airflow is slow or down, the answer is the
+ * database's.
+ */
+@Injectable()
+export class AirflowStatusReconciler extends TrainingJobStatusReconciler {
+  private readonly logger = new Logger(AirflowStatusReconciler.name);
+  private readonly budgetMs: number;
+
+  constructor(
+    private readonly airflow: AirflowClient,
+    private readonly repository: TrainingJobRepository,
+    @Inject(APP_CONFIG) config: AppConfig,
+  ) {
+    super();
+    this.budgetMs = config.airflow.reconcileBudgetMs;
+  }
+
+  async reconcile(jobs: TrainingJobEntity[]): Promise<TrainingJobEntity[]> {
+    const live = jobs.filter((job) => !isTerminal(job.status) && job.airflowDagId);
+    if (live.length === 0 || !this.airflow.configured) return jobs;
+    let runs: Map<string, AirflowRun>;
+    try {
+      runs = await this.airflow.latestRuns(
+        live.map((job) => job.airflowDagId!),
+        { timeoutMs: this.budgetMs },
+      );
+    } catch (error) {
+      this.logger.warn(`Answering from the database: ${(error as Error).message}`);
+      return jobs;
+    }
+    const reconciled = new Map<string, TrainingJobEntity>();
+    await Promise.all(
+      live.map(async (job) => {
+        const run = runs.get(job.airflowDagId!);
+        if (run) reconciled.set(job.jobId, await this.apply(job, run));
+      }),
+    );
+    return jobs.map((job) => reconciled.get(job.jobId) ?? job);
+  }
+
+  private async apply(job: TrainingJobEntity, run: AirflowRun): Promise<TrainingJobEntity> {
+    // After a trigger we know our run; an older run Airflow still lists says nothing about it.
+    if (job.airflowRunId && run.runId !== job.airflowRunId) return job;
+    const next = statusOfRun(run.state);
+    if (!next || decideTransition(job.status, next) !== 'advance') return job;
+    const errorMessage =
+      next === AutoMLTrainingJobStatus.Failed && !job.errorMessage ? `Airflow run ${run.runId} failed` : undefined;
+    const updated = await this.repository.compareAndSet(
+      job.jobId,
+      job.version,
+      { status: next, airflowRunId: run.runId, errorMessage },
+      { from: job.status, to: next, source: TransitionSource.Reconcile, actor: 'airflow', errorMessage: errorMessage ?? null },
+    );
+    // Lost the race: the other writer's state is fresher than ours.
+    return updated ?? (await this.repository.findById(job.jobId)) ?? job;
+  }
+}

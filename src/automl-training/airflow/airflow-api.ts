@@ -1,0 +1,38 @@
+/** Airflow's DagRunState, the same in v1 and v2. */
+export type AirflowRunState = 'queued' | 'running' | 'success' | 'failed';
+
+export interface AirflowRun {
+  dagId: string;
+  runId: string;
+  state: AirflowRunState;
+  /** When the run was (or will be) scheduled: v1 `execution_date`, v2 `run_after`. */
+  sortKey: string;
+}
+
+export interface AirflowDag {
+  dagId: string;
+  isPaused: boolean;
+  hasImportErrors: boolean;
+}
+
+export interface CallOptions {
+  signal: AbortSignal;
+}
+
+/**
+ * The operations the service needs, over one Airflow REST API version.
+ * Implementations translate the generated v1/v2 types; none retries or times
+ * out on its own (AirflowClient does).
+ */
+export interface AirflowApi {
+  /** null when Airflow has not parsed the DAG (404). */
+  getDag(dagId: string, options: CallOptions): Promise<AirflowDag | null>;
+  setPaused(dagId: string, paused: boolean, options: CallOptions): Promise<void>;
+  /** Creates the run; a run with this id that already exists is returned as is. */
+  triggerRun(dagId: string, runId: string, conf: Record<string, unknown>, note: string, options: CallOptions): Promise<AirflowRun>;
+  setRunFailed(dagId: string, runId: string, options: CallOptions): Promise<void>;
+  /** Removes the DAG's metadata; an unknown DAG is not an error. */
+  deleteDag(dagId: string, options: CallOptions): Promise<void>;
+  /** Runs of the given DAGs, newest first, in one batch request (more only when Airflow pages). */
+  listRuns(dagIds: string[], options: CallOptions): Promise<AirflowRun[]>;
+}

@@ -1,0 +1,99 @@
+import createClient, { Client } from 'openapi-fetch';
+import { AirflowApi, AirflowDag, AirflowRun, AirflowRunState, CallOptions } from './airflow-api';
+import { AirflowRequestError } from './airflow.errors';
+import { basicAuthorization, unwrap } from './airflow-http';
+import type { components, paths } from './generated/airflow-v1';
+
+type DagRun = components['schemas']['DAGRun'];
+
+function toRun(run: DagRun): AirflowRun {
+  return {
+    dagId: run.dag_id ?? '',
+    runId: run.dag_run_id ?? '',
+    state: run.state as AirflowRunState,
+    sortKey: run.execution_date ?? run.logical_date ?? '',
+  };
+}
+
+/** Airflow 2: `/api/v1`, basic auth, RFC 7807 errors. */
+export class AirflowV1Api implements AirflowApi {
+  private readonly client: Client<paths>;
+
+  constructor(baseUrl: string, username: string | null, password: string | null) {
+    this.client = createClient<paths>({
+      baseUrl: `${baseUrl}/api/v1`,
+      headers: username ? { Authorization: basicAuthorization(username, password ?? '') } : {},
+    });
+  }
+
+  async getDag(dagId: string, { signal }: CallOptions): Promise<AirflowDag | null> {
+    const dag = unwrap(await this.client.GET('/dags/{dag_id}', { params: { path: { dag_id: dagId } }, signal }), true);
+    if (!dag || dag.is_active === false) return null;
+    return { dagId, isPaused: dag.is_paused === true, hasImportErrors: false };
+  }
+
+  async setPaused(dagId: string, paused: boolean, { signal }: CallOptions): Promise<void> {
+    unwrap(
+      await this.client.PATCH('/dags/{dag_id}', {
+        params: { path: { dag_id: dagId }, query: { update_mask: ['is_paused'] } },
+        body: { is_paused: paused },
+        signal,
+      }),
+    );
+  }
+
+  async triggerRun(dagId: string, runId: string, conf: Record<string, unknown>, note: string, options: CallOptions): Promise<AirflowRun> {
+    try {
+      const run = unwrap(
+        await this.client.POST('/dags/{dag_id}/dagRuns', {
+          params: { path: { dag_id: dagId } },
+          // v1.yaml declares conf as a property-less object; any JSON object is accepted.
+          body: { dag_run_id: runId, conf: conf as DagRun['conf'], note },
+          signal: options.signal,
+        }),
+      );
+      return toRun(run!);
+    } catch (error) {
+      if (!(error instanceof AirflowRequestError) || error.status !== 409) throw error;
+      const existing = unwrap(
+        await this.client.GET('/dags/{dag_id}/dagRuns/{dag_run_id}', {
+          params: { path: { dag_id: dagId, dag_run_id: runId } },
+          signal: options.signal,
+        }),
+      );
+      return toRun(existing!);
+    }
+  }
+
+  async setRunFailed(dagId: string, runId: string, { signal }: CallOptions): Promise<void> {
+    unwrap(
+      await this.client.PATCH('/dags/{dag_id}/dagRuns/{dag_run_id}', {
+        params: { path: { dag_id: dagId, dag_run_id: runId } },
+        body: { state: 'failed' },
+        signal,
+      }),
+    );
+  }
+
+  async deleteDag(dagId: string, { signal }: CallOptions): Promise<void> {
+    unwrap(await this.client.DELETE('/dags/{dag_id}', { params: { path: { dag_id: dagId } }, signal }), true);
+  }
+
+  async listRuns(dagIds: string[], { signal }: CallOptions): Promise<AirflowRun[]> {
+    const runs: AirflowRun[] = [];
+    // Ask for every run in one page; follow total_entries only if Airflow caps the page.
+    const pageLimit = Math.max(100, dagIds.length * 4);
+    for (let offset = 0; ; ) {
+      const page = unwrap(
+        await this.client.POST('/dags/~/dagRuns/list', {
+          body: { dag_ids: dagIds, order_by: '-execution_date', page_offset: offset, page_limit: pageLimit },
+          signal,
+        }),
+      )!;
+      const batch = page.dag_runs ?? [];
+      runs.push(...batch.map(toRun));
+      offset += batch.length;
+      if (batch.length === 0 || offset >= (page.total_entries ?? 0)) return runs;
+    }
+  }
+}

@@ -1,0 +1,161 @@
+import createClient, { Client } from 'openapi-fetch';
+import { AirflowApi, AirflowDag, AirflowRun, AirflowRunState, CallOptions } from './airflow-api';
+import { AirflowRequestError } from './airflow.errors';
+import { unwrap } from './airflow-http';
+import type { paths as authPaths } from './generated/airflow-v2-auth';
+import type { components, paths } from './generated/airflow-v2';
+
+type DagRun = components['schemas']['DAGRunResponse'];
+
+/** Refresh the bearer token this long before it expires. */
+const TOKEN_REFRESH_MARGIN_MS = 60_000;
+
+function toRun(run: DagRun): AirflowRun {
+  return { dagId: run.dag_id, runId: run.dag_run_id, state: run.state as AirflowRunState, sortKey: run.run_after };
+}
+
+function expiryOf(token: string): number {
+  try {
+    const payload = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as { exp?: number };
+    if (typeof payload.exp === 'number') return payload.exp * 1000;
+  } catch {
+    // Opaque token: fall through to Airflow's default lifetime.
+  }
+  return Date.now() + 86_400_000;
+}
+
+/**
+ * Airflow 3: `/api/v2`, bearer token from `POST /auth/token`, refreshed
+ * before it expires and once more on a 401.
+ */
+export class AirflowV2Api implements AirflowApi {
+  private readonly client: Client<paths>;
+  private readonly auth: Client<authPaths>;
+  private token: { value: string; expiresAt: number } | null = null;
+  private pendingToken: Promise<string> | null = null;
+
+  constructor(
+    baseUrl: string,
+    private readonly username: string | null,
+    private readonly password: string | null,
+  ) {
+    this.auth = createClient<authPaths>({ baseUrl });
+    this.client = createClient<paths>({ baseUrl });
+    this.client.use({
+      onRequest: async ({ request }) => {
+        if (this.username) request.headers.set('Authorization', `Bearer ${await this.bearer(request.signal)}`);
+        return request;
+      },
+    });
+  }
+
+  private async bearer(signal: AbortSignal): Promise<string> {
+    if (this.token && this.token.expiresAt - TOKEN_REFRESH_MARGIN_MS > Date.now()) return this.token.value;
+    this.pendingToken ??= this.fetchToken(signal).finally(() => (this.pendingToken = null));
+    return this.pendingToken;
+  }
+
+  private async fetchToken(signal: AbortSignal): Promise<string> {
+    const body = unwrap(
+      await this.auth.POST('/auth/token', {
+        body: { username: this.username ?? '', password: this.password ?? '' },
+        signal,
+      }),
+    ) as { access_token: string };
+    this.token = { value: body.access_token, expiresAt: expiryOf(body.access_token) };
+    return body.access_token;
+  }
+
+  /** Runs `call`; on a 401 drops the token and tries once more with a fresh one. */
+  private async authed<T>(call: () => Promise<T>): Promise<T> {
+    try {
+      return await call();
+    } catch (error) {
+      if (!(error instanceof AirflowRequestError) || error.status !== 401 || !this.username) throw error;
+      this.token = null;
+      return call();
+    }
+  }
+
+  getDag(dagId: string, { signal }: CallOptions): Promise<AirflowDag | null> {
+    return this.authed(async () => {
+      const dag = unwrap(await this.client.GET('/api/v2/dags/{dag_id}', { params: { path: { dag_id: dagId } }, signal }), true);
+      if (!dag || dag.is_stale) return null;
+      return { dagId, isPaused: dag.is_paused, hasImportErrors: dag.has_import_errors };
+    });
+  }
+
+  setPaused(dagId: string, paused: boolean, { signal }: CallOptions): Promise<void> {
+    return this.authed(async () => {
+      unwrap(
+        await this.client.PATCH('/api/v2/dags/{dag_id}', {
+          params: { path: { dag_id: dagId } },
+          body: { is_paused: paused },
+          signal,
+        }),
+      );
+    });
+  }
+
+  triggerRun(dagId: string, runId: string, conf: Record<string, unknown>, note: string, { signal }: CallOptions): Promise<AirflowRun> {
+    return this.authed(async () => {
+      try {
+        const run = unwrap(
+          await this.client.POST('/api/v2/dags/{dag_id}/dagRuns', {
+            params: { path: { dag_id: dagId } },
+            // logical_date is a required, nullable key in Airflow 3 (AIP-83).
+            body: { dag_run_id: runId, logical_date: null, conf, note },
+            signal,
+          }),
+        );
+        return toRun(run!);
+      } catch (error) {
+        if (!(error instanceof AirflowRequestError) || error.status !== 409) throw error;
+        const existing = unwrap(
+          await this.client.GET('/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}', {
+            params: { path: { dag_id: dagId, dag_run_id: runId } },
+            signal,
+          }),
+        );
+        return toRun(existing!);
+      }
+    });
+  }
+
+  setRunFailed(dagId: string, runId: string, { signal }: CallOptions): Promise<void> {
+    return this.authed(async () => {
+      unwrap(
+        await this.client.PATCH('/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}', {
+          params: { path: { dag_id: dagId, dag_run_id: runId } },
+          body: { state: 'failed' },
+          signal,
+        }),
+      );
+    });
+  }
+
+  deleteDag(dagId: string, { signal }: CallOptions): Promise<void> {
+    return this.authed(async () => {
+      unwrap(await this.client.DELETE('/api/v2/dags/{dag_id}', { params: { path: { dag_id: dagId } }, signal }), true);
+    });
+  }
+
+  listRuns(dagIds: string[], { signal }: CallOptions): Promise<AirflowRun[]> {
+    return this.authed(async () => {
+      const runs: AirflowRun[] = [];
+      const pageLimit = Math.max(100, dagIds.length * 4);
+      for (let offset = 0; ; ) {
+        const page = unwrap(
+          await this.client.POST('/api/v2/dags/{dag_id}/dagRuns/list', {
+            params: { path: { dag_id: '~' } },
+            body: { dag_ids: dagIds, order_by: '-run_after', page_offset: offset, page_limit: pageLimit },
+            signal,
+          }),
+        )!;
+        runs.push(...page.dag_runs.map(toRun));
+        offset += page.dag_runs.length;
+        if (page.dag_runs.length === 0 || offset >= page.total_entries) return runs;
+      }
+    });
+  }
+}

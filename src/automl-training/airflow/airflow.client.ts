@@ -1,0 +1,122 @@
+import { Inject, Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
+import CircuitBreaker from 'opossum';
+import { APP_CONFIG, AppConfig } from '../../config/app.config';
+import { AirflowApi, AirflowDag, AirflowRun } from './airflow-api';
+import { AirflowNotConfiguredError, AirflowRequestError, AirflowUnavailableError } from './airflow.errors';
+import { AirflowServerError } from './airflow-http';
+import { AirflowV1Api } from './airflow-v1.api';
+import { AirflowV2Api } from './airflow-v2.api';
+
+type Operation<T> = (signal: AbortSignal) => Promise<T>;
+
+export interface AirflowCallOptions {
+  /** Overall time for the call, retries included; defaults to AIRFLOW_TIMEOUT_MS. */
+  timeoutMs?: number;
+  /** Retry once after a transport failure or 5xx. Only for calls that are safe to repeat. */
+  retry?: boolean;
+}
+
+/**
+ * The only class that talks to Airflow. Every call has a deadline; safe calls
+ * are retried once; a circuit breaker opens after repeated outages (timeouts,
+ * connection errors, 5xx — never Airflow's 4xx answers) so that a dead Airflow
+ * costs microseconds per request until it is probed again.
+ */
+@Injectable()
+export class AirflowClient implements OnModuleDestroy {
+  private readonly logger = new Logger(AirflowClient.name);
+  private readonly api: AirflowApi | null;
+  private readonly breaker: CircuitBreaker<[Operation<unknown>, number], unknown>;
+  private readonly timeoutMs: number;
+
+  constructor(@Inject(APP_CONFIG) config: AppConfig) {
+    const { url, username, password, apiVersion, timeoutMs } = config.airflow;
+    this.timeoutMs = timeoutMs;
+    this.api = !url ? null : apiVersion === 'v1' ? new AirflowV1Api(url, username, password) : new AirflowV2Api(url, username, password);
+    this.breaker = new CircuitBreaker((operation: Operation<unknown>, deadline: number) => this.attempt(operation, deadline), {
+      timeout: false,
+      errorThresholdPercentage: 50,
+      volumeThreshold: 3,
+      rollingCountTimeout: 10_000,
+      resetTimeout: 5_000,
+      errorFilter: (error: unknown) => error instanceof AirflowRequestError,
+    });
+    this.breaker.on('open', () => this.logger.warn('Airflow circuit breaker opened: failing fast'));
+    this.breaker.on('halfOpen', () => this.logger.log('Airflow circuit breaker half-open: probing'));
+    this.breaker.on('close', () => this.logger.log('Airflow circuit breaker closed'));
+  }
+
+  get configured(): boolean {
+    return this.api !== null;
+  }
+
+  get breakerOpen(): boolean {
+    return this.breaker.opened;
+  }
+
+  onModuleDestroy(): void {
+    this.breaker.shutdown();
+  }
+
+  getDag(dagId: string): Promise<AirflowDag | null> {
+    return this.call((api, signal) => api.getDag(dagId, { signal }), { retry: true });
+  }
+
+  setPaused(dagId: string, paused: boolean): Promise<void> {
+    return this.call((api, signal) => api.setPaused(dagId, paused, { signal }), { retry: true });
+  }
+
+  /** Idempotent by run id (a repeat returns the existing run), so it may be retried. */
+  triggerRun(dagId: string, runId: string, conf: Record<string, unknown>, note: string): Promise<AirflowRun> {
+    return this.call((api, signal) => api.triggerRun(dagId, runId, conf, note, { signal }), { retry: true });
+  }
+
+  setRunFailed(dagId: string, runId: string): Promise<void> {
+    return this.call((api, signal) => api.setRunFailed(dagId, runId, { signal }), { retry: true });
+  }
+
+  deleteDag(dagId: string): Promise<void> {
+    return this.call((api, signal) => api.deleteDag(dagId, { signal }), { retry: true });
+  }
+
+  /** Latest run of each DAG that has one, from one batch request. */
+  async latestRuns(dagIds: string[], options: AirflowCallOptions = {}): Promise<Map<string, AirflowRun>> {
+    const runs = await this.call((api, signal) => api.listRuns(dagIds, { signal }), { retry: false, ...options });
+    const latest = new Map<string, AirflowRun>();
+    for (const run of runs) {
+      const seen = latest.get(run.dagId);
+      if (!seen || run.sortKey > seen.sortKey) latest.set(run.dagId, run);
+    }
+    return latest;
+  }
+
+  private async call<T>(operation: (api: AirflowApi, signal: AbortSignal) => Promise<T>, options: AirflowCallOptions): Promise<T> {
+    const api = this.api;
+    if (!api) throw new AirflowNotConfiguredError();
+    const deadline = Date.now() + (options.timeoutMs ?? this.timeoutMs);
+    const bound: Operation<T> = (signal) => operation(api, signal);
+    const attempts = options.retry ? 2 : 1;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return (await this.breaker.fire(bound as Operation<unknown>, deadline)) as T;
+      } catch (error) {
+        if (error instanceof AirflowRequestError) throw error;
+        if (this.breaker.opened || attempt >= attempts || Date.now() >= deadline) throw this.unavailable(error);
+      }
+    }
+  }
+
+  private attempt<T>(operation: Operation<T>, deadline: number): Promise<T> {
+    const remaining = deadline - Date.now();
+    if (remaining <= 0) return Promise.reject(new Error('deadline exceeded'));
+    return operation(AbortSignal.timeout(remaining));
+  }
+
+  private unavailable(error: unknown): AirflowUnavailableError {
+    if ((error as { code?: string }).code === 'EOPENBREAKER') return new AirflowUnavailableError('circuit open after repeated failures');
+    if (error instanceof AirflowServerError) return new AirflowUnavailableError(`HTTP ${error.status}`);
+    const name = (error as { name?: string }).name;
+    if (name === 'TimeoutError' || name === 'AbortError') return new AirflowUnavailableError('timed out');
+    return new AirflowUnavailableError('unreachable');
+  }
+}

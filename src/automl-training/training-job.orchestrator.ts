@@ -1,0 +1,122 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { actorOf, Principal } from '../common/auth/principal';
+import { AirflowRequestError, refusedByAirflow } from './airflow/airflow.errors';
+import { AirflowClient } from './airflow/airflow.client';
+import { AirflowNotConfiguredError } from './airflow/airflow.errors';
+import { AutoMLTrainingJobStatus as Status, TransitionSource } from './automl-training.enums';
+import {
+  ConcurrentUpdateError,
+  DagNotReadyError,
+  JobNotCancellableError,
+  JobNotTriggerableError,
+  TrainingJobNotFoundError,
+} from './automl-training.errors';
+import { DagDeployer } from './dag/dag-deployer';
+import { canTrigger } from './training-job.lifecycle';
+import { TrainingJobRepository } from './training-job.repository';
+import { TrainingJobEntity } from './training-job.entity';
+
+const MAX_ATTEMPTS = 5;
+
+/** User actions that act on Airflow: trigger, cancel, delete. */
+@Injectable()
+export class TrainingJobOrchestrator {
+  private readonly logger = new Logger(TrainingJobOrchestrator.name);
+
+  constructor(
+    private readonly repository: TrainingJobRepository,
+    private readonly airflow: AirflowClient,
+    private readonly deployer: DagDeployer,
+  ) {}
+
+  /** ready (or failed, as a retry) → queued: unpause the DAG and start a run with our own run id. */
+  async trigger(jobId: string, principal: Principal): Promise<TrainingJobEntity> {
+    const job = await this.load(jobId);
+    if (!canTrigger(job.status)) throw new JobNotTriggerableError(jobId, job.status);
+    if (!this.airflow.configured) throw new AirflowNotConfiguredError();
+    const dagId = job.airflowDagId!;
+    const actor = actorOf(principal);
+    const run = await this.onAirflow(async () => {
+      const dag = await this.airflow.getDag(dagId);
+      if (!dag) throw new DagNotReadyError(dagId, 'has not parsed');
+      if (dag.hasImportErrors) throw new DagNotReadyError(dagId, 'could not import');
+      if (dag.isPaused) await this.airflow.setPaused(dagId, false);
+      // One run id per job version: a repeated trigger of the same version reuses the run.
+      return this.airflow.triggerRun(dagId, `automl__v${job.version}`, { job_id: jobId }, `Triggered by ${actor}`);
+    });
+    const updated = await this.repository.compareAndSet(
+      jobId,
+      job.version,
+      { status: Status.Queued, airflowRunId: run.runId, errorMessage: null },
+      { from: job.status, to: Status.Queued, source: TransitionSource.User, actor, errorMessage: null },
+    );
+    if (!updated) throw new ConcurrentUpdateError(jobId);
+    return updated;
+  }
+
+  /** queued/running → failed: mark the Airflow run failed, then the job, naming who cancelled. */
+  async cancel(jobId: string, principal: Principal): Promise<TrainingJobEntity> {
+    let job = await this.load(jobId);
+    if (job.status !== Status.Queued && job.status !== Status.Running) throw new JobNotCancellableError(jobId, job.status);
+    if (!this.airflow.configured) throw new AirflowNotConfiguredError();
+    const dagId = job.airflowDagId!;
+    await this.onAirflow(async () => {
+      const runId = job.airflowRunId ?? (await this.airflow.latestRuns([dagId])).get(dagId)?.runId;
+      if (runId) await this.ignoringNotFound(() => this.airflow.setRunFailed(dagId, runId));
+    });
+    const actor = actorOf(principal);
+    const message = `cancelled by ${actor}`;
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      const updated = await this.repository.compareAndSet(
+        jobId,
+        job.version,
+        { status: Status.Failed, errorMessage: message },
+        { from: job.status, to: Status.Failed, source: TransitionSource.User, actor, errorMessage: message },
+      );
+      if (updated) return updated;
+      job = await this.load(jobId);
+      if (job.status !== Status.Queued && job.status !== Status.Running) throw new JobNotCancellableError(jobId, job.status);
+    }
+    throw new ConcurrentUpdateError(jobId);
+  }
+
+  /** Removes the DAG file, then the DAG in Airflow, then soft-deletes the row (kept for audit). */
+  async remove(jobId: string): Promise<void> {
+    let job = await this.load(jobId);
+    const dagId = job.airflowDagId;
+    if (dagId) {
+      // File first: Airflow would re-create a deleted DAG from a file still in its folder.
+      await this.deployer.remove(dagId);
+      if (this.airflow.configured) await this.onAirflow(() => this.ignoringNotFound(() => this.airflow.deleteDag(dagId)));
+    }
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      if (await this.repository.softDelete(jobId, job.version)) return;
+      job = await this.load(jobId);
+    }
+    throw new ConcurrentUpdateError(jobId);
+  }
+
+  private async load(jobId: string): Promise<TrainingJobEntity> {
+    const job = await this.repository.findById(jobId);
+    if (!job) throw new TrainingJobNotFoundError(jobId);
+    return job;
+  }
+
+  private async onAirflow<T>(call: () => Promise<T>): Promise<T> {
+    try {
+      return await call();
+    } catch (error) {
+      if (error instanceof AirflowRequestError) throw refusedByAirflow(error);
+      throw error;
+    }
+  }
+
+  private async ignoringNotFound(call: () => Promise<void>): Promise<void> {
+    try {
+      await call();
+    } catch (error) {
+      if (!(error instanceof AirflowRequestError) || error.status !== 404) throw error;
+      this.logger.debug(`Airflow had nothing to act on: ${error.detail}`);
+    }
+  }
+}
