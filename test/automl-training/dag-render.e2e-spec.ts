@@ -1,0 +1,138 @@
+import { execFileSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { AutoMLAlgorithm, Preset, ProblemType, problemTypesFor } from '../../src/automl-training/automl-training.enums';
+import { DagJob, DagRenderer } from '../../src/automl-training/dag/dag-renderer';
+import { loadAppConfig } from '../../src/config/app.config';
+import { createJob } from '../utils/jobs';
+import { ROTATED_PSK, startTestApp, TEST_PSK, TestApp, psk } from '../utils/test-app';
+
+/**
+ * Python-side checks of a rendered DAG: it parses; JOB_SPEC decodes to the
+ * given values; no token outside string literals and comments carries any
+ * payload fragment; no call to __import__/eval/exec/system exists.
+ */
+const INSPECT = String.raw`
+import ast, io, json, sys, tokenize
+cases = json.load(sys.stdin)
+out = []
+for case in cases:
+    source = case["source"]
+    tree = ast.parse(source)
+    spec = None
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "JOB_SPEC" for t in node.targets):
+            spec = json.loads(node.value.args[0].value)
+    code_tokens = [t.string for t in tokenize.generate_tokens(io.StringIO(source).readline)
+                   if t.type not in (tokenize.STRING, tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT, tokenize.ENDMARKER)
+                   and not (hasattr(tokenize, "FSTRING_MIDDLE") and t.type == tokenize.FSTRING_MIDDLE)]
+    leaked = sorted({f for f in case["fragments"] for tok in code_tokens if f in tok})
+    dangerous = sorted({n.func.id if isinstance(n.func, ast.Name) else n.func.attr for n in ast.walk(tree)
+                        if isinstance(n, ast.Call) and ((isinstance(n.func, ast.Name) and n.func.id in ("__import__", "eval", "exec"))
+                        or (isinstance(n.func, ast.Attribute) and n.func.attr == "system"))})
+    out.append({"spec": spec, "leaked": leaked, "dangerous": dangerous})
+print(json.dumps(out))
+`;
+
+function inspect(cases: { source: string; fragments: string[] }[]): { spec: Record<string, unknown>; leaked: string[]; dangerous: string[] }[] {
+  return JSON.parse(execFileSync('python3', ['-c', INSPECT], { input: JSON.stringify(cases), maxBuffer: 64 * 1024 * 1024 }).toString());
+}
+
+function dagJob(overrides: Partial<DagJob> = {}): DagJob {
+  return {
+    jobId: randomUUID(),
+    name: 'churn',
+    domain: 'marketing',
+    owner: 'alice',
+    sourceTable: 'marketing.churn',
+    labelColumn: 'churned',
+    featureColumns: ['a', 'b'],
+    problemType: ProblemType.BinaryClassification,
+    algorithm: AutoMLAlgorithm.LightgbmClassifier,
+    preset: Preset.Balanced,
+    autoTrigger: true,
+    featureEngineeringJobId: null,
+    ...overrides,
+  };
+}
+
+const PAYLOADS = [
+  '"""',
+  "'''",
+  "'",
+  '\\',
+  'line\nbreak\r\n',
+  '{{ dag_run.conf }}',
+  "{{ ''.__class__.__mro__[1].__subclasses__() }}",
+  "__import__('os').system('id')",
+  '"); import os; os.system("id"); ("',
+  '\u2028\u2029 é 😀 \u0000',
+];
+const FRAGMENTS = ['__import__', 'system', 'dag_run', '__class__', '__subclasses__', 'import os'];
+
+describe('rendered DAGs', () => {
+  const renderer = new DagRenderer(loadAppConfig({ NODE_ENV: 'test', API_PSK: TEST_PSK, DATABASE_URL: 'pglite://memory' }));
+
+  it('should render a parseable DAG for every algorithm × preset, with a concrete tuning budget', () => {
+    const jobs = Object.values(AutoMLAlgorithm).flatMap((algorithm) =>
+      Object.values(Preset).map((preset) => dagJob({ algorithm, preset, problemType: problemTypesFor(algorithm)[0] })),
+    );
+    expect(jobs).toHaveLength(30);
+    const results = inspect(jobs.map((job) => ({ source: renderer.render(job).source, fragments: FRAGMENTS })));
+    results.forEach((result, index) => {
+      expect(result.spec).toMatchObject({ job_id: jobs[index].jobId, algorithm: jobs[index].algorithm, preset: jobs[index].preset });
+      const tuning = result.spec.tuning as { trials: number; time_budget_minutes: number };
+      expect(tuning.trials).toBeGreaterThan(0);
+      expect(tuning.time_budget_minutes).toBeGreaterThan(0);
+    });
+    const budgets = (algorithm: AutoMLAlgorithm) =>
+      Object.values(Preset).map((preset) => (results[jobs.findIndex((j) => j.algorithm === algorithm && j.preset === preset)].spec.tuning as { trials: number }).trials);
+    const [fast, balanced, best] = budgets(AutoMLAlgorithm.XgboostRegressor);
+    expect(fast).toBeLessThan(balanced);
+    expect(balanced).toBeLessThan(best);
+  });
+
+  it.each(PAYLOADS)('should keep the payload %j inside string literals only', (payload) => {
+    const job = dagJob({
+      name: `n${payload}`,
+      domain: `d${payload}`,
+      owner: `o${payload}`,
+      sourceTable: `t${payload}`,
+      labelColumn: `l${payload}`,
+      featureColumns: [`f${payload}`, payload],
+    });
+    const [result] = inspect([{ source: renderer.render(job).source, fragments: FRAGMENTS }]);
+    expect(result.leaked).toEqual([]);
+    expect(result.dangerous).toEqual([]);
+    expect(result.spec).toMatchObject({
+      name: job.name,
+      domain: job.domain,
+      owner: job.owner,
+      source_table: job.sourceTable,
+      label_column: job.labelColumn,
+      feature_columns: job.featureColumns,
+    });
+  });
+
+  it('should render no PSK: the DAG reads it from an Airflow Variable at run time', () => {
+    const { source } = renderer.render(dagJob());
+    expect(source).not.toContain(TEST_PSK);
+    expect(source).toContain('PSK_VARIABLE = "automl_training_psk"');
+    expect(source).toContain('Variable.get(PSK_VARIABLE)');
+  });
+
+  describe('over the API', () => {
+    let testApp: TestApp;
+
+    beforeAll(async () => {
+      testApp = await startTestApp();
+    });
+
+    afterAll(() => testApp.close());
+
+    it('should never return or write a configured PSK', async () => {
+      const job = await createJob(testApp, { name: 'psk check' });
+      const everything = JSON.stringify([job, (await testApp.http().get('/api/automl/train/jobs').set(psk())).body]);
+      for (const key of [TEST_PSK, ROTATED_PSK]) expect(everything).not.toContain(key);
+    });
+  });
+});

@@ -1,0 +1,89 @@
+import Ajv, { ValidateFunction } from 'ajv';
+import Ajv2020 from 'ajv/dist/2020';
+import addFormats from 'ajv-formats';
+import { load } from 'js-yaml';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+type Spec = { paths: Record<string, Record<string, any>>; servers?: { url: string }[] };
+
+const FIXTURES = join(__dirname, '..', 'fixtures', 'airflow');
+
+/**
+ * Validates request and response bodies against Airflow's official OpenAPI
+ * documents (v1: OpenAPI 3.0 with `nullable`; v2: OpenAPI 3.1 / JSON Schema
+ * 2020-12), by operation path template, method and status.
+ */
+export class AirflowSpecValidator {
+  private readonly ajv: Ajv;
+  private readonly cache = new Map<string, ValidateFunction>();
+
+  constructor(
+    private readonly spec: Spec,
+    private readonly id: string,
+    draft2020: boolean,
+    extra: { id: string; spec: Spec }[] = [],
+  ) {
+    this.ajv = draft2020 ? new Ajv2020({ strict: false, allErrors: true, validateSchema: false }) : new Ajv({ strict: false, allErrors: true, validateSchema: false });
+    addFormats(this.ajv);
+    this.ajv.addSchema(spec as object, id);
+    for (const other of extra) this.ajv.addSchema(other.spec as object, other.id);
+  }
+
+  static v1(): AirflowSpecValidator {
+    return new AirflowSpecValidator(load(readFileSync(join(FIXTURES, 'v1.yaml'), 'utf8')) as Spec, 'airflow-v1', false);
+  }
+
+  static v2(): AirflowSpecValidator {
+    const auth = load(readFileSync(join(FIXTURES, 'v2-simple-auth-manager.yaml'), 'utf8')) as Spec;
+    return new AirflowSpecValidator(load(readFileSync(join(FIXTURES, 'v2.yaml'), 'utf8')) as Spec, 'airflow-v2', true, [
+      { id: 'airflow-v2-auth', spec: auth },
+    ]);
+  }
+
+  /** Errors of `body` against the operation's JSON request schema; [] when valid. */
+  requestErrors(template: string, method: string, body: unknown, specId = this.id): string[] {
+    const pointer = `${specId}#/paths/${escape(template)}/${method}/requestBody/content/application~1json/schema`;
+    return this.run(pointer, body);
+  }
+
+  /** Errors of `body` against the operation's response schema for `status`; [] when valid. */
+  responseErrors(template: string, method: string, status: number, body: unknown, specId = this.id): string[] {
+    const operation = this.operation(template, method, specId);
+    const response = operation.responses[String(status)] ?? operation.responses.default;
+    if (!response) return [`status ${status} is not documented for ${method.toUpperCase()} ${template}`];
+    const key = response.$ref ? response.$ref.split('/').pop() : String(status) in operation.responses ? String(status) : 'default';
+    const base = response.$ref
+      ? `${specId}#/components/responses/${key}`
+      : `${specId}#/paths/${escape(template)}/${method}/responses/${key}`;
+    const resolved = response.$ref ? this.componentResponse(key, specId) : response;
+    const media = resolved.content && Object.keys(resolved.content).find((type: string) => type.includes('json'));
+    if (!media) return [];
+    return this.run(`${base}/content/${media.replace(/\//g, '~1')}/schema`, body);
+  }
+
+  private operation(template: string, method: string, specId: string): any {
+    const spec = specId === this.id ? this.spec : (this.ajv.getSchema(specId)?.schema as Spec);
+    const operation = spec.paths[template]?.[method];
+    if (!operation) throw new Error(`${method.toUpperCase()} ${template} is not in ${specId}`);
+    return operation;
+  }
+
+  private componentResponse(name: string, specId: string): any {
+    const spec = (specId === this.id ? this.spec : this.ajv.getSchema(specId)?.schema) as { components: { responses: Record<string, any> } };
+    return spec.components.responses[name];
+  }
+
+  private run(pointer: string, body: unknown): string[] {
+    let validate = this.cache.get(pointer);
+    if (!validate) {
+      validate = this.ajv.compile({ $ref: pointer });
+      this.cache.set(pointer, validate);
+    }
+    return validate(body) ? [] : (validate.errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message}`);
+  }
+}
+
+function escape(template: string): string {
+  return template.replace(/~/g, '~0').replace(/\//g, '~1');
+}

@@ -1,0 +1,373 @@
+import { randomUUID } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http';
+import { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { AirflowSpecValidator } from './airflow-spec.validator';
+
+type RunState = 'queued' | 'running' | 'success' | 'failed';
+
+interface DagRecord {
+  dagId: string;
+  fileloc: string;
+  isPaused: boolean;
+  autoTrigger: boolean;
+  parsedAt: string;
+}
+
+interface RunRecord {
+  dagId: string;
+  runId: string;
+  state: RunState;
+  runType: 'manual' | 'scheduled';
+  conf: Record<string, unknown>;
+  note: string | null;
+  runAfter: string;
+  startDate: string | null;
+  endDate: string | null;
+}
+
+export interface AirflowDoubleOptions {
+  version: 'v1' | 'v2';
+  dagsDir: string;
+  username?: string;
+  password?: string;
+}
+
+export interface RecordedRequest {
+  method: string;
+  path: string;
+  body: unknown;
+}
+
+/** Thrown by handlers to answer with Airflow's error shape for the API version. */
+class HttpError {
+  constructor(
+    readonly status: number,
+    readonly title: string,
+    readonly detail: string,
+  ) {}
+}
+
+/**
+ * A stateful Airflow on 127.0.0.1 speaking the official REST shapes of the
+ * endpoints the service uses (v1 for Airflow 2 with basic auth and problem
+ * details; v2 for Airflow 3 with /auth/token bearer tokens and FastAPI
+ * errors). DAGs appear when `parse()` reads the dags folder; `@once` DAGs
+ * get their scheduled run then; runs move on `setRunState`. Every request
+ * and response body is checked against the spec: a violation is answered
+ * with 599 and recorded in `violations`. Knobs: `latencyMs`, `hang`,
+ * `failWith` (5xx).
+ */
+export class AirflowDouble {
+  private server!: Server;
+  private readonly validator: AirflowSpecValidator;
+  private readonly dags = new Map<string, DagRecord>();
+  private readonly runs: RunRecord[] = [];
+  private readonly tokens = new Set<string>();
+  private readonly hanging = new Set<ServerResponse>();
+  readonly requests: RecordedRequest[] = [];
+  readonly violations: string[] = [];
+  latencyMs = 0;
+  hang = false;
+  failWith: number | null = null;
+  url = '';
+
+  private constructor(private readonly options: Required<AirflowDoubleOptions>) {
+    this.validator = options.version === 'v1' ? AirflowSpecValidator.v1() : AirflowSpecValidator.v2();
+  }
+
+  static async start(options: AirflowDoubleOptions): Promise<AirflowDouble> {
+    const double = new AirflowDouble({ username: 'airflow', password: 'airflow-secret', ...options });
+    await double.listen();
+    return double;
+  }
+
+  /** Environment that points the service at this double. */
+  env(): Record<string, string> {
+    return {
+      AIRFLOW_URL: this.url,
+      AIRFLOW_USERNAME: this.options.username,
+      AIRFLOW_PASSWORD: this.options.password,
+      AIRFLOW_API_VERSION: this.options.version,
+      AIRFLOW_DAGS_DIR: this.options.dagsDir,
+    };
+  }
+
+  /** The DAG processor: registers every DAG file in the folder; `@once` DAGs get their scheduled run. */
+  parse(): string[] {
+    const found: string[] = [];
+    for (const file of readdirSync(this.options.dagsDir).filter((name) => name.endsWith('.py') && !name.startsWith('.'))) {
+      const source = readFileSync(join(this.options.dagsDir, file), 'utf8');
+      const dagId = /^DAG_ID = "([^"]+)"$/m.exec(source)?.[1];
+      if (!dagId) continue;
+      found.push(dagId);
+      if (this.dags.has(dagId)) continue;
+      const autoTrigger = /^AUTO_TRIGGER = True$/m.test(source);
+      this.dags.set(dagId, { dagId, fileloc: join(this.options.dagsDir, file), isPaused: false, autoTrigger, parsedAt: now() });
+      if (autoTrigger) this.addRun(dagId, `scheduled__${now()}`, 'scheduled', {}, null);
+    }
+    return found;
+  }
+
+  /** Moves the latest run of `dagId` (or the named run) to `state`. */
+  setRunState(dagId: string, state: RunState, runId?: string): void {
+    const run = runId ? this.runs.find((r) => r.dagId === dagId && r.runId === runId) : this.latest(dagId);
+    if (!run) throw new Error(`no run for ${dagId}`);
+    run.state = state;
+    if (state !== 'queued') run.startDate ??= now();
+    if (state === 'success' || state === 'failed') run.endDate = now();
+  }
+
+  runsOf(dagId: string): RunRecord[] {
+    return this.runs.filter((run) => run.dagId === dagId);
+  }
+
+  dag(dagId: string): DagRecord | undefined {
+    return this.dags.get(dagId);
+  }
+
+  count(method: string, pathPart: string): number {
+    return this.requests.filter((r) => r.method === method && r.path.includes(pathPart)).length;
+  }
+
+  async stop(): Promise<void> {
+    for (const response of this.hanging) response.destroy();
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  private latest(dagId: string): RunRecord | undefined {
+    return this.runsOf(dagId).sort((a, b) => (a.runAfter < b.runAfter ? 1 : -1))[0];
+  }
+
+  private addRun(dagId: string, runId: string, runType: RunRecord['runType'], conf: Record<string, unknown>, note: string | null): RunRecord {
+    // Strictly increasing run_after, as a real scheduler's clock would give in this test's time scale.
+    const last = this.runs.at(-1)?.runAfter;
+    const at = last && last >= now() ? new Date(Date.parse(last) + 1).toISOString() : now();
+    const run: RunRecord = { dagId, runId, state: 'queued', runType, conf, note, runAfter: at, startDate: null, endDate: null };
+    this.runs.push(run);
+    return run;
+  }
+
+  private listen(): Promise<void> {
+    this.server = createServer((req, res) => void this.handle(req, res));
+    return new Promise((resolve) =>
+      this.server.listen(0, '127.0.0.1', () => {
+        this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+        resolve();
+      }),
+    );
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const text = Buffer.concat(chunks).toString('utf8');
+    const body = text ? safeJson(text) : undefined;
+    const path = new URL(req.url ?? '/', 'http://x').pathname;
+    const method = (req.method ?? 'GET').toLowerCase();
+    this.requests.push({ method: method.toUpperCase(), path, body });
+    if (this.hang) {
+      this.hanging.add(res);
+      return;
+    }
+    if (this.latencyMs > 0) await new Promise((r) => setTimeout(r, this.latencyMs));
+    if (this.failWith) return this.send(res, this.failWith, { detail: 'injected failure' });
+    try {
+      const { template, status, payload } = this.route(method, path, req, body);
+      const errors = this.validator.responseErrors(template, method, status, payload, template === '/auth/token' ? 'airflow-v2-auth' : undefined);
+      if (errors.length > 0) this.violation(`${method} ${template} → ${status}: ${errors.join('; ')}`);
+      this.send(res, status, payload);
+    } catch (error) {
+      if (!(error instanceof HttpError)) {
+        this.violation(String(error));
+        return this.send(res, 500, { detail: String(error) });
+      }
+      const payload =
+        this.options.version === 'v1'
+          ? { type: `https://airflow.apache.org/docs/apache-airflow/2.10.0/stable-rest-api-ref.html#section/Errors/${error.title.replace(/\s/g, '')}`, title: error.title, status: error.status, detail: error.detail }
+          : { detail: error.detail };
+      this.send(res, error.status, payload, this.options.version === 'v1' ? 'application/problem+json' : 'application/json');
+    }
+  }
+
+  private violation(message: string): void {
+    this.violations.push(message);
+  }
+
+  private send(res: ServerResponse, status: number, payload: unknown, type = 'application/json'): void {
+    res.writeHead(status, { 'content-type': type });
+    res.end(payload === undefined ? '' : JSON.stringify(payload));
+  }
+
+  private checkRequest(template: string, method: string, body: unknown, specId?: string): void {
+    const errors = this.validator.requestErrors(template, method, body, specId);
+    if (errors.length > 0) {
+      this.violation(`request ${method} ${template}: ${errors.join('; ')}`);
+      throw new HttpError(this.options.version === 'v1' ? 400 : 422, 'BadRequest', errors.join('; '));
+    }
+  }
+
+  private authenticate(req: IncomingMessage): void {
+    const header = req.headers.authorization ?? '';
+    if (this.options.version === 'v1') {
+      const expected = `Basic ${Buffer.from(`${this.options.username}:${this.options.password}`).toString('base64')}`;
+      if (header !== expected) throw new HttpError(401, 'Unauthorized', 'Invalid credentials');
+    } else if (!this.tokens.has(header.replace(/^Bearer /, ''))) {
+      throw new HttpError(401, 'Unauthorized', 'Invalid JWT');
+    }
+  }
+
+  /** Dispatches one request; returns the spec path template, status and payload. */
+  private route(method: string, path: string, req: IncomingMessage, body: unknown): { template: string; status: number; payload: unknown } {
+    const v1 = this.options.version === 'v1';
+    if (!v1 && method === 'post' && path === '/auth/token') {
+      this.checkRequest('/auth/token', 'post', body, 'airflow-v2-auth');
+      const { username, password } = body as { username: string; password: string };
+      if (username !== this.options.username || password !== this.options.password) throw new HttpError(401, 'Unauthorized', 'Invalid credentials');
+      const token = `${Buffer.from('{"alg":"none"}').toString('base64url')}.${Buffer.from(JSON.stringify({ sub: username, exp: Math.floor(Date.now() / 1000) + 3600 })).toString('base64url')}.${randomUUID()}`;
+      this.tokens.add(token);
+      return { template: '/auth/token', status: 201, payload: { access_token: token } };
+    }
+    const prefix = v1 ? '/api/v1' : '/api/v2';
+    if (!path.startsWith(prefix)) throw new HttpError(404, 'NotFound', 'Not Found');
+    this.authenticate(req);
+    const rest = path.slice(prefix.length);
+    const t = (template: string) => (v1 ? template : `/api/v2${template}`);
+    let match: RegExpExecArray | null;
+
+    if (method === 'post' && (match = /^\/dags\/~\/dagRuns\/list$/.exec(rest))) {
+      const template = t(v1 ? '/dags/~/dagRuns/list' : '/dags/{dag_id}/dagRuns/list');
+      this.checkRequest(template, 'post', body);
+      const { dag_ids: dagIds, page_offset: offset = 0, page_limit: limit = 100 } = body as { dag_ids?: string[]; page_offset?: number; page_limit?: number };
+      const selected = this.runs
+        .filter((run) => !dagIds || dagIds.includes(run.dagId))
+        .sort((a, b) => (a.runAfter < b.runAfter ? 1 : -1));
+      const page = selected.slice(offset, offset + limit).map((run) => this.runBody(run));
+      return { template, status: 200, payload: { dag_runs: page, total_entries: selected.length } };
+    }
+    if ((match = /^\/dags\/([^/]+)\/dagRuns\/([^/]+)$/.exec(rest))) {
+      const [dagId, runId] = [decodeURIComponent(match[1]), decodeURIComponent(match[2])];
+      const template = t('/dags/{dag_id}/dagRuns/{dag_run_id}');
+      const run = this.runs.find((r) => r.dagId === dagId && r.runId === runId);
+      if (!run) throw new HttpError(404, 'DAGRun not found', `DAGRun with DAG ID: '${dagId}' and DagRun ID: '${runId}' not found`);
+      if (method === 'patch') {
+        this.checkRequest(template, 'patch', body);
+        this.setRunState(dagId, (body as { state: RunState }).state, runId);
+      }
+      return { template, status: 200, payload: this.runBody(run) };
+    }
+    if (method === 'post' && (match = /^\/dags\/([^/]+)\/dagRuns$/.exec(rest))) {
+      const dagId = decodeURIComponent(match[1]);
+      const template = t('/dags/{dag_id}/dagRuns');
+      this.checkRequest(template, 'post', body);
+      if (!this.dags.has(dagId)) throw new HttpError(404, 'DAG not found', `DAG with dag_id: '${dagId}' not found`);
+      const { dag_run_id: runId = `manual__${now()}`, conf = {}, note = null } = body as { dag_run_id?: string; conf?: Record<string, unknown>; note?: string | null };
+      if (this.runs.some((r) => r.dagId === dagId && r.runId === runId)) {
+        throw new HttpError(409, 'AlreadyExists', `DAGRun with DAG ID: '${dagId}' and DAGRun ID: '${runId}' already exists`);
+      }
+      return { template, status: 200, payload: this.runBody(this.addRun(dagId, runId, 'manual', conf, note)) };
+    }
+    if ((match = /^\/dags\/([^/]+)$/.exec(rest))) {
+      const dagId = decodeURIComponent(match[1]);
+      const template = t('/dags/{dag_id}');
+      const dag = this.dags.get(dagId);
+      if (!dag) throw new HttpError(404, 'DAG not found', v1 ? `The DAG with dag_id: ${dagId} was not found` : `The Dag with ID: \`${dagId}\` was not found`);
+      if (method === 'patch') {
+        this.checkRequest(template, 'patch', body);
+        dag.isPaused = (body as { is_paused: boolean }).is_paused;
+      } else if (method === 'delete') {
+        this.dags.delete(dagId);
+        for (let i = this.runs.length - 1; i >= 0; i--) if (this.runs[i].dagId === dagId) this.runs.splice(i, 1);
+        return { template, status: 204, payload: undefined };
+      }
+      return { template, status: 200, payload: this.dagBody(dag) };
+    }
+    throw new HttpError(404, 'NotFound', `${method.toUpperCase()} ${path} is not served by this double`);
+  }
+
+  private dagBody(dag: DagRecord): unknown {
+    const common = {
+      dag_id: dag.dagId,
+      dag_display_name: dag.dagId,
+      is_paused: dag.isPaused,
+      last_parsed_time: dag.parsedAt,
+      last_expired: null,
+      fileloc: dag.fileloc,
+      file_token: Buffer.from(dag.fileloc).toString('base64url'),
+      owners: ['airflow'],
+      description: 'AutoML training',
+      timetable_description: dag.autoTrigger ? 'Once, as soon as possible' : 'Never, external triggers only',
+      tags: [{ name: 'automl-training' }],
+      max_active_tasks: 16,
+      max_active_runs: 1,
+      has_task_concurrency_limits: false,
+      has_import_errors: false,
+      next_dagrun_data_interval_start: null,
+      next_dagrun_data_interval_end: null,
+    };
+    if (this.options.version === 'v1') {
+      return { ...common, root_dag_id: null, is_active: true, is_subdag: false, last_pickled: null, scheduler_lock: null, pickle_id: null, default_view: 'grid', schedule_interval: null, next_dagrun: null, next_dagrun_create_after: null };
+    }
+    return {
+      ...common,
+      tags: [{ name: 'automl-training', dag_id: dag.dagId }],
+      is_stale: false,
+      last_parse_duration: 0.05,
+      bundle_name: 'dags-folder',
+      bundle_version: null,
+      relative_fileloc: dag.fileloc.split('/').pop(),
+      timetable_summary: dag.autoTrigger ? '@once' : null,
+      timetable_partitioned: false,
+      max_consecutive_failed_dag_runs: 0,
+      next_dagrun_logical_date: null,
+      next_dagrun_run_after: null,
+      allowed_run_types: null,
+    };
+  }
+
+  private runBody(run: RunRecord): unknown {
+    const base = {
+      dag_run_id: run.runId,
+      dag_id: run.dagId,
+      logical_date: null,
+      start_date: run.startDate,
+      end_date: run.endDate,
+      data_interval_start: null,
+      data_interval_end: null,
+      last_scheduling_decision: null,
+      run_type: run.runType,
+      state: run.state,
+      conf: run.conf,
+      note: run.note,
+    };
+    if (this.options.version === 'v1') {
+      return { ...base, logical_date: run.runAfter, execution_date: run.runAfter, external_trigger: run.runType === 'manual' };
+    }
+    return {
+      ...base,
+      queued_at: run.runAfter,
+      duration: run.startDate && run.endDate ? (Date.parse(run.endDate) - Date.parse(run.startDate)) / 1000 : null,
+      run_after: run.runAfter,
+      triggered_by: run.runType === 'manual' ? 'rest_api' : 'timetable',
+      triggering_user_name: run.runType === 'manual' ? this.options.username : null,
+      dag_versions: [],
+      bundle_version: null,
+      dag_display_name: run.dagId,
+      partition_key: null,
+    };
+  }
+}
+
+function now(): string {
+  return new Date().toISOString();
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
