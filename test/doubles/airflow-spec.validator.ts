@@ -31,7 +31,8 @@ export class AirflowSpecValidator {
   }
 
   static v1(): AirflowSpecValidator {
-    return new AirflowSpecValidator(load(readFileSync(join(FIXTURES, 'v1.yaml'), 'utf8')) as Spec, 'airflow-v1', false);
+    const spec = nullableToJsonSchema(load(readFileSync(join(FIXTURES, 'v1.yaml'), 'utf8'))) as Spec;
+    return new AirflowSpecValidator(spec, 'airflow-v1', false);
   }
 
   static v2(): AirflowSpecValidator {
@@ -82,6 +83,24 @@ export class AirflowSpecValidator {
     }
     return validate(body) ? [] : (validate.errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message}`);
   }
+}
+
+/**
+ * OpenAPI 3.0's `nullable: true` as plain JSON Schema: `type: [T, "null"]`
+ * where a type is given, else `anyOf: [schema, {type: "null"}]` (v1.yaml puts
+ * nullable next to $ref and allOf, which Ajv cannot compile as is).
+ */
+function nullableToJsonSchema(node: unknown): unknown {
+  if (Array.isArray(node)) return node.map(nullableToJsonSchema);
+  if (!node || typeof node !== 'object') return node;
+  const { nullable, ...rest } = node as Record<string, unknown>;
+  const converted = Object.fromEntries(Object.entries(rest).map(([key, value]) => [key, nullableToJsonSchema(value)]));
+  if (nullable !== true) return converted;
+  if (typeof converted.type === 'string') {
+    const enumValues = Array.isArray(converted.enum) ? { enum: [...converted.enum, null] } : {};
+    return { ...converted, ...enumValues, type: [converted.type, 'null'] };
+  }
+  return { anyOf: [converted, { type: 'null' }] };
 }
 
 function escape(template: string): string {

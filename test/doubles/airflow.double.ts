@@ -280,7 +280,8 @@ export class AirflowDouble {
       } else if (method === 'delete') {
         this.dags.delete(dagId);
         for (let i = this.runs.length - 1; i >= 0; i--) if (this.runs[i].dagId === dagId) this.runs.splice(i, 1);
-        return { template, status: 204, payload: undefined };
+        // Airflow 2 answers 204; Airflow 3's FastAPI route 200 with a JSON null.
+        return { template, status: v1 ? 204 : 200, payload: v1 ? undefined : null };
       }
       return { template, status: 200, payload: this.dagBody(dag) };
     }
@@ -312,7 +313,7 @@ export class AirflowDouble {
     }
     return {
       ...common,
-      tags: [{ name: 'automl-training', dag_id: dag.dagId }],
+      tags: [{ name: 'automl-training', dag_id: dag.dagId, dag_display_name: dag.dagId }],
       is_stale: false,
       last_parse_duration: 0.05,
       bundle_name: 'dags-folder',

@@ -9,6 +9,8 @@ import { AirflowV2Api } from './airflow-v2.api';
 
 type Operation<T> = (signal: AbortSignal) => Promise<T>;
 
+const CONSECUTIVE_FAILURES_TO_OPEN = 3;
+
 export interface AirflowCallOptions {
   /** Overall time for the call, retries included; defaults to AIRFLOW_TIMEOUT_MS. */
   timeoutMs?: number;
@@ -40,6 +42,13 @@ export class AirflowClient implements OnModuleDestroy {
       rollingCountTimeout: 10_000,
       resetTimeout: 5_000,
       errorFilter: (error: unknown) => error instanceof AirflowRequestError,
+    });
+    // Percentages alone react slowly when a healthy period fills the window: a run of
+    // consecutive outages opens the circuit too.
+    let consecutiveFailures = 0;
+    this.breaker.on('success', () => (consecutiveFailures = 0));
+    this.breaker.on('failure', () => {
+      if (++consecutiveFailures >= CONSECUTIVE_FAILURES_TO_OPEN && !this.breaker.opened) this.breaker.open();
     });
     this.breaker.on('open', () => this.logger.warn('Airflow circuit breaker opened: failing fast'));
     this.breaker.on('halfOpen', () => this.logger.log('Airflow circuit breaker half-open: probing'));

@@ -1,0 +1,220 @@
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { AirflowDouble } from '../doubles/airflow.double';
+import { KeycloakDouble } from '../doubles/keycloak.double';
+import { createJob, writeback } from '../utils/jobs';
+import { bearer, psk, startTestApp, TestApp } from '../utils/test-app';
+
+const JOBS = '/api/automl/train/jobs';
+
+describe.each(['v1', 'v2'] as const)('orchestration with Airflow %s', (version) => {
+  let keycloak: KeycloakDouble;
+  let airflow: AirflowDouble;
+  let testApp: TestApp;
+  let dagsDir: string;
+
+  beforeAll(async () => {
+    dagsDir = mkdtempSync(join(tmpdir(), 'automl-airflow-'));
+    keycloak = await KeycloakDouble.start();
+    airflow = await AirflowDouble.start({ version, dagsDir });
+    testApp = await startTestApp({ ...keycloak.env(), ...airflow.env(), AIRFLOW_TIMEOUT_MS: '1000' });
+  });
+
+  afterEach(() => {
+    expect(airflow.violations).toEqual([]);
+  });
+
+  afterAll(async () => {
+    await testApp.close();
+    await airflow.stop();
+    await keycloak.stop();
+    rmSync(dagsDir, { recursive: true, force: true });
+  });
+
+  const user = () => bearer(keycloak.token({ preferred_username: 'alice' }));
+  const statuses = async (...ids: string[]) =>
+    (await testApp.http().get(`${JOBS}/status?${ids.map((id) => `ids=${id}`).join('&')}`).set(psk()).expect(200)).body.items;
+  const history = async (id: string) => (await testApp.http().get(`${JOBS}/${id}/history`).set(psk()).expect(200)).body.items;
+
+  it('should run an auto-triggered job end to end: file → parsed → running → complete', async () => {
+    const job = await createJob(testApp);
+    expect(job.airflow_dag_url).toBe(
+      version === 'v1' ? `${airflow.url}/dags/${job.airflow_dag_id}/grid` : `${airflow.url}/dags/${job.airflow_dag_id}`,
+    );
+    expect(existsSync(join(dagsDir, `${job.airflow_dag_id}.py`))).toBe(true);
+    expect(airflow.parse()).toContain(job.airflow_dag_id);
+    expect(airflow.runsOf(job.airflow_dag_id)).toHaveLength(1);
+
+    await writeback(testApp, job.job_id, { status: 'running' }).expect(200);
+    airflow.setRunState(job.airflow_dag_id, 'running');
+    const done = await writeback(testApp, job.job_id, { status: 'complete', mlflow_run_id: 'mlf-1', registered_model_name: 'marketing.churn' }).expect(200);
+    expect(done.body).toMatchObject({ status: 'complete', mlflow_run_id: 'mlf-1', registered_model_name: 'marketing.churn' });
+    airflow.setRunState(job.airflow_dag_id, 'success');
+
+    const before = airflow.requests.length;
+    expect(await statuses(job.job_id)).toEqual([expect.objectContaining({ job_id: job.job_id, status: 'complete' })]);
+    expect(airflow.requests.length).toBe(before);
+    expect((await history(job.job_id)).map((t: { to_status: string }) => t.to_status)).toEqual(['queued', 'running', 'complete']);
+  });
+
+  it('should reconcile 200 non-terminal jobs with exactly one Airflow request and apply the mapped states', async () => {
+    await testApp.reset();
+    const jobs = [];
+    for (let i = 0; i < 200; i++) jobs.push(await createJob(testApp, { name: `bulk ${i}` }));
+    airflow.parse();
+    const states = ['queued', 'running', 'success', 'failed'] as const;
+    jobs.forEach((job, i) => airflow.setRunState(job.airflow_dag_id, states[i % 4]));
+
+    const apiRequests = () => airflow.requests.filter((r) => !r.path.startsWith('/auth/')).length;
+    const tokenRequests = () => airflow.count('POST', '/auth/token');
+    const [apiBefore, tokensBefore] = [apiRequests(), tokenRequests()];
+    const items = await statuses(...jobs.map((job) => job.job_id));
+    // One batch request for all 200 (Airflow 3 may first fetch its bearer token, once per process).
+    expect(apiRequests() - apiBefore).toBe(1);
+    expect(airflow.requests.filter((r) => !r.path.startsWith('/auth/')).at(-1)).toMatchObject({ method: 'POST' });
+    expect(tokenRequests() - tokensBefore).toBeLessThanOrEqual(1);
+
+    const expected = ['queued', 'running', 'complete', 'failed'];
+    expect(items.map((item: { status: string }) => item.status)).toEqual(jobs.map((_, i) => expected[i % 4]));
+    const failed = items[3];
+    expect(failed.error_message).toMatch(/^Airflow run .+ failed$/);
+    expect(await history(jobs[2].job_id)).toEqual([
+      expect.objectContaining({ to_status: 'queued', source: 'user' }),
+      expect.objectContaining({ from_status: 'queued', to_status: 'complete', source: 'reconcile', actor: 'airflow' }),
+    ]);
+
+    // Terminal now: a second refresh of the finished half costs no Airflow call.
+    const finished = jobs.filter((_, i) => i % 4 >= 2).map((job) => job.job_id);
+    const again = airflow.requests.length;
+    await statuses(...finished);
+    expect(airflow.requests.length).toBe(again);
+  });
+
+  it('should never let a stale reconcile overwrite a racing writeback', async () => {
+    const job = await createJob(testApp);
+    airflow.parse();
+    airflow.setRunState(job.airflow_dag_id, 'running');
+    airflow.latencyMs = 400;
+    try {
+      const refresh = statuses(job.job_id);
+      await new Promise((r) => setTimeout(r, 100));
+      await writeback(testApp, job.job_id, { status: 'complete', mlflow_run_id: 'won' }).expect(200);
+      const [item] = await refresh;
+      expect(item.status).toBe('complete');
+    } finally {
+      airflow.latencyMs = 0;
+    }
+    const stored = (await testApp.http().get(`${JOBS}/${job.job_id}`).set(psk()).expect(200)).body;
+    expect(stored).toMatchObject({ status: 'complete', mlflow_run_id: 'won' });
+    expect((await history(job.job_id)).map((t: { source: string; to_status: string }) => `${t.source}:${t.to_status}`)).toEqual([
+      'user:queued',
+      'callback:complete',
+    ]);
+  });
+
+  it('should trigger a manual job only once Airflow has parsed it, and retry a failed one', async () => {
+    const job = await createJob(testApp, {}, false);
+    expect(job.status).toBe('ready');
+    const early = await testApp.http().post(`${JOBS}/${job.job_id}/trigger`).set(user()).expect(409);
+    expect(early.body.error).toContain('has not parsed');
+
+    airflow.parse();
+    expect(airflow.runsOf(job.airflow_dag_id)).toHaveLength(0);
+    airflow.dag(job.airflow_dag_id)!.isPaused = true;
+    const triggered = await testApp.http().post(`${JOBS}/${job.job_id}/trigger`).set(user()).expect(200);
+    expect(triggered.body).toMatchObject({ status: 'queued', error_message: null });
+    expect(airflow.dag(job.airflow_dag_id)!.isPaused).toBe(false);
+    const [run] = airflow.runsOf(job.airflow_dag_id);
+    expect(run).toMatchObject({ runType: 'manual', state: 'queued', conf: { job_id: job.job_id } });
+
+    await testApp.http().post(`${JOBS}/${job.job_id}/trigger`).set(user()).expect(409);
+    await writeback(testApp, job.job_id, { status: 'failed', error_message: 'OOM' }).expect(200);
+    const retried = await testApp.http().post(`${JOBS}/${job.job_id}/trigger`).set(user()).expect(200);
+    expect(retried.body).toMatchObject({ status: 'queued', error_message: null });
+    expect(airflow.runsOf(job.airflow_dag_id)).toHaveLength(2);
+    expect((await history(job.job_id)).map((t: { source: string; to_status: string; actor: string }) => `${t.source}:${t.to_status}:${t.actor}`)).toEqual([
+      'user:ready:psk',
+      'user:queued:alice',
+      'callback:failed:airflow',
+      'user:queued:alice',
+    ]);
+    await testApp.http().post(`${JOBS}/${job.job_id}/trigger`).set(psk()).expect(403);
+  });
+
+  it('should cancel a running job: its Airflow run and the job fail, naming who cancelled', async () => {
+    const job = await createJob(testApp);
+    airflow.parse();
+    await writeback(testApp, job.job_id, { status: 'running' }).expect(200);
+    airflow.setRunState(job.airflow_dag_id, 'running');
+    const cancelled = await testApp.http().post(`${JOBS}/${job.job_id}/cancel`).set(user()).expect(200);
+    expect(cancelled.body).toMatchObject({ status: 'failed', error_message: 'cancelled by alice' });
+    expect(airflow.runsOf(job.airflow_dag_id)[0].state).toBe('failed');
+    // The DAG's own failure callback arrives late: accepted, and it does not overwrite who cancelled.
+    const late = await writeback(testApp, job.job_id, { status: 'failed', error_message: 'train: killed' }).expect(200);
+    expect(late.body.error_message).toBe('cancelled by alice');
+    await testApp.http().post(`${JOBS}/${job.job_id}/cancel`).set(user()).expect(409);
+  });
+
+  it('should delete a job: the file and the DAG go, the row stays for audit but leaves reads', async () => {
+    const job = await createJob(testApp);
+    airflow.parse();
+    await testApp.http().delete(`${JOBS}/${job.job_id}`).set(user()).expect(204);
+    expect(existsSync(join(dagsDir, `${job.airflow_dag_id}.py`))).toBe(false);
+    expect(airflow.dag(job.airflow_dag_id)).toBeUndefined();
+    await testApp.http().get(`${JOBS}/${job.job_id}`).set(psk()).expect(404);
+    expect(await statuses(job.job_id)).toEqual([]);
+    const listed = (await testApp.http().get(`${JOBS}?limit=500`).set(psk()).expect(200)).body.items;
+    expect(listed.map((j: { job_id: string }) => j.job_id)).not.toContain(job.job_id);
+    const rows = await testApp.dataSource.query('SELECT deleted_at FROM automl_training_jobs WHERE job_id = $1', [job.job_id]);
+    expect(rows[0].deleted_at).toBeInstanceOf(Date);
+    await testApp.http().delete(`${JOBS}/${job.job_id}`).set(user()).expect(404);
+  });
+
+  it('should answer bulk status from the database within 2.5 s while Airflow hangs, and fail triggers fast once the breaker opens', async () => {
+    const job = await createJob(testApp, {}, false);
+    const live = await createJob(testApp);
+    airflow.parse();
+    airflow.hang = true;
+    try {
+      const started = Date.now();
+      const items = await statuses(live.job_id);
+      expect(Date.now() - started).toBeLessThan(2500);
+      expect(items).toEqual([expect.objectContaining({ job_id: live.job_id, status: 'queued' })]);
+
+      for (let i = 0; i < 3; i++) await testApp.http().post(`${JOBS}/${job.job_id}/trigger`).set(user());
+      const fastStart = Date.now();
+      const refused = await testApp.http().post(`${JOBS}/${job.job_id}/trigger`).set(user()).expect(503);
+      expect(Date.now() - fastStart).toBeLessThan(200);
+      expect(refused.body).toEqual({ error: 'Airflow is unavailable (circuit open after repeated failures); try again shortly', code: 503 });
+    } finally {
+      airflow.hang = false;
+    }
+  });
+});
+
+describe('without Airflow configured', () => {
+  let keycloak: KeycloakDouble;
+  let testApp: TestApp;
+
+  beforeAll(async () => {
+    keycloak = await KeycloakDouble.start();
+    testApp = await startTestApp(keycloak.env());
+  });
+
+  afterAll(async () => {
+    await testApp.close();
+    await keycloak.stop();
+  });
+
+  it('should answer trigger and cancel with 503 saying so, and bulk status from the database', async () => {
+    const ready = await createJob(testApp, {}, false);
+    const response = await testApp.http().post(`${JOBS}/${ready.job_id}/trigger`).set(bearer(keycloak.token())).expect(503);
+    expect(response.body).toEqual({ error: 'Airflow is not configured on this service (AIRFLOW_URL unset)', code: 503 });
+    const queued = await createJob(testApp);
+    await testApp.http().post(`${JOBS}/${queued.job_id}/cancel`).set(bearer(keycloak.token())).expect(503);
+    const items = (await testApp.http().get(`${JOBS}/status?ids=${queued.job_id}`).set(psk()).expect(200)).body.items;
+    expect(items).toEqual([expect.objectContaining({ status: 'queued' })]);
+    await testApp.http().delete(`${JOBS}/${queued.job_id}`).set(bearer(keycloak.token())).expect(204);
+  });
+});
