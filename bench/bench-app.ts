@@ -1,0 +1,56 @@
+import 'reflect-metadata';
+import { INestApplication } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { Client } from 'pg';
+import { AppModule } from '../src/app.module';
+import { configureApp } from '../src/app.setup';
+import { createHttpAdapter } from '../src/common/http/http-adapter';
+import { AppConfig, loadAppConfig } from '../src/config/app.config';
+
+export const BENCH_PSK = 'bench-psk-0123456789abcdef';
+
+/** PostgreSQL server for benchmarks (a fresh database is created on it and dropped after). */
+const SERVER_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+
+export interface BenchApp {
+  app: INestApplication;
+  config: AppConfig;
+  url: string;
+  close(): Promise<void>;
+}
+
+async function admin<T>(fn: (client: Client) => Promise<T>): Promise<T> {
+  const client = new Client({ connectionString: SERVER_URL });
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.end();
+  }
+}
+
+/** Starts the service as in production (same module and pipeline) on a fresh PostgreSQL database. */
+export async function startBenchApp(env: Record<string, string>): Promise<BenchApp> {
+  const name = `automl_bench_${process.pid}_${Date.now().toString(36)}`;
+  await admin((client) => client.query(`CREATE DATABASE "${name}"`));
+  const url = new URL(SERVER_URL);
+  url.pathname = `/${name}`;
+  const config = loadAppConfig({ NODE_ENV: 'production', API_PSK: BENCH_PSK, DATABASE_URL: url.toString(), ...env });
+  const app = await NestFactory.create(AppModule.forRoot(config), createHttpAdapter(), { bodyParser: false, logger: ['error'] });
+  configureApp(app, config);
+  await app.listen(0, '127.0.0.1');
+  return {
+    app,
+    config,
+    url: (await app.getUrl()).replace('[::1]', '127.0.0.1'),
+    close: async () => {
+      await app.close();
+      await admin((client) => client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`));
+    },
+  };
+}
+
+export function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)];
+}
