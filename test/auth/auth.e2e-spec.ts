@@ -155,5 +155,10 @@ describe('authentication', () => {
       expect(response.body.error).toContain('Bearer authentication is not configured');
       await bare.http().get(`${JOBS}?limit=1`).set(psk()).expect(200);
     });
+
+    it('should leave another app in the same process verifying bearer tokens with its own realm', async () => {
+      await get(bearer(keycloak.token())).expect(200);
+      await bare.http().get(`${JOBS}?limit=1`).set(bearer(keycloak.token())).expect(401);
+    });
   });
 });

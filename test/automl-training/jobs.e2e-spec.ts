@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KeycloakDouble } from '../doubles/keycloak.double';
 import { createJob, jobRequest, writeback } from '../utils/jobs';
@@ -135,6 +136,25 @@ describe('training jobs: create, get, list', () => {
         ['enum', ['body', 'preset']],
         ['uuid_parsing', ['body', 'feature_engineering_job_id']],
       ]);
+    });
+  });
+
+  describe('when the DAG folder cannot be written', () => {
+    let broken: TestApp;
+    let blocker: string;
+
+    beforeAll(async () => {
+      blocker = join(mkdtempSync(join(tmpdir(), 'automl-blocked-')), 'not-a-dir');
+      writeFileSync(blocker, 'a file where the DAG folder should be');
+      broken = await startTestApp({ AIRFLOW_DAGS_DIR: join(blocker, 'dags') });
+    });
+
+    afterAll(() => broken.close());
+
+    it('should answer 503 and leave no half-created job', async () => {
+      const response = await broken.http().post(JOBS).set(psk()).send(jobRequest()).expect(503);
+      expect(response.body).toEqual({ error: 'Could not write the DAG file to the DAG folder; try again later', code: 503 });
+      expect(await broken.dataSource.query('SELECT count(*)::int AS n FROM automl_training_jobs')).toEqual([{ n: 0 }]);
     });
   });
 

@@ -1,12 +1,12 @@
 import { CanActivate, ExecutionContext, Injectable, Logger } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import type { Request, Response } from 'express';
-import passport from 'passport';
+import { Passport } from 'passport';
 import { AuthenticationError, DomainError, PermissionDeniedError } from '../errors/domain.error';
 import { AUTH_METHODS, AuthMethod } from './auth.decorator';
-import { BearerNotConfiguredError, TokenClaimError } from './keycloak-jwt.strategy';
+import { BearerNotConfiguredError, KeycloakJwtStrategy, TokenClaimError } from './keycloak-jwt.strategy';
 import type { Principal } from './principal';
-import { PSK_HEADER } from './psk.strategy';
+import { PSK_HEADER, PskStrategy } from './psk.strategy';
 
 const STRATEGY: Record<AuthMethod, string> = {
   [AuthMethod.Psk]: 'psk',
@@ -30,8 +30,18 @@ type Outcome = { ok: true; principal: Principal } | { ok: false; reason: string;
 @Injectable()
 export class AuthGuard implements CanActivate {
   private readonly logger = new Logger(AuthGuard.name);
+  // This app's own Passport: the global registry is shared by every app in the
+  // process, so a second app (tests, several instances) would replace our strategies.
+  private readonly passport = new Passport();
 
-  constructor(private readonly reflector: Reflector) {}
+  constructor(
+    private readonly reflector: Reflector,
+    psk: PskStrategy,
+    keycloak: KeycloakJwtStrategy,
+  ) {
+    this.passport.use(STRATEGY[AuthMethod.Psk], psk);
+    this.passport.use(STRATEGY[AuthMethod.Bearer], keycloak);
+  }
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
     if (context.getType() !== 'http') return true;
@@ -79,7 +89,7 @@ export class AuthGuard implements CanActivate {
         if (user) return resolve({ ok: true, principal: user });
         resolve(this.failure(method, error ?? info));
       };
-      passport.authenticate(STRATEGY[method], { session: false }, done)(request, response, (error: unknown) =>
+      this.passport.authenticate(STRATEGY[method], { session: false }, done)(request, response, (error: unknown) =>
         done(error),
       );
     });
