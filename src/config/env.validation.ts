@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import { applyDecorators } from '@nestjs/common';
 import { plainToInstance, Transform } from 'class-transformer';
 import {
   IsIn,
@@ -16,6 +17,17 @@ const toInt = ({ value }: { value: unknown }) =>
 const emptyToUndefined = ({ value }: { value: unknown }) =>
   typeof value === 'string' && value.trim() === '' ? undefined : value;
 
+/** An optional integer variable within [min, max]; `what` names the expected value in the error line. */
+function IntVariable(min: number, max: number, what: string): PropertyDecorator {
+  const message = `${what} between ${min} and ${max}`;
+  return applyDecorators(IsOptional(), Transform(toInt), IsInt({ message }), Min(min, { message }), Max(max, { message }));
+}
+
+/** An optional http(s) URL variable; blank counts as unset. */
+function UrlVariable(): PropertyDecorator {
+  return applyDecorators(IsOptional(), Transform(emptyToUndefined), Matches(/^https?:\/\/[^\s]+$/, { message: 'an http(s) URL' }));
+}
+
 /**
  * Every environment variable the service reads, with its rule. Defaults that
  * the contract gives live in app.config.ts next to the typed config.
@@ -25,11 +37,7 @@ export class EnvironmentVariables {
   @IsIn(['development', 'production', 'test'])
   NODE_ENV?: string;
 
-  @IsOptional()
-  @Transform(toInt)
-  @IsInt({ message: 'an integer port between 0 and 65535' })
-  @Min(0, { message: 'an integer port between 0 and 65535' })
-  @Max(65535, { message: 'an integer port between 0 and 65535' })
+  @IntVariable(0, 65535, 'an integer port')
   PORT?: number;
 
   @IsOptional()
@@ -39,11 +47,7 @@ export class EnvironmentVariables {
   })
   DATABASE_URL?: string;
 
-  @IsOptional()
-  @Transform(toInt)
-  @IsInt({ message: 'an integer between 1 and 100' })
-  @Min(1, { message: 'an integer between 1 and 100' })
-  @Max(100, { message: 'an integer between 1 and 100' })
+  @IntVariable(1, 100, 'an integer')
   DATABASE_POOL_SIZE?: number;
 
   @IsOptional()
@@ -55,9 +59,7 @@ export class EnvironmentVariables {
   @IsString()
   API_PSK?: string;
 
-  @IsOptional()
-  @Transform(emptyToUndefined)
-  @Matches(/^https?:\/\/[^\s]+$/, { message: 'an http(s) URL' })
+  @UrlVariable()
   KEYCLOAK_URL?: string;
 
   @IsOptional()
@@ -70,9 +72,7 @@ export class EnvironmentVariables {
   @IsString()
   KEYCLOAK_CLIENT_ID?: string;
 
-  @IsOptional()
-  @Transform(emptyToUndefined)
-  @Matches(/^https?:\/\/[^\s]+$/, { message: 'an http(s) URL' })
+  @UrlVariable()
   AIRFLOW_URL?: string;
 
   @IsOptional()
@@ -95,23 +95,13 @@ export class EnvironmentVariables {
   @IsString()
   AIRFLOW_DAGS_DIR?: string;
 
-  @IsOptional()
-  @Transform(emptyToUndefined)
-  @Matches(/^https?:\/\/[^\s]+$/, { message: 'an http(s) URL' })
+  @UrlVariable()
   AIRFLOW_UI_URL?: string;
 
-  @IsOptional()
-  @Transform(toInt)
-  @IsInt({ message: 'an integer number of milliseconds between 100 and 60000' })
-  @Min(100, { message: 'an integer number of milliseconds between 100 and 60000' })
-  @Max(60_000, { message: 'an integer number of milliseconds between 100 and 60000' })
+  @IntVariable(100, 60_000, 'an integer number of milliseconds')
   AIRFLOW_TIMEOUT_MS?: number;
 
-  @IsOptional()
-  @Transform(toInt)
-  @IsInt({ message: 'an integer number of milliseconds between 100 and 30000' })
-  @Min(100, { message: 'an integer number of milliseconds between 100 and 30000' })
-  @Max(30_000, { message: 'an integer number of milliseconds between 100 and 30000' })
+  @IntVariable(100, 30_000, 'an integer number of milliseconds')
   RECONCILE_BUDGET_MS?: number;
 
   @IsOptional()
@@ -129,9 +119,7 @@ export class EnvironmentVariables {
   @IsString()
   TRAINING_COMMAND?: string;
 
-  @IsOptional()
-  @Transform(emptyToUndefined)
-  @Matches(/^https?:\/\/[^\s]+$/, { message: 'an http(s) URL' })
+  @UrlVariable()
   PUBLIC_URL?: string;
 
   @IsOptional()

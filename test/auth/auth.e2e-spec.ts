@@ -2,7 +2,7 @@ import { createHmac, generateKeyPairSync } from 'node:crypto';
 import jwt from 'jsonwebtoken';
 import { CLIENT_ID, KeycloakDouble } from '../doubles/keycloak.double';
 import { createJob, jobRequest } from '../utils/jobs';
-import { bearer, psk, ROTATED_PSK, startTestApp, TestApp } from '../utils/test-app';
+import { bearer, psk, ROTATED_PSK, startTestApp, startTestAppWithKeycloak, TestApp } from '../utils/test-app';
 
 const JOBS = '/api/automl/train/jobs';
 
@@ -13,18 +13,15 @@ function base64url(value: object | string): string {
 describe('authentication', () => {
   let keycloak: KeycloakDouble;
   let testApp: TestApp;
+  let stop: () => Promise<void>;
   let jobId: string;
 
   beforeAll(async () => {
-    keycloak = await KeycloakDouble.start();
-    testApp = await startTestApp(keycloak.env());
+    ({ keycloak, testApp, close: stop } = await startTestAppWithKeycloak());
     jobId = (await createJob(testApp)).job_id;
   });
 
-  afterAll(async () => {
-    await testApp.close();
-    await keycloak.stop();
-  });
+  afterAll(() => stop());
 
   const get = (headers: Record<string, string>) => testApp.http().get(`${JOBS}/${jobId}`).set(headers);
 

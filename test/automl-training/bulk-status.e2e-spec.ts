@@ -1,4 +1,4 @@
-import { bearer, psk, startTestApp, TestApp } from '../utils/test-app';
+import { bearer, psk, startTestAppWithKeycloak, TestApp } from '../utils/test-app';
 import { createJob, writeback } from '../utils/jobs';
 import { KeycloakDouble } from '../doubles/keycloak.double';
 
@@ -8,18 +8,15 @@ const UNKNOWN = '7d5f0f0e-9b1c-4c1e-8f51-6b6f6a0c0c01';
 describe('GET /jobs/status (bulk reconciled statuses)', () => {
   let keycloak: KeycloakDouble;
   let testApp: TestApp;
+  let stop: () => Promise<void>;
 
   beforeAll(async () => {
-    keycloak = await KeycloakDouble.start();
-    testApp = await startTestApp(keycloak.env());
+    ({ keycloak, testApp, close: stop } = await startTestAppWithKeycloak());
   });
 
   beforeEach(() => testApp.reset());
 
-  afterAll(async () => {
-    await testApp.close();
-    await keycloak.stop();
-  });
+  afterAll(() => stop());
 
   it('should answer each known id once, in first-asked order, and leave unknown ids out', async () => {
     const a = await createJob(testApp);

@@ -3,23 +3,20 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KeycloakDouble } from '../doubles/keycloak.double';
 import { createJob, jobRequest, writeback } from '../utils/jobs';
-import { bearer, psk, startTestApp, TestApp } from '../utils/test-app';
+import { bearer, psk, startTestApp, startTestAppWithKeycloak, TestApp } from '../utils/test-app';
 
 const JOBS = '/api/automl/train/jobs';
 
 describe('training jobs: create, get, list', () => {
   let keycloak: KeycloakDouble;
   let testApp: TestApp;
+  let stop: () => Promise<void>;
 
   beforeAll(async () => {
-    keycloak = await KeycloakDouble.start();
-    testApp = await startTestApp(keycloak.env());
+    ({ keycloak, testApp, close: stop } = await startTestAppWithKeycloak());
   });
 
-  afterAll(async () => {
-    await testApp.close();
-    await keycloak.stop();
-  });
+  afterAll(() => stop());
 
   describe('POST /jobs', () => {
     beforeEach(() => testApp.reset());

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { AirflowDouble } from '../doubles/airflow.double';
 import { KeycloakDouble } from '../doubles/keycloak.double';
 import { createJob, writeback } from '../utils/jobs';
-import { bearer, psk, startTestApp, TestApp } from '../utils/test-app';
+import { bearer, psk, startTestApp, startTestAppWithKeycloak, TestApp } from '../utils/test-app';
 
 const JOBS = '/api/automl/train/jobs';
 
@@ -196,16 +196,13 @@ describe.each(['v1', 'v2'] as const)('orchestration with Airflow %s', (version) 
 describe('without Airflow configured', () => {
   let keycloak: KeycloakDouble;
   let testApp: TestApp;
+  let stop: () => Promise<void>;
 
   beforeAll(async () => {
-    keycloak = await KeycloakDouble.start();
-    testApp = await startTestApp(keycloak.env());
+    ({ keycloak, testApp, close: stop } = await startTestAppWithKeycloak());
   });
 
-  afterAll(async () => {
-    await testApp.close();
-    await keycloak.stop();
-  });
+  afterAll(() => stop());
 
   it('should answer trigger and cancel with 503 saying so, and bulk status from the database', async () => {
     const ready = await createJob(testApp, {}, false);

@@ -12,6 +12,7 @@ import { AppModule } from '../../src/app.module';
 import { configureApp } from '../../src/app.setup';
 import { createHttpAdapter } from '../../src/common/http/http-adapter';
 import { AppConfig, loadAppConfig } from '../../src/config/app.config';
+import { KeycloakDouble } from '../doubles/keycloak.double';
 import { databaseUrl, TEMPLATE_ENV, testDatabaseUrl, usesPostgres, withAdminClient } from '../setup/test-database';
 
 export const TEST_PSK = 'test-psk-0123456789abcdef';
@@ -90,4 +91,20 @@ export async function rawRequest(
   const url = new URL(path, await testApp.app.getUrl());
   const response = await fetch(url, { method, headers, body });
   return { status: response.status, body: await response.json() };
+}
+
+/** A test app whose bearer tokens come from its own Keycloak double; `close` stops both. */
+export async function startTestAppWithKeycloak(
+  env: Record<string, string> = {},
+): Promise<{ keycloak: KeycloakDouble; testApp: TestApp; close(): Promise<void> }> {
+  const keycloak = await KeycloakDouble.start();
+  const testApp = await startTestApp({ ...keycloak.env(), ...env });
+  return {
+    keycloak,
+    testApp,
+    close: async () => {
+      await testApp.close();
+      await keycloak.stop();
+    },
+  };
 }
