@@ -1,6 +1,7 @@
 import { INestApplication } from '@nestjs/common';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { rawBody } from './common/http/raw-body.middleware';
+import { securityHeaders } from './common/http/security-headers';
 import { setupSwagger } from './common/openapi/swagger.setup';
 import { AppConfig } from './config/app.config';
 
@@ -12,6 +13,7 @@ export function configureApp(app: INestApplication, config: AppConfig): void {
   const express = app as NestExpressApplication;
   express.disable('x-powered-by');
   express.set('query parser', 'simple');
+  express.use(securityHeaders(config));
   express.use(rawBody(config.bodyLimit));
   app.setGlobalPrefix('api');
   app.enableShutdownHooks();

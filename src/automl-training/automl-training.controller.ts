@@ -85,8 +85,8 @@ export class AutomlTrainingController {
   @ok(AutoMLTrainingJobList)
   @authErrors()
   @invalid()
-  async list(@ValidQuery() query: ListJobsQuery): Promise<AutoMLTrainingJobList> {
-    const page = await this.service.list(query);
+  async list(@ValidQuery() query: ListJobsQuery, @CurrentPrincipal() principal: Principal): Promise<AutoMLTrainingJobList> {
+    const page = await this.service.list(query, principal);
     return { items: page.items.map(toJobResponse), next_cursor: page.nextCursor };
   }
 
@@ -111,8 +111,8 @@ export class AutomlTrainingController {
   })
   @ok(AutoMLTrainingJobStatuses)
   @invalid()
-  async statuses(@ValidQuery() query: JobStatusesQuery): Promise<AutoMLTrainingJobStatuses> {
-    const jobs = await this.service.statuses(query.ids ?? []);
+  async statuses(@ValidQuery() query: JobStatusesQuery, @CurrentPrincipal() principal: Principal): Promise<AutoMLTrainingJobStatuses> {
+    const jobs = await this.service.statuses(query.ids ?? [], principal);
     return { items: jobs.map(toStatusItem) };
   }
 
@@ -129,8 +129,8 @@ export class AutomlTrainingController {
   @authErrors()
   @error(404, 'Not Found')
   @invalid()
-  async get(@ValidParams() params: JobIdParams): Promise<AutoMLTrainingJobResponse> {
-    return toJobResponse(await this.service.get(params.job_id));
+  async get(@ValidParams() params: JobIdParams, @CurrentPrincipal() principal: Principal): Promise<AutoMLTrainingJobResponse> {
+    return toJobResponse(await this.service.get(params.job_id, principal));
   }
 
   @Put(':job_id/status')
@@ -169,8 +169,8 @@ export class AutomlTrainingController {
   @authErrors()
   @error(404, 'Not Found')
   @invalid()
-  async history(@ValidParams() params: JobIdParams): Promise<AutoMLTrainingJobHistory> {
-    const transitions = await this.service.history(params.job_id);
+  async history(@ValidParams() params: JobIdParams, @CurrentPrincipal() principal: Principal): Promise<AutoMLTrainingJobHistory> {
+    const transitions = await this.service.history(params.job_id, principal);
     return { job_id: params.job_id, items: transitions.map(toTransition) };
   }
 
@@ -236,7 +236,7 @@ export class AutomlTrainingController {
   @error(404, 'Not Found')
   @unavailable()
   @invalid()
-  async remove(@ValidParams() params: JobIdParams): Promise<void> {
-    await this.orchestrator.remove(params.job_id);
+  async remove(@ValidParams() params: JobIdParams, @CurrentPrincipal() principal: Principal): Promise<void> {
+    await this.orchestrator.remove(params.job_id, principal);
   }
 }

@@ -1,6 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
-import { actorOf, Principal } from '../common/auth/principal';
+import { actorOf, canAccessOwner, ownerScope, Principal } from '../common/auth/principal';
+import { PermissionDeniedError } from '../common/errors/domain.error';
 import { APP_CONFIG, AppConfig } from '../config/app.config';
 import { DagDeployer } from './dag/dag-deployer';
 import { DagRenderer } from './dag/dag-renderer';
@@ -39,6 +40,9 @@ export class AutomlTrainingService {
 
   async create(request: AutoMLTrainingRequest, autoTrigger: boolean, principal: Principal): Promise<TrainingJobEntity> {
     const owner = request.owner ?? (principal.kind === 'keycloak' ? principal.username : null);
+    if (owner && !canAccessOwner(principal, owner)) {
+      throw new PermissionDeniedError('Only an admin may create a job for another owner');
+    }
     if (!owner) {
       // The PSK has no identity to default from (spec: owner required with a PSK).
       throw new RequestValidationError([
@@ -95,7 +99,10 @@ export class AutomlTrainingService {
     return apiVersion === 'v1' ? `${uiUrl}/dags/${dagId}/grid` : `${uiUrl}/dags/${dagId}`;
   }
 
-  async list(query: ListJobsQuery): Promise<JobPage> {
+  /** A page of the jobs the caller may see (all for the PSK and admins, else their own). */
+  async list(query: ListJobsQuery, principal: Principal): Promise<JobPage> {
+    const scope = ownerScope(principal);
+    if (scope !== null && query.owner !== undefined && query.owner !== scope) return { items: [], nextCursor: null };
     let after = null;
     if (query.cursor !== undefined) {
       after = decodeCursor(query.cursor);
@@ -110,7 +117,7 @@ export class AutomlTrainingService {
       {
         status: query.status,
         domain: query.domain,
-        owner: query.owner,
+        owner: scope ?? query.owner,
         problemType: query.problem_type,
         algorithm: query.algorithm,
         nameContains: query.q,
@@ -123,16 +130,17 @@ export class AutomlTrainingService {
     return { items, nextCursor: rows.length > limit && last ? encodeCursor(last) : null };
   }
 
-  async get(jobId: string): Promise<TrainingJobEntity> {
+  /** The job, if it exists and `principal` (when given) may see it: others' jobs are "not found", never "forbidden". */
+  async get(jobId: string, principal?: Principal): Promise<TrainingJobEntity> {
     const job = await this.repository.findById(jobId);
-    if (!job) throw new TrainingJobNotFoundError(jobId);
+    if (!job || (principal && !canAccessOwner(principal, job.owner))) throw new TrainingJobNotFoundError(jobId);
     return job;
   }
 
   /** Reconciled statuses of the live jobs among `ids`, in the order first asked; unknown ids left out. */
-  async statuses(ids: string[]): Promise<TrainingJobEntity[]> {
+  async statuses(ids: string[], principal: Principal): Promise<TrainingJobEntity[]> {
     const unique = [...new Set(ids)];
-    const found = await this.repository.findByIds(unique);
+    const found = (await this.repository.findByIds(unique)).filter((job) => canAccessOwner(principal, job.owner));
     const reconciled = await this.reconciler.reconcile(found);
     const byId = new Map(reconciled.map((job) => [job.jobId, job]));
     return unique.flatMap((id) => byId.get(id) ?? []);
@@ -173,8 +181,8 @@ export class AutomlTrainingService {
     throw new ConcurrentUpdateError(jobId);
   }
 
-  async history(jobId: string): Promise<TrainingJobTransitionEntity[]> {
-    await this.get(jobId);
+  async history(jobId: string, principal: Principal): Promise<TrainingJobTransitionEntity[]> {
+    await this.get(jobId, principal);
     return this.repository.history(jobId);
   }
 }

@@ -1,5 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { actorOf, Principal } from '../common/auth/principal';
+import { AutomlTrainingService } from './automl-training.service';
 import { AirflowRequestError, refusedByAirflow } from './airflow/airflow.errors';
 import { AirflowClient } from './airflow/airflow.client';
 import { AirflowNotConfiguredError } from './airflow/airflow.errors';
@@ -9,7 +10,6 @@ import {
   DagNotReadyError,
   JobNotCancellableError,
   JobNotTriggerableError,
-  TrainingJobNotFoundError,
 } from './automl-training.errors';
 import { DagDeployer } from './dag/dag-deployer';
 import { canTrigger } from './training-job.lifecycle';
@@ -27,11 +27,12 @@ export class TrainingJobOrchestrator {
     private readonly repository: TrainingJobRepository,
     private readonly airflow: AirflowClient,
     private readonly deployer: DagDeployer,
+    private readonly jobs: AutomlTrainingService,
   ) {}
 
   /** ready (or failed, as a retry) → queued: unpause the DAG and start a run with our own run id. */
   async trigger(jobId: string, principal: Principal): Promise<TrainingJobEntity> {
-    const job = await this.load(jobId);
+    const job = await this.load(jobId, principal);
     if (!canTrigger(job.status)) throw new JobNotTriggerableError(jobId, job.status);
     if (!this.airflow.configured) throw new AirflowNotConfiguredError();
     const dagId = job.airflowDagId!;
@@ -56,7 +57,7 @@ export class TrainingJobOrchestrator {
 
   /** queued/running → failed: mark the Airflow run failed, then the job, naming who cancelled. */
   async cancel(jobId: string, principal: Principal): Promise<TrainingJobEntity> {
-    let job = await this.load(jobId);
+    let job = await this.load(jobId, principal);
     if (job.status !== Status.Queued && job.status !== Status.Running) throw new JobNotCancellableError(jobId, job.status);
     if (!this.airflow.configured) throw new AirflowNotConfiguredError();
     const dagId = job.airflowDagId!;
@@ -74,15 +75,15 @@ export class TrainingJobOrchestrator {
         { from: job.status, to: Status.Failed, source: TransitionSource.User, actor, errorMessage: message },
       );
       if (updated) return updated;
-      job = await this.load(jobId);
+      job = await this.load(jobId, principal);
       if (job.status !== Status.Queued && job.status !== Status.Running) throw new JobNotCancellableError(jobId, job.status);
     }
     throw new ConcurrentUpdateError(jobId);
   }
 
   /** Removes the DAG file, then the DAG in Airflow, then soft-deletes the row (kept for audit). */
-  async remove(jobId: string): Promise<void> {
-    let job = await this.load(jobId);
+  async remove(jobId: string, principal: Principal): Promise<void> {
+    let job = await this.load(jobId, principal);
     const dagId = job.airflowDagId;
     if (dagId) {
       // File first: Airflow would re-create a deleted DAG from a file still in its folder.
@@ -91,15 +92,13 @@ export class TrainingJobOrchestrator {
     }
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       if (await this.repository.softDelete(jobId, job.version)) return;
-      job = await this.load(jobId);
+      job = await this.load(jobId, principal);
     }
     throw new ConcurrentUpdateError(jobId);
   }
 
-  private async load(jobId: string): Promise<TrainingJobEntity> {
-    const job = await this.repository.findById(jobId);
-    if (!job) throw new TrainingJobNotFoundError(jobId);
-    return job;
+  private load(jobId: string, principal: Principal): Promise<TrainingJobEntity> {
+    return this.jobs.get(jobId, principal);
   }
 
   private async onAirflow<T>(call: () => Promise<T>): Promise<T> {

@@ -16,6 +16,10 @@ export interface KeycloakConfig {
 
 export interface AuthConfig {
   psks: string[];
+  /** Keycloak roles (realm, or of KEYCLOAK_CLIENT_ID) that may see and act on every owner's jobs. */
+  adminRoles: string[];
+  /** Failed authentications allowed per minute and client address before 429. */
+  failureLimitPerMinute: number;
   /** True when no API_PSK was configured and a key was generated for this process. */
   pskGenerated: boolean;
   keycloak: KeycloakConfig | null;
@@ -95,7 +99,13 @@ function authConfig(env: EnvironmentVariables, appEnv: AppConfig['env']): AuthCo
     const missing = env.KEYCLOAK_URL ? 'KEYCLOAK_REALM' : 'KEYCLOAK_URL';
     throw new ConfigurationError(`Invalid configuration: ${missing}: required when the other Keycloak variable is set`);
   }
-  return { psks, pskGenerated, keycloak };
+  return {
+    psks,
+    pskGenerated,
+    keycloak,
+    adminRoles: (env.ADMIN_ROLES ?? 'automl-admin').split(','),
+    failureLimitPerMinute: env.AUTH_FAILURE_LIMIT ?? 30,
+  };
 }
 
 /** Builds the typed configuration from the process environment; throws ConfigurationError on bad input. */

@@ -126,6 +126,14 @@ export class EnvironmentVariables {
   @Transform(emptyToUndefined)
   @Matches(/^\d+(kb|mb)$/i, { message: 'a size such as 1mb or 512kb' })
   BODY_LIMIT?: string;
+
+  @IsOptional()
+  @Transform(emptyToUndefined)
+  @Matches(/^[^,\s]+(,[^,\s]+)*$/, { message: 'comma-separated Keycloak role names' })
+  ADMIN_ROLES?: string;
+
+  @IntVariable(1, 100_000, 'an integer number of failed authentications per minute and client address')
+  AUTH_FAILURE_LIMIT?: number;
 }
 
 /** Names of variables whose values must never be echoed in an error. */

@@ -77,6 +77,20 @@ describe('authentication', () => {
       expect(keycloak.jwksRequests - before).toBe(1);
     });
 
+    it('should answer 503 within 2 s while the JWKS endpoint is slow, leaving PSK requests unaffected', async () => {
+      keycloak.jwksDelayMs = 5_000;
+      try {
+        keycloak.rotate();
+        const started = Date.now();
+        const [slow, pskAnswer] = await Promise.all([get(bearer(keycloak.token())), get(psk())]);
+        expect(Date.now() - started).toBeLessThan(2_000);
+        expect(slow.status).toBe(503);
+        expect(pskAnswer.status).toBe(200);
+      } finally {
+        keycloak.jwksDelayMs = 0;
+      }
+    });
+
     it('should default the owner of a created job to preferred_username', async () => {
       const { owner: _owner, ...body } = jobRequest();
       const response = await testApp.http().post(JOBS).set(bearer(keycloak.token({ preferred_username: 'carol' }))).send(body).expect(201);

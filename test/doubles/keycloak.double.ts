@@ -23,6 +23,8 @@ export class KeycloakDouble {
   private keys: SigningKey[] = [];
   private readonly encryptionKey = generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey;
   jwksRequests = 0;
+  /** Delay before the JWKS is answered (a slow identity provider). */
+  jwksDelayMs = 0;
   baseUrl = '';
 
   static async start(): Promise<KeycloakDouble> {
@@ -102,8 +104,11 @@ export class KeycloakDouble {
     this.server = createServer((req, res) => {
       if (req.url === `/realms/${REALM}/protocol/openid-connect/certs`) {
         this.jwksRequests++;
-        res.writeHead(200, { 'content-type': 'application/json' });
-        res.end(JSON.stringify(this.jwks()));
+        setTimeout(() => {
+          if (res.destroyed) return;
+          res.writeHead(200, { 'content-type': 'application/json' });
+          res.end(JSON.stringify(this.jwks()));
+        }, this.jwksDelayMs);
         return;
       }
       res.writeHead(404, { 'content-type': 'application/json' });
@@ -118,6 +123,7 @@ export class KeycloakDouble {
   }
 
   stop(): Promise<void> {
+    this.server.closeAllConnections();
     return new Promise((resolve) => this.server.close(() => resolve()));
   }
 }

@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { INestApplication } from '@nestjs/common';
+import { INestApplication, LoggerService } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { getDataSourceToken } from '@nestjs/typeorm';
 import { randomBytes } from 'node:crypto';
@@ -45,7 +45,7 @@ async function freshDatabaseUrl(): Promise<{ url: string; drop: () => Promise<vo
  * Boots the real AppModule with the production pipeline (configureApp) on a
  * loopback port; `env` adds or overrides environment variables.
  */
-export async function startTestApp(env: Record<string, string> = {}): Promise<TestApp> {
+export async function startTestApp(env: Record<string, string> = {}, logger?: LoggerService): Promise<TestApp> {
   const database = await freshDatabaseUrl();
   const dagsDir = mkdtempSync(join(tmpdir(), 'automl-dags-'));
   const config = loadAppConfig({
@@ -54,10 +54,11 @@ export async function startTestApp(env: Record<string, string> = {}): Promise<Te
     API_PSK: `${TEST_PSK},${ROTATED_PSK}`,
     DATABASE_URL: database.url,
     DATABASE_POOL_SIZE: '20',
+    AUTH_FAILURE_LIMIT: '10000',
     ...env,
   });
   const moduleRef = await Test.createTestingModule({ imports: [AppModule.forRoot(config)] }).compile();
-  const app = moduleRef.createNestApplication(createHttpAdapter(), { bodyParser: false, logger: ['error', 'warn'] });
+  const app = moduleRef.createNestApplication(createHttpAdapter(), { bodyParser: false, logger: logger ?? ['error', 'warn'] });
   configureApp(app, config);
   await app.listen(0, '127.0.0.1');
   const dataSource = app.get<DataSource>(getDataSourceToken());
@@ -107,4 +108,33 @@ export async function startTestAppWithKeycloak(
       await keycloak.stop();
     },
   };
+}
+
+/** A logger that keeps every line, to assert on what the service logs. */
+export class CapturingLogger implements LoggerService {
+  readonly lines: string[] = [];
+
+  private keep(level: string, message: unknown, rest: unknown[]): void {
+    this.lines.push(`${level} ${[message, ...rest].map((part) => (part instanceof Error ? part.stack : String(part))).join(' ')}`);
+  }
+
+  log(message: unknown, ...rest: unknown[]): void {
+    this.keep('log', message, rest);
+  }
+
+  error(message: unknown, ...rest: unknown[]): void {
+    this.keep('error', message, rest);
+  }
+
+  warn(message: unknown, ...rest: unknown[]): void {
+    this.keep('warn', message, rest);
+  }
+
+  debug(message: unknown, ...rest: unknown[]): void {
+    this.keep('debug', message, rest);
+  }
+
+  verbose(message: unknown, ...rest: unknown[]): void {
+    this.keep('verbose', message, rest);
+  }
 }

@@ -1,8 +1,10 @@
-import { CanActivate, ExecutionContext, Injectable, Logger } from '@nestjs/common';
+import { CanActivate, ExecutionContext, Inject, Injectable, Logger } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import type { Request, Response } from 'express';
 import { Passport } from 'passport';
-import { AuthenticationError, DomainError, PermissionDeniedError } from '../errors/domain.error';
+import { RateLimiterMemory } from 'rate-limiter-flexible';
+import { APP_CONFIG, AppConfig } from '../../config/app.config';
+import { AuthenticationError, DomainError, PermissionDeniedError, TooManyFailuresError } from '../errors/domain.error';
 import { AUTH_METHODS, AuthMethod } from './auth.decorator';
 import { BearerNotConfiguredError, KeycloakJwtStrategy, TokenClaimError } from './keycloak-jwt.strategy';
 import type { Principal } from './principal';
@@ -34,13 +36,18 @@ export class AuthGuard implements CanActivate {
   // process, so a second app (tests, several instances) would replace our strategies.
   private readonly passport = new Passport();
 
+  // Failed authentications per client address and minute: credential guessing gets 429.
+  private readonly failures: RateLimiterMemory;
+
   constructor(
     private readonly reflector: Reflector,
     psk: PskStrategy,
     keycloak: KeycloakJwtStrategy,
+    @Inject(APP_CONFIG) config: AppConfig,
   ) {
     this.passport.use(STRATEGY[AuthMethod.Psk], psk);
     this.passport.use(STRATEGY[AuthMethod.Bearer], keycloak);
+    this.failures = new RateLimiterMemory({ points: config.auth.failureLimitPerMinute, duration: 60 });
   }
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
@@ -54,7 +61,22 @@ export class AuthGuard implements CanActivate {
 
     const http = context.switchToHttp();
     const request = http.getRequest<Request & { user?: Principal }>();
-    const response = http.getResponse<Response>();
+    const client = request.ip ?? request.socket.remoteAddress ?? 'unknown';
+    const record = await this.failures.get(client);
+    if (record && record.remainingPoints <= 0) throw new TooManyFailuresError(Math.max(1, Math.ceil(record.msBeforeNext / 1000)));
+    try {
+      return await this.authenticateRequest(methods, request, http.getResponse<Response>());
+    } catch (error) {
+      if (error instanceof AuthenticationError) await this.failures.consume(client).catch(() => undefined);
+      throw error;
+    }
+  }
+
+  private async authenticateRequest(
+    methods: AuthMethod[],
+    request: Request & { user?: Principal },
+    response: Response,
+  ): Promise<boolean> {
     const presented = presentedMethods(request);
     const challenges = methods.map((method) => CHALLENGE[method]);
     if (presented.length === 0) throw new AuthenticationError('Not authenticated', challenges);
@@ -116,13 +138,21 @@ export class AuthGuard implements CanActivate {
         this.logger.warn(`JWKS fetch failed: ${name}`);
         return { ok: false, reason: 'The identity provider could not be reached; try again', unavailable: true };
       default:
-        if (cause instanceof Error && /ECONNREFUSED|ETIMEDOUT|ENOTFOUND|socket|timeout/i.test(cause.message)) {
-          this.logger.warn(`JWKS fetch failed: ${cause.message}`);
+        // Duck-typed: socket errors may come from another realm than this module's Error.
+        if (isNetworkError(cause)) {
+          this.logger.warn(`JWKS fetch failed: ${(cause as { code?: string }).code ?? (cause as Error).message}`);
           return { ok: false, reason: 'The identity provider could not be reached; try again', unavailable: true };
         }
         return { ok: false, reason: 'Invalid bearer token' };
     }
   }
+}
+
+const NETWORK_CODES = /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH|UND_ERR_\w+)$/;
+
+function isNetworkError(cause: unknown): boolean {
+  const { code, message } = (cause ?? {}) as { code?: unknown; message?: unknown };
+  return (typeof code === 'string' && NETWORK_CODES.test(code)) || (typeof message === 'string' && /socket hang up|timeout/i.test(message));
 }
 
 function presentedMethods(request: Request): AuthMethod[] {

@@ -20,6 +20,7 @@ interface KeycloakClaims {
   aud?: string | string[];
   preferred_username?: string;
   realm_access?: { roles?: string[] };
+  resource_access?: Record<string, { roles?: string[] }>;
 }
 
 /** Seconds of clock skew tolerated on exp/nbf/iat (Keycloak tokens live ~5 min). */
@@ -34,6 +35,7 @@ const CLOCK_TOLERANCE_SECONDS = 30;
 @Injectable()
 export class KeycloakJwtStrategy extends PassportStrategy(Strategy, 'keycloak-jwt') {
   private readonly clientId: string | null;
+  private readonly adminRoles: string[];
 
   constructor(@Inject(APP_CONFIG) config: AppConfig) {
     const keycloak = config.auth.keycloak;
@@ -50,12 +52,13 @@ export class KeycloakJwtStrategy extends PassportStrategy(Strategy, 'keycloak-jw
             cacheMaxAge: 10 * 60_000,
             rateLimit: true,
             jwksRequestsPerMinute: 10,
-            timeout: 2_000,
+            timeout: 1_500,
           })
         : (_request, _token, done) => done(new BearerNotConfiguredError()),
     };
     super(options);
     this.clientId = keycloak?.clientId ?? null;
+    this.adminRoles = config.auth.adminRoles;
   }
 
   validate(claims: KeycloakClaims): Principal {
@@ -69,11 +72,16 @@ export class KeycloakJwtStrategy extends PassportStrategy(Strategy, 'keycloak-jw
         throw new TokenClaimError('the token was not issued for this service');
       }
     }
+    const roles = [
+      ...(claims.realm_access?.roles ?? []),
+      ...(this.clientId ? (claims.resource_access?.[this.clientId]?.roles ?? []) : []),
+    ];
     return {
       kind: 'keycloak',
       subject: claims.sub ?? claims.preferred_username!,
       username: claims.preferred_username ?? null,
-      roles: claims.realm_access?.roles ?? [],
+      roles,
+      admin: roles.some((role) => this.adminRoles.includes(role)),
     };
   }
 }

@@ -5,6 +5,7 @@ export type DomainErrorKind =
   | 'not_found'
   | 'conflict'
   | 'payload_too_large'
+  | 'too_many_requests'
   | 'unavailable';
 
 /**
@@ -37,6 +38,13 @@ export class PermissionDeniedError extends DomainError {
   }
 }
 
+/** Too many failed authentications from one client address. */
+export class TooManyFailuresError extends DomainError {
+  constructor(readonly retryAfterSeconds: number) {
+    super('too_many_requests', 'Too many failed authentications; try again later');
+  }
+}
+
 export function statusOf(kind: DomainErrorKind): number {
   switch (kind) {
     case 'bad_request':
@@ -51,6 +59,8 @@ export function statusOf(kind: DomainErrorKind): number {
       return 409;
     case 'payload_too_large':
       return 413;
+    case 'too_many_requests':
+      return 429;
     case 'unavailable':
       return 503;
   }
