@@ -1,4 +1,5 @@
 import { createServer } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { ExpressAdapter } from '@nestjs/platform-express';
 
 /**
@@ -10,8 +11,26 @@ export const MAX_HEADER_BYTES = 64 * 1024;
 
 class ExpressAdapterWithLimits extends ExpressAdapter {
   override initHttpServer(): void {
-    this.httpServer = createServer({ maxHeaderSize: MAX_HEADER_BYTES }, this.getInstance());
+    const server = createServer({ maxHeaderSize: MAX_HEADER_BYTES }, this.getInstance());
+    server.on('clientError', answerClientError);
+    this.httpServer = server;
   }
+}
+
+/**
+ * Requests Node cannot even parse (bad framing, oversized head) are answered
+ * with the contract's ErrorResponse too, instead of Node's empty 400.
+ */
+function answerClientError(error: Error & { code?: string }, socket: Duplex): void {
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const [status, reason] = error.code === 'HPE_HEADER_OVERFLOW' ? [431, 'Request Header Fields Too Large'] : [400, 'Bad Request'];
+  const body = JSON.stringify({ error: reason, code: status });
+  socket.end(
+    `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
 }
 
 /** The HTTP adapter every instance of the app (main.ts and tests) is created with. */
