@@ -29,13 +29,29 @@ async function admin<T>(fn: (client: Client) => Promise<T>): Promise<T> {
   }
 }
 
-/** Starts the service as in production (same module and pipeline) on a fresh PostgreSQL database. */
-export async function startBenchApp(env: Record<string, string>): Promise<BenchApp> {
-  const name = `automl_bench_${process.pid}_${Date.now().toString(36)}`;
+export interface BenchDatabase {
+  url: string;
+  drop(): Promise<void>;
+}
+
+let databases = 0;
+
+/** A fresh, empty database on the benchmark server. */
+export async function createBenchDatabase(): Promise<BenchDatabase> {
+  const name = `automl_bench_${process.pid}_${Date.now().toString(36)}_${databases++}`;
   await admin((client) => client.query(`CREATE DATABASE "${name}"`));
   const url = new URL(SERVER_URL);
   url.pathname = `/${name}`;
-  const config = loadAppConfig({ NODE_ENV: 'production', API_PSK: BENCH_PSK, DATABASE_URL: url.toString(), ...env });
+  return {
+    url: url.toString(),
+    drop: () => admin((client) => client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`)).then(() => undefined),
+  };
+}
+
+/** Starts the service in this process, as in production (same module and pipeline), on a fresh PostgreSQL database. */
+export async function startBenchApp(env: Record<string, string>): Promise<BenchApp> {
+  const database = await createBenchDatabase();
+  const config = loadAppConfig({ NODE_ENV: 'production', API_PSK: BENCH_PSK, DATABASE_URL: database.url, ...env });
   const app = await NestFactory.create(AppModule.forRoot(config), createHttpAdapter(), { bodyParser: false, logger: ['error'] });
   configureApp(app, config);
   await app.listen(0, '127.0.0.1');
@@ -45,7 +61,7 @@ export async function startBenchApp(env: Record<string, string>): Promise<BenchA
     url: (await app.getUrl()).replace('[::1]', '127.0.0.1'),
     close: async () => {
       await app.close();
-      await admin((client) => client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`));
+      await database.drop();
     },
   };
 }

@@ -12,6 +12,8 @@ import { AppConfig } from './config/app.config';
 export function configureApp(app: INestApplication, config: AppConfig): void {
   const express = app as NestExpressApplication;
   express.disable('x-powered-by');
+  // No ETags: API answers change with every writeback, and hashing each body costs CPU (FastAPI sends none).
+  express.set('etag', false);
   express.set('query parser', 'simple');
   express.use(securityHeaders(config));
   express.use(rawBody(config.bodyLimit));

@@ -23,6 +23,8 @@ import { TrainingJobEntity } from './training-job.entity';
  */
 const MAX_CAS_ATTEMPTS = 100;
 
+const ALL_STATUSES = Object.values(AutoMLTrainingJobStatus);
+
 export interface JobPage {
   items: TrainingJobEntity[];
   nextCursor: string | null;
@@ -151,6 +153,16 @@ export class AutomlTrainingService {
    * on the latest version, refused (409) by the lifecycle, or a no-op repeat.
    */
   async writeback(jobId: string, update: AutoMLTrainingStatusUpdate): Promise<TrainingJobEntity> {
+    // Fast path, one round trip: the job is in a status this update moves forward.
+    const advanced = await this.repository.advance(
+      jobId,
+      ALL_STATUSES.filter((status) => decideTransition(status, update.status) === 'advance'),
+      update.status,
+      { mlflowRunId: update.mlflow_run_id, registeredModelName: update.registered_model_name, errorMessage: update.error_message },
+      { source: TransitionSource.Callback, actor: 'airflow', errorMessage: update.error_message ?? null },
+    );
+    if (advanced) return advanced;
+    // Otherwise: a repeat, a refusal, a missing job, or a race lost to another writer.
     for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
       const job = await this.get(jobId);
       const decision = decideTransition(job.status, update.status);

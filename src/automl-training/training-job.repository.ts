@@ -47,6 +47,10 @@ export type NewJob = Omit<TrainingJobEntity, 'createdAt' | 'updatedAt' | 'delete
 
 const NOW = 'clock_timestamp()';
 
+interface PgPool {
+  query(config: { name?: string; text: string; values: unknown[] }): Promise<{ rows: Record<string, unknown>[] }>;
+}
+
 @Injectable()
 export class TrainingJobRepository {
   constructor(
@@ -55,8 +59,20 @@ export class TrainingJobRepository {
     @InjectDataSource() private readonly dataSource: DataSource,
   ) {}
 
-  findById(jobId: string): Promise<TrainingJobEntity | null> {
-    return this.jobs.findOne({ where: { jobId, deletedAt: IsNull() } });
+  /**
+   * Hot paths (reads by id, writebacks) go straight to the driver's pg pool:
+   * one round trip, none of the QueryRunner and query-builder work per call.
+   */
+  private async sql(text: string, params: unknown[], name?: string): Promise<Record<string, unknown>[]> {
+    const pool = (this.dataSource.driver as unknown as { master?: PgPool }).master;
+    // A named statement is parsed and planned once per connection, then only bound and run.
+    if (pool) return (await pool.query(name ? { name, text, values: params } : { text, values: params })).rows;
+    return this.dataSource.query(text, params);
+  }
+
+  async findById(jobId: string): Promise<TrainingJobEntity | null> {
+    const rows = await this.sql('SELECT * FROM automl_training_jobs WHERE job_id = $1 AND deleted_at IS NULL', [jobId], 'job_by_id');
+    return rows.length > 0 ? this.toEntity(rows[0]) : null;
   }
 
   /** Live jobs among `jobIds`, in no particular order. */
@@ -142,7 +158,7 @@ export class TrainingJobRepository {
        )`;
       params.push(transition.from, transition.to, transition.source, transition.actor, transition.errorMessage);
     }
-    const rows: Record<string, unknown>[] = await this.dataSource.query(
+    const rows = await this.sql(
       `WITH updated AS (
          UPDATE automl_training_jobs
             SET ${[...assignments, `version = version + 1`, `updated_at = ${NOW}`].join(', ')}
@@ -151,6 +167,58 @@ export class TrainingJobRepository {
        )${logged}
        SELECT * FROM updated`,
       params,
+    );
+    return rows.length > 0 ? this.toEntity(rows[0]) : null;
+  }
+
+  /**
+   * The common writeback in one statement: if the job's current status is one
+   * of `from`, lock the row, move it to `to` (setting the given non-null
+   * fields), bump its version and record the transition from the status it
+   * really had. The row lock re-checks `from` against a concurrent writer's
+   * commit, so no update is lost. Returns null when the job is missing or not
+   * in `from` (the caller then takes the compare-and-set path).
+   */
+  async advance(
+    jobId: string,
+    from: readonly AutoMLTrainingJobStatus[],
+    to: AutoMLTrainingJobStatus,
+    fields: Pick<JobPatch, 'mlflowRunId' | 'registeredModelName' | 'errorMessage'>,
+    transition: Omit<TransitionRecord, 'from' | 'to'>,
+  ): Promise<TrainingJobEntity | null> {
+    const rows = await this.sql(
+      `WITH current AS (
+         SELECT job_id, status FROM automl_training_jobs
+          WHERE job_id = $1 AND deleted_at IS NULL AND status = ANY($2)
+          FOR UPDATE
+       ), updated AS (
+         UPDATE automl_training_jobs job
+            SET status = $3,
+                mlflow_run_id = COALESCE($4, job.mlflow_run_id),
+                registered_model_name = COALESCE($5, job.registered_model_name),
+                error_message = COALESCE($6, job.error_message),
+                version = job.version + 1,
+                updated_at = ${NOW}
+           FROM current
+          WHERE job.job_id = current.job_id
+          RETURNING job.*, current.status AS previous_status
+       ), logged AS (
+         INSERT INTO automl_training_job_transitions (job_id, from_status, to_status, source, actor, error_message, at)
+         SELECT job_id, previous_status, status, $7, $8, $9, updated_at FROM updated
+       )
+       SELECT * FROM updated`,
+      [
+        jobId,
+        from,
+        to,
+        fields.mlflowRunId ?? null,
+        fields.registeredModelName ?? null,
+        fields.errorMessage ?? null,
+        transition.source,
+        transition.actor,
+        transition.errorMessage,
+      ],
+      'job_advance',
     );
     return rows.length > 0 ? this.toEntity(rows[0]) : null;
   }
