@@ -11,6 +11,7 @@ import { BodyDecodeGuard } from './common/validation/body-decode.guard';
 import { RequestValidationInterceptor } from './common/validation/request-validation.interceptor';
 import { APP_CONFIG, AppConfig } from './config/app.config';
 import { DatabaseModule } from './database/database.module';
+import { HealthModule } from './health/health.module';
 
 @Global()
 @Module({})
@@ -35,6 +36,7 @@ export class AppModule {
         DatabaseModule.forRoot(config.database),
         PassportModule,
         AutomlTrainingModule,
+        HealthModule,
       ],
       providers: [
         PskStrategy,

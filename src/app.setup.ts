@@ -17,7 +17,8 @@ export function configureApp(app: INestApplication, config: AppConfig): void {
   express.set('query parser', 'simple');
   express.use(securityHeaders(config));
   express.use(rawBody(config.bodyLimit));
-  app.setGlobalPrefix('api');
+  // Probes live at the root, where Kubernetes and the Dockerfile's HEALTHCHECK expect them.
+  app.setGlobalPrefix('api', { exclude: ['health/live', 'health/ready'] });
   app.enableShutdownHooks();
   setupSwagger(app, config);
 }

@@ -24,5 +24,6 @@ import { TrainingJobRepository } from './training-job.repository';
     DagDeployer,
     { provide: TrainingJobStatusReconciler, useClass: AirflowStatusReconciler },
   ],
+  exports: [AirflowClient],
 })
 export class AutomlTrainingModule {}

@@ -17,6 +17,8 @@ const EXPECTED: Record<string, string[]> = {
   'POST /automl/train/jobs/:job_id/trigger': ['bearer'],
   'POST /automl/train/jobs/:job_id/cancel': ['bearer'],
   'DELETE /automl/train/jobs/:job_id': ['bearer'],
+  'GET /health/live': [],
+  'GET /health/ready': [],
 };
 
 describe('route auth declarations', () => {

@@ -231,6 +231,18 @@ export class AirflowDouble {
       return { template: '/auth/token', status: 201, payload: { access_token: token } };
     }
     const prefix = v1 ? '/api/v1' : '/api/v2';
+    if (method === 'get' && path === (v1 ? '/api/v1/health' : '/api/v2/monitor/health')) {
+      const beat = now();
+      const payload = v1
+        ? { metadatabase: { status: 'healthy' }, scheduler: { status: 'healthy', latest_scheduler_heartbeat: beat } }
+        : {
+            metadatabase: { status: 'healthy' },
+            scheduler: { status: 'healthy', latest_scheduler_heartbeat: beat },
+            triggerer: { status: 'healthy', latest_triggerer_heartbeat: beat },
+            dag_processor: { status: 'healthy', latest_dag_processor_heartbeat: beat },
+          };
+      return { template: v1 ? '/health' : '/api/v2/monitor/health', status: 200, payload };
+    }
     if (!path.startsWith(prefix)) throw new HttpError(404, 'NotFound', 'Not Found');
     this.authenticate(req);
     const rest = path.slice(prefix.length);

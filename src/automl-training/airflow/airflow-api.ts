@@ -33,6 +33,8 @@ export interface AirflowApi {
   setRunFailed(dagId: string, runId: string, options: CallOptions): Promise<void>;
   /** Removes the DAG's metadata; an unknown DAG is not an error. */
   deleteDag(dagId: string, options: CallOptions): Promise<void>;
+  /** True when Airflow's own health endpoint answers 2xx. */
+  healthy(options: CallOptions): Promise<boolean>;
   /** Runs of the given DAGs, newest first, in one batch request (more only when Airflow pages). */
   listRuns(dagIds: string[], options: CallOptions): Promise<AirflowRun[]>;
 }

@@ -79,6 +79,10 @@ export class AirflowV1Api implements AirflowApi {
     unwrap(await this.client.DELETE('/dags/{dag_id}', { params: { path: { dag_id: dagId } }, signal }), true);
   }
 
+  async healthy({ signal }: CallOptions): Promise<boolean> {
+    return (await this.client.GET('/health', { signal })).response.ok;
+  }
+
   async listRuns(dagIds: string[], { signal }: CallOptions): Promise<AirflowRun[]> {
     const runs: AirflowRun[] = [];
     // Ask for every run in one page; follow total_entries only if Airflow caps the page.

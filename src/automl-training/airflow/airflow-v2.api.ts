@@ -140,6 +140,10 @@ export class AirflowV2Api implements AirflowApi {
     });
   }
 
+  async healthy({ signal }: CallOptions): Promise<boolean> {
+    return (await this.client.GET('/api/v2/monitor/health', { signal })).response.ok;
+  }
+
   listRuns(dagIds: string[], { signal }: CallOptions): Promise<AirflowRun[]> {
     return this.authed(async () => {
       const runs: AirflowRun[] = [];

@@ -67,6 +67,14 @@ export class AirflowClient implements OnModuleDestroy {
     this.breaker.shutdown();
   }
 
+  /** A readiness probe: Airflow's health endpoint within `timeoutMs`, outside the breaker. */
+  async probe(timeoutMs = 1_000): Promise<{ reachable: boolean; breaker: 'open' | 'closed' | 'half-open' }> {
+    const breaker = this.breaker.opened ? 'open' : this.breaker.halfOpen ? 'half-open' : 'closed';
+    if (!this.api) return { reachable: false, breaker };
+    const reachable = await this.api.healthy({ signal: AbortSignal.timeout(timeoutMs) }).catch(() => false);
+    return { reachable, breaker };
+  }
+
   getDag(dagId: string): Promise<AirflowDag | null> {
     return this.call((api, signal) => api.getDag(dagId, { signal }), { retry: true });
   }

@@ -24,7 +24,10 @@ export class RouteTable implements OnApplicationBootstrap {
   constructor(private readonly modules: ModulesContainer) {}
 
   onApplicationBootstrap(): void {
-    this.entries = this.collect().map((entry) => ({ ...entry, pattern: toPattern(`/${GLOBAL_PREFIX}/${entry.path}`) }));
+    this.entries = this.collect().map((entry) => ({
+      ...entry,
+      pattern: toPattern(entry.path.startsWith('health/') ? `/${entry.path}` : `/${GLOBAL_PREFIX}/${entry.path}`),
+    }));
   }
 
   routes(): RouteEntry[] {
