@@ -1,6 +1,9 @@
 import { DynamicModule, Global, Module } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD, APP_INTERCEPTOR } from '@nestjs/core';
 import { PassportModule } from '@nestjs/passport';
+import { LoggerModule } from 'nestjs-pino';
+import type { DestinationStream } from 'pino';
+import { loggerParams } from './common/http/logging';
 import { AutomlTrainingModule } from './automl-training/automl-training.module';
 import { AuthGuard } from './common/auth/auth.guard';
 import { KeycloakJwtStrategy } from './common/auth/keycloak-jwt.strategy';
@@ -28,11 +31,12 @@ class ConfigHolderModule {
  */
 @Module({})
 export class AppModule {
-  static forRoot(config: AppConfig): DynamicModule {
+  static forRoot(config: AppConfig, options: { logDestination?: DestinationStream } = {}): DynamicModule {
     return {
       module: AppModule,
       imports: [
         ConfigHolderModule.forRoot(config),
+        LoggerModule.forRoot(loggerParams(config, options.logDestination)),
         DatabaseModule.forRoot(config.database),
         PassportModule,
         AutomlTrainingModule,

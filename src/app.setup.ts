@@ -1,5 +1,7 @@
 import { INestApplication } from '@nestjs/common';
 import type { NestExpressApplication } from '@nestjs/platform-express';
+import { Logger } from 'nestjs-pino';
+import { correlation } from './common/http/correlation';
 import { rawBody } from './common/http/raw-body.middleware';
 import { securityHeaders } from './common/http/security-headers';
 import { setupSwagger } from './common/openapi/swagger.setup';
@@ -15,6 +17,8 @@ export function configureApp(app: INestApplication, config: AppConfig): void {
   // No ETags: API answers change with every writeback, and hashing each body costs CPU (FastAPI sends none).
   express.set('etag', false);
   express.set('query parser', 'simple');
+  app.useLogger(app.get(Logger));
+  express.use(correlation());
   express.use(securityHeaders(config));
   express.use(rawBody(config.bodyLimit));
   // Probes live at the root, where Kubernetes and the Dockerfile's HEALTHCHECK expect them.

@@ -29,6 +29,7 @@ async function bootstrap(): Promise<void> {
   }
   const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config), createHttpAdapter(), {
     bodyParser: false,
+    bufferLogs: true,
   });
   configureApp(app, config);
   await app.listen(config.port);

@@ -46,6 +46,7 @@ export interface AirflowConfig {
 export interface AppConfig {
   env: 'development' | 'production' | 'test';
   port: number;
+  logLevel: string;
   publicUrl: string;
   bodyLimit: string;
   database: DatabaseConfig;
@@ -116,6 +117,7 @@ export function loadAppConfig(raw: Record<string, unknown> = process.env): AppCo
   return {
     env: appEnv,
     port,
+    logLevel: env.LOG_LEVEL ?? 'info',
     publicUrl: (env.PUBLIC_URL ?? `http://localhost:${port}`).replace(/\/+$/, ''),
     bodyLimit: env.BODY_LIMIT ?? '1mb',
     database: databaseConfig(env),

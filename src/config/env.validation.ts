@@ -132,6 +132,10 @@ export class EnvironmentVariables {
   @Matches(/^[^,\s]+(,[^,\s]+)*$/, { message: 'comma-separated Keycloak role names' })
   ADMIN_ROLES?: string;
 
+  @IsOptional()
+  @IsIn(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { message: 'fatal, error, warn, info, debug, trace or silent' })
+  LOG_LEVEL?: string;
+
   @IntVariable(1, 100_000, 'an integer number of failed authentications per minute and client address')
   AUTH_FAILURE_LIMIT?: number;
 }

@@ -38,6 +38,7 @@ export interface RecordedRequest {
   method: string;
   path: string;
   body: unknown;
+  correlationId: string | undefined;
 }
 
 /** Thrown by handlers to answer with Airflow's error shape for the API version. */
@@ -167,7 +168,7 @@ export class AirflowDouble {
     const body = text ? safeJson(text) : undefined;
     const path = new URL(req.url ?? '/', 'http://x').pathname;
     const method = (req.method ?? 'GET').toLowerCase();
-    this.requests.push({ method: method.toUpperCase(), path, body });
+    this.requests.push({ method: method.toUpperCase(), path, body, correlationId: req.headers['x-correlation-id'] as string | undefined });
     if (this.hang) {
       this.hanging.add(res);
       return;

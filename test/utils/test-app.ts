@@ -1,5 +1,6 @@
 import 'reflect-metadata';
-import { INestApplication, LoggerService } from '@nestjs/common';
+import { INestApplication } from '@nestjs/common';
+import type { DestinationStream } from 'pino';
 import { Test } from '@nestjs/testing';
 import { getDataSourceToken } from '@nestjs/typeorm';
 import { randomBytes } from 'node:crypto';
@@ -45,7 +46,7 @@ async function freshDatabaseUrl(): Promise<{ url: string; drop: () => Promise<vo
  * Boots the real AppModule with the production pipeline (configureApp) on a
  * loopback port; `env` adds or overrides environment variables.
  */
-export async function startTestApp(env: Record<string, string> = {}, logger?: LoggerService): Promise<TestApp> {
+export async function startTestApp(env: Record<string, string> = {}, logDestination?: DestinationStream): Promise<TestApp> {
   const database = await freshDatabaseUrl();
   const dagsDir = mkdtempSync(join(tmpdir(), 'automl-dags-'));
   const config = loadAppConfig({
@@ -55,10 +56,11 @@ export async function startTestApp(env: Record<string, string> = {}, logger?: Lo
     DATABASE_URL: database.url,
     DATABASE_POOL_SIZE: '20',
     AUTH_FAILURE_LIMIT: '10000',
+    LOG_LEVEL: logDestination ? 'debug' : 'silent',
     ...env,
   });
-  const moduleRef = await Test.createTestingModule({ imports: [AppModule.forRoot(config)] }).compile();
-  const app = moduleRef.createNestApplication(createHttpAdapter(), { bodyParser: false, logger: logger ?? ['error', 'warn'] });
+  const moduleRef = await Test.createTestingModule({ imports: [AppModule.forRoot(config, { logDestination })] }).compile();
+  const app = moduleRef.createNestApplication(createHttpAdapter(), { bodyParser: false, bufferLogs: true });
   configureApp(app, config);
   await app.listen(0, '127.0.0.1');
   const dataSource = app.get<DataSource>(getDataSourceToken());
@@ -110,31 +112,13 @@ export async function startTestAppWithKeycloak(
   };
 }
 
-/** A logger that keeps every line, to assert on what the service logs. */
-export class CapturingLogger implements LoggerService {
-  readonly lines: string[] = [];
+/** A pino destination that keeps every log line, parsed. */
+export class LogCapture implements DestinationStream {
+  readonly lines: Record<string, any>[] = [];
+  readonly raw: string[] = [];
 
-  private keep(level: string, message: unknown, rest: unknown[]): void {
-    this.lines.push(`${level} ${[message, ...rest].map((part) => (part instanceof Error ? part.stack : String(part))).join(' ')}`);
-  }
-
-  log(message: unknown, ...rest: unknown[]): void {
-    this.keep('log', message, rest);
-  }
-
-  error(message: unknown, ...rest: unknown[]): void {
-    this.keep('error', message, rest);
-  }
-
-  warn(message: unknown, ...rest: unknown[]): void {
-    this.keep('warn', message, rest);
-  }
-
-  debug(message: unknown, ...rest: unknown[]): void {
-    this.keep('debug', message, rest);
-  }
-
-  verbose(message: unknown, ...rest: unknown[]): void {
-    this.keep('verbose', message, rest);
+  write(line: string): void {
+    this.raw.push(line);
+    this.lines.push(JSON.parse(line));
   }
 }

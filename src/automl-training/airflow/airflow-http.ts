@@ -1,3 +1,5 @@
+import type { Middleware } from 'openapi-fetch';
+import { CORRELATION_HEADER, currentCorrelationId } from '../../common/http/correlation';
 import { airflowDetail, AirflowRequestError } from './airflow.errors';
 
 /** Airflow answered 5xx: counts as an outage for the breaker. */
@@ -29,3 +31,12 @@ export function unwrap<T>(result: FetchResult<T>, allow404 = false): T | null {
 export function basicAuthorization(username: string, password: string): string {
   return `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`;
 }
+
+/** Passes the current request's correlation id on to Airflow. */
+export const correlationMiddleware: Middleware = {
+  onRequest({ request }) {
+    const id = currentCorrelationId();
+    if (id) request.headers.set(CORRELATION_HEADER, id);
+    return request;
+  },
+};

@@ -1,7 +1,7 @@
 import createClient, { Client } from 'openapi-fetch';
 import { AirflowApi, AirflowDag, AirflowRun, AirflowRunState, CallOptions } from './airflow-api';
 import { AirflowRequestError } from './airflow.errors';
-import { basicAuthorization, unwrap } from './airflow-http';
+import { basicAuthorization, correlationMiddleware, unwrap } from './airflow-http';
 import type { components, paths } from './generated/airflow-v1';
 
 type DagRun = components['schemas']['DAGRun'];
@@ -24,6 +24,7 @@ export class AirflowV1Api implements AirflowApi {
       baseUrl: `${baseUrl}/api/v1`,
       headers: username ? { Authorization: basicAuthorization(username, password ?? '') } : {},
     });
+    this.client.use(correlationMiddleware);
   }
 
   async getDag(dagId: string, { signal }: CallOptions): Promise<AirflowDag | null> {

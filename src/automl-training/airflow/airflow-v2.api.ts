@@ -1,7 +1,7 @@
 import createClient, { Client } from 'openapi-fetch';
 import { AirflowApi, AirflowDag, AirflowRun, AirflowRunState, CallOptions } from './airflow-api';
 import { AirflowRequestError } from './airflow.errors';
-import { unwrap } from './airflow-http';
+import { correlationMiddleware, unwrap } from './airflow-http';
 import type { paths as authPaths } from './generated/airflow-v2-auth';
 import type { components, paths } from './generated/airflow-v2';
 
@@ -41,6 +41,7 @@ export class AirflowV2Api implements AirflowApi {
   ) {
     this.auth = createClient<authPaths>({ baseUrl });
     this.client = createClient<paths>({ baseUrl });
+    this.client.use(correlationMiddleware);
     this.client.use({
       onRequest: async ({ request }) => {
         if (this.username) request.headers.set('Authorization', `Bearer ${await this.bearer(request.signal)}`);
