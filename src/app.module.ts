@@ -15,6 +15,7 @@ import { RequestValidationInterceptor } from './common/validation/request-valida
 import { APP_CONFIG, AppConfig } from './config/app.config';
 import { DatabaseModule } from './database/database.module';
 import { HealthModule } from './health/health.module';
+import { MetricsModule } from './metrics/metrics.module';
 
 @Global()
 @Module({})
@@ -38,6 +39,7 @@ export class AppModule {
         ConfigHolderModule.forRoot(config),
         LoggerModule.forRoot(loggerParams(config, options.logDestination)),
         DatabaseModule.forRoot(config.database),
+        MetricsModule,
         PassportModule,
         AutomlTrainingModule,
         HealthModule,

@@ -2,6 +2,7 @@ import { INestApplication } from '@nestjs/common';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { Logger } from 'nestjs-pino';
 import { correlation } from './common/http/correlation';
+import { MetricsService } from './metrics/metrics.service';
 import { rawBody } from './common/http/raw-body.middleware';
 import { securityHeaders } from './common/http/security-headers';
 import { setupSwagger } from './common/openapi/swagger.setup';
@@ -19,10 +20,11 @@ export function configureApp(app: INestApplication, config: AppConfig): void {
   express.set('query parser', 'simple');
   app.useLogger(app.get(Logger));
   express.use(correlation());
+  express.use(app.get(MetricsService).httpMiddleware());
   express.use(securityHeaders(config));
   express.use(rawBody(config.bodyLimit));
   // Probes live at the root, where Kubernetes and the Dockerfile's HEALTHCHECK expect them.
-  app.setGlobalPrefix('api', { exclude: ['health/live', 'health/ready'] });
+  app.setGlobalPrefix('api', { exclude: ['health/live', 'health/ready', 'metrics'] });
   app.enableShutdownHooks();
   setupSwagger(app, config);
 }

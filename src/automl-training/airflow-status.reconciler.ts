@@ -1,5 +1,6 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { APP_CONFIG, AppConfig } from '../config/app.config';
+import { MetricsService } from '../metrics/metrics.service';
 import { AirflowClient } from './airflow/airflow.client';
 import { AirflowRun } from './airflow/airflow-api';
 import { statusOfRun } from './airflow/airflow-state.mapper';
@@ -27,6 +28,7 @@ export class AirflowStatusReconciler extends TrainingJobStatusReconciler {
     private readonly airflow: AirflowClient,
     private readonly repository: TrainingJobRepository,
     @Inject(APP_CONFIG) config: AppConfig,
+    private readonly metrics: MetricsService,
   ) {
     super();
     this.budgetMs = config.airflow.reconcileBudgetMs;
@@ -35,6 +37,7 @@ export class AirflowStatusReconciler extends TrainingJobStatusReconciler {
   async reconcile(jobs: TrainingJobEntity[]): Promise<TrainingJobEntity[]> {
     const live = jobs.filter((job) => !isTerminal(job.status) && job.airflowDagId);
     if (live.length === 0 || !this.airflow.configured) return jobs;
+    this.metrics.reconcileBatchSize(live.length);
     let runs: Map<string, AirflowRun>;
     try {
       runs = await this.airflow.latestRuns(

@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { actorOf, canAccessOwner, ownerScope, Principal } from '../common/auth/principal';
 import { PermissionDeniedError } from '../common/errors/domain.error';
 import { APP_CONFIG, AppConfig } from '../config/app.config';
+import { MetricsService } from '../metrics/metrics.service';
 import { DagDeployer } from './dag/dag-deployer';
 import { DagRenderer } from './dag/dag-renderer';
 import { missing, RequestValidationError, valueError } from '../common/validation/pydantic-errors';
@@ -38,6 +39,7 @@ export class AutomlTrainingService {
     private readonly renderer: DagRenderer,
     private readonly deployer: DagDeployer,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly metrics: MetricsService,
   ) {}
 
   async create(request: AutoMLTrainingRequest, autoTrigger: boolean, principal: Principal): Promise<TrainingJobEntity> {
@@ -161,12 +163,22 @@ export class AutomlTrainingService {
       { mlflowRunId: update.mlflow_run_id, registeredModelName: update.registered_model_name, errorMessage: update.error_message },
       { source: TransitionSource.Callback, actor: 'airflow', errorMessage: update.error_message ?? null },
     );
-    if (advanced) return advanced;
+    if (advanced) {
+      this.metrics.writeback('advanced');
+      return advanced;
+    }
     // Otherwise: a repeat, a refusal, a missing job, or a race lost to another writer.
     for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
-      const job = await this.get(jobId);
+      const job = await this.repository.findById(jobId);
+      if (!job) {
+        this.metrics.writeback('not_found');
+        throw new TrainingJobNotFoundError(jobId);
+      }
       const decision = decideTransition(job.status, update.status);
-      if (decision === 'refuse') throw new InvalidStatusTransitionError(jobId, job.status, update.status);
+      if (decision === 'refuse') {
+        this.metrics.writeback('refused');
+        throw new InvalidStatusTransitionError(jobId, job.status, update.status);
+      }
       // A move sets what the DAG reports; a repeat only fills what is still empty
       // (so a late failure callback never overwrites "cancelled by …").
       const settable = (current: string | null, reported: string | null | undefined) =>
@@ -175,7 +187,10 @@ export class AutomlTrainingService {
       if (settable(job.mlflowRunId, update.mlflow_run_id)) patch.mlflowRunId = update.mlflow_run_id;
       if (settable(job.registeredModelName, update.registered_model_name)) patch.registeredModelName = update.registered_model_name;
       if (settable(job.errorMessage, update.error_message)) patch.errorMessage = update.error_message;
-      if (decision === 'same' && Object.keys(patch).length === 0) return job;
+      if (decision === 'same' && Object.keys(patch).length === 0) {
+        this.metrics.writeback('repeated');
+        return job;
+      }
       if (decision === 'advance') patch.status = update.status;
       const transition =
         decision === 'advance'
@@ -188,7 +203,10 @@ export class AutomlTrainingService {
             }
           : null;
       const updated = await this.repository.compareAndSet(jobId, job.version, patch, transition);
-      if (updated) return updated;
+      if (updated) {
+        this.metrics.writeback(decision === 'advance' ? 'advanced' : 'filled');
+        return updated;
+      }
     }
     throw new ConcurrentUpdateError(jobId);
   }

@@ -19,6 +19,7 @@ const EXPECTED: Record<string, string[]> = {
   'DELETE /automl/train/jobs/:job_id': ['bearer'],
   'GET /health/live': [],
   'GET /health/ready': [],
+  'GET /metrics': [],
 };
 
 describe('route auth declarations', () => {

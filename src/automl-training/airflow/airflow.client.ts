@@ -1,6 +1,7 @@
 import { Inject, Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
 import CircuitBreaker from 'opossum';
 import { APP_CONFIG, AppConfig } from '../../config/app.config';
+import { MetricsService } from '../../metrics/metrics.service';
 import { AirflowApi, AirflowDag, AirflowRun } from './airflow-api';
 import { AirflowNotConfiguredError, AirflowRequestError, AirflowUnavailableError } from './airflow.errors';
 import { AirflowServerError } from './airflow-http';
@@ -31,7 +32,10 @@ export class AirflowClient implements OnModuleDestroy {
   private readonly breaker: CircuitBreaker<[Operation<unknown>, number], unknown>;
   private readonly timeoutMs: number;
 
-  constructor(@Inject(APP_CONFIG) config: AppConfig) {
+  constructor(
+    @Inject(APP_CONFIG) config: AppConfig,
+    private readonly metrics: MetricsService,
+  ) {
     const { url, username, password, apiVersion, timeoutMs } = config.airflow;
     this.timeoutMs = timeoutMs;
     this.api = !url ? null : apiVersion === 'v1' ? new AirflowV1Api(url, username, password) : new AirflowV2Api(url, username, password);
@@ -51,6 +55,7 @@ export class AirflowClient implements OnModuleDestroy {
       if (++consecutiveFailures >= CONSECUTIVE_FAILURES_TO_OPEN && !this.breaker.opened) this.breaker.open();
     });
     this.breaker.on('open', () => this.logger.warn('Airflow circuit breaker opened: failing fast'));
+    metrics.watchBreaker(() => this.breaker.opened);
     this.breaker.on('halfOpen', () => this.logger.log('Airflow circuit breaker half-open: probing'));
     this.breaker.on('close', () => this.logger.log('Airflow circuit breaker closed'));
   }
@@ -76,29 +81,29 @@ export class AirflowClient implements OnModuleDestroy {
   }
 
   getDag(dagId: string): Promise<AirflowDag | null> {
-    return this.call((api, signal) => api.getDag(dagId, { signal }), { retry: true });
+    return this.call('getDag', (api, signal) => api.getDag(dagId, { signal }), { retry: true });
   }
 
   setPaused(dagId: string, paused: boolean): Promise<void> {
-    return this.call((api, signal) => api.setPaused(dagId, paused, { signal }), { retry: true });
+    return this.call('setPaused', (api, signal) => api.setPaused(dagId, paused, { signal }), { retry: true });
   }
 
   /** Idempotent by run id (a repeat returns the existing run), so it may be retried. */
   triggerRun(dagId: string, runId: string, conf: Record<string, unknown>, note: string): Promise<AirflowRun> {
-    return this.call((api, signal) => api.triggerRun(dagId, runId, conf, note, { signal }), { retry: true });
+    return this.call('triggerRun', (api, signal) => api.triggerRun(dagId, runId, conf, note, { signal }), { retry: true });
   }
 
   setRunFailed(dagId: string, runId: string): Promise<void> {
-    return this.call((api, signal) => api.setRunFailed(dagId, runId, { signal }), { retry: true });
+    return this.call('setRunFailed', (api, signal) => api.setRunFailed(dagId, runId, { signal }), { retry: true });
   }
 
   deleteDag(dagId: string): Promise<void> {
-    return this.call((api, signal) => api.deleteDag(dagId, { signal }), { retry: true });
+    return this.call('deleteDag', (api, signal) => api.deleteDag(dagId, { signal }), { retry: true });
   }
 
   /** Latest run of each DAG that has one, from one batch request. */
   async latestRuns(dagIds: string[], options: AirflowCallOptions = {}): Promise<Map<string, AirflowRun>> {
-    const runs = await this.call((api, signal) => api.listRuns(dagIds, { signal }), { retry: false, ...options });
+    const runs = await this.call('listRuns', (api, signal) => api.listRuns(dagIds, { signal }), { retry: false, ...options });
     const latest = new Map<string, AirflowRun>();
     for (const run of runs) {
       const seen = latest.get(run.dagId);
@@ -107,7 +112,25 @@ export class AirflowClient implements OnModuleDestroy {
     return latest;
   }
 
-  private async call<T>(operation: (api: AirflowApi, signal: AbortSignal) => Promise<T>, options: AirflowCallOptions): Promise<T> {
+  private async call<T>(
+    name: string,
+    operation: (api: AirflowApi, signal: AbortSignal) => Promise<T>,
+    options: AirflowCallOptions,
+  ): Promise<T> {
+    if (!this.api) throw new AirflowNotConfiguredError();
+    const started = process.hrtime.bigint();
+    const seconds = () => Number(process.hrtime.bigint() - started) / 1e9;
+    try {
+      const result = await this.attempts(operation, options);
+      this.metrics.airflowCall(name, 'ok', seconds());
+      return result;
+    } catch (error) {
+      this.metrics.airflowCall(name, error instanceof AirflowRequestError ? 'refused' : 'unavailable', seconds());
+      throw error;
+    }
+  }
+
+  private async attempts<T>(operation: (api: AirflowApi, signal: AbortSignal) => Promise<T>, options: AirflowCallOptions): Promise<T> {
     const api = this.api;
     if (!api) throw new AirflowNotConfiguredError();
     const deadline = Date.now() + (options.timeoutMs ?? this.timeoutMs);

@@ -11,6 +11,8 @@ export interface RouteEntry {
 }
 
 const GLOBAL_PREFIX = 'api';
+/** Operational routes served at the root (see configureApp). */
+const UNPREFIXED = /^(health\/|metrics$)/;
 
 /**
  * Every route the controllers declare, read once at start. Lets the error
@@ -26,7 +28,7 @@ export class RouteTable implements OnApplicationBootstrap {
   onApplicationBootstrap(): void {
     this.entries = this.collect().map((entry) => ({
       ...entry,
-      pattern: toPattern(entry.path.startsWith('health/') ? `/${entry.path}` : `/${GLOBAL_PREFIX}/${entry.path}`),
+      pattern: toPattern(UNPREFIXED.test(entry.path) ? `/${entry.path}` : `/${GLOBAL_PREFIX}/${entry.path}`),
     }));
   }
 
