@@ -1,4 +1,5 @@
 import { DynamicModule, Global, Module } from '@nestjs/common';
+import { ConfigModule, ConfigService } from '@nestjs/config';
 import { APP_FILTER, APP_GUARD, APP_INTERCEPTOR } from '@nestjs/core';
 import { PassportModule } from '@nestjs/passport';
 import { LoggerModule } from 'nestjs-pino';
@@ -17,11 +18,27 @@ import { DatabaseModule } from './database/database.module';
 import { HealthModule } from './health/health.module';
 import { MetricsModule } from './metrics/metrics.module';
 
+/**
+ * Configuration is validated once, before Nest starts (loadAppConfig: one
+ * line naming each bad variable), then held by @nestjs/config; the typed
+ * AppConfig is injected as APP_CONFIG.
+ */
 @Global()
 @Module({})
-class ConfigHolderModule {
+class AppConfigModule {
   static forRoot(config: AppConfig): DynamicModule {
-    return { module: ConfigHolderModule, providers: [{ provide: APP_CONFIG, useValue: config }], exports: [APP_CONFIG] };
+    return {
+      module: AppConfigModule,
+      imports: [ConfigModule.forRoot({ ignoreEnvFile: true, ignoreEnvVars: true, load: [() => ({ app: config })] })],
+      providers: [
+        {
+          provide: APP_CONFIG,
+          useFactory: (configService: ConfigService) => configService.getOrThrow<AppConfig>('app'),
+          inject: [ConfigService],
+        },
+      ],
+      exports: [APP_CONFIG],
+    };
   }
 }
 
@@ -36,7 +53,7 @@ export class AppModule {
     return {
       module: AppModule,
       imports: [
-        ConfigHolderModule.forRoot(config),
+        AppConfigModule.forRoot(config),
         LoggerModule.forRoot(loggerParams(config, options.logDestination)),
         DatabaseModule.forRoot(config.database),
         MetricsModule,
