@@ -89,9 +89,13 @@ function authConfig(env: EnvironmentVariables, appEnv: AppConfig['env']): AuthCo
   let keycloak: KeycloakConfig | null = null;
   if (env.KEYCLOAK_URL && env.KEYCLOAK_REALM) {
     const issuer = `${env.KEYCLOAK_URL.replace(/\/+$/, '')}/realms/${env.KEYCLOAK_REALM}`;
+    // Tokens name the browser-facing URL as issuer; the keys may be fetched over an internal one.
+    const keysBase = env.KEYCLOAK_INTERNAL_URL
+      ? `${env.KEYCLOAK_INTERNAL_URL.replace(/\/+$/, '')}/realms/${env.KEYCLOAK_REALM}`
+      : issuer;
     keycloak = {
       issuer,
-      jwksUri: `${issuer}/protocol/openid-connect/certs`,
+      jwksUri: `${keysBase}/protocol/openid-connect/certs`,
       authorizationUrl: `${issuer}/protocol/openid-connect/auth`,
       tokenUrl: `${issuer}/protocol/openid-connect/token`,
       clientId: env.KEYCLOAK_CLIENT_ID ?? null,

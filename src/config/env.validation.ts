@@ -67,6 +67,9 @@ export class EnvironmentVariables {
   @Matches(/^[A-Za-z0-9._-]+$/, { message: 'a realm name' })
   KEYCLOAK_REALM?: string;
 
+  @UrlVariable()
+  KEYCLOAK_INTERNAL_URL?: string;
+
   @IsOptional()
   @Transform(emptyToUndefined)
   @IsString()

@@ -100,6 +100,26 @@ describe('authentication', () => {
     });
   });
 
+  describe('with a browser-facing issuer and an internal JWKS URL', () => {
+    let split: TestApp;
+
+    beforeAll(async () => {
+      split = await startTestApp({
+        KEYCLOAK_URL: 'http://sso.example.test:8080',
+        KEYCLOAK_INTERNAL_URL: keycloak.baseUrl,
+        KEYCLOAK_REALM: 'rapid',
+      });
+    });
+
+    afterAll(() => split.close());
+
+    it('should verify tokens issued for the public URL with keys fetched from the internal one', async () => {
+      const token = keycloak.token({ iss: 'http://sso.example.test:8080/realms/rapid' });
+      await split.http().get(`${JOBS}?limit=1`).set(bearer(token)).expect(200);
+      await split.http().get(`${JOBS}?limit=1`).set(bearer(keycloak.token())).expect(401);
+    });
+  });
+
   describe('pre-shared keys', () => {
     it('should accept every configured key (rotation)', async () => {
       await get(psk()).expect(200);

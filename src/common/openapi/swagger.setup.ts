@@ -46,7 +46,7 @@ export function setupSwagger(app: INestApplication, config: AppConfig): OpenAPIO
     customSiteTitle: `${API_TITLE} - Swagger UI`,
     swaggerOptions: {
       persistAuthorization: true,
-      oauth2RedirectUrl: `${config.publicUrl}/docs/oauth2-redirect.html`,
+      // No oauth2RedirectUrl: Swagger UI derives it from the page's own origin (/docs/oauth2-redirect.html).
       initOAuth: {
         clientId: config.auth.keycloak?.clientId ?? undefined,
         usePkceWithAuthorizationCodeGrant: true,

@@ -1,0 +1,42 @@
+import { load } from 'js-yaml';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { EnvironmentVariables } from '../../src/config/env.validation';
+import { loadAppConfig } from '../../src/config/app.config';
+
+const ROOT = join(__dirname, '..', '..');
+
+describe('docker-compose.yml', () => {
+  const compose = load(readFileSync(join(ROOT, 'docker-compose.yml'), 'utf8')) as {
+    services: Record<string, { environment?: Record<string, string>; volumes?: string[] }>;
+  };
+
+  it('should configure the service only with variables it knows, and values its validation accepts', () => {
+    const environment = compose.services.automl.environment!;
+    const known = new Set(Object.keys(new EnvironmentVariables()).concat(Object.getOwnPropertyNames(EnvironmentVariables.prototype)));
+    const declared = readFileSync(join(ROOT, 'src', 'config', 'env.validation.ts'), 'utf8');
+    for (const name of Object.keys(environment)) {
+      expect({ name, declared: known.has(name) || declared.includes(`${name}?:`) }).toEqual({ name, declared: true });
+    }
+    const config = loadAppConfig(environment);
+    expect(config.auth.keycloak).toMatchObject({
+      issuer: 'http://localhost:8080/realms/rapid',
+      jwksUri: 'http://keycloak:8080/realms/rapid/protocol/openid-connect/certs',
+    });
+    expect(config.airflow).toMatchObject({ apiVersion: 'v2', dagsDir: '/dags' });
+  });
+
+  it('should give Airflow the PSK Variable the DAGs read and share the DAG folder with the service', () => {
+    expect(compose.services.airflow.environment!.AIRFLOW_VAR_AUTOML_TRAINING_PSK).toBe(compose.services.automl.environment!.API_PSK);
+    expect(compose.services.airflow.volumes).toContain('dags:/opt/airflow/dags');
+    expect(compose.services.automl.volumes).toContain('dags:/dags');
+  });
+
+  it('should import a rapid realm whose client is the one the service expects', () => {
+    const realm = JSON.parse(readFileSync(join(ROOT, 'deploy', 'keycloak', 'rapid-realm.json'), 'utf8'));
+    expect(realm.realm).toBe('rapid');
+    expect(realm.clients.map((client: { clientId: string }) => client.clientId)).toContain(
+      compose.services.automl.environment!.KEYCLOAK_CLIENT_ID,
+    );
+  });
+});
