@@ -102,6 +102,7 @@ export async function benchHttp(): Promise<HttpBenchResult> {
     DATABASE_URL: database.url,
     DATABASE_POOL_SIZE: String(POOL_SIZE),
     AIRFLOW_DAGS_DIR: dagsDir,
+    ...(process.env.BENCH_LOG_LEVEL ? { LOG_LEVEL: process.env.BENCH_LOG_LEVEL } : {}),
   });
   try {
     await seedJobs(database.url, WRITEBACK_JOBS);
