@@ -1,10 +1,9 @@
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { AirflowDouble } from '../doubles/airflow.double';
 import { KeycloakDouble } from '../doubles/keycloak.double';
 import { createJob, writeback } from '../utils/jobs';
-import { bearer, psk, startTestApp, startTestAppWithKeycloak, TestApp } from '../utils/test-app';
+import { bearer, psk, startTestAppWithAirflow, startTestAppWithKeycloak, TestApp } from '../utils/test-app';
 
 const JOBS = '/api/automl/train/jobs';
 
@@ -13,24 +12,17 @@ describe.each(['v1', 'v2'] as const)('orchestration with Airflow %s', (version) 
   let airflow: AirflowDouble;
   let testApp: TestApp;
   let dagsDir: string;
+  let stop: () => Promise<void>;
 
   beforeAll(async () => {
-    dagsDir = mkdtempSync(join(tmpdir(), 'automl-airflow-'));
-    keycloak = await KeycloakDouble.start();
-    airflow = await AirflowDouble.start({ version, dagsDir });
-    testApp = await startTestApp({ ...keycloak.env(), ...airflow.env(), AIRFLOW_TIMEOUT_MS: '1000' });
+    ({ keycloak, airflow, testApp, dagsDir, close: stop } = await startTestAppWithAirflow({ version, env: { AIRFLOW_TIMEOUT_MS: '1000' } }));
   });
 
   afterEach(() => {
     expect(airflow.violations).toEqual([]);
   });
 
-  afterAll(async () => {
-    await testApp.close();
-    await airflow.stop();
-    await keycloak.stop();
-    rmSync(dagsDir, { recursive: true, force: true });
-  });
+  afterAll(() => stop());
 
   const user = () => bearer(keycloak.token({ preferred_username: 'alice' }));
   const statuses = async (...ids: string[]) =>

@@ -1,10 +1,7 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { AirflowDouble } from '../doubles/airflow.double';
 import { KeycloakDouble } from '../doubles/keycloak.double';
 import { createJob } from '../utils/jobs';
-import { bearer, psk, startTestApp, TestApp } from '../utils/test-app';
+import { bearer, psk, startTestAppWithAirflow, TestApp } from '../utils/test-app';
 import { ContractFuzzer } from './contract-fuzzer';
 
 /** FUZZ_COUNT (default 1500 in CI) requests; FUZZ_SEED replays a run (printed on failure). */
@@ -15,21 +12,13 @@ describe('contract fuzzing', () => {
   let keycloak: KeycloakDouble;
   let airflow: AirflowDouble;
   let testApp: TestApp;
-  let dagsDir: string;
+  let stop: () => Promise<void>;
 
   beforeAll(async () => {
-    dagsDir = mkdtempSync(join(tmpdir(), 'automl-fuzz-'));
-    keycloak = await KeycloakDouble.start();
-    airflow = await AirflowDouble.start({ version: 'v2', dagsDir });
-    testApp = await startTestApp({ ...keycloak.env(), ...airflow.env() });
+    ({ keycloak, airflow, testApp, close: stop } = await startTestAppWithAirflow());
   });
 
-  afterAll(async () => {
-    await testApp.close();
-    await airflow.stop();
-    await keycloak.stop();
-    rmSync(dagsDir, { recursive: true, force: true });
-  });
+  afterAll(() => stop());
 
   it(`should answer ${COUNT} malformed requests without a 5xx, every 4xx contract-shaped`, async () => {
     const known = [await createJob(testApp), await createJob(testApp, {}, false), await createJob(testApp, { owner: 'alice' })];

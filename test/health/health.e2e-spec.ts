@@ -1,30 +1,17 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { AirflowDouble } from '../doubles/airflow.double';
-import { KeycloakDouble } from '../doubles/keycloak.double';
-import { usesPostgres, withAdminClient } from '../setup/test-database';
-import { startTestApp, TestApp } from '../utils/test-app';
+import { usesPostgres } from '../setup/test-database';
+import { startTestAppWithAirflow, TestApp, whileDatabaseRefusesConnections } from '../utils/test-app';
 
 describe('health probes', () => {
-  let keycloak: KeycloakDouble;
   let airflow: AirflowDouble;
   let testApp: TestApp;
-  let dagsDir: string;
+  let stop: () => Promise<void>;
 
   beforeAll(async () => {
-    dagsDir = mkdtempSync(join(tmpdir(), 'automl-health-'));
-    keycloak = await KeycloakDouble.start();
-    airflow = await AirflowDouble.start({ version: 'v2', dagsDir });
-    testApp = await startTestApp({ ...keycloak.env(), ...airflow.env() });
+    ({ airflow, testApp, close: stop } = await startTestAppWithAirflow());
   });
 
-  afterAll(async () => {
-    await testApp.close();
-    await airflow.stop();
-    await keycloak.stop();
-    rmSync(dagsDir, { recursive: true, force: true });
-  });
+  afterAll(() => stop());
 
   it('should answer liveness without credentials', async () => {
     expect((await testApp.http().get('/health/live').expect(200)).body).toEqual({ status: 'ok' });
@@ -55,20 +42,11 @@ describe('health probes', () => {
   });
 
   (usesPostgres() ? it : it.skip)('should report not ready while the database refuses connections, and ready again after', async () => {
-    const database = new URL(testApp.config.database.kind === 'postgres' ? testApp.config.database.url : '').pathname.slice(1);
-    const setConnections = (allow: boolean) =>
-      withAdminClient(async (client) => {
-        await client.query(`ALTER DATABASE "${database}" ALLOW_CONNECTIONS ${allow}`);
-        if (!allow) await client.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1', [database]);
-      });
-    await setConnections(false);
-    try {
+    await whileDatabaseRefusesConnections(testApp, async () => {
       const response = await testApp.http().get('/health/ready').expect(503);
       expect(response.body).toMatchObject({ status: 'error', error: { database: { status: 'down' } } });
       await testApp.http().get('/health/live').expect(200);
-    } finally {
-      await setConnections(true);
-    }
+    });
     await testApp.http().get('/health/ready').expect(200);
   });
 });

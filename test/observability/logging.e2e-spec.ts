@@ -1,27 +1,18 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { AirflowDouble } from '../doubles/airflow.double';
 import { createJob } from '../utils/jobs';
-import { LogCapture, psk, startTestApp, TEST_PSK, TestApp } from '../utils/test-app';
+import { LogCapture, psk, startTestAppWithAirflow, TEST_PSK, TestApp } from '../utils/test-app';
 
 describe('request logs and correlation ids', () => {
   let airflow: AirflowDouble;
   let testApp: TestApp;
-  let dagsDir: string;
+  let stop: () => Promise<void>;
   const logs = new LogCapture();
 
   beforeAll(async () => {
-    dagsDir = mkdtempSync(join(tmpdir(), 'automl-logs-'));
-    airflow = await AirflowDouble.start({ version: 'v2', dagsDir });
-    testApp = await startTestApp(airflow.env(), logs);
+    ({ airflow, testApp, close: stop } = await startTestAppWithAirflow({ logDestination: logs }));
   });
 
-  afterAll(async () => {
-    await testApp.close();
-    await airflow.stop();
-    rmSync(dagsDir, { recursive: true, force: true });
-  });
+  afterAll(() => stop());
 
   it('should log one JSON line per request with method, route, status, duration and correlation id, redacting credentials', async () => {
     const job = await createJob(testApp);

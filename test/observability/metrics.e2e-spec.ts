@@ -1,26 +1,17 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { AirflowDouble } from '../doubles/airflow.double';
 import { createJob, writeback } from '../utils/jobs';
-import { psk, startTestApp, TestApp } from '../utils/test-app';
+import { psk, startTestAppWithAirflow, TestApp } from '../utils/test-app';
 
 describe('GET /metrics', () => {
   let airflow: AirflowDouble;
   let testApp: TestApp;
-  let dagsDir: string;
+  let stop: () => Promise<void>;
 
   beforeAll(async () => {
-    dagsDir = mkdtempSync(join(tmpdir(), 'automl-metrics-'));
-    airflow = await AirflowDouble.start({ version: 'v2', dagsDir });
-    testApp = await startTestApp(airflow.env());
+    ({ airflow, testApp, close: stop } = await startTestAppWithAirflow());
   });
 
-  afterAll(async () => {
-    await testApp.close();
-    await airflow.stop();
-    rmSync(dagsDir, { recursive: true, force: true });
-  });
+  afterAll(() => stop());
 
   it('should expose request, job, writeback, reconcile, Airflow and breaker metrics after traffic', async () => {
     const job = await createJob(testApp);

@@ -13,6 +13,7 @@ import { AppModule } from '../../src/app.module';
 import { configureApp } from '../../src/app.setup';
 import { createHttpAdapter } from '../../src/common/http/http-adapter';
 import { AppConfig, loadAppConfig } from '../../src/config/app.config';
+import { AirflowDouble } from '../doubles/airflow.double';
 import { KeycloakDouble } from '../doubles/keycloak.double';
 import { databaseUrl, TEMPLATE_ENV, testDatabaseUrl, usesPostgres, withAdminClient } from '../setup/test-database';
 
@@ -121,4 +122,58 @@ export class LogCapture implements DestinationStream {
     this.raw.push(line);
     this.lines.push(JSON.parse(line));
   }
+}
+
+/**
+ * Runs `during` while PostgreSQL refuses the app's database: existing
+ * connections are terminated and new ones refused, then allowed again.
+ * PostgreSQL only (PGlite is in-process).
+ */
+export async function whileDatabaseRefusesConnections(testApp: TestApp, during: () => Promise<void>): Promise<void> {
+  if (testApp.config.database.kind !== 'postgres') throw new Error('needs PostgreSQL');
+  const database = new URL(testApp.config.database.url).pathname.slice(1);
+  const allow = (allowed: boolean) =>
+    withAdminClient(async (client) => {
+      await client.query(`ALTER DATABASE "${database}" ALLOW_CONNECTIONS ${allowed}`);
+      if (!allowed) await client.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1', [database]);
+    });
+  await allow(false);
+  try {
+    await during();
+  } finally {
+    await allow(true);
+  }
+}
+
+export interface AirflowTestApp {
+  testApp: TestApp;
+  airflow: AirflowDouble;
+  keycloak: KeycloakDouble;
+  dagsDir: string;
+  close(): Promise<void>;
+}
+
+/**
+ * A test app wired to its own Airflow double (sharing a temporary DAG folder)
+ * and Keycloak double; `close` stops all of them.
+ */
+export async function startTestAppWithAirflow(
+  options: { version?: 'v1' | 'v2'; env?: Record<string, string>; logDestination?: DestinationStream } = {},
+): Promise<AirflowTestApp> {
+  const dagsDir = mkdtempSync(join(tmpdir(), 'automl-airflow-'));
+  const keycloak = await KeycloakDouble.start();
+  const airflow = await AirflowDouble.start({ version: options.version ?? 'v2', dagsDir });
+  const testApp = await startTestApp({ ...keycloak.env(), ...airflow.env(), ...options.env }, options.logDestination);
+  return {
+    testApp,
+    airflow,
+    keycloak,
+    dagsDir,
+    close: async () => {
+      await testApp.close();
+      await airflow.stop();
+      await keycloak.stop();
+      rmSync(dagsDir, { recursive: true, force: true });
+    },
+  };
 }

@@ -1,5 +1,5 @@
-import { usesPostgres, withAdminClient } from '../setup/test-database';
-import { psk, rawRequest, startTestApp, TestApp } from '../utils/test-app';
+import { usesPostgres } from '../setup/test-database';
+import { psk, rawRequest, startTestApp, TestApp, whileDatabaseRefusesConnections } from '../utils/test-app';
 import { createJob } from '../utils/jobs';
 
 const JOBS = '/api/automl/train/jobs';
@@ -247,20 +247,11 @@ describe('hostile input never reaches a 500', () => {
     'should answer 503 ErrorResponse while the database refuses connections, then recover by itself',
     async () => {
       const job = await createJob(testApp);
-      const database = new URL(testApp.config.database.kind === 'postgres' ? testApp.config.database.url : '').pathname.slice(1);
-      const setConnections = (allow: boolean) =>
-        withAdminClient(async (client) => {
-          await client.query(`ALTER DATABASE "${database}" ALLOW_CONNECTIONS ${allow}`);
-          if (!allow) await client.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1', [database]);
-        });
-      await setConnections(false);
-      try {
+      await whileDatabaseRefusesConnections(testApp, async () => {
         const response = await testApp.http().get(`${JOBS}/${job.job_id}`).set(psk()).expect(503);
         expect(response.body).toEqual({ error: 'The database is unavailable; try again shortly', code: 503 });
         expect(response.headers['retry-after']).toBe('5');
-      } finally {
-        await setConnections(true);
-      }
+      });
       const recovered = await testApp.http().get(`${JOBS}/${job.job_id}`).set(psk()).expect(200);
       expect(recovered.body.job_id).toBe(job.job_id);
     },
