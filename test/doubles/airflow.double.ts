@@ -3,11 +3,12 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http';
 import { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { dagBody, healthBody, runBody } from './airflow-double.shapes';
 import { AirflowSpecValidator } from './airflow-spec.validator';
 
 type RunState = 'queued' | 'running' | 'success' | 'failed';
 
-interface DagRecord {
+export interface DagRecord {
   dagId: string;
   fileloc: string;
   isPaused: boolean;
@@ -15,7 +16,7 @@ interface DagRecord {
   parsedAt: string;
 }
 
-interface RunRecord {
+export interface RunRecord {
   dagId: string;
   runId: string;
   state: RunState;
@@ -142,6 +143,10 @@ export class AirflowDouble {
     return this.runsOf(dagId).sort((a, b) => (a.runAfter < b.runAfter ? 1 : -1))[0];
   }
 
+  private run(run: RunRecord): unknown {
+    return runBody(run, this.options.version, this.options.username);
+  }
+
   private addRun(dagId: string, runId: string, runType: RunRecord['runType'], conf: Record<string, unknown>, note: string | null): RunRecord {
     // Strictly increasing run_after, as a real scheduler's clock would give in this test's time scale.
     const last = this.runs.at(-1)?.runAfter;
@@ -233,16 +238,7 @@ export class AirflowDouble {
     }
     const prefix = v1 ? '/api/v1' : '/api/v2';
     if (method === 'get' && path === (v1 ? '/api/v1/health' : '/api/v2/monitor/health')) {
-      const beat = now();
-      const payload = v1
-        ? { metadatabase: { status: 'healthy' }, scheduler: { status: 'healthy', latest_scheduler_heartbeat: beat } }
-        : {
-            metadatabase: { status: 'healthy' },
-            scheduler: { status: 'healthy', latest_scheduler_heartbeat: beat },
-            triggerer: { status: 'healthy', latest_triggerer_heartbeat: beat },
-            dag_processor: { status: 'healthy', latest_dag_processor_heartbeat: beat },
-          };
-      return { template: v1 ? '/health' : '/api/v2/monitor/health', status: 200, payload };
+      return { template: v1 ? '/health' : '/api/v2/monitor/health', status: 200, payload: healthBody(this.options.version) };
     }
     if (!path.startsWith(prefix)) throw new HttpError(404, 'NotFound', 'Not Found');
     this.authenticate(req);
@@ -257,7 +253,7 @@ export class AirflowDouble {
       const selected = this.runs
         .filter((run) => !dagIds || dagIds.includes(run.dagId))
         .sort((a, b) => (a.runAfter < b.runAfter ? 1 : -1));
-      const page = selected.slice(offset, offset + limit).map((run) => this.runBody(run));
+      const page = selected.slice(offset, offset + limit).map((run) => this.run(run));
       return { template, status: 200, payload: { dag_runs: page, total_entries: selected.length } };
     }
     if ((match = /^\/dags\/([^/]+)\/dagRuns\/([^/]+)$/.exec(rest))) {
@@ -269,7 +265,7 @@ export class AirflowDouble {
         this.checkRequest(template, 'patch', body);
         this.setRunState(dagId, (body as { state: RunState }).state, runId);
       }
-      return { template, status: 200, payload: this.runBody(run) };
+      return { template, status: 200, payload: this.run(run) };
     }
     if (method === 'post' && (match = /^\/dags\/([^/]+)\/dagRuns$/.exec(rest))) {
       const dagId = decodeURIComponent(match[1]);
@@ -280,7 +276,7 @@ export class AirflowDouble {
       if (this.runs.some((r) => r.dagId === dagId && r.runId === runId)) {
         throw new HttpError(409, 'AlreadyExists', `DAGRun with DAG ID: '${dagId}' and DAGRun ID: '${runId}' already exists`);
       }
-      return { template, status: 200, payload: this.runBody(this.addRun(dagId, runId, 'manual', conf, note)) };
+      return { template, status: 200, payload: this.run(this.addRun(dagId, runId, 'manual', conf, note)) };
     }
     if ((match = /^\/dags\/([^/]+)$/.exec(rest))) {
       const dagId = decodeURIComponent(match[1]);
@@ -296,81 +292,9 @@ export class AirflowDouble {
         // Airflow 2 answers 204; Airflow 3's FastAPI route 200 with a JSON null.
         return { template, status: v1 ? 204 : 200, payload: v1 ? undefined : null };
       }
-      return { template, status: 200, payload: this.dagBody(dag) };
+      return { template, status: 200, payload: dagBody(dag, this.options.version) };
     }
     throw new HttpError(404, 'NotFound', `${method.toUpperCase()} ${path} is not served by this double`);
-  }
-
-  private dagBody(dag: DagRecord): unknown {
-    const common = {
-      dag_id: dag.dagId,
-      dag_display_name: dag.dagId,
-      is_paused: dag.isPaused,
-      last_parsed_time: dag.parsedAt,
-      last_expired: null,
-      fileloc: dag.fileloc,
-      file_token: Buffer.from(dag.fileloc).toString('base64url'),
-      owners: ['airflow'],
-      description: 'AutoML training',
-      timetable_description: dag.autoTrigger ? 'Once, as soon as possible' : 'Never, external triggers only',
-      tags: [{ name: 'automl-training' }],
-      max_active_tasks: 16,
-      max_active_runs: 1,
-      has_task_concurrency_limits: false,
-      has_import_errors: false,
-      next_dagrun_data_interval_start: null,
-      next_dagrun_data_interval_end: null,
-    };
-    if (this.options.version === 'v1') {
-      return { ...common, root_dag_id: null, is_active: true, is_subdag: false, last_pickled: null, scheduler_lock: null, pickle_id: null, default_view: 'grid', schedule_interval: null, next_dagrun: null, next_dagrun_create_after: null };
-    }
-    return {
-      ...common,
-      tags: [{ name: 'automl-training', dag_id: dag.dagId, dag_display_name: dag.dagId }],
-      is_stale: false,
-      last_parse_duration: 0.05,
-      bundle_name: 'dags-folder',
-      bundle_version: null,
-      relative_fileloc: dag.fileloc.split('/').pop(),
-      timetable_summary: dag.autoTrigger ? '@once' : null,
-      timetable_partitioned: false,
-      max_consecutive_failed_dag_runs: 0,
-      next_dagrun_logical_date: null,
-      next_dagrun_run_after: null,
-      allowed_run_types: null,
-    };
-  }
-
-  private runBody(run: RunRecord): unknown {
-    const base = {
-      dag_run_id: run.runId,
-      dag_id: run.dagId,
-      logical_date: null,
-      start_date: run.startDate,
-      end_date: run.endDate,
-      data_interval_start: null,
-      data_interval_end: null,
-      last_scheduling_decision: null,
-      run_type: run.runType,
-      state: run.state,
-      conf: run.conf,
-      note: run.note,
-    };
-    if (this.options.version === 'v1') {
-      return { ...base, logical_date: run.runAfter, execution_date: run.runAfter, external_trigger: run.runType === 'manual' };
-    }
-    return {
-      ...base,
-      queued_at: run.runAfter,
-      duration: run.startDate && run.endDate ? (Date.parse(run.endDate) - Date.parse(run.startDate)) / 1000 : null,
-      run_after: run.runAfter,
-      triggered_by: run.runType === 'manual' ? 'rest_api' : 'timetable',
-      triggering_user_name: run.runType === 'manual' ? this.options.username : null,
-      dag_versions: [],
-      bundle_version: null,
-      dag_display_name: run.dagId,
-      partition_key: null,
-    };
   }
 }
 

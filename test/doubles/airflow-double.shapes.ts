@@ -1,0 +1,85 @@
+import { DagRecord, RunRecord } from './airflow.double';
+
+/** DAG and DAG run bodies shaped as Airflow's official specs define them (v1: Airflow 2, v2: Airflow 3). */
+export function dagBody(dag: DagRecord, version: 'v1' | 'v2'): unknown {
+  const common = {
+    dag_id: dag.dagId,
+    dag_display_name: dag.dagId,
+    is_paused: dag.isPaused,
+    last_parsed_time: dag.parsedAt,
+    last_expired: null,
+    fileloc: dag.fileloc,
+    file_token: Buffer.from(dag.fileloc).toString('base64url'),
+    owners: ['airflow'],
+    description: 'AutoML training',
+    timetable_description: dag.autoTrigger ? 'Once, as soon as possible' : 'Never, external triggers only',
+    tags: [{ name: 'automl-training' }],
+    max_active_tasks: 16,
+    max_active_runs: 1,
+    has_task_concurrency_limits: false,
+    has_import_errors: false,
+    next_dagrun_data_interval_start: null,
+    next_dagrun_data_interval_end: null,
+  };
+  if (version === 'v1') {
+    return { ...common, root_dag_id: null, is_active: true, is_subdag: false, last_pickled: null, scheduler_lock: null, pickle_id: null, default_view: 'grid', schedule_interval: null, next_dagrun: null, next_dagrun_create_after: null };
+  }
+  return {
+    ...common,
+    tags: [{ name: 'automl-training', dag_id: dag.dagId, dag_display_name: dag.dagId }],
+    is_stale: false,
+    last_parse_duration: 0.05,
+    bundle_name: 'dags-folder',
+    bundle_version: null,
+    relative_fileloc: dag.fileloc.split('/').pop(),
+    timetable_summary: dag.autoTrigger ? '@once' : null,
+    timetable_partitioned: false,
+    max_consecutive_failed_dag_runs: 0,
+    next_dagrun_logical_date: null,
+    next_dagrun_run_after: null,
+    allowed_run_types: null,
+  };
+}
+
+export function runBody(run: RunRecord, version: 'v1' | 'v2', username: string): unknown {
+  const base = {
+    dag_run_id: run.runId,
+    dag_id: run.dagId,
+    logical_date: null,
+    start_date: run.startDate,
+    end_date: run.endDate,
+    data_interval_start: null,
+    data_interval_end: null,
+    last_scheduling_decision: null,
+    run_type: run.runType,
+    state: run.state,
+    conf: run.conf,
+    note: run.note,
+  };
+  if (version === 'v1') {
+    return { ...base, logical_date: run.runAfter, execution_date: run.runAfter, external_trigger: run.runType === 'manual' };
+  }
+  return {
+    ...base,
+    queued_at: run.runAfter,
+    duration: run.startDate && run.endDate ? (Date.parse(run.endDate) - Date.parse(run.startDate)) / 1000 : null,
+    run_after: run.runAfter,
+    triggered_by: run.runType === 'manual' ? 'rest_api' : 'timetable',
+    triggering_user_name: run.runType === 'manual' ? username : null,
+    dag_versions: [],
+    bundle_version: null,
+    dag_display_name: run.dagId,
+    partition_key: null,
+  };
+}
+
+export function healthBody(version: 'v1' | 'v2'): unknown {
+  const beat = new Date().toISOString();
+  const common = { metadatabase: { status: 'healthy' }, scheduler: { status: 'healthy', latest_scheduler_heartbeat: beat } };
+  if (version === 'v1') return common;
+  return {
+    ...common,
+    triggerer: { status: 'healthy', latest_triggerer_heartbeat: beat },
+    dag_processor: { status: 'healthy', latest_dag_processor_heartbeat: beat },
+  };
+}
