@@ -97,9 +97,8 @@ export class AutomlTrainingService {
     }
   }
 
-  private dagUrl(dagId: string): string | null {
+  private dagUrl(dagId: string): string {
     const { uiUrl, apiVersion } = this.config.airflow;
-    if (!uiUrl) return null;
     return apiVersion === 'v1' ? `${uiUrl}/dags/${dagId}/grid` : `${uiUrl}/dags/${dagId}`;
   }
 

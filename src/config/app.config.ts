@@ -32,7 +32,7 @@ export interface AirflowConfig {
   apiVersion: 'v1' | 'v2';
   dagsDir: string;
   /** Base of links to a DAG in Airflow's UI. */
-  uiUrl: string | null;
+  uiUrl: string;
   timeoutMs: number;
   /** Time bulk status waits for Airflow before answering from the database. */
   reconcileBudgetMs: number;
@@ -132,7 +132,8 @@ export function loadAppConfig(raw: Record<string, unknown> = process.env): AppCo
       password: env.AIRFLOW_PASSWORD ?? null,
       apiVersion: (env.AIRFLOW_API_VERSION ?? 'v2') as 'v1' | 'v2',
       dagsDir: resolve(env.AIRFLOW_DAGS_DIR ?? resolve('.data', 'dags')),
-      uiUrl: (env.AIRFLOW_UI_URL ?? env.AIRFLOW_URL ?? null)?.replace(/\/+$/, '') ?? null,
+      // The spec has create return airflow_dag_url filled; Airflow's own default UI address stands in when none is set.
+      uiUrl: (env.AIRFLOW_UI_URL ?? env.AIRFLOW_URL ?? 'http://localhost:8080').replace(/\/+$/, ''),
       timeoutMs: env.AIRFLOW_TIMEOUT_MS ?? 5_000,
       reconcileBudgetMs: env.RECONCILE_BUDGET_MS ?? 2_000,
       pskVariable: env.AIRFLOW_PSK_VARIABLE ?? 'automl_training_psk',

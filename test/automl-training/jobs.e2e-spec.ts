@@ -38,7 +38,7 @@ describe('training jobs: create, get, list', () => {
         mlflow_experiment_name: '/automl/marketing/churn model',
         registered_model_name: null,
         airflow_dag_id: expect.stringMatching(/^automl_training_[0-9a-f_]{36}$/),
-        airflow_dag_url: null,
+        airflow_dag_url: expect.stringMatching(/^http:\/\/localhost:8080\/dags\/automl_training_[0-9a-f_]{36}$/),
         error_message: null,
         feature_engineering_job_id: null,
         created_at: expect.any(String),
