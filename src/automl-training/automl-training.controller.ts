@@ -1,5 +1,7 @@
-import { applyDecorators, Controller, Delete, Get, HttpCode, Post, Put } from '@nestjs/common';
-import { ApiBody, ApiExtraModels, ApiOperation, ApiParam, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { applyDecorators, Controller, Delete, Get, Headers, HttpCode, Post, Put, Res } from '@nestjs/common';
+import type { Response } from 'express';
+import { ApiBody, ApiExtraModels, ApiHeader, ApiOperation, ApiParam, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { RequestValidationError, valueError } from '../common/validation/pydantic-errors';
 import { Auth, AuthMethod, CurrentPrincipal } from '../common/auth/auth.decorator';
 import type { Principal } from '../common/auth/principal';
 import { HTTPValidationError } from '../common/openapi/validation-error.dto';
@@ -22,6 +24,8 @@ import {
   ErrorResponse,
 } from './dto/response.dto';
 import { toJobResponse, toStatusItem, toTransition } from './training-job.mapper';
+
+const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 
 const JOB_ID_PARAM = {
   name: 'job_id',
@@ -60,16 +64,36 @@ export class AutomlTrainingController {
       'and is required with a PSK.',
   })
   @ApiQuery({ name: 'auto_trigger', required: false, schema: { type: 'boolean', default: true, title: 'Auto Trigger' } })
+  @ApiHeader({
+    name: 'Idempotency-Key',
+    required: false,
+    description:
+      'Makes the create safe to retry: for 24 hours the same key and body answer with the first job (header ' +
+      '`Idempotent-Replayed: true`), even for concurrent duplicates; the same key with another body is a 409.',
+    schema: { type: 'string', minLength: 1, maxLength: 255 },
+  })
   @ApiBody({ type: AutoMLTrainingRequest, required: true })
   @ApiResponse({ status: 201, description: 'Successful Response', type: AutoMLTrainingJobResponse })
+  @error(409, 'Idempotency-Key reused with a different request')
   @authErrors()
   @invalid()
   async create(
     @ValidQuery() query: CreateJobQuery,
     @ValidBody() body: AutoMLTrainingRequest,
     @CurrentPrincipal() principal: Principal,
+    @Headers('idempotency-key') idempotencyKey: string | undefined,
+    @Res({ passthrough: true }) response: Response,
   ): Promise<AutoMLTrainingJobResponse> {
-    return toJobResponse(await this.service.create(body, query.auto_trigger ?? true, principal));
+    const autoTrigger = query.auto_trigger ?? true;
+    if (idempotencyKey === undefined) return toJobResponse(await this.service.create(body, autoTrigger, principal));
+    if (!IDEMPOTENCY_KEY.test(idempotencyKey)) {
+      throw new RequestValidationError([
+        valueError(['header', 'idempotency-key'], idempotencyKey, 'Idempotency-Key must be 1 to 255 visible ASCII characters'),
+      ]);
+    }
+    const { job, replayed } = await this.service.createIdempotent(body, autoTrigger, principal, idempotencyKey);
+    if (replayed) response.setHeader('Idempotent-Replayed', 'true');
+    return toJobResponse(job);
   }
 
   @Get()

@@ -6,14 +6,16 @@ import { AutomlTrainingController } from './automl-training.controller';
 import { AutomlTrainingService } from './automl-training.service';
 import { DagDeployer } from './dag/dag-deployer';
 import { DagRenderer } from './dag/dag-renderer';
+import { IdempotencyStore } from './idempotency.store';
 import { TrainingJobOrchestrator } from './training-job.orchestrator';
 import { TrainingJobStatusReconciler } from './training-job-status.reconciler';
 import { TrainingJobTransitionEntity } from './training-job-transition.entity';
 import { TrainingJobEntity } from './training-job.entity';
+import { IdempotencyKeyEntity } from './idempotency-key.entity';
 import { TrainingJobRepository } from './training-job.repository';
 
 @Module({
-  imports: [TypeOrmModule.forFeature([TrainingJobEntity, TrainingJobTransitionEntity])],
+  imports: [TypeOrmModule.forFeature([TrainingJobEntity, TrainingJobTransitionEntity, IdempotencyKeyEntity])],
   controllers: [AutomlTrainingController],
   providers: [
     AutomlTrainingService,
@@ -22,6 +24,7 @@ import { TrainingJobRepository } from './training-job.repository';
     AirflowClient,
     DagRenderer,
     DagDeployer,
+    IdempotencyStore,
     { provide: TrainingJobStatusReconciler, useClass: AirflowStatusReconciler },
   ],
   exports: [AirflowClient],

@@ -1,11 +1,12 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { actorOf, canAccessOwner, ownerScope, Principal } from '../common/auth/principal';
-import { PermissionDeniedError } from '../common/errors/domain.error';
+import { DomainError, PermissionDeniedError } from '../common/errors/domain.error';
 import { APP_CONFIG, AppConfig } from '../config/app.config';
 import { MetricsService } from '../metrics/metrics.service';
 import { DagDeployer } from './dag/dag-deployer';
 import { DagRenderer } from './dag/dag-renderer';
+import { IdempotencyStore } from './idempotency.store';
 import { missing, RequestValidationError, valueError } from '../common/validation/pydantic-errors';
 import { AutoMLTrainingJobStatus, Preset, TransitionSource } from './automl-training.enums';
 import { ConcurrentUpdateError, InvalidStatusTransitionError, TrainingJobNotFoundError } from './automl-training.errors';
@@ -26,6 +27,9 @@ const MAX_CAS_ATTEMPTS = 100;
 
 const ALL_STATUSES = Object.values(AutoMLTrainingJobStatus);
 
+/** How long a repeat waits for the first request with its Idempotency-Key to finish. */
+const IDEMPOTENT_WAIT_MS = 10_000;
+
 export interface JobPage {
   items: TrainingJobEntity[];
   nextCursor: string | null;
@@ -40,7 +44,40 @@ export class AutomlTrainingService {
     private readonly deployer: DagDeployer,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly metrics: MetricsService,
+    private readonly idempotency: IdempotencyStore,
   ) {}
+
+  /**
+   * Create, once per Idempotency-Key: the first request with a key creates the
+   * job; repeats of the same request (even concurrent ones) get that job back;
+   * the same key with another request is a 409.
+   */
+  async createIdempotent(
+    request: AutoMLTrainingRequest,
+    autoTrigger: boolean,
+    principal: Principal,
+    key: string,
+  ): Promise<{ job: TrainingJobEntity; replayed: boolean }> {
+    const scope = principal.kind === 'psk' ? 'psk' : `user:${principal.subject}`;
+    const requestHash = createHash('sha256').update(JSON.stringify([request, autoTrigger])).digest('hex');
+    const claim = await this.idempotency.claim(scope, key, requestHash);
+    if (claim.owned) {
+      try {
+        const job = await this.create(request, autoTrigger, principal);
+        await this.idempotency.complete(scope, key, job.jobId);
+        return { job, replayed: false };
+      } catch (error) {
+        await this.idempotency.release(scope, key);
+        throw error;
+      }
+    }
+    if (claim.requestHash !== requestHash) {
+      throw new DomainError('conflict', 'This Idempotency-Key was already used with a different request; use a new key');
+    }
+    const jobId = claim.jobId ?? (await this.idempotency.waitForJob(scope, key, IDEMPOTENT_WAIT_MS));
+    if (!jobId) throw new DomainError('conflict', 'The first request with this Idempotency-Key is still being processed; retry');
+    return { job: await this.get(jobId, principal), replayed: true };
+  }
 
   async create(request: AutoMLTrainingRequest, autoTrigger: boolean, principal: Principal): Promise<TrainingJobEntity> {
     const owner = request.owner ?? (principal.kind === 'keycloak' ? principal.username : null);

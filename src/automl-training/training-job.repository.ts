@@ -4,6 +4,7 @@ import { DataSource, In, IsNull, Repository } from 'typeorm';
 import { AutoMLAlgorithm, AutoMLTrainingJobStatus, ProblemType, TransitionSource } from './automl-training.enums';
 import { TrainingJobTransitionEntity } from './training-job-transition.entity';
 import { TrainingJobEntity } from './training-job.entity';
+import { sqlRows } from '../database/sql';
 
 export interface TransitionRecord {
   from: AutoMLTrainingJobStatus | null;
@@ -47,9 +48,6 @@ export type NewJob = Omit<TrainingJobEntity, 'createdAt' | 'updatedAt' | 'delete
 
 const NOW = 'clock_timestamp()';
 
-interface PgPool {
-  query(config: { name?: string; text: string; values: unknown[] }): Promise<{ rows: Record<string, unknown>[] }>;
-}
 
 @Injectable()
 export class TrainingJobRepository {
@@ -59,15 +57,9 @@ export class TrainingJobRepository {
     @InjectDataSource() private readonly dataSource: DataSource,
   ) {}
 
-  /**
-   * Hot paths (reads by id, writebacks) go straight to the driver's pg pool:
-   * one round trip, none of the QueryRunner and query-builder work per call.
-   */
-  private async sql(text: string, params: unknown[], name?: string): Promise<Record<string, unknown>[]> {
-    const pool = (this.dataSource.driver as unknown as { master?: PgPool }).master;
-    // A named statement is parsed and planned once per connection, then only bound and run.
-    if (pool) return (await pool.query(name ? { name, text, values: params } : { text, values: params })).rows;
-    return this.dataSource.query(text, params);
+  /** Reads by id and writes go straight to the pg pool (see sqlRows): one round trip each. */
+  private sql(text: string, params: unknown[], name?: string): Promise<Record<string, unknown>[]> {
+    return sqlRows(this.dataSource, text, params, name);
   }
 
   async findById(jobId: string): Promise<TrainingJobEntity | null> {
@@ -116,7 +108,7 @@ export class TrainingJobRepository {
     const names = columns.map((column) => `"${column.databaseName}"`).join(', ');
     const placeholders = columns.map((_, index) => `$${index + 1}`).join(', ');
     const n = values.length;
-    const rows: Record<string, unknown>[] = await this.dataSource.query(
+    const rows = await this.sql(
       `WITH inserted AS (
          INSERT INTO automl_training_jobs (${names}, created_at, updated_at, version)
          VALUES (${placeholders}, ${NOW}, ${NOW}, 1)
@@ -225,7 +217,7 @@ export class TrainingJobRepository {
 
   /** Marks the job deleted if it still has `expectedVersion`; false when another writer got there first. */
   async softDelete(jobId: string, expectedVersion: number): Promise<boolean> {
-    const rows: unknown[] = await this.dataSource.query(
+    const rows = await this.sql(
       `UPDATE automl_training_jobs
           SET deleted_at = ${NOW}, updated_at = ${NOW}, version = version + 1
         WHERE job_id = $1 AND version = $2 AND deleted_at IS NULL

@@ -2,10 +2,11 @@ import { DataSource, DataSourceOptions, MigrationExecutor } from 'typeorm';
 import { DatabaseConfig } from '../config/app.config';
 import { TrainingJobTransitionEntity } from '../automl-training/training-job-transition.entity';
 import { TrainingJobEntity } from '../automl-training/training-job.entity';
+import { IdempotencyKeyEntity } from '../automl-training/idempotency-key.entity';
 import { EmbeddedPostgres } from './embedded-postgres';
 import { MIGRATIONS } from './migrations';
 
-export const ENTITIES = [TrainingJobEntity, TrainingJobTransitionEntity];
+export const ENTITIES = [TrainingJobEntity, TrainingJobTransitionEntity, IdempotencyKeyEntity];
 
 /** Arbitrary constant shared by every replica: serialises start-up migrations. */
 const MIGRATION_LOCK_KEY = 727_143_001;

@@ -1,3 +1,4 @@
+import { TrainingJobRepository } from '../../src/automl-training/training-job.repository';
 import { startTestApp, TestApp, psk } from '../utils/test-app';
 import { createJob, writeback } from '../utils/jobs';
 
@@ -97,6 +98,17 @@ describe('PUT /jobs/{job_id}/status (DAG writeback)', () => {
     await writeback(testApp, job.job_id, { status: 'running' }).expect(200);
     const refused = await writeback(testApp, job.job_id, { status: 'queued' }).expect(409);
     expect(refused.body.error).toContain('is running');
+  });
+
+  it('should not soft-delete a job whose version moved on (compare-and-set)', async () => {
+    const job = await createJob(testApp);
+    const repository = testApp.app.get(TrainingJobRepository);
+    const version = await storedVersion(testApp, job.job_id);
+    await writeback(testApp, job.job_id, { status: 'running' }).expect(200);
+    expect(await repository.softDelete(job.job_id, version)).toBe(false);
+    expect(await repository.findById(job.job_id)).not.toBeNull();
+    expect(await repository.softDelete(job.job_id, version + 1)).toBe(true);
+    expect(await repository.findById(job.job_id)).toBeNull();
   });
 
   it('should answer 404 ErrorResponse for an unknown job', async () => {

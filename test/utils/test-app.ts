@@ -71,7 +71,9 @@ export async function startTestApp(env: Record<string, string> = {}, logDestinat
     dataSource,
     http: () => request(app.getHttpServer()),
     reset: async () => {
-      await dataSource.query('TRUNCATE automl_training_job_transitions, automl_training_jobs RESTART IDENTITY CASCADE');
+      await dataSource.query(
+        'TRUNCATE automl_training_job_transitions, automl_training_jobs, automl_training_idempotency_keys RESTART IDENTITY CASCADE',
+      );
     },
     close: async () => {
       await app.close();
