@@ -35,8 +35,16 @@ export class AirflowStatusReconciler extends TrainingJobStatusReconciler {
   }
 
   async reconcile(jobs: TrainingJobEntity[]): Promise<TrainingJobEntity[]> {
+    return (await this.reconcileBatch(jobs))?.jobs ?? jobs;
+  }
+
+  /**
+   * Reconciles `jobs`; also says which live jobs' DAGs have no run in Airflow
+   * at all. Null when Airflow could not answer (the jobs stand as stored).
+   */
+  async reconcileBatch(jobs: TrainingJobEntity[]): Promise<{ jobs: TrainingJobEntity[]; withoutRun: TrainingJobEntity[] } | null> {
     const live = jobs.filter((job) => !isTerminal(job.status) && job.airflowDagId);
-    if (live.length === 0 || !this.airflow.configured) return jobs;
+    if (live.length === 0 || !this.airflow.configured) return { jobs, withoutRun: [] };
     this.metrics.reconcileBatchSize(live.length);
     let runs: Map<string, AirflowRun>;
     try {
@@ -46,7 +54,7 @@ export class AirflowStatusReconciler extends TrainingJobStatusReconciler {
       );
     } catch (error) {
       this.logger.warn(`Answering from the database: ${(error as Error).message}`);
-      return jobs;
+      return null;
     }
     const reconciled = new Map<string, TrainingJobEntity>();
     await Promise.all(
@@ -55,7 +63,10 @@ export class AirflowStatusReconciler extends TrainingJobStatusReconciler {
         if (run) reconciled.set(job.jobId, await this.apply(job, run));
       }),
     );
-    return jobs.map((job) => reconciled.get(job.jobId) ?? job);
+    return {
+      jobs: jobs.map((job) => reconciled.get(job.jobId) ?? job),
+      withoutRun: live.filter((job) => !runs.has(job.airflowDagId!)),
+    };
   }
 
   private async apply(job: TrainingJobEntity, run: AirflowRun): Promise<TrainingJobEntity> {

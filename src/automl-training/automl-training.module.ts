@@ -2,6 +2,7 @@ import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { AirflowClient } from './airflow/airflow.client';
 import { AirflowStatusReconciler } from './airflow-status.reconciler';
+import { BackgroundReconciler } from './background-reconciler';
 import { AutomlTrainingController } from './automl-training.controller';
 import { AutomlTrainingService } from './automl-training.service';
 import { DagDeployer } from './dag/dag-deployer';
@@ -25,7 +26,9 @@ import { TrainingJobRepository } from './training-job.repository';
     DagRenderer,
     DagDeployer,
     IdempotencyStore,
-    { provide: TrainingJobStatusReconciler, useClass: AirflowStatusReconciler },
+    AirflowStatusReconciler,
+    { provide: TrainingJobStatusReconciler, useExisting: AirflowStatusReconciler },
+    BackgroundReconciler,
   ],
   exports: [AirflowClient],
 })

@@ -94,6 +94,18 @@ export class TrainingJobRepository {
     return query.orderBy('job.created_at', 'DESC').addOrderBy('job.job_id', 'DESC').limit(limit).getMany();
   }
 
+  /** Live queued or running jobs with a DAG, by job id after `afterJobId`, for background reconciliation. */
+  async inFlight(afterJobId: string | null, limit: number): Promise<TrainingJobEntity[]> {
+    const rows = await this.sql(
+      `SELECT * FROM automl_training_jobs
+        WHERE deleted_at IS NULL AND status IN ('queued', 'running') AND airflow_dag_id IS NOT NULL
+          AND ($1::uuid IS NULL OR job_id > $1::uuid)
+        ORDER BY job_id LIMIT $2`,
+      [afterJobId, limit],
+    );
+    return rows.map((row) => this.toEntity(row));
+  }
+
   history(jobId: string): Promise<TrainingJobTransitionEntity[]> {
     return this.transitions.find({ where: { jobId }, order: { id: 'ASC' } });
   }

@@ -36,6 +36,10 @@ export interface AirflowConfig {
   timeoutMs: number;
   /** Time bulk status waits for Airflow before answering from the database. */
   reconcileBudgetMs: number;
+  /** Period of background reconciliation of every in-flight job; 0 turns it off. */
+  reconcileIntervalMs: number;
+  /** A queued job whose DAG has no run in Airflow after this long is failed. */
+  dagParseTimeoutMs: number;
   /** Airflow Variable holding the PSK the DAG sends back; the key is never written into a DAG. */
   pskVariable: string;
   /** Training runs in this container image (KubernetesPodOperator) when set, else as `command`. */
@@ -136,6 +140,8 @@ export function loadAppConfig(raw: Record<string, unknown> = process.env): AppCo
       uiUrl: (env.AIRFLOW_UI_URL ?? env.AIRFLOW_URL ?? 'http://localhost:8080').replace(/\/+$/, ''),
       timeoutMs: env.AIRFLOW_TIMEOUT_MS ?? 5_000,
       reconcileBudgetMs: env.RECONCILE_BUDGET_MS ?? 2_000,
+      reconcileIntervalMs: env.RECONCILE_INTERVAL_MS ?? 30_000,
+      dagParseTimeoutMs: env.DAG_PARSE_TIMEOUT_MS ?? 600_000,
       pskVariable: env.AIRFLOW_PSK_VARIABLE ?? 'automl_training_psk',
       trainingImage: env.TRAINING_IMAGE ?? null,
       trainingCommand: (env.TRAINING_COMMAND ?? 'python -m automl_trainer').split(/\s+/).filter(Boolean),

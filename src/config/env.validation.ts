@@ -107,6 +107,12 @@ export class EnvironmentVariables {
   @IntVariable(100, 30_000, 'an integer number of milliseconds')
   RECONCILE_BUDGET_MS?: number;
 
+  @IntVariable(0, 3_600_000, 'an integer number of milliseconds (0 turns background reconciliation off)')
+  RECONCILE_INTERVAL_MS?: number;
+
+  @IntVariable(10_000, 86_400_000, 'an integer number of milliseconds')
+  DAG_PARSE_TIMEOUT_MS?: number;
+
   @IsOptional()
   @Transform(emptyToUndefined)
   @Matches(/^[A-Za-z0-9_.-]+$/, { message: 'an Airflow Variable key (letters, digits, _ . -)' })

@@ -58,6 +58,8 @@ export async function startTestApp(env: Record<string, string> = {}, logDestinat
     DATABASE_POOL_SIZE: '20',
     AUTH_FAILURE_LIMIT: '10000',
     LOG_LEVEL: logDestination ? 'debug' : 'silent',
+    // Background reconciliation off unless a test turns it on (it would add Airflow requests to counts).
+    RECONCILE_INTERVAL_MS: '0',
     ...env,
   });
   const moduleRef = await Test.createTestingModule({ imports: [AppModule.forRoot(config, { logDestination })] }).compile();

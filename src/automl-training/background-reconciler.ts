@@ -1,0 +1,115 @@
+import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { Client } from 'pg';
+import { APP_CONFIG, AppConfig } from '../config/app.config';
+import { AirflowClient } from './airflow/airflow.client';
+import { AirflowStatusReconciler } from './airflow-status.reconciler';
+import { AutoMLTrainingJobStatus, TransitionSource } from './automl-training.enums';
+import { TrainingJobRepository } from './training-job.repository';
+
+/** Arbitrary constant shared by every replica: whoever holds it reconciles. */
+const LEADER_LOCK_KEY = 727_143_002;
+const BATCH_SIZE = 500;
+
+export interface RoundReport {
+  checked: number;
+  timedOut: number;
+}
+
+/**
+ * Every RECONCILE_INTERVAL_MS, one replica reconciles all queued and running
+ * jobs against Airflow in batches, through the same reconciler as bulk
+ * status, so a run whose failure callback was lost does not stay `running`.
+ * The leader is the replica holding a PostgreSQL session advisory lock on a
+ * dedicated connection: replicas never double the work, and when the leader
+ * dies its session ends and another takes over. A queued job whose DAG has
+ * no run in Airflow after DAG_PARSE_TIMEOUT_MS is failed.
+ */
+@Injectable()
+export class BackgroundReconciler implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger(BackgroundReconciler.name);
+  private timer: NodeJS.Timeout | null = null;
+  private leader: Client | null = null;
+  private running: Promise<RoundReport | null> | null = null;
+
+  constructor(
+    private readonly repository: TrainingJobRepository,
+    private readonly reconciler: AirflowStatusReconciler,
+    private readonly airflow: AirflowClient,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    const interval = this.config.airflow.reconcileIntervalMs;
+    if (interval === 0 || !this.airflow.configured) return;
+    this.timer = setInterval(() => void this.tick(), interval);
+    this.timer.unref();
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    await this.running;
+    await this.leader?.end().catch(() => undefined);
+    this.leader = null;
+  }
+
+  /** One round if this replica leads (null otherwise, or while a round is still running). */
+  async tick(): Promise<RoundReport | null> {
+    if (this.running) return null;
+    this.running = this.round().catch((error) => {
+      this.logger.warn(`Background reconciliation failed: ${(error as Error).message}`);
+      return null;
+    });
+    try {
+      return await this.running;
+    } finally {
+      this.running = null;
+    }
+  }
+
+  private async round(): Promise<RoundReport | null> {
+    if (!(await this.lead())) return null;
+    const report: RoundReport = { checked: 0, timedOut: 0 };
+    const deadline = Date.now() - this.config.airflow.dagParseTimeoutMs;
+    for (let after: string | null = null; ; ) {
+      const batch = await this.repository.inFlight(after, BATCH_SIZE);
+      if (batch.length === 0) return report;
+      after = batch[batch.length - 1].jobId;
+      report.checked += batch.length;
+      const result = await this.reconciler.reconcileBatch(batch);
+      if (!result) return report;
+      for (const job of result.withoutRun) {
+        if (job.status !== AutoMLTrainingJobStatus.Queued || job.airflowRunId || job.createdAt.getTime() > deadline) continue;
+        const minutes = Math.round(this.config.airflow.dagParseTimeoutMs / 60_000);
+        const message = `Airflow has not parsed DAG ${job.airflowDagId} within ${minutes} minutes; check the DAG folder and Airflow's import errors`;
+        const failed = await this.repository.compareAndSet(
+          job.jobId,
+          job.version,
+          { status: AutoMLTrainingJobStatus.Failed, errorMessage: message },
+          { from: job.status, to: AutoMLTrainingJobStatus.Failed, source: TransitionSource.Reconcile, actor: 'airflow', errorMessage: message },
+        );
+        if (failed) report.timedOut++;
+      }
+    }
+  }
+
+  /** True while this replica holds the leader lock (taking it if free). */
+  private async lead(): Promise<boolean> {
+    const database = this.config.database;
+    // An embedded database belongs to one process: it is always the leader.
+    if (database.kind !== 'postgres') return true;
+    if (this.leader) return true;
+    const client = new Client({ connectionString: database.url, connectionTimeoutMillis: 5_000 });
+    client.on('error', () => {
+      if (this.leader === client) this.leader = null;
+    });
+    await client.connect();
+    const { rows } = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1) AS locked', [LEADER_LOCK_KEY]);
+    if (rows[0]?.locked) {
+      this.leader = client;
+      this.logger.log('Leading background reconciliation');
+      return true;
+    }
+    await client.end();
+    return false;
+  }
+}
