@@ -12,7 +12,7 @@ import { AutoMLTrainingJobStatus, Preset, TransitionSource } from './automl-trai
 import { ConcurrentUpdateError, InvalidStatusTransitionError, TrainingJobNotFoundError } from './automl-training.errors';
 import { AutoMLTrainingRequest, AutoMLTrainingStatusUpdate, DEFAULT_PAGE_SIZE, ListJobsQuery } from './dto/request.dto';
 import { decodeCursor, encodeCursor } from './job-cursor';
-import { decideTransition } from './training-job.lifecycle';
+import { decideTransition, statusesAdvancingTo } from './training-job.lifecycle';
 import { JobPatch, TrainingJobRepository } from './training-job.repository';
 import { TrainingJobStatusReconciler } from './training-job-status.reconciler';
 import { TrainingJobTransitionEntity } from './training-job-transition.entity';
@@ -24,8 +24,6 @@ import { TrainingJobEntity } from './training-job.entity';
  * before this; reaching it means something is wrong and the caller retries.
  */
 const MAX_CAS_ATTEMPTS = 100;
-
-const ALL_STATUSES = Object.values(AutoMLTrainingJobStatus);
 
 /** How long a repeat waits for the first request with its Idempotency-Key to finish. */
 const IDEMPOTENT_WAIT_MS = 10_000;
@@ -194,7 +192,7 @@ export class AutomlTrainingService {
     // Fast path, one round trip: the job is in a status this update moves forward.
     const advanced = await this.repository.advance(
       jobId,
-      ALL_STATUSES.filter((status) => decideTransition(status, update.status) === 'advance'),
+      statusesAdvancingTo(update.status),
       update.status,
       { mlflowRunId: update.mlflow_run_id, registeredModelName: update.registered_model_name, errorMessage: update.error_message },
       { source: TransitionSource.Callback, actor: 'airflow', errorMessage: update.error_message ?? null },

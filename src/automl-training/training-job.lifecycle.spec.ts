@@ -1,5 +1,5 @@
 import { AutoMLTrainingJobStatus as S } from './automl-training.enums';
-import { canTrigger, decideTransition } from './training-job.lifecycle';
+import { canTrigger, decideTransition, statusesAdvancingTo } from './training-job.lifecycle';
 
 describe('decideTransition', () => {
   it.each([
@@ -34,5 +34,11 @@ describe('canTrigger', () => {
     [S.Complete, false],
   ])('should allow a trigger from %s: %s', (status, allowed) => {
     expect(canTrigger(status)).toBe(allowed);
+  });
+});
+
+describe('statusesAdvancingTo', () => {
+  it.each(Object.values(S))('should list exactly the statuses decideTransition advances to %s', (next) => {
+    expect([...statusesAdvancingTo(next)].sort()).toEqual(Object.values(S).filter((current) => decideTransition(current, next) === 'advance').sort());
   });
 });

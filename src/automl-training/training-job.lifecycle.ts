@@ -28,6 +28,16 @@ export function decideTransition(current: Status, next: Status): TransitionDecis
   return RANK[next] > RANK[current] ? 'advance' : 'refuse';
 }
 
+const ADVANCING_FROM = {} as Record<Status, readonly Status[]>;
+for (const next of Object.values(Status)) {
+  ADVANCING_FROM[next] = Object.values(Status).filter((current) => decideTransition(current, next) === 'advance');
+}
+
+/** The statuses `next` is a forward move from (decideTransition's 'advance'), computed once. */
+export function statusesAdvancingTo(next: Status): readonly Status[] {
+  return ADVANCING_FROM[next];
+}
+
 /** Manual trigger: ready → queued, or failed → queued as a retry. */
 export function canTrigger(current: Status): boolean {
   return current === Status.Ready || current === Status.Failed;
