@@ -36,3 +36,15 @@ export class DagNotReadyError extends DomainError {
     super('conflict', `Airflow ${reason} DAG ${dagId} yet; retry in a minute`);
   }
 }
+
+export class IdempotencyKeyReusedError extends DomainError {
+  constructor() {
+    super('conflict', 'This Idempotency-Key was already used with a different request; use a new key');
+  }
+}
+
+export class IdempotencyKeyInFlightError extends DomainError {
+  constructor() {
+    super('conflict', 'The first request with this Idempotency-Key is still being processed; retry');
+  }
+}

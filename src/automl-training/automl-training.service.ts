@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { createHash, randomUUID } from 'node:crypto';
 import { actorOf, canAccessOwner, ownerScope, Principal } from '../common/auth/principal';
-import { DomainError, PermissionDeniedError } from '../common/errors/domain.error';
+import { PermissionDeniedError } from '../common/errors/domain.error';
 import { APP_CONFIG, AppConfig } from '../config/app.config';
 import { MetricsService } from '../metrics/metrics.service';
 import { DagDeployer } from './dag/dag-deployer';
@@ -9,7 +9,13 @@ import { DagRenderer } from './dag/dag-renderer';
 import { IdempotencyStore } from './idempotency.store';
 import { missing, RequestValidationError, valueError } from '../common/validation/pydantic-errors';
 import { AutoMLTrainingJobStatus, Preset, TransitionSource } from './automl-training.enums';
-import { ConcurrentUpdateError, InvalidStatusTransitionError, TrainingJobNotFoundError } from './automl-training.errors';
+import {
+  ConcurrentUpdateError,
+  IdempotencyKeyInFlightError,
+  IdempotencyKeyReusedError,
+  InvalidStatusTransitionError,
+  TrainingJobNotFoundError,
+} from './automl-training.errors';
 import { AutoMLTrainingRequest, AutoMLTrainingStatusUpdate, DEFAULT_PAGE_SIZE, ListJobsQuery } from './dto/request.dto';
 import { decodeCursor, encodeCursor } from './job-cursor';
 import { decideTransition, statusesAdvancingTo } from './training-job.lifecycle';
@@ -70,10 +76,10 @@ export class AutomlTrainingService {
       }
     }
     if (claim.requestHash !== requestHash) {
-      throw new DomainError('conflict', 'This Idempotency-Key was already used with a different request; use a new key');
+      throw new IdempotencyKeyReusedError();
     }
     const jobId = claim.jobId ?? (await this.idempotency.waitForJob(scope, key, IDEMPOTENT_WAIT_MS));
-    if (!jobId) throw new DomainError('conflict', 'The first request with this Idempotency-Key is still being processed; retry');
+    if (!jobId) throw new IdempotencyKeyInFlightError();
     return { job: await this.get(jobId, principal), replayed: true };
   }
 
