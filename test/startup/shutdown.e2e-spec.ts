@@ -1,12 +1,11 @@
 import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { freePort } from '../utils/net';
+import { ROOT, SERVICE_MAIN as MAIN } from '../utils/service-main';
 import { AirflowDouble } from '../doubles/airflow.double';
 
-const ROOT = resolve(__dirname, '..', '..');
-const MAIN = join(ROOT, 'dist', 'main.js');
 const PSK = 'shutdown-psk-0123456789abcdef';
 
 

@@ -1,11 +1,10 @@
 import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { freePort } from '../utils/net';
+import { ROOT, SERVICE_MAIN as MAIN } from '../utils/service-main';
 
-const ROOT = resolve(__dirname, '..', '..');
-const MAIN = join(ROOT, 'dist', 'main.js');
 
 
 /** Runs the built service the way `npm start` does, in `cwd`, with exactly `env` (plus PATH). */
