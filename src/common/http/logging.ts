@@ -1,3 +1,4 @@
+import { RequestMethod } from '@nestjs/common';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Params } from 'nestjs-pino';
 import type { DestinationStream } from 'pino';
@@ -21,6 +22,8 @@ type RoutedRequest = IncomingMessage & { id?: string; route?: { path?: string };
 export function loggerParams(config: AppConfig, destination?: DestinationStream): Params {
   const pretty = config.env === 'development' && !destination;
   return {
+    // Every route, in Express 5's wildcard syntax (nestjs-pino's default `*` makes Nest warn and convert it).
+    forRoutes: [{ path: '{*path}', method: RequestMethod.ALL }],
     pinoHttp: [
       {
         level: config.logLevel,
