@@ -18,6 +18,8 @@ module.exports = {
       rootDir: '.',
       testMatch: ['<rootDir>/test/**/*.e2e-spec.ts'],
       transform,
+      // Tests run as CommonJS: take the package's CommonJS build (Jest would otherwise pick its ESM default export).
+      moduleNameMapper: { '^eventsource-parser$': '<rootDir>/node_modules/eventsource-parser/dist/index.cjs' },
       globalSetup: '<rootDir>/test/setup/global-setup.ts',
       globalTeardown: '<rootDir>/test/setup/global-teardown.ts',
     },

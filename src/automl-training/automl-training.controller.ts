@@ -1,6 +1,15 @@
 import { applyDecorators, Controller, Delete, Get, Headers, HttpCode, Post, Put, Res } from '@nestjs/common';
 import type { Response } from 'express';
-import { ApiBody, ApiExtraModels, ApiHeader, ApiOperation, ApiParam, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
+import {
+  ApiBody,
+  ApiExtraModels,
+  ApiHeader,
+  ApiOperation,
+  ApiParam,
+  ApiQuery,
+  ApiResponse,
+  ApiTags,
+} from '@nestjs/swagger';
 import { RequestValidationError, valueError } from '../common/validation/pydantic-errors';
 import { Auth, AuthMethod, CurrentPrincipal } from '../common/auth/auth.decorator';
 import type { Principal } from '../common/auth/principal';
@@ -12,20 +21,30 @@ import {
   AutoMLTrainingRequest,
   AutoMLTrainingStatusUpdate,
   CreateJobQuery,
+  JobEventsQuery,
   JobIdParams,
   JobStatusesQuery,
+  MAX_STATUS_IDS,
   ListJobsQuery,
 } from './dto/request.dto';
 import {
+  AutoMLTrainingJobEvent,
   AutoMLTrainingJobHistory,
   AutoMLTrainingJobList,
   AutoMLTrainingJobResponse,
   AutoMLTrainingJobStatuses,
   ErrorResponse,
 } from './dto/response.dto';
+import { TransitionEventStreams } from './events/transition-event-streams';
 import { toJobResponse, toStatusItem, toTransition } from './training-job.mapper';
 
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
+const LAST_EVENT_ID = /^[0-9]{1,15}$/;
+const EVENT_EXAMPLE =
+  'retry: 3000\n: connected\n\n' +
+  'id: 42\ndata: {"job_id":"3fa85f64-5717-4562-b3fc-2c963f66afa6","from":"queued","to":"running","status":"running",' +
+  '"error_message":null,"updated_at":"2026-11-22T10:15:00.000Z"}\n\n' +
+  ': keep-alive\n\n';
 
 const JOB_ID_PARAM = {
   name: 'job_id',
@@ -42,12 +61,13 @@ const authErrors = () =>
   applyDecorators(error(401, 'Missing or invalid credential'), error(403, 'Credential not accepted on this route'));
 
 @ApiTags('AutoML Training')
-@ApiExtraModels(ErrorResponse, HTTPValidationError)
+@ApiExtraModels(ErrorResponse, HTTPValidationError, AutoMLTrainingJobEvent)
 @Controller('automl/train/jobs')
 export class AutomlTrainingController {
   constructor(
     private readonly service: AutomlTrainingService,
     private readonly orchestrator: TrainingJobOrchestrator,
+    private readonly streams: TransitionEventStreams,
   ) {}
 
   @Post()
@@ -138,6 +158,74 @@ export class AutomlTrainingController {
   async statuses(@ValidQuery() query: JobStatusesQuery, @CurrentPrincipal() principal: Principal): Promise<AutoMLTrainingJobStatuses> {
     const jobs = await this.service.statuses(query.ids ?? [], principal);
     return { items: jobs.map(toStatusItem) };
+  }
+
+  // Declared before `:job_id` routes so `events` is not parsed as a job id.
+  @Get('events')
+  @Auth(AuthMethod.Bearer, AuthMethod.Psk)
+  @ValidateRequest({ query: JobEventsQuery })
+  @ApiOperation({
+    operationId: 'stream_training_job_events_api_automl_train_jobs_events_get',
+    summary: 'Live stream of job status transitions (Server-Sent Events)',
+    description:
+      'A `text/event-stream` of status transitions as they commit on any replica (PostgreSQL LISTEN/NOTIFY). ' +
+      'Each event has `id:` = the transition id and `data:` = one line of JSON shaped as ' +
+      '`AutoMLTrainingJobEvent` (`job_id`, `from`, `to`, `status`, `error_message`, `updated_at`). ' +
+      'A `: keep-alive` comment is sent every STREAM_HEARTBEAT_MS.\n\n' +
+      'Filters combine with AND: `ids` (repeat the parameter), `domain`, `owner`. A bearer user without an ' +
+      "admin role only sees their own jobs' transitions.\n\n" +
+      'Resuming: send `Last-Event-ID` (EventSource does on reconnect) and the transitions after it that match ' +
+      'the filters are replayed from the history, in order, before live ones, without gaps or duplicates.\n\n' +
+      'Limits: open streams are capped per credential and per instance (429 with Retry-After); a consumer that ' +
+      'stops reading is disconnected once its unsent backlog passes STREAM_MAX_BUFFER_BYTES, and resumes with ' +
+      '`Last-Event-ID`.',
+  })
+  @ApiQuery({
+    name: 'ids',
+    required: false,
+    description: 'Only transitions of these jobs.',
+    schema: { type: 'array', items: { type: 'string', format: 'uuid' }, maxItems: MAX_STATUS_IDS, title: 'Ids' },
+  })
+  @ApiQuery({ name: 'domain', required: false, description: 'Only jobs of this domain.', schema: { type: 'string', maxLength: 200, title: 'Domain' } })
+  @ApiQuery({ name: 'owner', required: false, description: 'Only jobs of this owner.', schema: { type: 'string', maxLength: 200, title: 'Owner' } })
+  @ApiHeader({
+    name: 'Last-Event-ID',
+    required: false,
+    description: 'Resume after this event id: the missed transitions are replayed first.',
+    schema: { type: 'string', pattern: '^[0-9]{1,15}$' },
+  })
+  @ApiResponse({
+    status: 200,
+    description: 'The event stream; every `data:` line is an `AutoMLTrainingJobEvent`.',
+    content: {
+      'text/event-stream': {
+        schema: { type: 'string', example: EVENT_EXAMPLE },
+      },
+    },
+  })
+  @authErrors()
+  @error(429, 'Too many open event streams for this credential or instance')
+  @error(503, 'Database unavailable; retry later')
+  @invalid()
+  async events(
+    @ValidQuery() query: JobEventsQuery,
+    @CurrentPrincipal() principal: Principal,
+    @Headers('last-event-id') lastEventIdHeader: string | undefined,
+    @Res() response: Response,
+  ): Promise<void> {
+    let lastEventId: number | null = null;
+    if (lastEventIdHeader !== undefined) {
+      if (!LAST_EVENT_ID.test(lastEventIdHeader)) {
+        throw new RequestValidationError([
+          valueError(['header', 'last-event-id'], lastEventIdHeader, 'Last-Event-ID must be an event id sent by this stream'),
+        ]);
+      }
+      lastEventId = Number(lastEventIdHeader);
+    }
+    await this.streams.open(
+      { principal, jobIds: query.ids, domain: query.domain, owner: query.owner, lastEventId },
+      response,
+    );
   }
 
   @Get(':job_id')

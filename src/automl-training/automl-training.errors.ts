@@ -48,3 +48,12 @@ export class IdempotencyKeyInFlightError extends DomainError {
     super('conflict', 'The first request with this Idempotency-Key is still being processed; retry');
   }
 }
+
+/** Too many open event streams, in total or for the caller's credential. */
+export class TooManyStreamsError extends DomainError {
+  override readonly retryAfterSeconds = 5;
+
+  constructor(message: string) {
+    super('too_many_requests', message);
+  }
+}

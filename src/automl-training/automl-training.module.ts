@@ -3,6 +3,9 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import { AirflowClient } from './airflow/airflow.client';
 import { AirflowStatusReconciler } from './airflow-status.reconciler';
 import { BackgroundReconciler } from './background-reconciler';
+import { TransitionEventStreams } from './events/transition-event-streams';
+import { TransitionFeed } from './events/transition-feed';
+import { TransitionNotifications } from './events/transition-notifications';
 import { AutomlTrainingController } from './automl-training.controller';
 import { AutomlTrainingService } from './automl-training.service';
 import { DagDeployer } from './dag/dag-deployer';
@@ -29,6 +32,9 @@ import { TrainingJobRepository } from './training-job.repository';
     AirflowStatusReconciler,
     { provide: TrainingJobStatusReconciler, useExisting: AirflowStatusReconciler },
     BackgroundReconciler,
+    TransitionNotifications,
+    TransitionFeed,
+    TransitionEventStreams,
   ],
   exports: [AirflowClient],
 })

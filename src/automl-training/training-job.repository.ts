@@ -44,6 +44,25 @@ export type JobPatch = Partial<
   >
 >;
 
+/** A recorded transition with the job fields event streams filter on. */
+export interface TransitionEventRow {
+  id: number;
+  jobId: string;
+  domain: string;
+  owner: string;
+  from: AutoMLTrainingJobStatus | null;
+  to: AutoMLTrainingJobStatus;
+  errorMessage: string | null;
+  at: Date;
+}
+
+/** Narrows a replay of transitions; absent fields do not filter. */
+export interface TransitionFilter {
+  jobIds?: string[];
+  domain?: string;
+  owner?: string;
+}
+
 export type NewJob = Omit<TrainingJobEntity, 'createdAt' | 'updatedAt' | 'deletedAt' | 'version'>;
 
 const NOW = 'clock_timestamp()';
@@ -104,6 +123,46 @@ export class TrainingJobRepository {
       [afterJobId, limit],
     );
     return rows.map((row) => this.toEntity(row));
+  }
+
+  /** The highest transition id recorded so far (0 when none). */
+  async lastTransitionId(): Promise<number> {
+    const rows = await this.sql('SELECT COALESCE(max(id), 0) AS id FROM automl_training_job_transitions', []);
+    return Number(rows[0].id);
+  }
+
+  /**
+   * Transitions with ids in (afterId, upTo], oldest first, at most `limit`,
+   * narrowed by `filter`: the tail event streams read and replay.
+   */
+  async transitionsAfter(
+    afterId: number,
+    limit: number,
+    filter: TransitionFilter = {},
+    upTo: number | null = null,
+  ): Promise<TransitionEventRow[]> {
+    const rows = await this.sql(
+      `SELECT t.id, t.job_id, t.from_status, t.to_status, t.error_message, t.at, j.domain, j.owner
+         FROM automl_training_job_transitions t
+         JOIN automl_training_jobs j ON j.job_id = t.job_id
+        WHERE t.id > $1 AND ($2::bigint IS NULL OR t.id <= $2::bigint)
+          AND ($3::uuid[] IS NULL OR t.job_id = ANY($3::uuid[]))
+          AND ($4::text IS NULL OR j.domain = $4::text)
+          AND ($5::text IS NULL OR j.owner = $5::text)
+        ORDER BY t.id
+        LIMIT $6`,
+      [afterId, upTo, filter.jobIds ?? null, filter.domain ?? null, filter.owner ?? null, limit],
+    );
+    return rows.map((row) => ({
+      id: Number(row.id),
+      jobId: row.job_id as string,
+      domain: row.domain as string,
+      owner: row.owner as string,
+      from: row.from_status as AutoMLTrainingJobStatus | null,
+      to: row.to_status as AutoMLTrainingJobStatus,
+      errorMessage: row.error_message as string | null,
+      at: row.at as Date,
+    }));
   }
 
   history(jobId: string): Promise<TrainingJobTransitionEntity[]> {

@@ -47,6 +47,17 @@ export interface AirflowConfig {
   trainingCommand: string[];
 }
 
+export interface EventsConfig {
+  /** Open event streams this replica serves at most. */
+  maxStreams: number;
+  /** Open event streams per credential (a bearer subject, or the platform PSK). */
+  maxStreamsPerCredential: number;
+  /** A comment line is sent this often on every stream so proxies and clients see it alive. */
+  heartbeatMs: number;
+  /** A consumer whose unsent backlog passes this many bytes is dropped (it resumes with Last-Event-ID). */
+  maxBufferedBytes: number;
+}
+
 export interface AppConfig {
   env: 'development' | 'production' | 'test';
   port: number;
@@ -56,6 +67,7 @@ export interface AppConfig {
   database: DatabaseConfig;
   auth: AuthConfig;
   airflow: AirflowConfig;
+  events: EventsConfig;
 }
 
 export const APP_CONFIG = Symbol('APP_CONFIG');
@@ -145,6 +157,12 @@ export function loadAppConfig(raw: Record<string, unknown> = process.env): AppCo
       pskVariable: env.AIRFLOW_PSK_VARIABLE ?? 'automl_training_psk',
       trainingImage: env.TRAINING_IMAGE ?? null,
       trainingCommand: (env.TRAINING_COMMAND ?? 'python -m automl_trainer').split(/\s+/).filter(Boolean),
+    },
+    events: {
+      maxStreams: env.STREAM_MAX_TOTAL ?? 1_000,
+      maxStreamsPerCredential: env.STREAM_MAX_PER_CREDENTIAL ?? 10,
+      heartbeatMs: env.STREAM_HEARTBEAT_MS ?? 15_000,
+      maxBufferedBytes: env.STREAM_MAX_BUFFER_BYTES ?? 1_048_576,
     },
   };
 }

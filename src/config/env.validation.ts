@@ -113,6 +113,18 @@ export class EnvironmentVariables {
   @IntVariable(10_000, 86_400_000, 'an integer number of milliseconds')
   DAG_PARSE_TIMEOUT_MS?: number;
 
+  @IntVariable(1, 100_000, 'an integer')
+  STREAM_MAX_TOTAL?: number;
+
+  @IntVariable(1, 100_000, 'an integer')
+  STREAM_MAX_PER_CREDENTIAL?: number;
+
+  @IntVariable(100, 300_000, 'an integer number of milliseconds')
+  STREAM_HEARTBEAT_MS?: number;
+
+  @IntVariable(1_024, 67_108_864, 'an integer number of bytes')
+  STREAM_MAX_BUFFER_BYTES?: number;
+
   @IsOptional()
   @Transform(emptyToUndefined)
   @Matches(/^[A-Za-z0-9_.-]+$/, { message: 'an Airflow Variable key (letters, digits, _ . -)' })

@@ -54,6 +54,26 @@ export class MetricsService {
     registers: [this.registry],
   });
 
+  private readonly openStreams = new Gauge({
+    name: 'automl_event_streams',
+    help: 'Event streams (GET /jobs/events) open on this replica.',
+    registers: [this.registry],
+  });
+
+  private readonly eventsSent = new Counter({
+    name: 'automl_events_sent_total',
+    help: 'Transition events written to event streams (replayed or live).',
+    labelNames: ['kind'],
+    registers: [this.registry],
+  });
+
+  private readonly streamsDropped = new Counter({
+    name: 'automl_event_streams_dropped_total',
+    help: 'Event streams closed by the service: slow consumers and shutdown.',
+    labelNames: ['reason'],
+    registers: [this.registry],
+  });
+
   constructor(@InjectDataSource() dataSource: DataSource) {
     collectDefaultMetrics({ register: this.registry });
     new Gauge({
@@ -90,6 +110,22 @@ export class MetricsService {
 
   reconcileBatchSize(size: number): void {
     this.reconcileBatch.observe(size);
+  }
+
+  streamOpened(): void {
+    this.openStreams.inc();
+  }
+
+  streamClosed(): void {
+    this.openStreams.dec();
+  }
+
+  streamDropped(reason: 'slow_consumer' | 'shutdown'): void {
+    this.streamsDropped.inc({ reason });
+  }
+
+  eventsWritten(kind: 'live' | 'replay', count: number): void {
+    this.eventsSent.inc({ kind }, count);
   }
 
   airflowCall(operation: string, outcome: AirflowOutcome, seconds: number): void {

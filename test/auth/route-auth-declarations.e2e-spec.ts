@@ -11,6 +11,7 @@ const EXPECTED: Record<string, string[]> = {
   'POST /automl/train/jobs': ['bearer', 'psk'],
   'GET /automl/train/jobs': ['bearer', 'psk'],
   'GET /automl/train/jobs/status': ['bearer', 'psk'],
+  'GET /automl/train/jobs/events': ['bearer', 'psk'],
   'GET /automl/train/jobs/:job_id': ['bearer', 'psk'],
   'PUT /automl/train/jobs/:job_id/status': ['psk'],
   'GET /automl/train/jobs/:job_id/history': ['bearer', 'psk'],

@@ -201,6 +201,14 @@ function send(url: string, method: string, headers: Record<string, string | stri
   return new Promise((resolve, reject) => {
     const framed = body === undefined ? headers : { ...headers, 'content-length': String(Buffer.byteLength(body)) };
     const request = httpRequest(url, { method, headers: framed, agent, timeout: 10_000 }, (response) => {
+      if (response.statusCode === 200 && response.headers['content-type']?.startsWith('text/event-stream')) {
+        // An event stream never ends by itself: its first frame is the answer, then hang up.
+        response.once('data', (chunk: Buffer) => {
+          resolve({ status: 200, text: chunk.toString('utf8') });
+          request.destroy();
+        });
+        return;
+      }
       const chunks: Buffer[] = [];
       response.on('data', (chunk: Buffer) => chunks.push(chunk));
       response.on('end', () => resolve({ status: response.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));

@@ -117,6 +117,17 @@ export class JobStatusesQuery {
   ids?: string[];
 }
 
+export class JobEventsQuery {
+  @Field({ kind: 'uuid_list', maxItems: MAX_STATUS_IDS }, { description: 'Only transitions of these jobs.' })
+  ids?: string[];
+
+  @Field({ kind: 'string', required: false, nullable: false, maxLength: 200 }, { description: 'Only jobs of this domain.' })
+  domain?: string;
+
+  @Field({ kind: 'string', required: false, nullable: false, maxLength: 200 }, { description: 'Only jobs of this owner.' })
+  owner?: string;
+}
+
 export const DEFAULT_PAGE_SIZE = 50;
 export const MAX_PAGE_SIZE = 500;
 

@@ -95,6 +95,23 @@ export class AutoMLTrainingJobTransition {
   @Prop('date-time') at!: string;
 }
 
+@ApiSchema({
+  name: 'AutoMLTrainingJobEvent',
+  description:
+    'The JSON `data` of one event on GET /jobs/events: a status transition. The SSE `id` of the event is the ' +
+    "transition's id (as in the job's history), which Last-Event-ID resumes after.",
+})
+export class AutoMLTrainingJobEvent {
+  @Prop('uuid') job_id!: string;
+  @ApiProperty({ anyOf: [{ $ref: '#/components/schemas/AutoMLTrainingJobStatus' }, { type: 'null' }], title: 'From', required: true, description: 'Status before the transition; null for the creation.' })
+  from!: AutoMLTrainingJobStatus | null;
+  @EnumProp(AutoMLTrainingJobStatus, 'AutoMLTrainingJobStatus') to!: AutoMLTrainingJobStatus;
+  @ApiProperty({ enum: AutoMLTrainingJobStatus, enumName: 'AutoMLTrainingJobStatus', required: true, description: 'The job\'s status after this transition (equals `to`), as in a bulk status item.' })
+  status!: AutoMLTrainingJobStatus;
+  @Prop('string', { nullable: true, description: 'Error recorded with the transition (failures), else null.' }) error_message!: string | null;
+  @Prop('date-time', { description: 'When the transition happened.' }) updated_at!: string;
+}
+
 @ApiSchema({ name: 'AutoMLTrainingJobHistory', description: 'Status transitions of a job, oldest first.' })
 export class AutoMLTrainingJobHistory {
   @Prop('uuid') job_id!: string;

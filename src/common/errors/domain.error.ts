@@ -13,6 +13,9 @@ export type DomainErrorKind =
  * kind to an HTTP status and renders the contract's ErrorResponse.
  */
 export class DomainError extends Error {
+  /** When set, answered as a Retry-After header. */
+  readonly retryAfterSeconds?: number;
+
   constructor(
     readonly kind: DomainErrorKind,
     message: string,
@@ -40,7 +43,7 @@ export class PermissionDeniedError extends DomainError {
 
 /** Too many failed authentications from one client address. */
 export class TooManyFailuresError extends DomainError {
-  constructor(readonly retryAfterSeconds: number) {
+  constructor(override readonly retryAfterSeconds: number) {
     super('too_many_requests', 'Too many failed authentications; try again later');
   }
 }

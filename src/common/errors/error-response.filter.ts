@@ -3,7 +3,7 @@ import type { Request, Response } from 'express';
 import { RouteTable } from '../http/route-table';
 import { RequestValidationError } from '../validation/pydantic-errors';
 import { isDatabaseUnavailable } from './database-unavailable';
-import { AuthenticationError, DomainError, statusOf, TooManyFailuresError } from './domain.error';
+import { AuthenticationError, DomainError, statusOf } from './domain.error';
 
 /** The contract's ErrorResponse body. */
 export function errorBody(message: string, code: number): { error: string; code: number } {
@@ -31,7 +31,7 @@ export class ErrorResponseFilter implements ExceptionFilter {
     }
     if (exception instanceof DomainError) {
       const status = statusOf(exception.kind);
-      if (exception instanceof TooManyFailuresError) response.setHeader('Retry-After', String(exception.retryAfterSeconds));
+      if (exception.retryAfterSeconds !== undefined) response.setHeader('Retry-After', String(exception.retryAfterSeconds));
       if (exception instanceof AuthenticationError && exception.challenges.length > 0) {
         response.setHeader('WWW-Authenticate', exception.challenges.join(', '));
       }

@@ -1,0 +1,230 @@
+import { connect } from 'node:net';
+import { KeycloakDouble } from '../doubles/keycloak.double';
+import { EventStreamClient, StreamRefused } from '../utils/event-stream';
+import { createJob, writeback } from '../utils/jobs';
+import { bearer, psk, startTestAppWithKeycloak, TestApp } from '../utils/test-app';
+
+const EVENTS = '/api/automl/train/jobs/events';
+const PER_CREDENTIAL = 6;
+
+describe('GET /api/automl/train/jobs/events (one instance)', () => {
+  let testApp: TestApp;
+  let keycloak: KeycloakDouble;
+  let close: () => Promise<void>;
+  let base: string;
+  const open: EventStreamClient[] = [];
+
+  const stream = async (query = '', headers: Record<string, string> = psk()): Promise<EventStreamClient> => {
+    const client = await EventStreamClient.open(`${base}${EVENTS}${query}`, headers);
+    open.push(client);
+    return client;
+  };
+  const refusal = async (query: string, headers: Record<string, string>): Promise<StreamRefused> => {
+    const error = await stream(query, headers).then(
+      () => new Error('stream opened'),
+      (refused: unknown) => refused,
+    );
+    if (!(error instanceof StreamRefused)) throw error;
+    return error;
+  };
+  const user = (username: string, roles: string[] = []) =>
+    bearer(keycloak.token({ sub: `sub-${username}`, preferred_username: username, realm_access: { roles } }));
+
+  beforeAll(async () => {
+    ({ testApp, keycloak, close } = await startTestAppWithKeycloak({
+      STREAM_HEARTBEAT_MS: '300',
+      STREAM_MAX_BUFFER_BYTES: '65536',
+      STREAM_MAX_PER_CREDENTIAL: String(PER_CREDENTIAL),
+    }));
+    base = (await testApp.app.getUrl()).replace('[::1]', '127.0.0.1');
+  });
+
+  afterEach(async () => {
+    await Promise.all(open.splice(0).map((client) => client.close()));
+  });
+
+  afterAll(() => close());
+
+  it('should push each transition of a job as it commits, with the transition id as event id', async () => {
+    const client = await stream();
+    expect(client.response.headers['content-type']).toBe('text/event-stream; charset=utf-8');
+    expect(client.response.headers['cache-control']).toBe('no-cache, no-transform');
+    const job = await createJob(testApp);
+    await writeback(testApp, job.job_id, { status: 'running' }).expect(200);
+    await writeback(testApp, job.job_id, { status: 'failed', error_message: 'OOM\nkilled' }).expect(200);
+    await client.untilEvents(3, 1_000);
+
+    const history = await testApp.http().get(`/api/automl/train/jobs/${job.job_id}/history`).set(psk()).expect(200);
+    const ids = history.body.items.map((item: { id: number }) => item.id);
+    expect(client.events.map((event) => event.id)).toEqual(ids);
+    expect(client.events.map((event) => event.data)).toEqual([
+      { job_id: job.job_id, from: null, to: 'queued', status: 'queued', error_message: null, updated_at: history.body.items[0].at },
+      { job_id: job.job_id, from: 'queued', to: 'running', status: 'running', error_message: null, updated_at: history.body.items[1].at },
+      {
+        job_id: job.job_id,
+        from: 'running',
+        to: 'failed',
+        status: 'failed',
+        error_message: 'OOM\nkilled',
+        updated_at: history.body.items[2].at,
+      },
+    ]);
+  });
+
+  it('should filter by ids, domain and owner (combined with AND)', async () => {
+    const [byId, byDomain, byOwner, both] = await Promise.all([
+      stream(''),
+      stream('?domain=finance'),
+      stream('?owner=carol'),
+      stream('?domain=finance&owner=carol'),
+    ]);
+    const a = await createJob(testApp, { domain: 'finance', owner: 'dave' });
+    const b = await createJob(testApp, { domain: 'marketing', owner: 'carol' });
+    const c = await createJob(testApp, { domain: 'finance', owner: 'carol' });
+    // A stream starts where this instance's feed is: let it pass the creations first.
+    await byId.untilEvents(3, 1_000);
+    const onlyA = await stream(`?ids=${a.job_id}&ids=${c.job_id.toUpperCase()}`);
+    await writeback(testApp, a.job_id, { status: 'running' }).expect(200);
+    await writeback(testApp, b.job_id, { status: 'running' }).expect(200);
+    await writeback(testApp, c.job_id, { status: 'running' }).expect(200);
+
+    await byId.untilEvents(6, 1_000);
+    await onlyA.untilEvents(2, 1_000);
+    const jobs = (client: EventStreamClient) => client.events.map((event) => `${event.data.job_id}:${event.data.to}`);
+    expect(jobs(onlyA)).toEqual([`${a.job_id}:running`, `${c.job_id}:running`]);
+    expect(jobs(byDomain)).toEqual([`${a.job_id}:queued`, `${c.job_id}:queued`, `${a.job_id}:running`, `${c.job_id}:running`]);
+    expect(jobs(byOwner)).toEqual([`${b.job_id}:queued`, `${c.job_id}:queued`, `${b.job_id}:running`, `${c.job_id}:running`]);
+    expect(jobs(both)).toEqual([`${c.job_id}:queued`, `${c.job_id}:running`]);
+  });
+
+  it('should replay exactly the missed matching transitions after Last-Event-ID, then continue live', async () => {
+    const first = await stream('?domain=replay');
+    const job = await createJob(testApp, { domain: 'replay' });
+    await writeback(testApp, job.job_id, { status: 'running' }).expect(200);
+    await first.untilEvents(2, 1_000);
+    const seen = first.lastEventId!;
+    await first.close();
+
+    // Missed while disconnected: two of this domain, one of another.
+    const other = await createJob(testApp, { domain: 'elsewhere' });
+    const second = await createJob(testApp, { domain: 'replay' });
+    await writeback(testApp, job.job_id, { status: 'complete' }).expect(200);
+
+    const resumed = await stream('?domain=replay', { ...psk(), 'Last-Event-ID': String(seen) });
+    await resumed.untilEvents(2, 1_000);
+    await writeback(testApp, second.job_id, { status: 'running' }).expect(200);
+    await writeback(testApp, other.job_id, { status: 'running' }).expect(200);
+    await resumed.untilEvents(3, 1_000);
+    await new Promise((r) => setTimeout(r, 200));
+
+    expect(resumed.events.map((event) => `${event.data.job_id}:${event.data.to}`)).toEqual([
+      `${second.job_id}:queued`,
+      `${job.job_id}:complete`,
+      `${second.job_id}:running`,
+    ]);
+    const ids = resumed.events.map((event) => event.id);
+    expect(ids[0]).toBeGreaterThan(seen);
+    expect([...ids].sort((x, y) => x - y)).toEqual(ids);
+  });
+
+  it('should confine a bearer user to their own jobs unless an admin role allows every owner', async () => {
+    const [bob, bobAskingForAlice, admin] = await Promise.all([
+      stream('', user('bob')),
+      stream('?owner=alice', user('bob')),
+      stream('', user('root', ['automl-admin'])),
+    ]);
+    const mine = await createJob(testApp, { owner: 'bob' });
+    const theirs = await createJob(testApp, { owner: 'alice' });
+    await admin.untilEvents(2, 1_000);
+    await bob.untilEvents(1, 1_000);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(bob.events.map((event) => event.data.job_id)).toEqual([mine.job_id]);
+    expect(bobAskingForAlice.events).toEqual([]);
+    expect(admin.events.map((event) => event.data.job_id)).toEqual([mine.job_id, theirs.job_id]);
+  });
+
+  it('should send heartbeats as comments', async () => {
+    const client = await stream();
+    await client.until((c) => c.comments.includes('keep-alive'), 1_500, 'a heartbeat');
+    expect(client.comments[0]).toBe('connected');
+  });
+
+  it('should cap open streams per credential with a 429 and give the slot back when a stream closes', async () => {
+    const carol = () => user('carol');
+    const held = await Promise.all(Array.from({ length: PER_CREDENTIAL }, () => stream('', carol())));
+    const refused = await refusal('', carol());
+    expect(refused.status).toBe(429);
+    expect(refused.headers['retry-after']).toBe('5');
+    expect(JSON.parse(refused.body)).toEqual({ error: `At most ${PER_CREDENTIAL} event streams per credential; close one first`, code: 429 });
+    // Another user is not affected, and a closed stream frees its slot.
+    await stream('', user('dave'));
+    await held[0].close();
+    await new Promise((r) => setTimeout(r, 50));
+    await stream('', carol());
+  });
+
+  it('should refuse bad input before streaming: 401 without a credential, 422 for a bad Last-Event-ID or id', async () => {
+    expect((await refusal('', {})).status).toBe(401);
+    const badId = await refusal('', { ...psk(), 'Last-Event-ID': '12abc' });
+    expect(badId.status).toBe(422);
+    expect(JSON.parse(badId.body).detail[0].loc).toEqual(['header', 'last-event-id']);
+    const badUuid = await refusal('?ids=not-a-uuid', psk());
+    expect(badUuid.status).toBe(422);
+    expect(JSON.parse(badUuid.body).detail[0]).toMatchObject({ type: 'uuid_parsing', loc: ['query', 'ids', 0] });
+  });
+
+  it('should drop a consumer that stops reading instead of buffering without end, and keep serving the others', async () => {
+    const reader = await stream();
+    // A client that sends the request and never reads a byte.
+    const address = new URL(base);
+    const stalled = connect(Number(address.port), address.hostname);
+    stalled.on('connect', () => stalled.pause());
+    stalled.write(`GET ${EVENTS} HTTP/1.1\r\nHost: ${address.host}\r\nAuthorization-PSK: ${psk()['Authorization-PSK']}\r\n\r\n`);
+    const stalledClosed = new Promise<void>((resolve) => stalled.on('close', () => resolve()));
+    await new Promise((r) => setTimeout(r, 200));
+
+    // Each job gives three events, the last carrying a 300 KB error message; the loopback socket buffers
+    // hold a few MB before the service's own backlog (STREAM_MAX_BUFFER_BYTES) starts to grow.
+    const long = 'x'.repeat(300_000);
+    const dropped = () => metric(testApp, 'automl_event_streams_dropped_total{reason="slow_consumer"}');
+    let events = 0;
+    for (let jobs = 0; (await dropped()) === 0 && jobs < 200; jobs++) {
+      const job = await createJob(testApp);
+      await writeback(testApp, job.job_id, { status: 'running' }).expect(200);
+      await writeback(testApp, job.job_id, { status: 'failed', error_message: `${jobs} ${long}` }).expect(200);
+      events += 3;
+    }
+    expect(await dropped()).toBe(1);
+    stalled.resume();
+    await stalledClosed;
+    // The reading client got every event: nothing was lost for it.
+    await reader.untilEvents(events, 10_000);
+  });
+
+  it('should be documented in the OpenAPI document as a text/event-stream operation', async () => {
+    const document = (await testApp.http().get('/openapi.json').expect(200)).body;
+    const operation = document.paths[EVENTS].get;
+    expect(operation.operationId).toBe('stream_training_job_events_api_automl_train_jobs_events_get');
+    expect(Object.keys(operation.responses['200'].content)).toEqual(['text/event-stream']);
+    expect(operation.parameters.map((parameter: { name: string; in: string }) => `${parameter.in}:${parameter.name}`).sort()).toEqual([
+      'header:Last-Event-ID',
+      'query:domain',
+      'query:ids',
+      'query:owner',
+    ]);
+    expect(Object.keys(document.components.schemas.AutoMLTrainingJobEvent.properties)).toEqual([
+      'job_id',
+      'from',
+      'to',
+      'status',
+      'error_message',
+      'updated_at',
+    ]);
+  });
+});
+
+async function metric(testApp: TestApp, series: string): Promise<number> {
+  const text = (await testApp.http().get('/metrics').expect(200)).text;
+  const line = text.split('\n').find((candidate) => candidate.startsWith(`${series} `));
+  return line ? Number(line.split(' ')[1]) : 0;
+}
