@@ -1,4 +1,5 @@
 import { usesPostgres } from '../setup/test-database';
+import { EventStreamClient } from '../utils/event-stream';
 import { createJob } from '../utils/jobs';
 import { psk, startTestApp, startTestAppWithAirflow, AirflowTestApp, TestApp } from '../utils/test-app';
 
@@ -56,6 +57,24 @@ describe('background reconciliation', () => {
     });
 
     afterAll(() => b.close());
+
+    it('should show a run Airflow failed without any callback as failed on a stream open on the other instance within one period', async () => {
+      const job = await createJob(a.testApp);
+      a.airflow.parse();
+      const url = (await b.app.getUrl()).replace('[::1]', '127.0.0.1');
+      const client = await EventStreamClient.open(`${url}/api/automl/train/jobs/events?ids=${job.job_id}`, psk());
+      try {
+        const failedAt = Date.now();
+        a.airflow.setRunState(job.airflow_dag_id, 'failed');
+        await client.until((c) => c.events.some((event) => event.data.to === 'failed'), PERIOD_MS * 4, 'the failed event');
+        const latency = Date.now() - failedAt;
+        expect(client.events.at(-1)!.data).toMatchObject({ job_id: job.job_id, from: 'queued', to: 'failed', status: 'failed' });
+        // Within one reconcile period, plus the feed's read and a margin for a busy CI machine.
+        expect(latency).toBeLessThan(PERIOD_MS + 400);
+      } finally {
+        await client.close();
+      }
+    });
 
     it('should let one instance lead: one Airflow batch request per period, not two', async () => {
       await createJob(b);

@@ -2,7 +2,8 @@ import { connect } from 'node:net';
 import { KeycloakDouble } from '../doubles/keycloak.double';
 import { EventStreamClient, StreamRefused } from '../utils/event-stream';
 import { createJob, writeback } from '../utils/jobs';
-import { bearer, psk, startTestAppWithKeycloak, TestApp } from '../utils/test-app';
+import { usesPostgres } from '../setup/test-database';
+import { bearer, psk, startTestApp, startTestAppWithKeycloak, TestApp } from '../utils/test-app';
 
 const EVENTS = '/api/automl/train/jobs/events';
 const PER_CREDENTIAL = 6;
@@ -228,3 +229,88 @@ async function metric(testApp: TestApp, series: string): Promise<number> {
   const line = text.split('\n').find((candidate) => candidate.startsWith(`${series} `));
   return line ? Number(line.split(' ')[1]) : 0;
 }
+
+(usesPostgres() ? describe : describe.skip)('GET /api/automl/train/jobs/events (two instances on one PostgreSQL)', () => {
+  let a: TestApp;
+  let b: TestApp;
+  const open: EventStreamClient[] = [];
+  const stream = async (instance: TestApp, headers: Record<string, string> = psk()): Promise<EventStreamClient> => {
+    const client = await EventStreamClient.open(`${(await instance.app.getUrl()).replace('[::1]', '127.0.0.1')}${EVENTS}`, headers);
+    open.push(client);
+    return client;
+  };
+
+  beforeAll(async () => {
+    a = await startTestApp();
+    b = await startTestApp({ DATABASE_URL: a.config.database.kind === 'postgres' ? a.config.database.url : '' });
+  });
+
+  afterEach(async () => {
+    await Promise.all(open.splice(0).map((client) => client.close()));
+  });
+
+  afterAll(async () => {
+    await b.close();
+    await a.close();
+  });
+
+  it('should deliver a writeback made through instance A on a stream held open on instance B within 1 s', async () => {
+    const onB = await stream(b);
+    const job = await createJob(a);
+    await onB.untilEvents(1, 1_000);
+    const started = Date.now();
+    await writeback(a, job.job_id, { status: 'running' }).expect(200);
+    await onB.untilEvents(2, 1_000);
+    const latency = Date.now() - started;
+    expect(onB.events[1].data).toMatchObject({ job_id: job.job_id, from: 'queued', to: 'running' });
+    expect(latency).toBeLessThan(1_000);
+  });
+
+  it('should give a client reconnecting to the other instance with Last-Event-ID exactly the events it missed', async () => {
+    const onA = await stream(a);
+    const job = await createJob(a);
+    await onA.untilEvents(1, 1_000);
+    const seen = onA.lastEventId!;
+    await onA.close();
+
+    const other = await createJob(b);
+    await writeback(b, job.job_id, { status: 'running' }).expect(200);
+    await writeback(a, other.job_id, { status: 'failed', error_message: 'lost' }).expect(200);
+    const missed = (await a.dataSource.query('SELECT id FROM automl_training_job_transitions WHERE id > $1 ORDER BY id', [seen])).map(
+      (row: { id: string }) => Number(row.id),
+    );
+    expect(missed).toHaveLength(3);
+
+    const onB = await stream(b, { ...psk(), 'Last-Event-ID': String(seen) });
+    await onB.untilEvents(3, 1_000);
+    await writeback(b, job.job_id, { status: 'complete' }).expect(200);
+    await onB.untilEvents(4, 1_000);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(onB.events.map((event) => event.id).slice(0, 3)).toEqual(missed);
+    expect(onB.events.map((event) => `${event.data.job_id}:${event.data.to}`)).toEqual([
+      `${other.job_id}:queued`,
+      `${job.job_id}:running`,
+      `${other.job_id}:failed`,
+      `${job.job_id}:complete`,
+    ]);
+  });
+
+  it('should give every stream every transition once, in id order, while both instances take concurrent writebacks', async () => {
+    const streams = await Promise.all([stream(a), stream(a), stream(b), stream(b)]);
+    const jobs = await Promise.all(Array.from({ length: 40 }, (_, index) => createJob(index % 2 ? a : b)));
+    await Promise.all(
+      jobs.flatMap((job, index) => [
+        writeback(index % 2 ? b : a, job.job_id, { status: 'running' }),
+        writeback(index % 2 ? a : b, job.job_id, { status: 'complete' }),
+      ]),
+    );
+    const recorded = (await a.dataSource.query('SELECT id FROM automl_training_job_transitions ORDER BY id')).map(
+      (row: { id: string }) => Number(row.id),
+    );
+    const expected = recorded.filter((id: number) => id > streams[0].events[0]!.id - 1);
+    for (const client of streams) {
+      await client.until((c) => c.lastEventId === recorded.at(-1), 2_000, 'the last transition');
+      expect(client.events.map((event) => event.id)).toEqual(expected);
+    }
+  });
+});

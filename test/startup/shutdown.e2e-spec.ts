@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { freePort } from '../utils/net';
 import { ROOT, SERVICE_MAIN as MAIN } from '../utils/service-main';
 import { AirflowDouble } from '../doubles/airflow.double';
+import { EventStreamClient } from '../utils/event-stream';
 
 const PSK = 'shutdown-psk-0123456789abcdef';
 
@@ -43,7 +44,7 @@ describe('graceful shutdown', () => {
     rmSync(dagsDir, { recursive: true, force: true });
   });
 
-  it('should finish a request in flight on SIGTERM, refuse new ones, close the database and exit', async () => {
+  it('should finish a request in flight on SIGTERM, end open event streams, refuse new requests, close the database and exit', async () => {
     const headers = { 'Authorization-PSK': PSK, 'content-type': 'application/json' };
     const created = await fetch(`${url}/api/automl/train/jobs`, {
       method: 'POST',
@@ -54,8 +55,10 @@ describe('graceful shutdown', () => {
     airflow.parse();
     airflow.latencyMs = 1_200;
 
+    const stream = await EventStreamClient.open(`${url}/api/automl/train/jobs/events`, { 'Authorization-PSK': PSK });
     const inFlight = fetch(`${url}/api/automl/train/jobs/status?ids=${job.job_id}`, { headers });
     await new Promise((r) => setTimeout(r, 300));
+    const stopping = Date.now();
     child.kill('SIGTERM');
     await new Promise((r) => setTimeout(r, 200));
     const refused = await fetch(`${url}/health/live`).then(() => 'answered', () => 'refused');
@@ -64,7 +67,9 @@ describe('graceful shutdown', () => {
     expect(response.status).toBe(200);
     expect(((await response.json()) as { items: unknown[] }).items).toHaveLength(1);
     expect(refused).toBe('refused');
+    await stream.ended;
     const exit = await exited;
+    expect(Date.now() - stopping).toBeLessThan(5_000);
     expect(exit.code === 0 || exit.signal === 'SIGTERM').toBe(true);
     expect(output).not.toMatch(/"level":50|Error:/);
   });
