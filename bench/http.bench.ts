@@ -20,7 +20,7 @@ export interface LoadFigures {
   errors: number;
 }
 
-function figures(result: autocannon.Result): LoadFigures {
+export function figures(result: autocannon.Result): LoadFigures {
   return {
     requestsPerSecond: Math.round(result.requests.average),
     p50Ms: result.latency.p50,
@@ -30,7 +30,7 @@ function figures(result: autocannon.Result): LoadFigures {
   };
 }
 
-async function seedJobs(databaseUrl: string, count: number): Promise<void> {
+export async function seedJobs(databaseUrl: string, count: number): Promise<void> {
   const client = new Client({ connectionString: databaseUrl });
   await client.connect();
   try {
@@ -48,7 +48,7 @@ async function seedJobs(databaseUrl: string, count: number): Promise<void> {
   }
 }
 
-async function query<T>(databaseUrl: string, sql: string, params: unknown[] = []): Promise<T[]> {
+export async function query<T>(databaseUrl: string, sql: string, params: unknown[] = []): Promise<T[]> {
   const client = new Client({ connectionString: databaseUrl });
   await client.connect();
   try {
@@ -59,7 +59,7 @@ async function query<T>(databaseUrl: string, sql: string, params: unknown[] = []
 }
 
 /** Moves a different queued job to running on every request, as DAG start callbacks do. */
-function writebackLoad(url: string, ids: string[], seconds: number): Promise<autocannon.Result> {
+export function writebackLoad(url: string, ids: string[], seconds: number): Promise<autocannon.Result> {
   let next = 0;
   return autocannon({
     url,

@@ -1,52 +1,82 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { benchBulkStatus } from './bulk-status.bench';
-import { benchHttp, LoadFigures } from './http.bench';
+import { benchBulkStatus, BulkStatusResult } from './bulk-status.bench';
+import { benchEventStreams, EventStreamBenchResult } from './event-stream.bench';
+import { benchHttp, HttpBenchResult, LoadFigures } from './http.bench';
 
 const load = (f: LoadFigures) => `${f.requestsPerSecond} req/s, p50 ${f.p50Ms} ms, p99 ${f.p99Ms} ms${f.non2xx || f.errors ? `, ${f.non2xx} non-2xx, ${f.errors} errors` : ''}`;
 
-/** Runs every benchmark once (npm run bench); prints a table and writes bench-results/latest.json. */
+interface Row {
+  benchmark: string;
+  ratio: number;
+  goal: string;
+  met: string;
+}
+
+const atLeast = (benchmark: string, ratio: number, goal: number): Row => ({ benchmark, ratio, goal: `≥ ${goal}`, met: ratio >= goal ? 'yes' : 'NO' });
+const atMost = (benchmark: string, ratio: number, goal: number): Row => ({ benchmark, ratio, goal: `≤ ${goal}`, met: ratio <= goal ? 'yes' : 'NO' });
+
+function httpRows(http: HttpBenchResult): { rows: Row[]; details: { run: string; figures: string }[] } {
+  return {
+    rows: [
+      atLeast('writeback throughput: service ÷ raw node:http + pg UPDATE … RETURNING (50 connections)', http.writeback.ratio, 0.6),
+      atMost('listing: a page 99 900 jobs deep ÷ the first page (100 000 jobs, time per request)', http.listing.ratio, 1.5),
+    ],
+    details: [
+      { run: 'writeback, service', figures: load(http.writeback.service) },
+      { run: 'writeback, raw baseline', figures: load(http.writeback.baseline) },
+      { run: 'listing, first page', figures: load(http.listing.first) },
+      { run: 'listing, deep page', figures: load(http.listing.deep) },
+      { run: 'service peak RSS (VmHWM)', figures: `${http.peakRssMiB} MiB` },
+      { run: 'cold start to first answer, embedded PGlite (fresh data dir)', figures: `${http.coldStartEmbeddedMs} ms` },
+      { run: 'cold start to first answer, PostgreSQL (fresh database, migrations)', figures: `${http.coldStartPostgresMs} ms` },
+    ],
+  };
+}
+
+function bulkRows(bulk: BulkStatusResult): { rows: Row[]; details: { run: string; figures: string }[] } {
+  return {
+    rows: [atMost(`bulk status: 1000 ids ÷ 1 id (Airflow double at 50 ms): ${bulk.manyIdsMs} ms ÷ ${bulk.oneIdMs} ms`, bulk.ratio, 3)],
+    details: [{ run: 'bulk status', figures: `${bulk.airflowRequestsPerCall} Airflow request(s) per call` }],
+  };
+}
+
+function streamRows(streams: EventStreamBenchResult): { rows: Row[]; details: { run: string; figures: string }[] } {
+  return {
+    rows: [atLeast(`writeback throughput with ${streams.streams} event streams open ÷ with none (50 connections)`, streams.ratio, 0.8)],
+    details: [
+      { run: 'writeback, no streams (before | after)', figures: streams.withoutStreams.map(load).join(' | ') },
+      { run: `writeback, ${streams.streams} streams open`, figures: load(streams.withStreams) },
+      {
+        run: `events delivered to ${streams.streams} streams`,
+        figures:
+          `${streams.eventsPerSecond} events/s; ${streams.deliveredShare} of ${streams.streams} × ${streams.eventsExpectedPerStream} ` +
+          `transitions; commit to client p50 ${streams.deliveryP50Ms} ms, p99 ${streams.deliveryP99Ms} ms`,
+      },
+    ],
+  };
+}
+
+/**
+ * Runs the benchmarks once (npm run bench; BENCH_ONLY=http,bulk,streams picks
+ * some); prints a table and writes bench-results/latest.json.
+ */
 async function main(): Promise<void> {
   const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
-  const http = await benchHttp();
-  const bulk = await benchBulkStatus();
-  const rows = [
-    {
-      benchmark: 'writeback throughput: service ÷ raw node:http + pg UPDATE … RETURNING (50 connections)',
-      ratio: http.writeback.ratio,
-      goal: '≥ 0.6',
-      met: http.writeback.ratio >= 0.6 ? 'yes' : 'NO',
-    },
-    {
-      benchmark: `bulk status: 1000 ids ÷ 1 id (Airflow double at 50 ms): ${bulk.manyIdsMs} ms ÷ ${bulk.oneIdMs} ms`,
-      ratio: bulk.ratio,
-      goal: '≤ 3',
-      met: bulk.ratio <= 3 ? 'yes' : 'NO',
-    },
-    {
-      benchmark: 'listing: a page 99 900 jobs deep ÷ the first page (100 000 jobs, time per request)',
-      ratio: http.listing.ratio,
-      goal: '≤ 1.5',
-      met: http.listing.ratio <= 1.5 ? 'yes' : 'NO',
-    },
-  ];
-  const details = [
-    { run: 'writeback, service', figures: load(http.writeback.service) },
-    { run: 'writeback, raw baseline', figures: load(http.writeback.baseline) },
-    { run: 'listing, first page', figures: load(http.listing.first) },
-    { run: 'listing, deep page', figures: load(http.listing.deep) },
-    { run: 'bulk status', figures: `${bulk.airflowRequestsPerCall} Airflow request(s) per call` },
-    { run: 'service peak RSS (VmHWM)', figures: `${http.peakRssMiB} MiB` },
-    { run: 'cold start to first answer, embedded PGlite (fresh data dir)', figures: `${http.coldStartEmbeddedMs} ms` },
-    { run: 'cold start to first answer, PostgreSQL (fresh database, migrations)', figures: `${http.coldStartPostgresMs} ms` },
-  ];
+  const only = new Set((process.env.BENCH_ONLY ?? 'http,bulk,streams').split(',').map((name) => name.trim()));
+  const results: { http?: HttpBenchResult; bulk?: BulkStatusResult; streams?: EventStreamBenchResult } = {};
+  const tables = [];
+  if (only.has('http')) tables.push(httpRows((results.http = await benchHttp())));
+  if (only.has('bulk')) tables.push(bulkRows((results.bulk = await benchBulkStatus())));
+  if (only.has('streams')) tables.push(streamRows((results.streams = await benchEventStreams())));
+  const rows = tables.flatMap((table) => table.rows);
   console.log(`\nmachine: ${machine}\n`);
   console.table(rows);
-  console.table(details);
+  console.table(tables.flatMap((table) => table.details));
   mkdirSync(join(__dirname, '..', 'bench-results'), { recursive: true });
   const file = join(__dirname, '..', 'bench-results', 'latest.json');
-  writeFileSync(file, JSON.stringify({ at: new Date().toISOString(), machine, ratios: rows, http, bulk }, null, 2));
+  writeFileSync(file, JSON.stringify({ at: new Date().toISOString(), machine, ratios: rows, ...results }, null, 2));
   console.log(`results: ${file}`);
 }
 

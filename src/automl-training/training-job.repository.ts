@@ -5,6 +5,7 @@ import { AutoMLAlgorithm, AutoMLTrainingJobStatus, ProblemType, TransitionSource
 import { TrainingJobTransitionEntity } from './training-job-transition.entity';
 import { TrainingJobEntity } from './training-job.entity';
 import { sqlRows } from '../database/sql';
+import { TransitionNotifications } from './events/transition-notifications';
 
 export interface TransitionRecord {
   from: AutoMLTrainingJobStatus | null;
@@ -74,6 +75,7 @@ export class TrainingJobRepository {
     @InjectRepository(TrainingJobEntity) private readonly jobs: Repository<TrainingJobEntity>,
     @InjectRepository(TrainingJobTransitionEntity) private readonly transitions: Repository<TrainingJobTransitionEntity>,
     @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly notifications: TransitionNotifications,
   ) {}
 
   /** Reads by id and writes go straight to the pg pool (see sqlRows): one round trip each. */
@@ -191,6 +193,7 @@ export class TrainingJobRepository {
        SELECT * FROM inserted`,
       [...values, transition.from, transition.to, transition.source, transition.actor, transition.errorMessage],
     );
+    this.notifications.committed();
     return this.toEntity(rows[0]);
   }
 
@@ -231,7 +234,9 @@ export class TrainingJobRepository {
        SELECT * FROM updated`,
       params,
     );
-    return rows.length > 0 ? this.toEntity(rows[0]) : null;
+    if (rows.length === 0) return null;
+    if (transition) this.notifications.committed();
+    return this.toEntity(rows[0]);
   }
 
   /**
@@ -283,7 +288,9 @@ export class TrainingJobRepository {
       ],
       'job_advance',
     );
-    return rows.length > 0 ? this.toEntity(rows[0]) : null;
+    if (rows.length === 0) return null;
+    this.notifications.committed();
+    return this.toEntity(rows[0]);
   }
 
   /** Marks the job deleted if it still has `expectedVersion`; false when another writer got there first. */

@@ -144,6 +144,19 @@ describe('GET /api/automl/train/jobs/events (one instance)', () => {
     expect(admin.events.map((event) => event.data.job_id)).toEqual([mine.job_id, theirs.job_id]);
   });
 
+  it('should still deliver a transition committed without any signal (the feed polls), within about 2 s', async () => {
+    const job = await createJob(testApp);
+    const client = await stream(`?ids=${job.job_id}`);
+    // Written behind the service's back: no NOTIFY, no local wake-up.
+    await testApp.dataSource.query(
+      `INSERT INTO automl_training_job_transitions (job_id, from_status, to_status, source, actor, error_message, at)
+       VALUES ($1, 'queued', 'running', 'callback', 'manual', NULL, now())`,
+      [job.job_id],
+    );
+    await client.untilEvents(1, 3_000);
+    expect(client.events[0].data).toMatchObject({ job_id: job.job_id, from: 'queued', to: 'running' });
+  });
+
   it('should send heartbeats as comments', async () => {
     const client = await stream();
     await client.until((c) => c.comments.includes('keep-alive'), 1_500, 'a heartbeat');

@@ -215,6 +215,8 @@ export class TransitionEventStreams implements OnApplicationBootstrap, BeforeApp
       if (frame === undefined) frames.set(event, (frame = eventFrame(event)));
       return frame;
     };
+    // Streams that take the whole batch (the unfiltered ones) share one encoded chunk.
+    let whole: Buffer | null = null;
     for (const stream of this.streams) {
       const matching = events.filter((event) => event.id > stream.after && matches(stream.filter, event));
       if (matching.length === 0) continue;
@@ -223,7 +225,9 @@ export class TransitionEventStreams implements OnApplicationBootstrap, BeforeApp
         if (stream.held.length > MAX_HELD_EVENTS) this.drop(stream, `more than ${MAX_HELD_EVENTS} events behind while replaying`);
         continue;
       }
-      this.write(stream, matching.map(frameOf).join(''), matching.length);
+      const chunk =
+        matching.length === events.length ? (whole ??= Buffer.from(events.map(frameOf).join(''), 'utf8')) : matching.map(frameOf).join('');
+      this.write(stream, chunk, matching.length);
     }
   }
 
@@ -232,7 +236,7 @@ export class TransitionEventStreams implements OnApplicationBootstrap, BeforeApp
    * before (its unsent backlog is past the limit) is dropped instead, so a
    * stream holds at most the limit plus one chunk.
    */
-  private write(stream: OpenStream, chunk: string, events: number): void {
+  private write(stream: OpenStream, chunk: string | Buffer, events: number): void {
     if (chunk.length === 0 || stream.closed) return;
     if (stream.response.writableLength > this.config.events.maxBufferedBytes) {
       this.drop(stream, `more than ${this.config.events.maxBufferedBytes} bytes unsent`);

@@ -1,6 +1,5 @@
 import { CreateTrainingJobs1763836800000 } from './1763836800000-CreateTrainingJobs';
 import { CreateIdempotencyKeys1763923200000 } from './1763923200000-CreateIdempotencyKeys';
-import { NotifyJobTransitions1764009600000 } from './1764009600000-NotifyJobTransitions';
 
 /** Every migration, in order. Listed explicitly so ts-jest, ts-node and dist all load the same set. */
-export const MIGRATIONS = [CreateTrainingJobs1763836800000, CreateIdempotencyKeys1763923200000, NotifyJobTransitions1764009600000];
+export const MIGRATIONS = [CreateTrainingJobs1763836800000, CreateIdempotencyKeys1763923200000];

@@ -1,0 +1,95 @@
+import { fork } from 'node:child_process';
+import { join } from 'node:path';
+import { BENCH_PSK, createBenchDatabase } from './bench-app';
+import { figures, LoadFigures, query, seedJobs, writebackLoad } from './http.bench';
+import { startService } from './service-process';
+
+const STREAMS = 200;
+const JOBS = 120_000;
+const SECONDS = 10;
+
+export interface EventStreamBenchResult {
+  streams: number;
+  withoutStreams: LoadFigures[];
+  withStreams: LoadFigures;
+  /** Writeback throughput with the streams open ÷ without (mean of the runs before and after). */
+  ratio: number;
+  eventsPerSecond: number;
+  /** Events each stream should have received: the transitions of the loaded run. */
+  eventsExpectedPerStream: number;
+  /** Events received ÷ streams × transitions: 1 when no stream lost or was dropped anything. */
+  deliveredShare: number;
+  deliveryP50Ms: number | null;
+  deliveryP99Ms: number | null;
+}
+
+type ConsumerMessage =
+  | { type: 'opened' | 'reset' }
+  | { type: 'failed'; error: string }
+  | { type: 'report'; events: number; p50Ms: number | null; p99Ms: number | null };
+
+/**
+ * Writeback throughput (50 connections, every request a real transition) with
+ * 200 unfiltered event streams open ÷ with none, and the events per second
+ * those streams receive meanwhile (goal ≥ 0.8). The consumers run in their
+ * own process.
+ */
+export async function benchEventStreams(): Promise<EventStreamBenchResult> {
+  const database = await createBenchDatabase();
+  const service = await startService({
+    NODE_ENV: 'production',
+    API_PSK: BENCH_PSK,
+    DATABASE_URL: database.url,
+    DATABASE_POOL_SIZE: '10',
+    STREAM_MAX_PER_CREDENTIAL: String(STREAMS),
+    ...(process.env.BENCH_LOG_LEVEL ? { LOG_LEVEL: process.env.BENCH_LOG_LEVEL } : {}),
+  });
+  const consumers = fork(join(__dirname, 'stream-consumers.js'), [], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  const ask = (message: object): Promise<ConsumerMessage> =>
+    new Promise((resolve, reject) => {
+      consumers.once('message', (answer: ConsumerMessage) =>
+        answer.type === 'failed' ? reject(new Error(answer.error)) : resolve(answer),
+      );
+      consumers.send(message);
+    });
+  try {
+    await seedJobs(database.url, JOBS);
+    const ids = (await query<{ job_id: string }>(database.url, 'SELECT job_id FROM automl_training_jobs')).map((row) => row.job_id);
+    const slice = (run: number) => ids.slice(run * 30_000, (run + 1) * 30_000);
+    await writebackLoad(service.url, ids.slice(-2_000), 2);
+
+    const before = figures(await writebackLoad(service.url, slice(0), SECONDS));
+
+    await ask({ type: 'open', url: `${service.url}/api/automl/train/jobs/events`, headers: { 'Authorization-PSK': BENCH_PSK }, count: STREAMS });
+    await new Promise((r) => setTimeout(r, 500));
+    await ask({ type: 'reset' });
+    const [{ count: firstId }] = await query<{ count: string }>(database.url, 'SELECT COALESCE(max(id), 0) AS count FROM automl_training_job_transitions');
+    const started = Date.now();
+    const loaded = figures(await writebackLoad(service.url, slice(1), SECONDS));
+    // Let the last events arrive, then count.
+    await new Promise((r) => setTimeout(r, 1_000));
+    const report = (await ask({ type: 'report' })) as Extract<ConsumerMessage, { type: 'report' }>;
+    const elapsedSeconds = (Date.now() - started) / 1000;
+    const [{ count: lastId }] = await query<{ count: string }>(database.url, 'SELECT COALESCE(max(id), 0) AS count FROM automl_training_job_transitions');
+    consumers.send({ type: 'close' });
+    await new Promise((r) => setTimeout(r, 500));
+
+    const after = figures(await writebackLoad(service.url, slice(2), SECONDS));
+    const baseline = (before.requestsPerSecond + after.requestsPerSecond) / 2;
+    return {
+      streams: STREAMS,
+      withoutStreams: [before, after],
+      withStreams: loaded,
+      ratio: Math.round((loaded.requestsPerSecond / baseline) * 100) / 100,
+      eventsPerSecond: Math.round(report.events / elapsedSeconds),
+      eventsExpectedPerStream: Number(lastId) - Number(firstId),
+      deliveredShare: Math.round((report.events / (STREAMS * (Number(lastId) - Number(firstId)))) * 1000) / 1000,
+      deliveryP50Ms: report.p50Ms,
+      deliveryP99Ms: report.p99Ms,
+    };
+  } finally {
+    if (consumers.connected) consumers.send({ type: 'close' });
+    await service.stop();
+    await database.drop();
+  }
+}
