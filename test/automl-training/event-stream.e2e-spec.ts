@@ -157,6 +157,17 @@ describe('GET /api/automl/train/jobs/events (one instance)', () => {
     expect(client.events[0].data).toMatchObject({ job_id: job.job_id, from: 'queued', to: 'running' });
   });
 
+  it('should end a bearer stream when its token stops being accepted (exp plus the 30 s clock tolerance)', async () => {
+    const nearlyStale = Math.floor(Date.now() / 1000) - 29;
+    const client = await stream('', bearer(keycloak.token({ sub: 'sub-erin', preferred_username: 'erin', exp: nearlyStale })));
+    const started = Date.now();
+    await client.ended;
+    expect(Date.now() - started).toBeLessThan(2_500);
+    // The same token no longer opens a stream.
+    await new Promise((r) => setTimeout(r, Math.max(0, (nearlyStale + 31) * 1000 - Date.now())));
+    expect((await refusal('', bearer(keycloak.token({ sub: 'sub-erin', preferred_username: 'erin', exp: nearlyStale })))).status).toBe(401);
+  });
+
   it('should send heartbeats as comments', async () => {
     const client = await stream();
     await client.until((c) => c.comments.includes('keep-alive'), 1_500, 'a heartbeat');

@@ -15,6 +15,8 @@ const REPLAY_PAGE = 500;
 const MAX_HELD_EVENTS = 10_000;
 /** A replaying consumer that does not drain its socket within this long is dropped. */
 const REPLAY_DRAIN_TIMEOUT_MS = 10_000;
+/** setTimeout's longest delay. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 /** Reconnection delay suggested to EventSource clients. */
 const RETRY_MS = 3_000;
 
@@ -36,6 +38,8 @@ interface OpenStream {
   /** Live events arriving while the stream replays, written once it has caught up. */
   held: TransitionEventRow[] | null;
   closed: boolean;
+  /** Ends the stream when the bearer token it was opened with expires. */
+  expiry: NodeJS.Timeout | null;
 }
 
 /** One SSE frame; the data line is a single line of JSON. */
@@ -58,6 +62,7 @@ export function eventFrame(event: TransitionEventRow): string {
  * capped in total and per credential; a consumer that stops reading is
  * dropped once its backlog passes STREAM_MAX_BUFFER_BYTES instead of being
  * buffered without end (it reconnects with Last-Event-ID and loses nothing).
+ * A stream opened with a bearer token ends when the token expires.
  */
 @Injectable()
 export class TransitionEventStreams implements OnApplicationBootstrap, BeforeApplicationShutdown {
@@ -116,6 +121,7 @@ export class TransitionEventStreams implements OnApplicationBootstrap, BeforeApp
         after: this.feed.position,
         held: request.lastEventId === null ? null : [],
         closed: false,
+        expiry: null,
       };
     } catch (error) {
       this.release(credential);
@@ -125,6 +131,16 @@ export class TransitionEventStreams implements OnApplicationBootstrap, BeforeApp
     this.streams.add(stream);
     this.metrics.streamOpened();
     response.on('close', () => this.close(stream));
+    const { principal } = request;
+    if (principal.kind === 'keycloak' && principal.validUntil !== null) {
+      // A stream lives no longer than its token: the client reconnects with a fresh one and Last-Event-ID.
+      const left = Math.min(Math.max(principal.validUntil - Date.now(), 0), MAX_TIMER_MS);
+      stream.expiry = setTimeout(() => {
+        stream.response.end();
+        this.close(stream);
+      }, left);
+      stream.expiry.unref();
+    }
     response.writeHead(200, {
       'Content-Type': 'text/event-stream; charset=utf-8',
       'Cache-Control': 'no-cache, no-transform',
@@ -156,6 +172,7 @@ export class TransitionEventStreams implements OnApplicationBootstrap, BeforeApp
   private close(stream: OpenStream): void {
     if (stream.closed) return;
     stream.closed = true;
+    if (stream.expiry) clearTimeout(stream.expiry);
     this.streams.delete(stream);
     this.release(stream.credential);
     this.metrics.streamClosed();

@@ -15,6 +15,7 @@ export class TokenClaimError extends Error {}
 
 interface KeycloakClaims {
   sub?: string;
+  exp?: number;
   typ?: string;
   azp?: string;
   aud?: string | string[];
@@ -82,6 +83,7 @@ export class KeycloakJwtStrategy extends PassportStrategy(Strategy, 'keycloak-jw
       username: claims.preferred_username ?? null,
       roles,
       admin: roles.some((role) => this.adminRoles.includes(role)),
+      validUntil: typeof claims.exp === 'number' ? (claims.exp + CLOCK_TOLERANCE_SECONDS) * 1000 : null,
     };
   }
 }

@@ -1,7 +1,15 @@
 /** Who is calling. Mirrors the platform's auth methods (keycloak_token, general_psk). */
 export type Principal =
   | { kind: 'psk' }
-  | { kind: 'keycloak'; subject: string; username: string | null; roles: string[]; admin: boolean };
+  | {
+      kind: 'keycloak';
+      subject: string;
+      username: string | null;
+      roles: string[];
+      admin: boolean;
+      /** Until when this service accepts the token (its exp plus the clock tolerance, ms since the epoch). */
+      validUntil: number | null;
+    };
 
 /** The name recorded as the actor of a change. */
 export function actorOf(principal: Principal): string {
