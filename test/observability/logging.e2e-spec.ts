@@ -33,6 +33,10 @@ describe('request logs and correlation ids', () => {
       duration_ms: expect.any(Number),
     });
     expect(logs.raw.join('\n')).not.toContain(TEST_PSK);
+    // Each key once: JSON.parse would hide a duplicate (the last one wins), log shippers may not.
+    const raw = logs.raw[logs.lines.indexOf(line!)];
+    const keys = [...raw.matchAll(/"([a-z_]+)":/g)].map((match) => match[1]).filter((key) => key in line!);
+    expect(keys).toEqual([...new Set(keys)]);
   });
 
   it('should make a correlation id when none (or a malformed one) is given, and pass it to Airflow', async () => {

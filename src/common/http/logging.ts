@@ -14,6 +14,11 @@ const REDACTED = [
 
 type RoutedRequest = IncomingMessage & { id?: string; route?: { path?: string }; baseUrl?: string; originalUrl?: string };
 
+function routeOf(req: IncomingMessage): string {
+  const routed = req as RoutedRequest;
+  return routed.route?.path ? `${routed.baseUrl ?? ''}${routed.route.path}` : 'unmatched';
+}
+
 /**
  * Structured JSON logs (pino): one line per request with method, route,
  * status, duration and correlation id; credentials redacted; pretty output
@@ -30,13 +35,11 @@ export function loggerParams(config: AppConfig, destination?: DestinationStream)
         redact: { paths: REDACTED, censor: '[redacted]' },
         genReqId: (req: IncomingMessage) => (req as RoutedRequest).id ?? 'none',
         customAttributeKeys: { responseTime: 'duration_ms' },
-        customProps: (req: IncomingMessage) => {
-          const routed = req as RoutedRequest;
-          return {
-            correlation_id: routed.id,
-            route: routed.route?.path ? `${routed.baseUrl ?? ''}${routed.route.path}` : 'unmatched',
-          };
-        },
+        // Bound when the request starts, so every line logged while serving it carries the correlation id.
+        customProps: (req: IncomingMessage) => ({ correlation_id: (req as RoutedRequest).id }),
+        // The route is known only once the router has matched: added to the final line alone.
+        customSuccessObject: (req: IncomingMessage, _res: ServerResponse, line: object) => ({ ...line, route: routeOf(req) }),
+        customErrorObject: (req: IncomingMessage, _res: ServerResponse, _error: Error, line: object) => ({ ...line, route: routeOf(req) }),
         serializers: {
           req: (req: { method: string; url: string }) => ({ method: req.method, url: req.url.split('?')[0] }),
           res: (res: { statusCode: number }) => ({ status: res.statusCode }),
