@@ -128,6 +128,13 @@ describe('GET /api/automl/train/jobs/events (one instance)', () => {
     expect([...ids].sort((x, y) => x - y)).toEqual(ids);
   });
 
+  it('should start live when Last-Event-ID names an id this database never issued (a restored database, say)', async () => {
+    const client = await stream('?domain=future', { ...psk(), 'Last-Event-ID': '999999999999' });
+    const job = await createJob(testApp, { domain: 'future' });
+    await client.untilEvents(1, 1_000);
+    expect(client.events[0].data).toMatchObject({ job_id: job.job_id, to: 'queued' });
+  });
+
   it('should confine a bearer user to their own jobs unless an admin role allows every owner', async () => {
     const [bob, bobAskingForAlice, admin] = await Promise.all([
       stream('', user('bob')),

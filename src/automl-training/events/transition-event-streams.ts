@@ -108,8 +108,13 @@ export class TransitionEventStreams implements OnApplicationBootstrap, BeforeApp
     const credential = request.principal.kind === 'psk' ? 'psk' : `keycloak:${request.principal.subject}`;
     this.reserve(credential);
     let stream: OpenStream;
+    let resumeAfter = request.lastEventId;
     try {
       await this.feed.start();
+      // An id this database never issued (one from before a restore, say) cannot be resumed after: start live.
+      if (resumeAfter !== null && resumeAfter > this.feed.position && resumeAfter > (await this.repository.lastTransitionId())) {
+        resumeAfter = null;
+      }
       if (!this.subscribed) {
         this.feed.subscribe(this.deliver);
         this.subscribed = true;
@@ -119,7 +124,7 @@ export class TransitionEventStreams implements OnApplicationBootstrap, BeforeApp
         credential,
         filter: streamFilter(request),
         after: this.feed.position,
-        held: request.lastEventId === null ? null : [],
+        held: resumeAfter === null ? null : [],
         closed: false,
         expiry: null,
       };
@@ -148,7 +153,7 @@ export class TransitionEventStreams implements OnApplicationBootstrap, BeforeApp
       'X-Accel-Buffering': 'no',
     });
     response.write(`retry: ${RETRY_MS}\n: connected\n\n`);
-    if (request.lastEventId !== null) await this.replay(stream, request.lastEventId, replayUpTo);
+    if (resumeAfter !== null) await this.replay(stream, resumeAfter, replayUpTo);
   }
 
   private reserve(credential: string): void {
