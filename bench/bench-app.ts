@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import { INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { Client } from 'pg';
+import pino from 'pino';
 import { AppModule } from '../src/app.module';
 import { configureApp } from '../src/app.setup';
 import { createHttpAdapter } from '../src/common/http/http-adapter';
@@ -52,7 +53,12 @@ export async function createBenchDatabase(): Promise<BenchDatabase> {
 export async function startBenchApp(env: Record<string, string>): Promise<BenchApp> {
   const database = await createBenchDatabase();
   const config = loadAppConfig({ NODE_ENV: 'production', API_PSK: BENCH_PSK, DATABASE_URL: database.url, ...env });
-  const app = await NestFactory.create(AppModule.forRoot(config), createHttpAdapter(), { bodyParser: false, logger: ['error'] });
+  // Request logs are written as in production, but to /dev/null so they do not bury the results table.
+  const logDestination = pino.destination({ dest: '/dev/null', sync: false });
+  const app = await NestFactory.create(AppModule.forRoot(config, { logDestination }), createHttpAdapter(), {
+    bodyParser: false,
+    logger: ['error'],
+  });
   configureApp(app, config);
   await app.listen(0, '127.0.0.1');
   return {
