@@ -70,7 +70,6 @@ export class TransitionEventStreams implements OnApplicationBootstrap, BeforeApp
   private readonly streams = new Set<OpenStream>();
   private readonly perCredential = new Map<string, number>();
   private heartbeat: NodeJS.Timeout | null = null;
-  private subscribed = false;
   private readonly deliver = AsyncResource.bind((events: readonly TransitionEventRow[]) => this.fanOut(events));
 
   constructor(
@@ -78,7 +77,9 @@ export class TransitionEventStreams implements OnApplicationBootstrap, BeforeApp
     private readonly repository: TrainingJobRepository,
     private readonly metrics: MetricsService,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
-  ) {}
+  ) {
+    feed.subscribe(this.deliver);
+  }
 
   onApplicationBootstrap(): void {
     this.heartbeat = setInterval(() => this.beat(), this.config.events.heartbeatMs);
@@ -107,17 +108,22 @@ export class TransitionEventStreams implements OnApplicationBootstrap, BeforeApp
   async open(request: StreamRequest, response: Response): Promise<void> {
     const credential = request.principal.kind === 'psk' ? 'psk' : `keycloak:${request.principal.subject}`;
     this.reserve(credential);
+    // The client may hang up while the database is asked below.
+    let gone = false;
+    const hungUp = () => (gone = true);
+    response.once('close', hungUp);
     let stream: OpenStream;
     let resumeAfter = request.lastEventId;
     try {
-      await this.feed.start();
+      await this.feed.acquire();
+    } catch (error) {
+      this.release(credential);
+      throw error;
+    }
+    try {
       // An id this database never issued (one from before a restore, say) cannot be resumed after: start live.
       if (resumeAfter !== null && resumeAfter > this.feed.position && resumeAfter > (await this.repository.lastTransitionId())) {
         resumeAfter = null;
-      }
-      if (!this.subscribed) {
-        this.feed.subscribe(this.deliver);
-        this.subscribed = true;
       }
       stream = {
         response,
@@ -129,8 +135,15 @@ export class TransitionEventStreams implements OnApplicationBootstrap, BeforeApp
         expiry: null,
       };
     } catch (error) {
+      this.feed.release();
       this.release(credential);
       throw error;
+    }
+    response.off('close', hungUp);
+    if (gone) {
+      this.feed.release();
+      this.release(credential);
+      return;
     }
     const replayUpTo = stream.after;
     this.streams.add(stream);
@@ -179,6 +192,7 @@ export class TransitionEventStreams implements OnApplicationBootstrap, BeforeApp
     stream.closed = true;
     if (stream.expiry) clearTimeout(stream.expiry);
     this.streams.delete(stream);
+    this.feed.release();
     this.release(stream.credential);
     this.metrics.streamClosed();
   }

@@ -41,9 +41,9 @@ describe('TransitionFeed', () => {
     table.commit(1);
     const notifications = { listen: async () => undefined } as unknown as TransitionNotifications;
     feed = new TransitionFeed(table.asRepository(), notifications);
-    await feed.start();
     delivered = [];
     feed.subscribe((events) => delivered.push(...events.map((event) => event.id)));
+    await feed.acquire();
   });
 
   afterEach(() => feed.onApplicationShutdown());
@@ -68,6 +68,21 @@ describe('TransitionFeed', () => {
     feed.wake();
     await settle(60);
     expect(delivered).toEqual([2, 3]);
+  });
+
+  it('should read nothing while nobody holds it, and catch up to the newest transition when held again', async () => {
+    feed.release();
+    table.commit(2);
+    feed.wake();
+    await settle(60);
+    expect(delivered).toEqual([]);
+    table.commit(3);
+    await feed.acquire();
+    expect(feed.position).toBe(3);
+    table.commit(4);
+    feed.wake();
+    await settle(60);
+    expect(delivered).toEqual([4]);
   });
 
   it('should skip a hole that never fills (a rolled-back insert) after waiting for it', async () => {

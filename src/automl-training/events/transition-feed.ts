@@ -24,7 +24,9 @@ export type TransitionListener = (events: readonly TransitionEventRow[]) => void
  * Tails the transitions table in id order from a high-water mark and hands
  * each new batch to its listeners. NOTIFY only says "something committed";
  * the table is the source of truth, so every replica sees every transition
- * exactly once, whichever replica wrote it.
+ * exactly once, whichever replica wrote it. It reads only while someone
+ * holds it (an open stream): an instance serving no stream costs nothing,
+ * and the first holder brings it up to the newest transition.
  */
 @Injectable()
 export class TransitionFeed implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -40,6 +42,8 @@ export class TransitionFeed implements OnApplicationBootstrap, OnApplicationShut
   private scheduled: NodeJS.Timeout | null = null;
   private poll: NodeJS.Timeout | null = null;
   private hole: { id: number; since: number } | null = null;
+  private holders = 0;
+  private catchingUp: Promise<void> | null = null;
   private lastFailureLog = 0;
   /** Wakes run in the feed's own async context, never in the request that committed. */
   readonly wake: () => void = AsyncResource.bind(() => this.schedule());
@@ -74,17 +78,42 @@ export class TransitionFeed implements OnApplicationBootstrap, OnApplicationShut
     return this.highWater;
   }
 
-  /**
-   * Adds a listener and returns the position it starts after: it receives
-   * exactly the transitions with greater ids.
-   */
-  subscribe(listener: TransitionListener): number {
+  subscribe(listener: TransitionListener): void {
     this.listeners.add(listener);
-    return this.highWater;
   }
 
   unsubscribe(listener: TransitionListener): void {
     this.listeners.delete(listener);
+  }
+
+  /**
+   * Keeps the feed reading for one more consumer; rejects while the database
+   * cannot be read. Once it resolves, `position` is where the consumer starts:
+   * listeners get exactly the transitions with greater ids.
+   */
+  async acquire(): Promise<void> {
+    await this.start();
+    this.holders++;
+    try {
+      if (this.holders === 1) this.catchingUp ??= this.catchUp().finally(() => (this.catchingUp = null));
+      await this.catchingUp;
+    } catch (error) {
+      this.holders--;
+      throw error;
+    }
+  }
+
+  release(): void {
+    this.holders = Math.max(0, this.holders - 1);
+  }
+
+  /** Skips what committed while nobody held the feed. */
+  private async catchUp(): Promise<void> {
+    const newest = await this.repository.lastTransitionId();
+    if (newest > this.highWater) {
+      this.highWater = newest;
+      this.hole = null;
+    }
   }
 
   private async begin(): Promise<void> {
@@ -100,7 +129,7 @@ export class TransitionFeed implements OnApplicationBootstrap, OnApplicationShut
   }
 
   private schedule(): void {
-    if (!this.started || this.stopped) return;
+    if (!this.started || this.stopped || this.holders === 0) return;
     if (this.reading) {
       this.again = true;
       return;
@@ -119,7 +148,10 @@ export class TransitionFeed implements OnApplicationBootstrap, OnApplicationShut
     this.again = false;
     this.lastReadAt = Date.now();
     try {
-      const rows = await this.repository.transitionsAfter(this.highWater, PAGE_SIZE);
+      const from = this.highWater;
+      const rows = await this.repository.transitionsAfter(from, PAGE_SIZE);
+      // Caught up (or released) meanwhile: these rows start at a stale point.
+      if (this.highWater !== from || this.holders === 0) return;
       const ready = this.contiguous(rows);
       if (ready.length > 0) {
         this.highWater = ready[ready.length - 1].id;
