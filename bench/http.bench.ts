@@ -1,5 +1,5 @@
 import autocannon from 'autocannon';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'pg';
@@ -79,8 +79,47 @@ export function writebackLoad(url: string, ids: string[], seconds: number): Prom
   });
 }
 
+/** CPU time (user + system) in clock ticks of a process, read from /proc. */
+function cpuTicks(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return Number(fields[11]) + Number(fields[12]);
+}
+
+/** CPU ticks of every PostgreSQL server process on this machine (the benchmark's database server). */
+function postgresTicks(): number {
+  let ticks = 0;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').startsWith('postgres')) ticks += cpuTicks(Number(entry));
+    } catch {
+      // The process ended meanwhile.
+    }
+  }
+  return ticks;
+}
+
+/** CPU milliseconds per request spent by the server under test and by PostgreSQL. */
+export interface CpuPerRequest {
+  serverMs: number;
+  postgresMs: number;
+}
+
+/** Runs `load` while counting the CPU the server process and PostgreSQL spend (Linux /proc, 100 ticks/s). */
+async function withCpu(pid: number, load: () => Promise<autocannon.Result>): Promise<{ figures: LoadFigures; cpu: CpuPerRequest }> {
+  const server = cpuTicks(pid);
+  const postgres = postgresTicks();
+  const result = await load();
+  const requests = result.requests.total;
+  const perRequest = (ticks: number) => Math.round(((ticks * 10) / requests) * 1000) / 1000;
+  return {
+    figures: figures(result),
+    cpu: { serverMs: perRequest(cpuTicks(pid) - server), postgresMs: perRequest(postgresTicks() - postgres) },
+  };
+}
+
 export interface HttpBenchResult {
-  writeback: { service: LoadFigures; baseline: LoadFigures; ratio: number };
+  writeback: { service: LoadFigures; baseline: LoadFigures; ratio: number; cpu: { service: CpuPerRequest; baseline: CpuPerRequest } };
   listing: { first: LoadFigures; deep: LoadFigures; ratio: number };
   peakRssMiB: number;
   coldStartEmbeddedMs: number;
@@ -108,12 +147,12 @@ export async function benchHttp(): Promise<HttpBenchResult> {
     await seedJobs(database.url, WRITEBACK_JOBS);
     const ids = (await query<{ job_id: string }>(database.url, 'SELECT job_id FROM automl_training_jobs')).map((row) => row.job_id);
     await writebackLoad(service.url, ids.slice(-2_000), 2);
-    const serviceRun = figures(await writebackLoad(service.url, ids.slice(0, 60_000), 10));
+    const serviceRun = await withCpu(service.pid, () => writebackLoad(service.url, ids.slice(0, 60_000), 10));
 
     const baseline = await startBaseline(database.url, POOL_SIZE);
     try {
       await writebackLoad(baseline.url, ids.slice(-4_000, -2_000), 2);
-      const baselineRun = figures(await writebackLoad(baseline.url, ids.slice(60_000, 118_000), 10));
+      const baselineRun = await withCpu(baseline.pid, () => writebackLoad(baseline.url, ids.slice(60_000, 118_000), 10));
 
       await query(database.url, 'TRUNCATE automl_training_job_transitions, automl_training_jobs');
       await seedJobs(database.url, LISTING_JOBS);
@@ -131,9 +170,10 @@ export async function benchHttp(): Promise<HttpBenchResult> {
 
       return {
         writeback: {
-          service: serviceRun,
-          baseline: baselineRun,
-          ratio: Math.round((serviceRun.requestsPerSecond / baselineRun.requestsPerSecond) * 100) / 100,
+          service: serviceRun.figures,
+          baseline: baselineRun.figures,
+          ratio: Math.round((serviceRun.figures.requestsPerSecond / baselineRun.figures.requestsPerSecond) * 100) / 100,
+          cpu: { service: serviceRun.cpu, baseline: baselineRun.cpu },
         },
         listing: { first, deep, ratio: Math.round((first.requestsPerSecond / deep.requestsPerSecond) * 100) / 100 },
         peakRssMiB: service.peakRssMiB(),

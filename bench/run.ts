@@ -26,6 +26,12 @@ function httpRows(http: HttpBenchResult): { rows: Row[]; details: { run: string;
     details: [
       { run: 'writeback, service', figures: load(http.writeback.service) },
       { run: 'writeback, raw baseline', figures: load(http.writeback.baseline) },
+      {
+        run: 'writeback CPU per request, service | baseline',
+        figures:
+          `server ${http.writeback.cpu.service.serverMs} ms + PostgreSQL ${http.writeback.cpu.service.postgresMs} ms | ` +
+          `server ${http.writeback.cpu.baseline.serverMs} ms + PostgreSQL ${http.writeback.cpu.baseline.postgresMs} ms`,
+      },
       { run: 'listing, first page', figures: load(http.listing.first) },
       { run: 'listing, deep page', figures: load(http.listing.deep) },
       { run: 'service peak RSS (VmHWM)', figures: `${http.peakRssMiB} MiB` },

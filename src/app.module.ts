@@ -1,6 +1,6 @@
 import { DynamicModule, Global, Module } from '@nestjs/common';
 import { ConfigModule, ConfigService } from '@nestjs/config';
-import { APP_FILTER, APP_GUARD, APP_INTERCEPTOR } from '@nestjs/core';
+import { APP_FILTER, APP_GUARD } from '@nestjs/core';
 import { PassportModule } from '@nestjs/passport';
 import { LoggerModule } from 'nestjs-pino';
 import type { DestinationStream } from 'pino';
@@ -12,7 +12,7 @@ import { PskStrategy } from './common/auth/psk.strategy';
 import { ErrorResponseFilter } from './common/errors/error-response.filter';
 import { RouteTable } from './common/http/route-table';
 import { BodyDecodeGuard } from './common/validation/body-decode.guard';
-import { RequestValidationInterceptor } from './common/validation/request-validation.interceptor';
+import { RequestValidationGuard } from './common/validation/request-validation.guard';
 import { APP_CONFIG, AppConfig } from './config/app.config';
 import { DatabaseModule } from './database/database.module';
 import { HealthModule } from './health/health.module';
@@ -43,9 +43,10 @@ class AppConfigModule {
 }
 
 /**
- * Root module. Global guards, interceptor and filter are APP_* providers so
- * tests that build this module get exactly the production pipeline. Guard
- * order matters: the body is decoded before authentication, as FastAPI does.
+ * Root module. Global guards and filter are APP_* providers so tests that
+ * build this module get exactly the production pipeline. Guard order
+ * matters: the body is decoded before authentication, as FastAPI does, and
+ * the request is validated after it.
  */
 @Module({})
 export class AppModule {
@@ -67,7 +68,7 @@ export class AppModule {
         RouteTable,
         { provide: APP_GUARD, useClass: BodyDecodeGuard },
         { provide: APP_GUARD, useClass: AuthGuard },
-        { provide: APP_INTERCEPTOR, useClass: RequestValidationInterceptor },
+        { provide: APP_GUARD, useClass: RequestValidationGuard },
         { provide: APP_FILTER, useClass: ErrorResponseFilter },
       ],
     };

@@ -1,8 +1,7 @@
-import { CallHandler, ExecutionContext, Injectable, NestInterceptor } from '@nestjs/common';
+import { CanActivate, ExecutionContext, Injectable } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { validate, ValidationError } from 'class-validator';
 import type { Request } from 'express';
-import { Observable } from 'rxjs';
 import { fieldsOf } from './fields';
 import { checkField, coerceField, FieldSpec, Loc, ValidationItem, RequestValidationError } from './pydantic-errors';
 import { DecodedBody, REQUEST_SCHEMA, RequestSchema, requestState } from './request-schema.decorator';
@@ -16,16 +15,18 @@ type DtoClass = new () => object;
 
 /**
  * Validates path, query and body of a route together, after authentication
- * (guards) and before the handler, and refuses them with one 422 whose items
- * come in FastAPI's order: path, query, body.
+ * (the guard registered after AuthGuard) and before the handler, and refuses
+ * them with one 422 whose items come in FastAPI's order: path, query, body.
+ * A guard rather than an interceptor: with no interceptor at all, Nest skips
+ * its per-request interceptor chain (rxjs, async-context binding).
  */
 @Injectable()
-export class RequestValidationInterceptor implements NestInterceptor {
+export class RequestValidationGuard implements CanActivate {
   constructor(private readonly reflector: Reflector) {}
 
-  async intercept(context: ExecutionContext, next: CallHandler): Promise<Observable<unknown>> {
+  async canActivate(context: ExecutionContext): Promise<boolean> {
     const schema = this.reflector.get<RequestSchema | undefined>(REQUEST_SCHEMA, context.getHandler());
-    if (!schema) return next.handle();
+    if (!schema) return true;
     const request = context.switchToHttp().getRequest<Request>();
     const items: ValidationItem[] = [];
     const state = requestState(request);
@@ -37,7 +38,7 @@ export class RequestValidationInterceptor implements NestInterceptor {
     const body = schema.body ? await validateBody(schema.body, state.decodedBody ?? { kind: 'absent' }, items) : {};
     if (items.length > 0) throw new RequestValidationError(items);
     state.validated = { params, query, body };
-    return next.handle();
+    return true;
   }
 }
 
