@@ -261,6 +261,32 @@ async function metric(testApp: TestApp, series: string): Promise<number> {
   return line ? Number(line.split(' ')[1]) : 0;
 }
 
+describe('GET /api/automl/train/jobs/events (total cap)', () => {
+  let testApp: TestApp;
+
+  beforeAll(async () => {
+    testApp = await startTestApp({ STREAM_MAX_TOTAL: '2' });
+  });
+
+  afterAll(() => testApp.close());
+
+  it('should serve at most STREAM_MAX_TOTAL streams even when they all arrive at once', async () => {
+    const url = `${(await testApp.app.getUrl()).replace('[::1]', '127.0.0.1')}${EVENTS}`;
+    const attempts = await Promise.allSettled([1, 2, 3, 4].map(() => EventStreamClient.open(url, psk())));
+    const opened = attempts.filter((attempt) => attempt.status === 'fulfilled').map((attempt) => attempt.value);
+    const refused = attempts.filter((attempt) => attempt.status === 'rejected').map((attempt) => attempt.reason as StreamRefused);
+    try {
+      expect(opened).toHaveLength(2);
+      expect(refused.map((error) => [error.status, JSON.parse(error.body)])).toEqual([
+        [429, { error: 'This instance already serves 2 event streams; retry shortly', code: 429 }],
+        [429, { error: 'This instance already serves 2 event streams; retry shortly', code: 429 }],
+      ]);
+    } finally {
+      await Promise.all(opened.map((client) => client.close()));
+    }
+  });
+});
+
 (usesPostgres() ? describe : describe.skip)('GET /api/automl/train/jobs/events (two instances on one PostgreSQL)', () => {
   let a: TestApp;
   let b: TestApp;

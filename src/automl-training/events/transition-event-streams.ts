@@ -69,6 +69,8 @@ export class TransitionEventStreams implements OnApplicationBootstrap, BeforeApp
   private readonly logger = new Logger(TransitionEventStreams.name);
   private readonly streams = new Set<OpenStream>();
   private readonly perCredential = new Map<string, number>();
+  /** Streams open or opening (a slot is taken before the database is asked). */
+  private slots = 0;
   private heartbeat: NodeJS.Timeout | null = null;
   private readonly deliver = AsyncResource.bind((events: readonly TransitionEventRow[]) => this.fanOut(events));
 
@@ -171,7 +173,7 @@ export class TransitionEventStreams implements OnApplicationBootstrap, BeforeApp
 
   private reserve(credential: string): void {
     const { maxStreams, maxStreamsPerCredential } = this.config.events;
-    if (this.streams.size >= maxStreams) {
+    if (this.slots >= maxStreams) {
       throw new TooManyStreamsError(`This instance already serves ${maxStreams} event streams; retry shortly`);
     }
     const open = this.perCredential.get(credential) ?? 0;
@@ -179,9 +181,11 @@ export class TransitionEventStreams implements OnApplicationBootstrap, BeforeApp
       throw new TooManyStreamsError(`At most ${maxStreamsPerCredential} event streams per credential; close one first`);
     }
     this.perCredential.set(credential, open + 1);
+    this.slots++;
   }
 
   private release(credential: string): void {
+    this.slots--;
     const open = (this.perCredential.get(credential) ?? 1) - 1;
     if (open > 0) this.perCredential.set(credential, open);
     else this.perCredential.delete(credential);
