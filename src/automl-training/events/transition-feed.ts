@@ -150,8 +150,11 @@ export class TransitionFeed implements OnApplicationBootstrap, OnApplicationShut
     try {
       const from = this.highWater;
       const rows = await this.repository.transitionsAfter(from, PAGE_SIZE);
-      // Caught up (or released) meanwhile: these rows start at a stale point.
-      if (this.highWater !== from || this.holders === 0) return;
+      // Caught up (or released) meanwhile: these rows start at a stale point; read again from the new one.
+      if (this.highWater !== from || this.holders === 0) {
+        this.again = true;
+        return;
+      }
       const ready = this.contiguous(rows);
       if (ready.length > 0) {
         this.highWater = ready[ready.length - 1].id;
