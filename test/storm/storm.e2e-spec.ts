@@ -11,13 +11,15 @@ describe('writeback storm', () => {
 
   afterAll(() => testApp.close());
 
-  it('should keep every history legal, lose no acknowledged callback and answer no 5xx under concurrent writebacks and polling', async () => {
+  it('should keep every history legal, lose no acknowledged callback, stream every transition in order and answer no 5xx under concurrent writebacks and polling', async () => {
     const baseUrl = (await testApp.app.getUrl()).replace('[::1]', '127.0.0.1');
-    const report = await runStorm({ baseUrl, psk: TEST_PSK, jobs: 40, writebacks: 2000, clients: 25 });
+    const report = await runStorm({ baseUrl, psk: TEST_PSK, jobs: 40, writebacks: 2000, clients: 25, streams: 2 });
     expect(report.problems).toEqual([]);
     expect(report.codes['200']).toBeGreaterThan(0);
     expect(report.codes['409']).toBeGreaterThan(0);
     expect(Object.keys(report.codes).sort()).toEqual(['200', '409']);
     expect(report.bulkCalls).toBeGreaterThan(0);
+    expect(report.transitions).toBeGreaterThan(40);
+    expect(report.eventsPerStream).toEqual([report.transitions, report.transitions]);
   });
 });

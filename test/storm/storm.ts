@@ -1,4 +1,5 @@
 import { Agent, request as httpRequest } from 'node:http';
+import { EventStreamClient } from '../utils/event-stream';
 
 export interface StormOptions {
   baseUrl: string;
@@ -6,6 +7,8 @@ export interface StormOptions {
   jobs: number;
   writebacks: number;
   clients: number;
+  /** Event streams (filtered to the storm's domain) held open throughout; each must get every transition once, in order. */
+  streams?: number;
 }
 
 export interface StormReport {
@@ -14,6 +17,10 @@ export interface StormReport {
   bulkCalls: number;
   codes: Record<string, number>;
   seconds: number;
+  /** Transitions recorded in the histories of the storm's jobs. */
+  transitions: number;
+  /** Events each open stream received. */
+  eventsPerStream: number[];
   problems: string[];
 }
 
@@ -57,13 +64,20 @@ function call(baseUrl: string, method: string, path: string, psk: string, body?:
  * `clients` concurrent clients, while a loop polls bulk status. Then checks
  * that every job's history is a legal lifecycle path ending in its stored
  * status, that every acknowledged callback is in its job's history, and that
- * nothing answered 5xx or anything but 200/409.
+ * nothing answered 5xx or anything but 200/409. Event streams open during
+ * the storm must each receive exactly the recorded transitions, in id order.
  */
 export async function runStorm(options: StormOptions): Promise<StormReport> {
   const { baseUrl, psk } = options;
   const problems: string[] = [];
   const codes: Record<string, number> = {};
   const count = (status: number) => (codes[status] = (codes[status] ?? 0) + 1);
+
+  const streams = await Promise.all(
+    Array.from({ length: options.streams ?? 0 }, () =>
+      EventStreamClient.open(`${baseUrl}/api/automl/train/jobs/events?domain=storm`, { 'Authorization-PSK': psk }),
+    ),
+  );
 
   const ids: string[] = [];
   for (let i = 0; i < options.jobs; i++) {
@@ -120,12 +134,14 @@ export async function runStorm(options: StormOptions): Promise<StormReport> {
   await poller;
   const seconds = (Date.now() - started) / 1000;
 
+  const recorded: number[] = [];
   for (const id of ids) {
     const [history, job] = await Promise.all([
       call(baseUrl, 'GET', `/api/automl/train/jobs/${id}/history`, psk),
       call(baseUrl, 'GET', `/api/automl/train/jobs/${id}`, psk),
     ]);
-    const transitions: { from_status: string | null; to_status: string }[] = history.json.items;
+    const transitions: { id: number; from_status: string | null; to_status: string }[] = history.json.items;
+    recorded.push(...transitions.map((t) => t.id));
     transitions.forEach((t, i) => {
       if (i === 0) {
         if (t.from_status !== null || t.to_status !== 'queued') problems.push(`${id}: bad creation ${JSON.stringify(t)}`);
@@ -140,5 +156,16 @@ export async function runStorm(options: StormOptions): Promise<StormReport> {
     const reached = new Set(transitions.map((t) => t.to_status));
     for (const status of acknowledged.get(id)!) if (!reached.has(status)) problems.push(`${id}: acknowledged ${status} missing from history`);
   }
-  return { jobs: options.jobs, writebacks: options.writebacks, bulkCalls, codes, seconds, problems };
+  recorded.sort((a, b) => a - b);
+  for (const [index, stream] of streams.entries()) {
+    await stream.untilEvents(recorded.length, 10_000).catch(() => undefined);
+    const received = stream.events.map((event) => event.id);
+    if (received.length !== recorded.length || received.some((id, at) => id !== recorded[at])) {
+      const missing = recorded.filter((id) => !received.includes(id)).length;
+      problems.push(`stream ${index}: ${received.length} events for ${recorded.length} transitions (${missing} missing), or out of order`);
+    }
+    await stream.close();
+  }
+  const eventsPerStream = streams.map((stream) => stream.events.length);
+  return { jobs: options.jobs, writebacks: options.writebacks, bulkCalls, codes, seconds, transitions: recorded.length, eventsPerStream, problems };
 }
