@@ -1,7 +1,7 @@
 import { usesPostgres } from '../setup/test-database';
 import { EventStreamClient } from '../utils/event-stream';
 import { createJob } from '../utils/jobs';
-import { psk, startTestApp, startTestAppWithAirflow, AirflowTestApp, TestApp } from '../utils/test-app';
+import { AirflowTestApp, baseUrl, psk, startTestApp, startTestAppWithAirflow, TestApp } from '../utils/test-app';
 
 const PERIOD_MS = 300;
 
@@ -61,7 +61,7 @@ describe('background reconciliation', () => {
     it('should show a run Airflow failed without any callback as failed on a stream open on the other instance within one period', async () => {
       const job = await createJob(a.testApp);
       a.airflow.parse();
-      const url = (await b.app.getUrl()).replace('[::1]', '127.0.0.1');
+      const url = await baseUrl(b);
       const client = await EventStreamClient.open(`${url}/api/automl/train/jobs/events?ids=${job.job_id}`, psk());
       try {
         const failedAt = Date.now();

@@ -3,7 +3,7 @@ import { KeycloakDouble } from '../doubles/keycloak.double';
 import { EventStreamClient, StreamRefused } from '../utils/event-stream';
 import { createJob, writeback } from '../utils/jobs';
 import { usesPostgres } from '../setup/test-database';
-import { bearer, psk, startTestApp, startTestAppWithKeycloak, TestApp } from '../utils/test-app';
+import { baseUrl, bearer, psk, startTestApp, startTestAppWithKeycloak, TestApp } from '../utils/test-app';
 
 const EVENTS = '/api/automl/train/jobs/events';
 const PER_CREDENTIAL = 6;
@@ -37,7 +37,7 @@ describe('GET /api/automl/train/jobs/events (one instance)', () => {
       STREAM_MAX_BUFFER_BYTES: '65536',
       STREAM_MAX_PER_CREDENTIAL: String(PER_CREDENTIAL),
     }));
-    base = (await testApp.app.getUrl()).replace('[::1]', '127.0.0.1');
+    base = await baseUrl(testApp);
   });
 
   afterEach(async () => {
@@ -271,7 +271,7 @@ describe('GET /api/automl/train/jobs/events (total cap)', () => {
   afterAll(() => testApp.close());
 
   it('should serve at most STREAM_MAX_TOTAL streams even when they all arrive at once', async () => {
-    const url = `${(await testApp.app.getUrl()).replace('[::1]', '127.0.0.1')}${EVENTS}`;
+    const url = `${await baseUrl(testApp)}${EVENTS}`;
     const attempts = await Promise.allSettled([1, 2, 3, 4].map(() => EventStreamClient.open(url, psk())));
     const opened = attempts.filter((attempt) => attempt.status === 'fulfilled').map((attempt) => attempt.value);
     const refused = attempts.filter((attempt) => attempt.status === 'rejected').map((attempt) => attempt.reason as StreamRefused);
@@ -292,7 +292,7 @@ describe('GET /api/automl/train/jobs/events (total cap)', () => {
   let b: TestApp;
   const open: EventStreamClient[] = [];
   const stream = async (instance: TestApp, headers: Record<string, string> = psk()): Promise<EventStreamClient> => {
-    const client = await EventStreamClient.open(`${(await instance.app.getUrl()).replace('[::1]', '127.0.0.1')}${EVENTS}`, headers);
+    const client = await EventStreamClient.open(`${await baseUrl(instance)}${EVENTS}`, headers);
     open.push(client);
     return client;
   };

@@ -2,7 +2,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Browser, chromium } from 'playwright-core';
 import { createJob } from '../utils/jobs';
-import { startTestApp, TEST_PSK, TestApp } from '../utils/test-app';
+import { baseUrl, startTestApp, TEST_PSK, TestApp } from '../utils/test-app';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 export const SCREENSHOT = join(__dirname, '..', '..', 'test-artifacts', 'swagger-ui-writeback.png');
@@ -33,8 +33,8 @@ run('Swagger UI in a real browser', () => {
   it('should authorize with the PSK through the UI and execute the writeback on a real job', async () => {
     const job = await createJob(testApp);
     const page = await browser.newPage({ viewport: { width: 1280, height: 1600 } });
-    const baseUrl = (await testApp.app.getUrl()).replace('[::1]', '127.0.0.1');
-    await page.goto(`${baseUrl}/docs/`);
+    const url = await baseUrl(testApp);
+    await page.goto(`${url}/docs/`);
     await page.waitForSelector('.swagger-ui .info .title');
     expect(await page.textContent('.swagger-ui .info .title')).toContain('Nx1 AI API');
 

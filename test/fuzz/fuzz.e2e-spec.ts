@@ -1,7 +1,7 @@
 import { AirflowDouble } from '../doubles/airflow.double';
 import { KeycloakDouble } from '../doubles/keycloak.double';
 import { createJob } from '../utils/jobs';
-import { bearer, psk, startTestAppWithAirflow, TestApp } from '../utils/test-app';
+import { baseUrl, bearer, psk, startTestAppWithAirflow, TestApp } from '../utils/test-app';
 import { ContractFuzzer } from './contract-fuzzer';
 
 /** FUZZ_COUNT (default 1500 in CI) requests; FUZZ_SEED replays a run (printed on failure). */
@@ -23,10 +23,10 @@ describe('contract fuzzing', () => {
   it(`should answer ${COUNT} malformed requests without a 5xx, every 4xx contract-shaped`, async () => {
     const known = [await createJob(testApp), await createJob(testApp, {}, false), await createJob(testApp, { owner: 'alice' })];
     airflow.parse();
-    const baseUrl = (await testApp.app.getUrl()).replace('[::1]', '127.0.0.1');
+    const url = await baseUrl(testApp);
     const fuzzer = new ContractFuzzer(
       {
-        baseUrl,
+        baseUrl: url,
         credentials: [psk(), bearer(keycloak.token({ preferred_username: 'alice' })), bearer(keycloak.token({ realm_access: { roles: ['automl-admin'] } }))],
         knownIds: known.map((job) => job.job_id),
       },

@@ -1,4 +1,4 @@
-import { startTestApp, TEST_PSK, TestApp } from '../utils/test-app';
+import { baseUrl, startTestApp, TEST_PSK, TestApp } from '../utils/test-app';
 import { runStorm } from './storm';
 
 /** CI size; `npm run storm` runs 20 000 writebacks over 500 jobs from 100 clients. */
@@ -12,8 +12,8 @@ describe('writeback storm', () => {
   afterAll(() => testApp.close());
 
   it('should keep every history legal, lose no acknowledged callback, stream every transition in order and answer no 5xx under concurrent writebacks and polling', async () => {
-    const baseUrl = (await testApp.app.getUrl()).replace('[::1]', '127.0.0.1');
-    const report = await runStorm({ baseUrl, psk: TEST_PSK, jobs: 40, writebacks: 2000, clients: 25, streams: 2 });
+    const url = await baseUrl(testApp);
+    const report = await runStorm({ baseUrl: url, psk: TEST_PSK, jobs: 40, writebacks: 2000, clients: 25, streams: 2 });
     expect(report.problems).toEqual([]);
     expect(report.codes['200']).toBeGreaterThan(0);
     expect(report.codes['409']).toBeGreaterThan(0);

@@ -85,6 +85,11 @@ export async function startTestApp(env: Record<string, string> = {}, logDestinat
   };
 }
 
+/** The app's loopback base URL, for clients other than supertest (raw sockets, streams, fuzzers). */
+export async function baseUrl(testApp: TestApp): Promise<string> {
+  return (await testApp.app.getUrl()).replace('[::1]', '127.0.0.1');
+}
+
 export const psk = (key = TEST_PSK) => ({ 'Authorization-PSK': key });
 export const bearer = (token: string) => ({ Authorization: `Bearer ${token}` });
 
