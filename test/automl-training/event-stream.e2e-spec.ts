@@ -352,6 +352,25 @@ describe('GET /api/automl/train/jobs/events (total cap)', () => {
     ]);
   });
 
+  it('should listen again after its LISTEN connection is killed, and keep delivering within 1 s', async () => {
+    const listeners = () =>
+      a.dataSource.query(
+        `SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query = 'LISTEN automl_training_job_transitions'`,
+      ) as Promise<{ pid: number }[]>;
+    const onB = await stream(b);
+    const before = await listeners();
+    expect(before).toHaveLength(2);
+    await a.dataSource.query('SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) AS pid', [before.map((row) => row.pid)]);
+    const deadline = Date.now() + 5_000;
+    while ((await listeners()).length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    expect((await listeners()).filter((row) => !before.some((old) => old.pid === row.pid))).toHaveLength(2);
+
+    const job = await createJob(a);
+    const started = Date.now();
+    await onB.until((client) => client.events.some((event) => event.data.job_id === job.job_id), 1_000, 'the new job');
+    expect(Date.now() - started).toBeLessThan(1_000);
+  });
+
   it('should give every stream every transition once, in id order, while both instances take concurrent writebacks', async () => {
     const streams = await Promise.all([stream(a), stream(a), stream(b), stream(b)]);
     const jobs = await Promise.all(Array.from({ length: 40 }, (_, index) => createJob(index % 2 ? a : b)));
