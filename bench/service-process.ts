@@ -2,8 +2,7 @@ import { ChildProcess, fork, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort } from '../test/utils/net';
-
-const ROOT = join(__dirname, '..');
+import { ROOT, SERVICE_MAIN } from '../test/utils/service-main';
 
 export { freePort };
 
@@ -47,11 +46,14 @@ function handle(child: ChildProcess, url: string, started: number): RunningProce
   };
 }
 
-/** The built service (`node dist/main.js`, as `npm start` runs it) in a child process. */
-export async function startService(env: Record<string, string>): Promise<RunningProcess> {
+/**
+ * The built service (the file `npm start` runs) in a child process; `nodeArgs`
+ * go to node before it (e.g. `--cpu-prof`).
+ */
+export async function startService(env: Record<string, string>, nodeArgs: string[] = []): Promise<RunningProcess> {
   const port = await freePort();
   const started = Date.now();
-  const child = spawn(process.execPath, [join(ROOT, 'dist', 'main.js')], {
+  const child = spawn(process.execPath, [...nodeArgs, SERVICE_MAIN], {
     cwd: env.CWD ?? ROOT,
     env: { PATH: process.env.PATH ?? '', PORT: String(port), ...env },
     stdio: 'ignore',
