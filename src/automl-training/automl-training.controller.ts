@@ -40,6 +40,12 @@ import { toJobResponse, toStatusItem, toTransition } from './training-job.mapper
 
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 const LAST_EVENT_ID = /^[0-9]{1,15}$/;
+
+/** An optional header's value, refused with a 422 item at ["header", name] unless it matches `pattern`. */
+function optionalHeader(name: string, value: string | undefined, pattern: RegExp, message: string): string | undefined {
+  if (value === undefined || pattern.test(value)) return value;
+  throw new RequestValidationError([valueError(['header', name], value, message)]);
+}
 const EVENT_EXAMPLE =
   'retry: 3000\n: connected\n\n' +
   'id: 42\ndata: {"job_id":"3fa85f64-5717-4562-b3fc-2c963f66afa6","from":"queued","to":"running","status":"running",' +
@@ -105,13 +111,9 @@ export class AutomlTrainingController {
     @Res({ passthrough: true }) response: Response,
   ): Promise<AutoMLTrainingJobResponse> {
     const autoTrigger = query.auto_trigger ?? true;
-    if (idempotencyKey === undefined) return toJobResponse(await this.service.create(body, autoTrigger, principal));
-    if (!IDEMPOTENCY_KEY.test(idempotencyKey)) {
-      throw new RequestValidationError([
-        valueError(['header', 'idempotency-key'], idempotencyKey, 'Idempotency-Key must be 1 to 255 visible ASCII characters'),
-      ]);
-    }
-    const { job, replayed } = await this.service.createIdempotent(body, autoTrigger, principal, idempotencyKey);
+    const key = optionalHeader('idempotency-key', idempotencyKey, IDEMPOTENCY_KEY, 'Idempotency-Key must be 1 to 255 visible ASCII characters');
+    if (key === undefined) return toJobResponse(await this.service.create(body, autoTrigger, principal));
+    const { job, replayed } = await this.service.createIdempotent(body, autoTrigger, principal, key);
     if (replayed) response.setHeader('Idempotent-Replayed', 'true');
     return toJobResponse(job);
   }
@@ -213,15 +215,8 @@ export class AutomlTrainingController {
     @Headers('last-event-id') lastEventIdHeader: string | undefined,
     @Res() response: Response,
   ): Promise<void> {
-    let lastEventId: number | null = null;
-    if (lastEventIdHeader !== undefined) {
-      if (!LAST_EVENT_ID.test(lastEventIdHeader)) {
-        throw new RequestValidationError([
-          valueError(['header', 'last-event-id'], lastEventIdHeader, 'Last-Event-ID must be an event id sent by this stream'),
-        ]);
-      }
-      lastEventId = Number(lastEventIdHeader);
-    }
+    const resumeAfter = optionalHeader('last-event-id', lastEventIdHeader, LAST_EVENT_ID, 'Last-Event-ID must be an event id sent by this stream');
+    const lastEventId = resumeAfter === undefined ? null : Number(resumeAfter);
     await this.streams.open(
       { principal, jobIds: query.ids, domain: query.domain, owner: query.owner, lastEventId },
       response,

@@ -98,10 +98,6 @@ export class TransitionEventStreams implements OnApplicationBootstrap, BeforeApp
     }
   }
 
-  get openCount(): number {
-    return this.streams.size;
-  }
-
   /**
    * Opens a stream on `response`. Throws (before anything is written) when a
    * cap is reached or the database cannot be read; afterwards the stream
