@@ -1,7 +1,7 @@
 import { fork } from 'node:child_process';
 import { join } from 'node:path';
 import { BENCH_PSK, createBenchDatabase } from './bench-app';
-import { figures, LoadFigures, query, seedJobs, writebackLoad } from './http.bench';
+import { CpuPerRequest, cpuTicks, figures, LoadFigures, query, seedJobs, withCpu, writebackLoad } from './http.bench';
 import { startService } from './service-process';
 
 const STREAMS = 200;
@@ -21,6 +21,8 @@ export interface EventStreamBenchResult {
   deliveredShare: number;
   deliveryP50Ms: number | null;
   deliveryP99Ms: number | null;
+  /** CPU per writeback without streams and with them; `consumersMs` is the consumer process's share, in ms per writeback. */
+  cpu: { withoutStreams: CpuPerRequest; withStreams: CpuPerRequest & { consumersMs: number } };
 }
 
 type ConsumerMessage =
@@ -58,34 +60,39 @@ export async function benchEventStreams(): Promise<EventStreamBenchResult> {
     const slice = (run: number) => ids.slice(run * 30_000, (run + 1) * 30_000);
     await writebackLoad(service.url, ids.slice(-2_000), 2);
 
-    const before = figures(await writebackLoad(service.url, slice(0), SECONDS));
+    const before = await withCpu(service.pid, () => writebackLoad(service.url, slice(0), SECONDS));
 
     await ask({ type: 'open', url: `${service.url}/api/automl/train/jobs/events`, headers: { 'Authorization-PSK': BENCH_PSK }, count: STREAMS });
     await new Promise((r) => setTimeout(r, 500));
     await ask({ type: 'reset' });
-    const [{ count: firstId }] = await query<{ count: string }>(database.url, 'SELECT COALESCE(max(id), 0) AS count FROM automl_training_job_transitions');
+    const lastTransitionId = async () =>
+      Number((await query<{ id: string }>(database.url, 'SELECT COALESCE(max(id), 0) AS id FROM automl_training_job_transitions'))[0].id);
+    const firstId = await lastTransitionId();
     const started = Date.now();
-    const loaded = figures(await writebackLoad(service.url, slice(1), SECONDS));
+    const consumerTicks = cpuTicks(consumers.pid!);
+    const loaded = await withCpu(service.pid, () => writebackLoad(service.url, slice(1), SECONDS));
+    const consumersMs = Math.round((((cpuTicks(consumers.pid!) - consumerTicks) * 10) / (loaded.figures.requestsPerSecond * SECONDS)) * 1000) / 1000;
     // Let the last events arrive, then count.
     await new Promise((r) => setTimeout(r, 1_000));
     const report = (await ask({ type: 'report' })) as Extract<ConsumerMessage, { type: 'report' }>;
     const elapsedSeconds = (Date.now() - started) / 1000;
-    const [{ count: lastId }] = await query<{ count: string }>(database.url, 'SELECT COALESCE(max(id), 0) AS count FROM automl_training_job_transitions');
+    const lastId = await lastTransitionId();
     consumers.send({ type: 'close' });
     await new Promise((r) => setTimeout(r, 500));
 
     const after = figures(await writebackLoad(service.url, slice(2), SECONDS));
-    const baseline = (before.requestsPerSecond + after.requestsPerSecond) / 2;
+    const baseline = (before.figures.requestsPerSecond + after.requestsPerSecond) / 2;
     return {
       streams: STREAMS,
-      withoutStreams: [before, after],
-      withStreams: loaded,
-      ratio: Math.round((loaded.requestsPerSecond / baseline) * 100) / 100,
+      withoutStreams: [before.figures, after],
+      withStreams: loaded.figures,
+      ratio: Math.round((loaded.figures.requestsPerSecond / baseline) * 100) / 100,
       eventsPerSecond: Math.round(report.events / elapsedSeconds),
-      eventsExpectedPerStream: Number(lastId) - Number(firstId),
-      deliveredShare: Math.round((report.events / (STREAMS * (Number(lastId) - Number(firstId)))) * 1000) / 1000,
+      eventsExpectedPerStream: lastId - firstId,
+      deliveredShare: Math.round((report.events / (STREAMS * (lastId - firstId))) * 1000) / 1000,
       deliveryP50Ms: report.p50Ms,
       deliveryP99Ms: report.p99Ms,
+      cpu: { withoutStreams: before.cpu, withStreams: { ...loaded.cpu, consumersMs } },
     };
   } finally {
     if (consumers.connected) consumers.send({ type: 'close' });

@@ -80,7 +80,7 @@ export function writebackLoad(url: string, ids: string[], seconds: number): Prom
 }
 
 /** CPU time (user + system) in clock ticks of a process, read from /proc. */
-function cpuTicks(pid: number): number {
+export function cpuTicks(pid: number): number {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
   return Number(fields[11]) + Number(fields[12]);
 }
@@ -106,7 +106,7 @@ export interface CpuPerRequest {
 }
 
 /** Runs `load` while counting the CPU the server process and PostgreSQL spend (Linux /proc, 100 ticks/s). */
-async function withCpu(pid: number, load: () => Promise<autocannon.Result>): Promise<{ figures: LoadFigures; cpu: CpuPerRequest }> {
+export async function withCpu(pid: number, load: () => Promise<autocannon.Result>): Promise<{ figures: LoadFigures; cpu: CpuPerRequest }> {
   const server = cpuTicks(pid);
   const postgres = postgresTicks();
   const result = await load();

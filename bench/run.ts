@@ -60,6 +60,12 @@ function streamRows(streams: EventStreamBenchResult): { rows: Row[]; details: { 
           `${streams.eventsPerSecond} events/s; ${streams.deliveredShare} of ${streams.streams} × ${streams.eventsExpectedPerStream} ` +
           `transitions; commit to client p50 ${streams.deliveryP50Ms} ms, p99 ${streams.deliveryP99Ms} ms`,
       },
+      {
+        run: 'CPU per writeback, no streams | 200 streams',
+        figures:
+          `server ${streams.cpu.withoutStreams.serverMs} ms + PostgreSQL ${streams.cpu.withoutStreams.postgresMs} ms | ` +
+          `server ${streams.cpu.withStreams.serverMs} ms + PostgreSQL ${streams.cpu.withStreams.postgresMs} ms + stream consumers ${streams.cpu.withStreams.consumersMs} ms`,
+      },
     ],
   };
 }
