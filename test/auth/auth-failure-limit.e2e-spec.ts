@@ -1,0 +1,227 @@
+import { generateKeyPairSync } from 'node:crypto';
+import { Client } from 'pg';
+import { KeycloakDouble } from '../doubles/keycloak.double';
+import { usesPostgres } from '../setup/test-database';
+import { createJob, writeback } from '../utils/jobs';
+import { bearer, LogCapture, psk, startTestApp, TEST_PSK, TestApp } from '../utils/test-app';
+
+const JOBS = '/api/automl/train/jobs';
+const LIMITED = { error: 'Too many failed authentications; try again later', code: 429 };
+
+/** `count` requests, `concurrency` at a time; resolves every status in order. */
+async function statuses(count: number, concurrency: number, send: (i: number) => PromiseLike<{ status: number }>): Promise<number[]> {
+  const result: number[] = [];
+  for (let start = 0; start < count; start += concurrency) {
+    const batch = Array.from({ length: Math.min(concurrency, count - start) }, (_, i) => send(start + i));
+    result.push(...(await Promise.all(batch)).map((response) => response.status));
+  }
+  return result;
+}
+
+const tally = (values: number[]) => values.reduce<Record<number, number>>((counts, v) => ({ ...counts, [v]: (counts[v] ?? 0) + 1 }), {});
+
+async function authFailures(testApp: TestApp): Promise<Record<string, number>> {
+  const text = (await testApp.http().get('/metrics').expect(200)).text;
+  const counts: Record<string, number> = {};
+  for (const match of text.matchAll(/^automl_auth_failures_total\{reason="(\w+)"\} (\d+)$/gm)) counts[match[1]] = Number(match[2]);
+  return counts;
+}
+
+function expectLimited(response: { status: number; body: unknown; headers: Record<string, string> }): void {
+  expect(response.status).toBe(429);
+  expect(response.body).toEqual(LIMITED);
+  const retryAfter = Number(response.headers['retry-after']);
+  expect(retryAfter).toBeGreaterThanOrEqual(1);
+  expect(retryAfter).toBeLessThanOrEqual(60);
+}
+
+/**
+ * Failures, not callers, are limited (issue 10): a valid credential is served
+ * whatever its address failed before; failures are counted per client address
+ * in the database and answered 429 past AUTH_FAILURE_LIMIT.
+ */
+describe('auth failure limit', () => {
+  describe('one address failing 200 times', () => {
+    const LIMIT = 30;
+    const CONCURRENCY = 20;
+    const logs = new LogCapture();
+    let keycloak: KeycloakDouble;
+    let testApp: TestApp;
+    let jobId: string;
+    const refusals = () => logs.lines.filter((line) => line.msg === 'Authentication refused');
+    const foreignToken = () => keycloak.token({}, { key: generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey });
+
+    beforeAll(async () => {
+      keycloak = await KeycloakDouble.start();
+      testApp = await startTestApp({ ...keycloak.env(), AUTH_FAILURE_LIMIT: String(LIMIT) }, logs);
+      jobId = (await createJob(testApp)).job_id;
+    });
+
+    afterAll(async () => {
+      await testApp.close();
+      await keycloak.stop();
+    });
+
+    (usesPostgres() ? it : it.skip)('should serve valid credentials without touching the failure table, which only failures write', async () => {
+      const locker = new Client({ connectionString: testApp.config.database.kind === 'postgres' ? testApp.config.database.url : '' });
+      await locker.connect();
+      let failing: Promise<{ status: number }> | null = null;
+      try {
+        await locker.query('BEGIN');
+        await locker.query('LOCK TABLE automl_training_auth_failures IN ACCESS EXCLUSIVE MODE');
+        let answered = false;
+        failing = Promise.resolve(testApp.http().get(`${JOBS}/${jobId}`).set(psk('wrong-key-while-locked'))).finally(() => (answered = true));
+        // While nothing can read or write the table, valid PSK and bearer requests still answer at once.
+        const started = Date.now();
+        await testApp.http().get(`${JOBS}/${jobId}`).set(psk()).expect(200);
+        await testApp.http().get(`${JOBS}/${jobId}`).set(bearer(keycloak.token())).expect(200);
+        expect(Date.now() - started).toBeLessThan(2_000);
+        expect(answered).toBe(false);
+      } finally {
+        await locker.query('COMMIT');
+        await locker.end();
+      }
+      expect((await failing).status).toBe(401);
+      const rows = await testApp.dataSource.query('SELECT client, failures FROM automl_training_auth_failures');
+      expect(rows).toEqual([{ client: '127.0.0.1', failures: 1 }]);
+    });
+
+    it('should answer the first AUTH_FAILURE_LIMIT failures 401 and the rest 429, then still serve a valid PSK writeback and a valid bearer token', async () => {
+      await testApp.dataSource.query('DELETE FROM automl_training_auth_failures');
+      const metricsBefore = await authFailures(testApp);
+      const logsBefore = refusals().length;
+      const wrongKeys = Array.from({ length: 200 }, (_, i) => `wrong-psk-${i}-secret-looking`);
+      const answers = await statuses(200, CONCURRENCY, (i) =>
+        testApp.http().put(`${JOBS}/${jobId}/status`).set(psk(wrongKeys[i])).send({ status: 'running' }),
+      );
+      expect(tally(answers)).toEqual({ 401: LIMIT, 429: 200 - LIMIT });
+
+      // A valid credential from the same address is served as if nothing had happened.
+      const written = await writeback(testApp, jobId, { status: 'running' }).expect(200);
+      expect(written.body.status).toBe('running');
+      const read = await testApp.http().get(`${JOBS}/${jobId}`).set(bearer(keycloak.token())).expect(200);
+      expect(read.body.status).toBe('running');
+
+      // Further failures of every kind are still refused with 429 and Retry-After.
+      expectLimited(await testApp.http().put(`${JOBS}/${jobId}/status`).set(psk('one-more-wrong')).send({ status: 'complete' }));
+      expectLimited(await testApp.http().get(`${JOBS}/${jobId}`).set(bearer(foreignToken())));
+      expectLimited(await testApp.http().get(`${JOBS}/${jobId}`));
+      const stored = await testApp.http().get(`${JOBS}/${jobId}`).set(psk()).expect(200);
+      expect(stored.body.status).toBe('running');
+
+      // Once the address is known to be over the limit, its failures are refused without writing the database.
+      const [row] = await testApp.dataSource.query('SELECT failures FROM automl_training_auth_failures WHERE client = $1', ['127.0.0.1']);
+      expect(row.failures).toBeGreaterThan(LIMIT);
+      expect(row.failures).toBeLessThanOrEqual(LIMIT + 2 * CONCURRENCY);
+
+      const metrics = await authFailures(testApp);
+      expect({ invalid_psk: metrics.invalid_psk - (metricsBefore.invalid_psk ?? 0), limited: metrics.limited }).toEqual({
+        invalid_psk: LIMIT,
+        limited: 200 - LIMIT + 3,
+      });
+      expect(refusals()).toHaveLength(logsBefore + 200 + 3);
+    });
+
+    it('should log one line per refused request, with reason, client and status, and no credential', async () => {
+      const refused = refusals();
+      expect(refused.find((line) => line.method === 'PUT')).toMatchObject({
+        level: 40,
+        reason: 'invalid_psk',
+        client: '127.0.0.1',
+        status: 401,
+        method: 'PUT',
+        path: `${JOBS}/${jobId}/status`,
+        correlation_id: expect.any(String),
+      });
+      expect(refused.filter((line) => line.status === 429).every((line) => line.reason === 'limited')).toBe(true);
+      const text = logs.raw.join('\n');
+      for (const secret of [TEST_PSK, 'wrong-psk-', 'one-more-wrong']) expect(text).not.toContain(secret);
+    });
+
+    it('should count missing and invalid bearer credentials under their reasons below the limit', async () => {
+      const fresh = await startTestApp({ ...keycloak.env(), AUTH_FAILURE_LIMIT: '10' });
+      try {
+        await fresh.http().get(JOBS).expect(401);
+        const badToken = await fresh.http().get(JOBS).set(bearer(foreignToken())).expect(401);
+        expect(badToken.headers['www-authenticate']).toBe('Bearer error="invalid_token", APIKey');
+        await fresh.http().get(JOBS).set(psk('nope')).expect(401);
+        // A valid bearer token on the PSK-only writeback is a 403, not an authentication failure.
+        await fresh.http().put(`${JOBS}/00000000-0000-4000-8000-000000000000/status`).set(bearer(keycloak.token())).send({ status: 'running' }).expect(403);
+        expect(await authFailures(fresh)).toEqual({ missing: 1, invalid_token: 1, invalid_psk: 1 });
+      } finally {
+        await fresh.close();
+      }
+    });
+  });
+
+  describe('client address behind proxies', () => {
+    const LIMIT = 5;
+    const fail = (testApp: TestApp, forwardedFor?: string) =>
+      testApp
+        .http()
+        .get(JOBS)
+        .set({ ...psk('wrong'), ...(forwardedFor ? { 'X-Forwarded-For': forwardedFor } : {}) });
+
+    it('should count clients named by X-Forwarded-For apart when TRUST_PROXY names the proxy', async () => {
+      const logs = new LogCapture();
+      const testApp = await startTestApp({ AUTH_FAILURE_LIMIT: String(LIMIT), TRUST_PROXY: '127.0.0.1' }, logs);
+      try {
+        for (let i = 0; i < LIMIT; i++) expect((await fail(testApp, '203.0.113.1')).status).toBe(401);
+        expectLimited(await fail(testApp, '203.0.113.1'));
+        // Another client behind the same proxy has its own count, and the limited one keeps its valid access.
+        expect((await fail(testApp, '203.0.113.2')).status).toBe(401);
+        await testApp.http().get(JOBS).set({ ...psk(), 'X-Forwarded-For': '203.0.113.1' }).expect(200);
+        // Only the entry the trusted proxy appended counts: a forged one to its left changes nothing.
+        expectLimited(await fail(testApp, '198.51.100.7, 203.0.113.1'));
+        const clients = logs.lines.filter((line) => line.msg === 'Authentication refused').map((line) => line.client);
+        expect(clients).toEqual([...Array(LIMIT + 1).fill('203.0.113.1'), '203.0.113.2', '203.0.113.1']);
+      } finally {
+        await testApp.close();
+      }
+    });
+
+    it('should ignore X-Forwarded-For without TRUST_PROXY: a forged one does not let a limited address through', async () => {
+      const testApp = await startTestApp({ AUTH_FAILURE_LIMIT: String(LIMIT) });
+      try {
+        for (let i = 0; i < LIMIT; i++) expect((await fail(testApp, `203.0.113.${i + 10}`)).status).toBe(401);
+        expectLimited(await fail(testApp, '203.0.113.99'));
+        expectLimited(await fail(testApp));
+        await testApp.http().get(JOBS).set({ ...psk(), 'X-Forwarded-For': '203.0.113.99' }).expect(200);
+        const rows = await testApp.dataSource.query('SELECT client FROM automl_training_auth_failures');
+        expect(rows).toEqual([{ client: '127.0.0.1' }]);
+      } finally {
+        await testApp.close();
+      }
+    });
+  });
+
+  (usesPostgres() ? describe : describe.skip)('two instances on one database', () => {
+    const LIMIT = 10;
+    let a: TestApp;
+    let b: TestApp;
+
+    beforeAll(async () => {
+      a = await startTestApp({ AUTH_FAILURE_LIMIT: String(LIMIT) });
+      b = await startTestApp({
+        AUTH_FAILURE_LIMIT: String(LIMIT),
+        DATABASE_URL: a.config.database.kind === 'postgres' ? a.config.database.url : '',
+      });
+    });
+
+    afterAll(async () => {
+      await b.close();
+      await a.close();
+    });
+
+    it('should share one count: failures spread over both reach the limit as if sent to one', async () => {
+      const answers = await statuses(LIMIT, 2, (i) => [a, b][i % 2].http().get(JOBS).set(psk(`wrong-${i}`)));
+      expect(answers).toEqual(Array(LIMIT).fill(401));
+      expectLimited(await a.http().get(JOBS).set(psk('wrong-a')));
+      expectLimited(await b.http().get(JOBS).set(psk('wrong-b')));
+      await a.http().get(JOBS).set(psk()).expect(200);
+      await b.http().get(JOBS).set(psk()).expect(200);
+      const [row] = await a.dataSource.query('SELECT failures FROM automl_training_auth_failures WHERE client = $1', ['127.0.0.1']);
+      expect(row.failures).toBe(LIMIT + 2);
+    });
+  });
+});
