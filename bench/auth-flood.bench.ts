@@ -11,10 +11,12 @@ const FLOOD_CONNECTIONS = 50;
 
 export interface FloodFigures {
   requestsPerSecond: number;
+  p50Ms: number;
+  p99Ms: number;
   /** Answers by status code. */
   statuses: Record<string, number>;
   /** Failures the service wrote to the shared count during the flood (sum of the table's counters). */
-  failuresWritten: number;
+  failuresWritten: number | null;
 }
 
 export interface AuthFloodBenchResult {
@@ -70,8 +72,12 @@ export async function benchAuthFlood(): Promise<AuthFloodBenchResult> {
     await writebackLoad(service.url, ids.slice(-2_000), 2);
     const before = figures(await writebackLoad(service.url, slice(0), SECONDS));
     const during: AuthFloodBenchResult['during'] = [];
+    // null where the service keeps no shared count (a build from before it existed, for comparison).
     const written = async () =>
-      Number((await query<{ sum: string | null }>(database.url, 'SELECT sum(failures) AS sum FROM automl_training_auth_failures'))[0].sum ?? 0);
+      query<{ sum: string | null }>(database.url, 'SELECT sum(failures) AS sum FROM automl_training_auth_failures').then(
+        ([row]) => Number(row.sum ?? 0),
+        () => null,
+      );
     for (const [index, [name, headers]] of floods.entries()) {
       const writtenBefore = await written();
       const [valid, bad] = await Promise.all([writebackLoad(service.url, slice(index + 1), SECONDS), flood(service.url, headers)]);
@@ -79,7 +85,7 @@ export async function benchAuthFlood(): Promise<AuthFloodBenchResult> {
       during.push({
         flood: name,
         valid: figures(valid),
-        floodFigures: { requestsPerSecond: Math.round(bad.requests.average), statuses, failuresWritten: (await written()) - writtenBefore },
+        floodFigures: { requestsPerSecond: Math.round(bad.requests.average), p50Ms: bad.latency.p50, p99Ms: bad.latency.p99, statuses, failuresWritten: writtenBefore === null ? null : (await written())! - writtenBefore },
       });
     }
     const after = figures(await writebackLoad(service.url, slice(4), SECONDS));

@@ -81,9 +81,9 @@ function authRows(auth: AuthFloodBenchResult): { rows: Row[]; details: { run: st
         {
           run: `  the flood: ${run.flood}`,
           figures:
-            `${run.floodFigures.requestsPerSecond} req/s, ` +
+            `${run.floodFigures.requestsPerSecond} req/s (p50 ${run.floodFigures.p50Ms} ms, p99 ${run.floodFigures.p99Ms} ms), ` +
             `${Object.entries(run.floodFigures.statuses).map(([code, count]) => `${count} × ${code}`).join(', ')}; ` +
-            `${run.floodFigures.failuresWritten} failures written to the shared count`,
+            (run.floodFigures.failuresWritten === null ? 'no shared count' : `${run.floodFigures.failuresWritten} failures written to the shared count`),
         },
       ]),
     ],

@@ -62,29 +62,38 @@ describe('auth failure limit', () => {
       await keycloak.stop();
     });
 
-    (usesPostgres() ? it : it.skip)('should serve valid credentials without touching the failure table, which only failures write', async () => {
-      const locker = new Client({ connectionString: testApp.config.database.kind === 'postgres' ? testApp.config.database.url : '' });
-      await locker.connect();
-      let failing: Promise<{ status: number }> | null = null;
-      try {
-        await locker.query('BEGIN');
-        await locker.query('LOCK TABLE automl_training_auth_failures IN ACCESS EXCLUSIVE MODE');
-        let answered = false;
-        failing = Promise.resolve(testApp.http().get(`${JOBS}/${jobId}`).set(psk('wrong-key-while-locked'))).finally(() => (answered = true));
-        // While nothing can read or write the table, valid PSK and bearer requests still answer at once.
-        const started = Date.now();
-        await testApp.http().get(`${JOBS}/${jobId}`).set(psk()).expect(200);
-        await testApp.http().get(`${JOBS}/${jobId}`).set(bearer(keycloak.token())).expect(200);
-        expect(Date.now() - started).toBeLessThan(2_000);
-        expect(answered).toBe(false);
-      } finally {
-        await locker.query('COMMIT');
-        await locker.end();
-      }
-      expect((await failing).status).toBe(401);
-      const rows = await testApp.dataSource.query('SELECT client, failures FROM automl_training_auth_failures');
-      expect(rows).toEqual([{ client: '127.0.0.1', failures: 1 }]);
-    });
+    (usesPostgres() ? it : it.skip)(
+      'should serve valid credentials without touching the failure table, and answer a failure 401 within 5 s however slow its write',
+      async () => {
+        const locker = new Client({ connectionString: testApp.config.database.kind === 'postgres' ? testApp.config.database.url : '' });
+        await locker.connect();
+        try {
+          await locker.query('BEGIN');
+          await locker.query('LOCK TABLE automl_training_auth_failures IN ACCESS EXCLUSIVE MODE');
+          const sent = Date.now();
+          const failing = testApp.http().get(`${JOBS}/${jobId}`).set(psk('wrong-key-while-locked')).then((response) => response);
+          // While nothing can read or write the table, valid PSK and bearer requests still answer at once.
+          await testApp.http().get(`${JOBS}/${jobId}`).set(psk()).expect(200);
+          await testApp.http().get(`${JOBS}/${jobId}`).set(bearer(keycloak.token())).expect(200);
+          expect(Date.now() - sent).toBeLessThan(2_000);
+          // The failure waits for its write, but not longer than the answer deadline.
+          expect((await failing).status).toBe(401);
+          expect(Date.now() - sent).toBeGreaterThanOrEqual(4_900);
+          expect(Date.now() - sent).toBeLessThan(8_000);
+        } finally {
+          await locker.query('COMMIT');
+          await locker.end();
+        }
+        // Counted once the write landed.
+        const deadline = Date.now() + 5_000;
+        let rows: unknown[] = [];
+        while (Date.now() < deadline && rows.length === 0) {
+          rows = await testApp.dataSource.query('SELECT client, failures FROM automl_training_auth_failures');
+          if (rows.length === 0) await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+        expect(rows).toEqual([{ client: '127.0.0.1', failures: 1 }]);
+      },
+    );
 
     it('should answer the first AUTH_FAILURE_LIMIT failures 401 and the rest 429, then still serve a valid PSK writeback and a valid bearer token', async () => {
       await testApp.dataSource.query('DELETE FROM automl_training_auth_failures');

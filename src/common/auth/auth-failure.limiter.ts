@@ -11,6 +11,8 @@ const MAX_CLIENTS_PER_WRITE = 500;
 /** Locally remembered limited clients beyond which ended entries are swept. */
 const MAX_BLOCKED_ENTRIES = 10_000;
 const ERROR_LOG_EVERY_MS = 10_000;
+/** A failure the database has not counted by then is answered 401 anyway (it is still counted when the write lands). */
+const ANSWER_DEADLINE_MS = 5_000;
 
 export type FailureVerdict = { limited: false } | { limited: true; retryAfterSeconds: number };
 
@@ -72,9 +74,17 @@ export class AuthFailureLimiter {
       this.blocked.delete(client);
     }
     return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.warn('A failed authentication was answered before the database counted it (slow database)');
+        resolve({ limited: false });
+      }, ANSWER_DEADLINE_MS);
+      const waiter: Waiter = (verdict) => {
+        clearTimeout(timer);
+        resolve(verdict);
+      };
       const waiters = this.pending.get(client);
-      if (waiters) waiters.push(resolve);
-      else this.pending.set(client, [resolve]);
+      if (waiters) waiters.push(waiter);
+      else this.pending.set(client, [waiter]);
       if (!this.writing) void this.writeAll();
     });
   }
