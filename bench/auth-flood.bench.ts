@@ -1,9 +1,8 @@
 import autocannon from 'autocannon';
 import { generateKeyPairSync } from 'node:crypto';
 import { KeycloakDouble } from '../test/doubles/keycloak.double';
-import { BENCH_PSK, createBenchDatabase } from './bench-app';
+import { createBenchDatabase, startProductionService } from './bench-app';
 import { figures, LoadFigures, query, seedJobs, writebackLoad } from './http.bench';
-import { startService } from './service-process';
 
 const JOBS = 100_000;
 const SECONDS = 6;
@@ -50,15 +49,7 @@ const randomAddress = () => `10.${(Math.random() * 256) | 0}.${(Math.random() * 
 export async function benchAuthFlood(): Promise<AuthFloodBenchResult> {
   const keycloak = await KeycloakDouble.start();
   const database = await createBenchDatabase();
-  const service = await startService({
-    NODE_ENV: 'production',
-    API_PSK: BENCH_PSK,
-    DATABASE_URL: database.url,
-    DATABASE_POOL_SIZE: '10',
-    TRUST_PROXY: '127.0.0.1',
-    ...keycloak.env(),
-    ...(process.env.BENCH_LOG_LEVEL ? { LOG_LEVEL: process.env.BENCH_LOG_LEVEL } : {}),
-  });
+  const service = await startProductionService(database.url, { TRUST_PROXY: '127.0.0.1', ...keycloak.env() });
   const foreignToken = keycloak.token({}, { key: generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey });
   const floods: [string, () => Record<string, string>][] = [
     ['wrong PSK, one address', () => ({ 'Authorization-PSK': 'wrong-psk-from-a-stale-dag' })],
