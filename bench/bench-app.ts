@@ -7,6 +7,7 @@ import { AppModule } from '../src/app.module';
 import { configureApp } from '../src/app.setup';
 import { createHttpAdapter } from '../src/common/http/http-adapter';
 import { AppConfig, loadAppConfig } from '../src/config/app.config';
+import { RunningProcess, startService } from './service-process';
 
 export const BENCH_PSK = 'bench-psk-0123456789abcdef';
 
@@ -47,6 +48,21 @@ export async function createBenchDatabase(): Promise<BenchDatabase> {
     url: url.toString(),
     drop: () => admin((client) => client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`)).then(() => undefined),
   };
+}
+
+/**
+ * The built service in a child process as in production (pool of 10, request
+ * logs at BENCH_LOG_LEVEL or info) on `databaseUrl`; `env` adds or overrides.
+ */
+export function startProductionService(databaseUrl: string, env: Record<string, string> = {}): Promise<RunningProcess> {
+  return startService({
+    NODE_ENV: 'production',
+    API_PSK: BENCH_PSK,
+    DATABASE_URL: databaseUrl,
+    DATABASE_POOL_SIZE: '10',
+    ...env,
+    ...(process.env.BENCH_LOG_LEVEL ? { LOG_LEVEL: process.env.BENCH_LOG_LEVEL } : {}),
+  });
 }
 
 /** Starts the service in this process, as in production (same module and pipeline), on a fresh PostgreSQL database. */

@@ -1,8 +1,7 @@
 import { fork } from 'node:child_process';
 import { join } from 'node:path';
-import { BENCH_PSK, createBenchDatabase } from './bench-app';
+import { BENCH_PSK, createBenchDatabase, startProductionService } from './bench-app';
 import { CpuPerRequest, cpuTicks, figures, LoadFigures, query, seedJobs, withCpu, writebackLoad } from './http.bench';
-import { startService } from './service-process';
 
 const STREAMS = 200;
 const JOBS = 120_000;
@@ -38,14 +37,7 @@ type ConsumerMessage =
  */
 export async function benchEventStreams(): Promise<EventStreamBenchResult> {
   const database = await createBenchDatabase();
-  const service = await startService({
-    NODE_ENV: 'production',
-    API_PSK: BENCH_PSK,
-    DATABASE_URL: database.url,
-    DATABASE_POOL_SIZE: '10',
-    STREAM_MAX_PER_CREDENTIAL: String(STREAMS),
-    ...(process.env.BENCH_LOG_LEVEL ? { LOG_LEVEL: process.env.BENCH_LOG_LEVEL } : {}),
-  });
+  const service = await startProductionService(database.url, { STREAM_MAX_PER_CREDENTIAL: String(STREAMS) });
   const consumers = fork(join(__dirname, 'stream-consumers.js'), [], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
   const ask = (message: object): Promise<ConsumerMessage> =>
     new Promise((resolve, reject) => {

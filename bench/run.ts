@@ -1,6 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
+import { AuthFloodBenchResult, benchAuthFlood } from './auth-flood.bench';
 import { benchBulkStatus, BulkStatusResult } from './bulk-status.bench';
 import { benchEventStreams, EventStreamBenchResult } from './event-stream.bench';
 import { benchHttp, HttpBenchResult, LoadFigures } from './http.bench';
@@ -70,18 +71,38 @@ function streamRows(streams: EventStreamBenchResult): { rows: Row[]; details: { 
   };
 }
 
+function authRows(auth: AuthFloodBenchResult): { rows: Row[]; details: { run: string; figures: string }[] } {
+  return {
+    rows: [atLeast('valid writebacks (2xx/s) during the worst flood of bad credentials ÷ alone (50 + 50 connections)', auth.worstRatio, 0.5)],
+    details: [
+      { run: 'valid writebacks alone (before | after)', figures: auth.alone.map(load).join(' | ') },
+      ...auth.during.flatMap((run) => [
+        { run: `valid writebacks during flood: ${run.flood}`, figures: load(run.valid) },
+        {
+          run: `  the flood: ${run.flood}`,
+          figures:
+            `${run.floodFigures.requestsPerSecond} req/s (p50 ${run.floodFigures.p50Ms} ms, p99 ${run.floodFigures.p99Ms} ms), ` +
+            `${Object.entries(run.floodFigures.statuses).map(([code, count]) => `${count} × ${code}`).join(', ')}; ` +
+            (run.floodFigures.failuresWritten === null ? 'no shared count' : `${run.floodFigures.failuresWritten} failures written to the shared count`),
+        },
+      ]),
+    ],
+  };
+}
+
 /**
- * Runs the benchmarks once (npm run bench; BENCH_ONLY=http,bulk,streams picks
+ * Runs the benchmarks once (npm run bench; BENCH_ONLY=http,bulk,streams,auth picks
  * some); prints a table and writes bench-results/latest.json.
  */
 async function main(): Promise<void> {
   const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
-  const only = new Set((process.env.BENCH_ONLY ?? 'http,bulk,streams').split(',').map((name) => name.trim()));
-  const results: { http?: HttpBenchResult; bulk?: BulkStatusResult; streams?: EventStreamBenchResult } = {};
+  const only = new Set((process.env.BENCH_ONLY ?? 'http,bulk,streams,auth').split(',').map((name) => name.trim()));
+  const results: { http?: HttpBenchResult; bulk?: BulkStatusResult; streams?: EventStreamBenchResult; auth?: AuthFloodBenchResult } = {};
   const tables = [];
   if (only.has('http')) tables.push(httpRows((results.http = await benchHttp())));
   if (only.has('bulk')) tables.push(bulkRows((results.bulk = await benchBulkStatus())));
   if (only.has('streams')) tables.push(streamRows((results.streams = await benchEventStreams())));
+  if (only.has('auth')) tables.push(authRows((results.auth = await benchAuthFlood())));
   const rows = tables.flatMap((table) => table.rows);
   console.log(`\nmachine: ${machine}\n`);
   console.table(rows);

@@ -6,6 +6,7 @@ import { LoggerModule } from 'nestjs-pino';
 import type { DestinationStream } from 'pino';
 import { loggerParams } from './common/http/logging';
 import { AutomlTrainingModule } from './automl-training/automl-training.module';
+import { AuthFailureLimiter } from './common/auth/auth-failure.limiter';
 import { AuthGuard } from './common/auth/auth.guard';
 import { KeycloakJwtStrategy } from './common/auth/keycloak-jwt.strategy';
 import { PskStrategy } from './common/auth/psk.strategy';
@@ -65,6 +66,7 @@ export class AppModule {
       providers: [
         PskStrategy,
         KeycloakJwtStrategy,
+        AuthFailureLimiter,
         RouteTable,
         { provide: APP_GUARD, useClass: BodyDecodeGuard },
         { provide: APP_GUARD, useClass: AuthGuard },

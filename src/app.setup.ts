@@ -18,6 +18,8 @@ export function configureApp(app: INestApplication, config: AppConfig): void {
   // No ETags: API answers change with every writeback, and hashing each body costs CPU (FastAPI sends none).
   express.set('etag', false);
   express.set('query parser', 'simple');
+  // Who the client is (request.ip, used by the auth failure limit): X-Forwarded-For only through trusted proxies.
+  express.set('trust proxy', config.trustProxy);
   app.useLogger(app.get(Logger));
   express.use(correlation());
   express.use(app.get(MetricsService).httpMiddleware());

@@ -64,6 +64,11 @@ export interface AppConfig {
   logLevel: string;
   publicUrl: string;
   bodyLimit: string;
+  /**
+   * Express's `trust proxy`: which hops may name the client in X-Forwarded-For
+   * (a hop count, or the proxies' addresses and CIDRs); false: the socket address is the client.
+   */
+  trustProxy: number | string[] | false;
   database: DatabaseConfig;
   auth: AuthConfig;
   airflow: AirflowConfig;
@@ -129,6 +134,12 @@ function authConfig(env: EnvironmentVariables, appEnv: AppConfig['env']): AuthCo
   };
 }
 
+function trustProxy(value: string | undefined): AppConfig['trustProxy'] {
+  if (value === undefined) return false;
+  if (/^\d+$/.test(value)) return Number(value) === 0 ? false : Number(value);
+  return value.split(',').map((entry) => entry.trim());
+}
+
 /** Builds the typed configuration from the process environment; throws ConfigurationError on bad input. */
 export function loadAppConfig(raw: Record<string, unknown> = process.env): AppConfig {
   const env = validateEnv(raw);
@@ -140,6 +151,7 @@ export function loadAppConfig(raw: Record<string, unknown> = process.env): AppCo
     logLevel: env.LOG_LEVEL ?? 'info',
     publicUrl: (env.PUBLIC_URL ?? `http://localhost:${port}`).replace(/\/+$/, ''),
     bodyLimit: env.BODY_LIMIT ?? '1mb',
+    trustProxy: trustProxy(env.TRUST_PROXY),
     database: databaseConfig(env),
     auth: authConfig(env, appEnv),
     airflow: {

@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import { applyDecorators } from '@nestjs/common';
 import { plainToInstance, Transform } from 'class-transformer';
+import { isIP } from 'node:net';
 import {
   IsIn,
   IsInt,
@@ -9,7 +10,10 @@ import {
   Matches,
   Max,
   Min,
+  Validate,
   validateSync,
+  ValidatorConstraint,
+  ValidatorConstraintInterface,
 } from 'class-validator';
 
 const toInt = ({ value }: { value: unknown }) =>
@@ -26,6 +30,31 @@ function IntVariable(min: number, max: number, what: string): PropertyDecorator 
 /** An optional http(s) URL variable; blank counts as unset. */
 function UrlVariable(): PropertyDecorator {
   return applyDecorators(IsOptional(), Transform(emptyToUndefined), Matches(/^https?:\/\/[^\s]+$/, { message: 'an http(s) URL' }));
+}
+
+/** Names Express's `trust proxy` (proxy-addr) takes for well-known ranges. */
+const TRUST_PROXY_NAMES = ['loopback', 'linklocal', 'uniquelocal'];
+const TRUST_PROXY_MESSAGE =
+  'a hop count (0-99) or comma-separated IP addresses and CIDRs (or loopback, linklocal, uniquelocal)';
+
+/** True for an IP address, an address/prefix within its family's length, or a proxy-addr range name. */
+function isTrustedProxyEntry(entry: string): boolean {
+  if (TRUST_PROXY_NAMES.includes(entry)) return true;
+  const [address, prefix, ...rest] = entry.split('/');
+  const family = isIP(address);
+  if (family === 0 || rest.length > 0) return false;
+  if (prefix === undefined) return true;
+  // proxy-addr refuses a /0 (it would trust every address).
+  return /^\d{1,3}$/.test(prefix) && Number(prefix) >= 1 && Number(prefix) <= (family === 4 ? 32 : 128);
+}
+
+@ValidatorConstraint({ name: 'trustProxyAddresses' })
+class TrustProxyAddresses implements ValidatorConstraintInterface {
+  validate(value: unknown): boolean {
+    if (typeof value !== 'string') return false;
+    if (/^\d+$/.test(value)) return Number(value) <= 99;
+    return value.split(',').every((entry) => isTrustedProxyEntry(entry.trim()));
+  }
 }
 
 /**
@@ -159,6 +188,11 @@ export class EnvironmentVariables {
 
   @IntVariable(1, 100_000, 'an integer number of failed authentications per minute and client address')
   AUTH_FAILURE_LIMIT?: number;
+
+  @IsOptional()
+  @Transform(emptyToUndefined)
+  @Validate(TrustProxyAddresses, { message: TRUST_PROXY_MESSAGE })
+  TRUST_PROXY?: string;
 }
 
 /** Names of variables whose values must never be echoed in an error. */

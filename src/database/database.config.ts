@@ -3,10 +3,11 @@ import { DatabaseConfig } from '../config/app.config';
 import { TrainingJobTransitionEntity } from '../automl-training/training-job-transition.entity';
 import { TrainingJobEntity } from '../automl-training/training-job.entity';
 import { IdempotencyKeyEntity } from '../automl-training/idempotency-key.entity';
+import { AuthFailureEntity } from '../common/auth/auth-failure.entity';
 import { EmbeddedPostgres } from './embedded-postgres';
 import { MIGRATIONS } from './migrations';
 
-export const ENTITIES = [TrainingJobEntity, TrainingJobTransitionEntity, IdempotencyKeyEntity];
+export const ENTITIES = [TrainingJobEntity, TrainingJobTransitionEntity, IdempotencyKeyEntity, AuthFailureEntity];
 
 /** Arbitrary constant shared by every replica: serialises start-up migrations. */
 const MIGRATION_LOCK_KEY = 727_143_001;

@@ -6,6 +6,8 @@ import { DataSource } from 'typeorm';
 
 export type WritebackResult = 'advanced' | 'repeated' | 'filled' | 'refused' | 'not_found';
 export type AirflowOutcome = 'ok' | 'refused' | 'unavailable';
+/** Why a request failed authentication: no credential, a wrong PSK, a bad bearer token, or over the failure limit (429). */
+export type AuthFailureReason = 'missing' | 'invalid_psk' | 'invalid_token' | 'limited';
 
 /**
  * Prometheus metrics of one app instance, in its own registry (a second app
@@ -74,6 +76,13 @@ export class MetricsService {
     registers: [this.registry],
   });
 
+  private readonly authFailures = new Counter({
+    name: 'automl_auth_failures_total',
+    help: 'Requests refused for their credential, by reason: missing, invalid_psk, invalid_token (401) or limited (429).',
+    labelNames: ['reason'],
+    registers: [this.registry],
+  });
+
   constructor(@InjectDataSource() dataSource: DataSource) {
     collectDefaultMetrics({ register: this.registry });
     new Gauge({
@@ -106,6 +115,10 @@ export class MetricsService {
 
   writeback(result: WritebackResult): void {
     this.writebacks.inc({ result });
+  }
+
+  authFailure(reason: AuthFailureReason): void {
+    this.authFailures.inc({ reason });
   }
 
   reconcileBatchSize(size: number): void {

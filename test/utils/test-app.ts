@@ -74,7 +74,7 @@ export async function startTestApp(env: Record<string, string> = {}, logDestinat
     http: () => request(app.getHttpServer()),
     reset: async () => {
       await dataSource.query(
-        'TRUNCATE automl_training_job_transitions, automl_training_jobs, automl_training_idempotency_keys RESTART IDENTITY CASCADE',
+        'TRUNCATE automl_training_job_transitions, automl_training_jobs, automl_training_idempotency_keys, automl_training_auth_failures RESTART IDENTITY CASCADE',
       );
     },
     close: async () => {

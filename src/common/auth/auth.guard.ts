@@ -1,10 +1,10 @@
-import { CanActivate, ExecutionContext, Inject, Injectable, Logger } from '@nestjs/common';
+import { CanActivate, ExecutionContext, Injectable, Logger } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import type { Request, Response } from 'express';
 import { Passport } from 'passport';
-import { RateLimiterMemory } from 'rate-limiter-flexible';
-import { APP_CONFIG, AppConfig } from '../../config/app.config';
+import { AuthFailureReason, MetricsService } from '../../metrics/metrics.service';
 import { AuthenticationError, DomainError, PermissionDeniedError, TooManyFailuresError } from '../errors/domain.error';
+import { AuthFailureLimiter } from './auth-failure.limiter';
 import { AUTH_METHODS, AuthMethod } from './auth.decorator';
 import { BearerNotConfiguredError, KeycloakJwtStrategy, TokenClaimError } from './keycloak-jwt.strategy';
 import type { Principal } from './principal';
@@ -22,12 +22,30 @@ const BEARER = /^bearer\s+\S/i;
 
 type Outcome = { ok: true; principal: Principal } | { ok: false; reason: string; unavailable?: boolean };
 
+/** A missing or invalid credential, with the reason the failure metric counts it under. */
+class CredentialRefused extends AuthenticationError {
+  constructor(
+    readonly why: Exclude<AuthFailureReason, 'limited'>,
+    message: string,
+    challenges: string[],
+  ) {
+    super(message, challenges);
+  }
+}
+
 /**
  * Global guard: every route must declare @Auth(...) or @Public() (deny by
  * default). Presented credentials are checked in a fixed order (PSK, then
  * bearer); the first valid credential the route accepts wins. A valid
  * credential of a kind the route does not accept is a 403; no credential or
  * only invalid ones a 401 with WWW-Authenticate.
+ *
+ * Failures, not callers, are limited: a valid credential is served whatever
+ * its address has failed before (nothing is read or written for it); each
+ * failure is counted per client address (AuthFailureLimiter, shared by every
+ * replica), and past AUTH_FAILURE_LIMIT in a minute the failing requests get
+ * 429 with Retry-After instead of 401. Every refusal is counted by reason and
+ * logged once, without the credential.
  */
 @Injectable()
 export class AuthGuard implements CanActivate {
@@ -36,18 +54,15 @@ export class AuthGuard implements CanActivate {
   // process, so a second app (tests, several instances) would replace our strategies.
   private readonly passport = new Passport();
 
-  // Failed authentications per client address and minute: credential guessing gets 429.
-  private readonly failures: RateLimiterMemory;
-
   constructor(
     private readonly reflector: Reflector,
     psk: PskStrategy,
     keycloak: KeycloakJwtStrategy,
-    @Inject(APP_CONFIG) config: AppConfig,
+    private readonly failures: AuthFailureLimiter,
+    private readonly metrics: MetricsService,
   ) {
     this.passport.use(STRATEGY[AuthMethod.Psk], psk);
     this.passport.use(STRATEGY[AuthMethod.Bearer], keycloak);
-    this.failures = new RateLimiterMemory({ points: config.auth.failureLimitPerMinute, duration: 60 });
   }
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
@@ -61,15 +76,30 @@ export class AuthGuard implements CanActivate {
 
     const http = context.switchToHttp();
     const request = http.getRequest<Request & { user?: Principal }>();
-    const client = request.ip ?? request.socket.remoteAddress ?? 'unknown';
-    const record = await this.failures.get(client);
-    if (record && record.remainingPoints <= 0) throw new TooManyFailuresError(Math.max(1, Math.ceil(record.msBeforeNext / 1000)));
     try {
       return await this.authenticateRequest(methods, request, http.getResponse<Response>());
     } catch (error) {
-      if (error instanceof AuthenticationError) await this.failures.consume(client).catch(() => undefined);
+      if (error instanceof CredentialRefused) throw await this.refuse(request, error);
       throw error;
     }
+  }
+
+  /** Counts a failed authentication of the request's client: 401 as given, or 429 once the client is over the limit. */
+  private async refuse(request: Request, refused: CredentialRefused): Promise<DomainError> {
+    const client = clientAddress(request);
+    const verdict = await this.failures.recordFailure(client);
+    const reason: AuthFailureReason = verdict.limited ? 'limited' : refused.why;
+    const error = verdict.limited ? new TooManyFailuresError(verdict.retryAfterSeconds) : refused;
+    this.metrics.authFailure(reason);
+    this.logger.warn({
+      msg: 'Authentication refused',
+      reason,
+      client,
+      status: verdict.limited ? 429 : 401,
+      method: request.method,
+      path: request.path,
+    });
+    return error;
   }
 
   private async authenticateRequest(
@@ -79,7 +109,7 @@ export class AuthGuard implements CanActivate {
   ): Promise<boolean> {
     const presented = presentedMethods(request);
     const challenges = methods.map((method) => CHALLENGE[method]);
-    if (presented.length === 0) throw new AuthenticationError('Not authenticated', challenges);
+    if (presented.length === 0) throw new CredentialRefused('missing', 'Not authenticated', challenges);
 
     let validButRefused: AuthMethod | null = null;
     let firstFailure: { method: AuthMethod; outcome: Extract<Outcome, { ok: false }> } | null = null;
@@ -102,7 +132,10 @@ export class AuthGuard implements CanActivate {
     }
     const failure = firstFailure!;
     const challenge = failure.method === AuthMethod.Bearer ? 'Bearer error="invalid_token"' : CHALLENGE[failure.method];
-    throw new AuthenticationError(failure.outcome.reason, [challenge, ...challenges.filter((c) => c !== CHALLENGE[failure.method])]);
+    throw new CredentialRefused(failure.method === AuthMethod.Psk ? 'invalid_psk' : 'invalid_token', failure.outcome.reason, [
+      challenge,
+      ...challenges.filter((c) => c !== CHALLENGE[failure.method]),
+    ]);
   }
 
   private authenticate(method: AuthMethod, request: Request, response: Response): Promise<Outcome> {
@@ -153,6 +186,12 @@ const NETWORK_CODES = /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENOTFOUND|EAI_AGAIN|E
 function isNetworkError(cause: unknown): boolean {
   const { code, message } = (cause ?? {}) as { code?: unknown; message?: unknown };
   return (typeof code === 'string' && NETWORK_CODES.test(code)) || (typeof message === 'string' && /socket hang up|timeout/i.test(message));
+}
+
+/** The client's address as Express sees it (TRUST_PROXY decides whether X-Forwarded-For counts), IPv4-mapped IPv6 unwrapped. */
+function clientAddress(request: Request): string {
+  const address = request.ip ?? request.socket.remoteAddress ?? 'unknown';
+  return address.startsWith('::ffff:') && address.includes('.') ? address.slice('::ffff:'.length) : address;
 }
 
 function presentedMethods(request: Request): AuthMethod[] {

@@ -1,0 +1,33 @@
+import express from 'express';
+import { loadAppConfig } from './app.config';
+import { ConfigurationError } from './env.validation';
+
+const load = (env: Record<string, string>) => loadAppConfig({ DATABASE_URL: 'pglite://memory', ...env });
+
+describe('TRUST_PROXY', () => {
+  it('should trust no proxy when unset or 0: the socket address is the client', () => {
+    expect(load({}).trustProxy).toBe(false);
+    expect(load({ TRUST_PROXY: '' }).trustProxy).toBe(false);
+    expect(load({ TRUST_PROXY: '0' }).trustProxy).toBe(false);
+  });
+
+  it("should take a hop count, or addresses, CIDRs and proxy-addr's range names", () => {
+    expect(load({ TRUST_PROXY: '2' }).trustProxy).toBe(2);
+    expect(load({ TRUST_PROXY: '10.0.0.0/8, 192.168.1.7,fd00::/8 ,::1' }).trustProxy).toEqual(['10.0.0.0/8', '192.168.1.7', 'fd00::/8', '::1']);
+    expect(load({ TRUST_PROXY: 'loopback,uniquelocal' }).trustProxy).toEqual(['loopback', 'uniquelocal']);
+    // Express compiles what it is given when the service starts: every accepted value must compile.
+    for (const value of ['1', '10.0.0.0/8,::1', 'linklocal,fe80::1%eth0,::ffff:10.0.0.1/120']) {
+      expect(() => express().set('trust proxy', load({ TRUST_PROXY: value }).trustProxy)).not.toThrow();
+    }
+  });
+
+  it.each(['true', 'ingress', '10.0.0.0/33', '::1/129', '0.0.0.0/0', '10.0.0.1,', '300.1.1.1', '10.0.0.0/8/1', '100', '-1'])(
+    'should refuse %p with one line naming the variable',
+    (value) => {
+      expect(() => load({ TRUST_PROXY: value })).toThrow(ConfigurationError);
+      expect(() => load({ TRUST_PROXY: value })).toThrow(
+        `Invalid configuration: TRUST_PROXY: expected a hop count (0-99) or comma-separated IP addresses and CIDRs (or loopback, linklocal, uniquelocal) (got ${JSON.stringify(value)})`,
+      );
+    },
+  );
+});
