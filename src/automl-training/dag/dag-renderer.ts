@@ -20,6 +20,11 @@ export interface DagJob {
   preset: Preset;
   autoTrigger: boolean;
   featureEngineeringJobId: string | null;
+  groupColumn: string | null;
+  actionColumn: string | null;
+  propensityColumn: string | null;
+  rewardColumn: string | null;
+  costColumn: string | null;
 }
 
 export interface RenderedDag {
@@ -78,6 +83,11 @@ export class DagRenderer {
       mlflow_experiment_name: mlflowExperimentName,
       registered_model_name: registeredModelName,
       feature_engineering_job_id: job.featureEngineeringJobId,
+      group_column: job.groupColumn,
+      action_column: job.actionColumn,
+      propensity_column: job.propensityColumn,
+      reward_column: job.rewardColumn,
+      cost_column: job.costColumn,
     };
     const { publicUrl } = this.config;
     const { pskVariable, trainingImage, trainingCommand } = this.config.airflow;
