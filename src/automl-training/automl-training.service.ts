@@ -6,7 +6,7 @@ import { PermissionDeniedError } from '../common/errors/domain.error';
 import { APP_CONFIG, AppConfig } from '../config/app.config';
 import { MetricsService } from '../metrics/metrics.service';
 import { DagDeployer } from './dag/dag-deployer';
-import { DagRenderer } from './dag/dag-renderer';
+import { DagRenderer, MAX_CONTAINER_SPEC_BYTES } from './dag/dag-renderer';
 import { IdempotencyStore } from './idempotency.store';
 import { missing, RequestValidationError, valueError } from '../common/validation/pydantic-errors';
 import { AutoMLTrainingJobStatus, Preset, TransitionSource } from './automl-training.enums';
@@ -119,6 +119,16 @@ export class AutomlTrainingService {
       costColumn: request.cost_column ?? null,
     };
     const dag = this.renderer.render(job);
+    if (dag.containerSpecBytes !== null && dag.containerSpecBytes > MAX_CONTAINER_SPEC_BYTES) {
+      // The container path hands the pod its spec in one environment variable, which Linux caps at 128 KiB.
+      throw new RequestValidationError([
+        valueError(
+          ['body', 'feature_columns'],
+          request.feature_columns ?? null,
+          `the job spec is too large for the training container (TRAINING_IMAGE): encoded (gzip + base64) it takes ${dag.containerSpecBytes} bytes, over the ${MAX_CONTAINER_SPEC_BYTES}-byte limit of one environment variable (Linux refuses any over 128 KiB); give fewer or shorter feature_columns`,
+        ),
+      ]);
+    }
     // File first, row second: a failed write leaves no row; a failed insert removes the file.
     await this.deployer.deploy(dag.dagId, dag.source);
     try {
