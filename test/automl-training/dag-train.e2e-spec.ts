@@ -263,6 +263,20 @@ describe('the rendered DAG run by python3', () => {
       return path;
     };
 
+    it('should fail a callback at once, naming the service’s answer, when the PSK is wrong', async () => {
+      const job = await createJob(testApp);
+      const answer = await harness({
+        ...base,
+        variables: { automl_training_psk: 'not-the-right-key-0000' },
+        dag: dagOf(job),
+        scenario: 'report_running',
+        callback_url: `${url}/api/automl/train/jobs/${job.job_id}/status`,
+      });
+      expect(answer.error).toMatch(/^WritebackRefused: writeback 'running' refused with HTTP 401: .*"code":401/);
+      expect(answer.seconds).toBeLessThan(5);
+      expect((await testApp.http().get(`/api/automl/train/jobs/${job.job_id}`).set(psk()).expect(200)).body.status).toBe('queued');
+    });
+
     it('should write back failed with the trainer’s last stderr line as the error', async () => {
       const job = await createJob(testApp);
       const answer = await harness({

@@ -12,6 +12,7 @@ Scenarios:
   answer the error, how long the stop took and whether the trainer and its child are still alive.
 - timeout: as stop, but the task's execution timeout fires (SIGALRM raising inside the callable).
 - orphan: run `train` on a waiting trainer and print its pids; the test SIGKILLs this process.
+- report_running: call `report_running` once (one attempt of the task; Airflow does the retries).
 - report_complete: call `report_complete` with `result` as the train task's XCom.
 - report_failure: run `train` (the trainer fails), then the DAG's on_failure_callback with its error.
 - container: the pod task's environment as rendered and as its execute() completes it.
@@ -40,7 +41,7 @@ def install_airflow_stubs(request: Request) -> None:
     """Minimal stand-ins for the Airflow names the rendered DAG imports."""
     connections: dict[str, dict[str, Any]] = request.get("connections", {})
     variables: dict[str, str] = request.get("variables", {})
-    current: list["StubDAG"] = []
+    current: list[Any] = []  # the DAGs whose `with` block is open
 
     class StubDAG:
         def __init__(self, dag_id: str, **kwargs: Any) -> None:
@@ -92,19 +93,19 @@ def install_airflow_stubs(request: Request) -> None:
             auth = ""
             if self.login is not None:
                 auth = quote(self.login, safe="") + (":" + quote(self.password, safe="") if self.password else "") + "@"
-            port = ":{}".format(self.port) if self.port else ""
+            port = f":{self.port}" if self.port else ""
             schema = "/" + quote(self.schema, safe="") if self.schema else ""
             return "{}://{}{}{}{}".format(self.conn_type, auth, self.host or "", port, schema)
 
         @classmethod
         def get(cls, conn_id: str) -> "StubConnection":
             if conn_id not in connections:
-                raise LookupError("The conn_id `{}` isn't defined".format(conn_id))
+                raise LookupError(f"The conn_id `{conn_id}` isn't defined")
             return cls(conn_id, **connections[conn_id])
 
     def module(name: str, **attributes: Any) -> types.ModuleType:
         created = types.ModuleType(name)
-        created.__path__ = []  # type: ignore[attr-defined]
+        created.__path__ = []
         created.__dict__.update(attributes)
         sys.modules[name] = created
         return created
@@ -141,7 +142,8 @@ def configure_real_airflow(request: Request) -> None:
 
 def load_dag(path: str) -> types.ModuleType:
     spec = importlib.util.spec_from_file_location("rendered_training_dag", path)
-    assert spec is not None and spec.loader is not None
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {path}")
     dag_module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(dag_module)
     return dag_module
@@ -156,7 +158,7 @@ def task_arguments(dag_module: types.ModuleType) -> dict[str, dict[str, Any]]:
         described[task_id] = {
             key: value.total_seconds() if isinstance(value, timedelta) else value
             for key, value in kwargs.items()
-            if isinstance(value, (bool, int, float, str, timedelta))
+            if isinstance(value, bool | int | float | str | timedelta)
         }
         described[task_id]["operator"] = type(task).__name__
     return described
@@ -165,7 +167,7 @@ def task_arguments(dag_module: types.ModuleType) -> dict[str, dict[str, Any]]:
 def alive(pid: int) -> bool:
     """Whether `pid` runs (a zombie, dead but not yet reaped by init, counts as gone)."""
     try:
-        with open("/proc/{}/stat".format(pid), encoding="utf-8") as handle:
+        with open(f"/proc/{pid}/stat", encoding="utf-8") as handle:
             state = handle.read().rsplit(")", 1)[1].split()[0]
     except (FileNotFoundError, ProcessLookupError, IndexError):
         return False
@@ -187,8 +189,8 @@ def wait_for_pids(tmpdir: str, timeout: float = 30.0) -> dict[str, int]:
 def run_train(dag_module: types.ModuleType) -> tuple[Any, str | None]:
     try:
         return dag_module.train(), None
-    except BaseException as error:  # noqa: BLE001 - the answer reports whatever the task raised
-        return None, "{}: {}".format(type(error).__name__, error)
+    except BaseException as error:
+        return None, f"{type(error).__name__}: {error}"
 
 
 def scenario_stop(request: Request, dag_module: types.ModuleType, tmpdir: str) -> dict[str, Any]:
@@ -263,10 +265,19 @@ def scenario_report_complete(request: Request, dag_module: types.ModuleType, _tm
     return {"reported": True}
 
 
+def scenario_report_running(_request: Request, dag_module: types.ModuleType, _tmpdir: str) -> dict[str, Any]:
+    started = time.monotonic()
+    try:
+        dag_module.report_running()
+    except Exception as error:  # the answer reports whatever the callback raised
+        return {"error": f"{type(error).__name__}: {error}", "seconds": time.monotonic() - started}
+    return {"error": None, "seconds": time.monotonic() - started}
+
+
 def scenario_report_failure(_request: Request, dag_module: types.ModuleType, _tmpdir: str) -> dict[str, Any]:
     try:
         dag_module.train()
-    except Exception as error:  # noqa: BLE001 - the DAG's callback receives whatever the task raised
+    except Exception as error:
         dag_module.report_failure({"exception": error, "task_instance": StubTaskInstance("train")})
         return {"error": str(error)}
     return {"error": None}
@@ -291,7 +302,7 @@ def scenario_container(_request: Request, dag_module: types.ModuleType, _tmpdir:
         "spec_intact": spec == dag_module.JOB_SPEC,
         "executed_env": executed["env_vars"],
         "operator_class": type(task).__name__,
-        "task_kwargs": {key: value for key, value in task.kwargs.items() if key != "env_vars" and isinstance(value, (str, bool))},
+        "task_kwargs": {key: value for key, value in task.kwargs.items() if key != "env_vars" and isinstance(value, str | bool)},
     }
 
 
@@ -300,6 +311,7 @@ SCENARIOS: dict[str, Callable[[Request, types.ModuleType, str], dict[str, Any]]]
     "stop": scenario_stop,
     "timeout": scenario_timeout,
     "orphan": scenario_orphan,
+    "report_running": scenario_report_running,
     "report_complete": scenario_report_complete,
     "report_failure": scenario_report_failure,
     "container": scenario_container,
@@ -323,9 +335,9 @@ def main() -> None:
         stubbed = True
     dag_module = load_dag(request["dag"])
     if "callback_url" in request:
-        dag_module.CALLBACK_URL = request["callback_url"]
+        setattr(dag_module, "CALLBACK_URL", request["callback_url"])  # noqa: B010 - a module attribute the DAG reads
     if "grace_seconds" in request:
-        dag_module.TRAINER_STOP_GRACE_SECONDS = request["grace_seconds"]
+        setattr(dag_module, "TRAINER_STOP_GRACE_SECONDS", request["grace_seconds"])  # noqa: B010 - as above
     answer = SCENARIOS[request["scenario"]](request, dag_module, tmpdir)
     answer["stubbed_airflow"] = stubbed
     answer["tasks"] = task_arguments(dag_module) if stubbed else {}
