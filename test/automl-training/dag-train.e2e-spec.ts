@@ -123,6 +123,8 @@ describe('the rendered DAG run by python3', () => {
         LANG: 'C.UTF-8',
       });
       expect(spec).toEqual(renderedJobSpec(source));
+      // Airflow's log masker knows the secrets, so no task log line (the trainer's relayed output included) shows them.
+      if (answer.stubbed_airflow) expect(answer.masked).toEqual([env.AUTOML_SOURCE_URL, MLFLOW_PASSWORD]);
       expect(answer.result.spec_file_mode).toBe(0o600);
       expect(answer.result.spec_dir_mode).toBe(0o700);
       expect(env.AUTOML_JOB_SPEC_PATH.startsWith(env.TMPDIR)).toBe(true);

@@ -36,6 +36,9 @@ from urllib.parse import quote
 
 Request = dict[str, Any]
 
+# What the DAG registered with the (stub) log masker.
+MASKED: list[str] = []
+
 
 def install_airflow_stubs(request: Request) -> None:
     """Minimal stand-ins for the Airflow names the rendered DAG imports."""
@@ -112,6 +115,7 @@ def install_airflow_stubs(request: Request) -> None:
 
     module("airflow")
     module("airflow.sdk", DAG=StubDAG, Variable=StubVariable, Connection=StubConnection)
+    module("airflow.sdk.log", mask_secret=MASKED.append)
     module("airflow.providers")
     module("airflow.providers.standard")
     module("airflow.providers.standard.operators")
@@ -340,6 +344,7 @@ def main() -> None:
         setattr(dag_module, "TRAINER_STOP_GRACE_SECONDS", request["grace_seconds"])  # noqa: B010 - as above
     answer = SCENARIOS[request["scenario"]](request, dag_module, tmpdir)
     answer["stubbed_airflow"] = stubbed
+    answer["masked"] = MASKED
     answer["tasks"] = task_arguments(dag_module) if stubbed else {}
     print(json.dumps(answer), flush=True)
 
