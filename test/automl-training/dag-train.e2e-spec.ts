@@ -190,9 +190,17 @@ describe('the rendered DAG run by python3', () => {
 
     it('should stop the trainer when the execution timeout fires inside the task', async () => {
       const { path } = renderTo({ TRAINING_COMMAND: trainingCommand('sleep') });
-      const answer = await harness({ ...base, dag: path, scenario: 'timeout', timeout_seconds: 3 });
+      const answer = await harness({ ...base, dag: path, scenario: 'timeout', timeout_seconds: 0.5 });
       expect(answer.error).toContain('TaskTimeout');
       expect(answer).toMatchObject({ trainer_got_sigterm: true, trainer_alive: false, grandchild_alive: false });
+    });
+
+    it('should hold a kill that comes while the trainer is started or stopped, and start no trainer once killed', async () => {
+      const { path } = renderTo({ TRAINING_COMMAND: trainingCommand('sleep') });
+      const answer = await harness({ ...base, dag: path, scenario: 'held' });
+      expect(answer.calls).toEqual(['end of section', 'handler']);
+      expect(answer.error).toBe('RuntimeError: training stopped: the task was terminated before the trainer started');
+      expect(answer.trainer_started).toBe(false);
     });
 
     it('should take the trainer down with the task process when that is SIGKILLed', async () => {

@@ -10,12 +10,14 @@ Scenarios:
 - stop: run `train` on a trainer that waits; once it is up, SIGTERM this process the way Airflow
   does (handler "airflow3": the handler calls the task's on_kill; "airflow2": on_kill, then raise);
   answer the error, how long the stop took and whether the trainer and its child are still alive.
-- timeout: as stop, but the task's execution timeout fires (SIGALRM raising inside the callable).
+- timeout: as stop, but the task's execution timeout fires once the trainer is up (SIGALRM raising inside
+  the callable).
 - orphan: run `train` on a waiting trainer and print its pids; the test SIGKILLs this process.
 - report_running: call `report_running` once (one attempt of the task; Airflow does the retries).
 - report_complete: call `report_complete` with `result` as the train task's XCom.
 - report_failure: run `train` (the trainer fails), then the DAG's on_failure_callback with its error.
 - container: the pod task's environment as rendered and as its execute() completes it.
+- held: Airflow's signal handling is held, not lost, while the trainer is started or stopped.
 """
 
 import base64
@@ -235,7 +237,13 @@ def scenario_timeout(request: Request, dag_module: types.ModuleType, tmpdir: str
         raise TaskTimeout("Timeout, the task ran over its execution_timeout")
 
     signal.signal(signal.SIGALRM, on_alarm)
-    signal.setitimer(signal.ITIMER_REAL, float(request.get("timeout_seconds", 3)))
+
+    def time_out_when_up() -> None:
+        wait_for_pids(tmpdir)
+        time.sleep(float(request.get("timeout_seconds", 0.5)))
+        os.kill(os.getpid(), signal.SIGALRM)  # what the execution_timeout's timer does
+
+    threading.Thread(target=time_out_when_up, daemon=True).start()
     _, error = run_train(dag_module)
     pids = wait_for_pids(tmpdir, timeout=0.1) if os.path.exists(os.path.join(tmpdir, "trainer-pids.json")) else {}
     return {
@@ -292,6 +300,28 @@ def scenario_train(_request: Request, dag_module: types.ModuleType, tmpdir: str)
     return {"result": result, "error": error, "left_in_tmpdir": sorted(os.listdir(tmpdir))}
 
 
+def scenario_held(_request: Request, dag_module: types.ModuleType, tmpdir: str) -> dict[str, Any]:
+    """A SIGTERM inside the DAG's held section runs Airflow's handler only when the section ends;
+    a kill before the trainer starts means no trainer starts."""
+    calls: list[str] = []
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: calls.append("handler"))
+    with dag_module._SignalsHeld():
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.2)
+        calls.append("end of section")
+    # The kill arrives while the task reads the Connections, before the trainer starts.
+    read_environment = dag_module.trainer_environment
+
+    def killed_while_reading(spec_path: str, result_path: str) -> dict[str, str]:
+        dag_module.dag.task_dict["train"].on_kill()
+        environment: dict[str, str] = read_environment(spec_path, result_path)
+        return environment
+
+    setattr(dag_module, "trainer_environment", killed_while_reading)  # noqa: B010 - replaces the DAG's function
+    _, error = run_train(dag_module)
+    return {"calls": calls, "error": error, "trainer_started": os.path.exists(os.path.join(tmpdir, "trainer-pids.json"))}
+
+
 def scenario_container(_request: Request, dag_module: types.ModuleType, _tmpdir: str) -> dict[str, Any]:
     """The pod's environment as rendered (parse time) and as sent (execute, with the Connections' values)."""
     task = dag_module.dag.task_dict["train"]
@@ -319,6 +349,7 @@ SCENARIOS: dict[str, Callable[[Request, types.ModuleType, str], dict[str, Any]]]
     "report_complete": scenario_report_complete,
     "report_failure": scenario_report_failure,
     "container": scenario_container,
+    "held": scenario_held,
 }
 
 
