@@ -1,12 +1,12 @@
 import { ChildProcess, spawn } from 'node:child_process';
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { AutoMLAlgorithm, Preset, ProblemType } from '../../src/automl-training/automl-training.enums';
+import { Preset } from '../../src/automl-training/automl-training.enums';
 import { DagJob, DagRenderer, MAX_CONTAINER_SPEC_BYTES } from '../../src/automl-training/dag/dag-renderer';
 import { loadAppConfig } from '../../src/config/app.config';
-import { renderedJobSpec } from '../utils/dag-python';
+import { dagJob, renderedJobSpec } from '../utils/dag-python';
 import { createJob, jobRequest } from '../utils/jobs';
 import { baseUrl, psk, startTestApp, TEST_PSK, TestApp } from '../utils/test-app';
 
@@ -56,35 +56,13 @@ function harness(request: Record<string, unknown>, raw?: string): Promise<Answer
   });
 }
 
-function dagJob(overrides: Partial<DagJob> = {}): DagJob {
-  return {
-    jobId: randomUUID(),
-    name: 'churn',
-    domain: 'marketing',
-    owner: 'alice',
-    sourceTable: 'marketing.churn',
-    labelColumn: 'churned',
-    featureColumns: ['a', 'b'],
-    problemType: ProblemType.BinaryClassification,
-    algorithm: AutoMLAlgorithm.LightgbmClassifier,
-    preset: Preset.Fast,
-    autoTrigger: true,
-    featureEngineeringJobId: null,
-    groupColumn: null,
-    actionColumn: null,
-    propensityColumn: null,
-    rewardColumn: null,
-    costColumn: null,
-    ...overrides,
-  };
-}
 
 describe('the rendered DAG run by python3', () => {
   const dir = mkdtempSync(join(tmpdir(), 'automl-dag-train-'));
 
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  function renderTo(env: Record<string, string>, job: DagJob = dagJob()): { path: string; source: string; containerSpecBytes: number | null } {
+  function renderTo(env: Record<string, string>, job: DagJob = dagJob({ preset: Preset.Fast })): { path: string; source: string; containerSpecBytes: number | null } {
     const renderer = new DagRenderer(loadAppConfig({ NODE_ENV: 'test', API_PSK: TEST_PSK, DATABASE_URL: 'pglite://memory', ...env }));
     const rendered = renderer.render(job);
     const path = join(dir, `${rendered.dagId}.py`);

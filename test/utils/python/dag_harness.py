@@ -180,6 +180,14 @@ def alive(pid: int) -> bool:
     return state not in ("Z", "X")
 
 
+def still_alive(pid: int, within: float = 2.0) -> bool:
+    """Whether `pid` still runs after `within` seconds: a SIGKILL is delivered asynchronously."""
+    deadline = time.monotonic() + within
+    while alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return alive(pid)
+
+
 def wait_for_pids(tmpdir: str, timeout: float = 30.0) -> dict[str, int]:
     path = os.path.join(tmpdir, "trainer-pids.json")
     deadline = time.monotonic() + timeout
@@ -223,8 +231,8 @@ def scenario_stop(request: Request, dag_module: types.ModuleType, tmpdir: str) -
     return {
         "error": error,
         "stop_seconds": returned - sent["at"] if "at" in sent else None,
-        "trainer_alive": alive(pids["trainer"]) if pids else None,
-        "grandchild_alive": alive(pids["grandchild"]) if pids else None,
+        "trainer_alive": still_alive(pids["trainer"]) if pids else None,
+        "grandchild_alive": still_alive(pids["grandchild"]) if pids else None,
         "trainer_got_sigterm": os.path.exists(os.path.join(tmpdir, "trainer-pids.json.sigterm")),
     }
 
@@ -248,8 +256,8 @@ def scenario_timeout(request: Request, dag_module: types.ModuleType, tmpdir: str
     pids = wait_for_pids(tmpdir, timeout=0.1) if os.path.exists(os.path.join(tmpdir, "trainer-pids.json")) else {}
     return {
         "error": error,
-        "trainer_alive": alive(pids["trainer"]) if pids else None,
-        "grandchild_alive": alive(pids["grandchild"]) if pids else None,
+        "trainer_alive": still_alive(pids["trainer"]) if pids else None,
+        "grandchild_alive": still_alive(pids["grandchild"]) if pids else None,
         "trainer_got_sigterm": os.path.exists(os.path.join(tmpdir, "trainer-pids.json.sigterm")),
     }
 
