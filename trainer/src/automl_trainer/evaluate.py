@@ -112,9 +112,7 @@ def off_policy(data: Data, estimated_reward: np.ndarray) -> dict[str, float]:
     rows = np.arange(n)
     ips = float(np.mean(weight * data.reward))
     snips = float(np.sum(weight * data.reward) / np.sum(weight)) if np.sum(weight) > 0 else float("nan")
-    dr = float(
-        np.mean(estimated_reward[rows, chosen] + weight * (data.reward - estimated_reward[rows, data.action]))
-    )
+    dr = float(np.mean(estimated_reward[rows, chosen] + weight * (data.reward - estimated_reward[rows, data.action])))
     logged = float(np.mean(data.reward))
     return {
         "policy_value_snips": snips,

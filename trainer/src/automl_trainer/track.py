@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -62,10 +63,9 @@ class Run:
         return not worker.is_alive()
 
     def _end_quietly(self, status: str) -> None:
-        try:
+        # The process is exiting on another cause, which is what it reports.
+        with contextlib.suppress(Exception):
             self.end(status)
-        except Exception:  # noqa: S110  the process is exiting on another error; that one is reported
-            pass
 
 
 def log_json(name: str, payload: Any) -> None:

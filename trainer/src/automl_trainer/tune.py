@@ -14,7 +14,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import optuna
 
 from automl_trainer.algorithms.base import Algorithm, Context, Fitted, Monitor
@@ -85,10 +84,16 @@ def tune(algo: Algorithm, train: Data, ctx: Context, tuning: Tuning, started: fl
     else:
         params, rounds, best_valid = dict(algo.default_params(ctx)), None, None
     history = [
-        {"number": t.number, "state": t.state.name, "value": t.value, "params": t.params,
-         "rounds": t.user_attrs.get("rounds"),
-         "seconds": (t.datetime_complete - t.datetime_start).total_seconds()
-         if t.datetime_complete and t.datetime_start else None}
+        {
+            "number": t.number,
+            "state": t.state.name,
+            "value": t.value,
+            "params": t.params,
+            "rounds": t.user_attrs.get("rounds"),
+            "seconds": (t.datetime_complete - t.datetime_start).total_seconds()
+            if t.datetime_complete and t.datetime_start
+            else None,
+        }
         for t in study.trials
     ]
     train_fraction = len(fit_part) / max(1, len(train))
@@ -103,7 +108,3 @@ def tune(algo: Algorithm, train: Data, ctx: Context, tuning: Tuning, started: fl
         history=history,
     )
     return result, final
-
-
-def seed_everything(seed: int) -> None:
-    np.random.seed(seed)  # noqa: NPY002  libraries that still read the global generator

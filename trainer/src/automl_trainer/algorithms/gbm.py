@@ -82,7 +82,8 @@ class LightGBM(Algorithm):
         if ctx.problem == "ranking":
             kwargs["group"] = train.group_sizes()
         if valid is not None:
-            kwargs["eval_set"] = [(valid.X, valid.y)]
+            kwargs["eval_X"] = (valid.X,)
+            kwargs["eval_y"] = (valid.y,)
             if ctx.problem == "ranking":
                 kwargs["eval_group"] = [valid.group_sizes()]
                 kwargs["eval_at"] = [10]
@@ -92,7 +93,8 @@ class LightGBM(Algorithm):
                 if monitor.step(env.iteration, value):
                     raise lgb.callback.EarlyStopException(env.iteration, env.evaluation_result_list)
 
-            kwargs["callbacks"] = [lgb.early_stopping(EARLY_STOPPING_ROUNDS, first_metric_only=True, verbose=False), watch]
+            stop = lgb.early_stopping(EARLY_STOPPING_ROUNDS, first_metric_only=True, verbose=False)
+            kwargs["callbacks"] = [stop, watch]
         model.fit(train.X, train.y, **kwargs)
         rounds = model.best_iteration_ if valid is not None and model.best_iteration_ else None
         return Fitted(model=model, rounds=rounds)
@@ -110,8 +112,11 @@ class LightGBM(Algorithm):
     def log_model(self, model: Any, ctx: Context, registered_model_name: str, example: Data) -> Any:
         import mlflow.lightgbm
 
+        # The Booster, in LightGBM's own text format: no pickle, no skops (whose import alone took 14 s here, and
+        # which refuses LGBMRanker as an untrusted type). Its pyfunc returns P(class 1) for binary, class
+        # probabilities for multiclass, values for regression and scores for ranking.
         return mlflow.lightgbm.log_model(
-            model,
+            model.booster_,
             name="model",
             registered_model_name=registered_model_name,
             input_example=example.X.head(5),

@@ -46,7 +46,8 @@ class IsolationForestAlgorithm(Algorithm):
             n_jobs=ctx.threads,
             random_state=ctx.seed,
         )
-        pipeline = Pipeline([("impute", SimpleImputer(strategy="median", keep_empty_features=True)), ("forest", forest)])
+        impute = SimpleImputer(strategy="median", keep_empty_features=True)
+        pipeline = Pipeline([("impute", impute), ("forest", forest)])
         pipeline.fit(train.X)
         return Fitted(model=pipeline)
 

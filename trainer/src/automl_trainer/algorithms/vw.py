@@ -71,10 +71,17 @@ class VowpalWabbit(Algorithm):
     def _args(self, params: dict[str, Any], ctx: Context) -> tuple[list[str], list[str]]:
         mode = self._mode(ctx)
         args = [
-            "--quiet", "-b", str(BITS), "--random_seed", str(ctx.seed),
-            "--learning_rate", f"{params['learning_rate']:.9g}",
-            "--power_t", f"{params['power_t']:.9g}",
-            "--l2", f"{params['l2']:.9g}",
+            "--quiet",
+            "-b",
+            str(BITS),
+            "--random_seed",
+            str(ctx.seed),
+            "--learning_rate",
+            f"{params['learning_rate']:.9g}",
+            "--power_t",
+            f"{params['power_t']:.9g}",
+            "--l2",
+            f"{params['l2']:.9g}",
         ]
         predict_args: list[str] = []
         if mode == "binary":
