@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import numpy as np
 from sklearn import metrics as skm
@@ -10,7 +11,8 @@ from sklearn import metrics as skm
 from automl_trainer.prepare import Data
 
 # problem type → (objective metric, optuna direction)
-OBJECTIVES: dict[str, tuple[str, str]] = {
+Direction = Literal["maximize", "minimize"]
+OBJECTIVES: dict[str, tuple[str, Direction]] = {
     "binary_classification": ("roc_auc", "maximize"),
     "multiclass_classification": ("log_loss", "minimize"),
     "regression": ("rmse", "minimize"),
