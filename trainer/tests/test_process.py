@@ -86,9 +86,9 @@ def _wide_spec(columns: int, width: int) -> dict[str, object]:
 def test_large_spec_reaches_the_trainer_intact(pg_url: str, mlflow_uri: str, tmp_path: Path, how: str) -> None:
     # Command path: 5000 feature columns of 500 characters (~2.6 MB of JSON) through AUTOML_JOB_SPEC_PATH.
     # Container path: the gzip+base64 variable must itself stay under Linux's 128 KiB per variable, so a spec of
-    # 150 such columns (~76 kB of JSON of random names, ~100 kB once packed).
+    # 200 such columns (~100 kB of JSON of random names, ~77 kB once packed).
     write_table(pg_url, "narrow", data.binary(n=30))
-    spec = _wide_spec(5000 if how == "path" else 150, 500)
+    spec = _wide_spec(5000 if how == "path" else 200, 500)
     env = trainer_env(tmp_path, pg_url, mlflow_uri, spec, how=how)
     if how == "path":
         assert len(json.dumps(spec)) > 2_500_000

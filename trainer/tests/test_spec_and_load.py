@@ -24,7 +24,7 @@ def packed(spec: dict[str, object]) -> str:
 
 
 def test_spec_from_path_wins_over_gz_b64(tmp_path: Path) -> None:
-    on_disk, in_env = make_spec(name="from file"), make_spec(name="from env")
+    on_disk, in_env = make_spec(name="from file", label_column="y"), make_spec(name="from env", label_column="y")
     path = tmp_path / "spec.json"
     path.write_text(json.dumps(on_disk))
     assert load_spec({"AUTOML_JOB_SPEC_PATH": str(path), "AUTOML_JOB_SPEC_GZ_B64": packed(in_env)}).name == "from file"

@@ -17,7 +17,8 @@ import traceback
 
 from automl_trainer.errors import TrainerError
 
-KILL_GRACE_SECONDS = 4.0
+KILL_GRACE_SECONDS = 4.0  # SIGTERM: how long ending the run KILLED may delay the exit
+FAIL_GRACE_SECONDS = 20.0  # failure: how long to wait for MLflow to record FAILED
 
 
 def fail(message: str) -> None:
@@ -91,16 +92,23 @@ def main() -> int:
         print(json.dumps(result), flush=True)
         return 0
     except TrainerError as error:
-        run.end_within("FAILED", KILL_GRACE_SECONDS)
-        fail(str(error))
-        return 1
+        return _leave(run, "FAILED", str(error), 1)
     except KeyboardInterrupt:
-        run.end_within("KILLED", KILL_GRACE_SECONDS)
-        fail("interrupted")
-        return 130
+        return _leave(run, "KILLED", "interrupted", 130)
     except Exception as error:  # a crash: the traceback for the log, then one line for the writeback
         traceback.print_exc()
-        run.end_within("FAILED", KILL_GRACE_SECONDS)
         first = str(error).strip().splitlines()[0] if str(error).strip() else ""
-        fail(f"{type(error).__name__}: {first}" if first else type(error).__name__)
-        return 1
+        return _leave(run, "FAILED", f"{type(error).__name__}: {first}" if first else type(error).__name__, 1)
+
+
+def _leave(run: object, status: str, message: str, code: int) -> int:
+    from automl_trainer.track import Run
+
+    assert isinstance(run, Run)
+    ended = run.run_id is None or run.end_within(status, FAIL_GRACE_SECONDS)
+    fail(message)
+    if not ended:  # MLflow did not answer: skip its atexit hook, which would wait on it again
+        sys.stderr.flush()
+        sys.stdout.flush()
+        os._exit(code)
+    return code
