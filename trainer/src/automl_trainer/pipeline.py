@@ -100,6 +100,7 @@ def run_pipeline(spec: JobSpec, source_url: str, run_id: str, threads: int, star
     track.log_json("trials.json", result.history)
     log("logging and registering the model")
     info = algo.log_model(final.model, ctx, spec.registered_model_name, test)
+    algo.release(final.model)
     model_version = str(info.registered_model_version)
     track.tag_version(spec.registered_model_name, model_version, spec.job_id)
     log(f"registered {spec.registered_model_name} version {model_version}")

@@ -64,7 +64,10 @@ def tune(algo: Algorithm, train: Data, ctx: Context, tuning: Tuning, started: fl
         params = algo.suggest(trial, ctx)
         fitted = algo.fit(params, fit_part, valid_part, ctx, Monitor(trial, deadline))
         trial.set_user_attr("rounds", fitted.rounds)
-        value = evaluate(ctx.problem, valid_part, algo.predict(fitted.model, valid_part, ctx)).get(objective_name)
+        try:
+            value = evaluate(ctx.problem, valid_part, algo.predict(fitted.model, valid_part, ctx)).get(objective_name)
+        finally:
+            algo.release(fitted.model)
         if value is None or not math.isfinite(value):
             raise optuna.TrialPruned(f"{objective_name} undefined on the validation rows")
         return float(value)
@@ -83,9 +86,11 @@ def tune(algo: Algorithm, train: Data, ctx: Context, tuning: Tuning, started: fl
         params, rounds, best_valid = dict(best.params), best.user_attrs.get("rounds"), best.value
     else:
         params, rounds, best_valid = dict(algo.default_params(ctx)), None, None
+    job_start_wall = time.time() - (time.monotonic() - started)
     history = [
         {
             "number": t.number,
+            "started_at_seconds": t.datetime_start.timestamp() - job_start_wall if t.datetime_start else None,
             "state": t.state.name,
             "value": t.value,
             "params": t.params,

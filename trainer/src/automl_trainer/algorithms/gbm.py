@@ -20,11 +20,22 @@ MAX_ROUNDS = 2000
 EARLY_STOPPING_ROUNDS = 50
 
 
-class LightGBM(Algorithm):
-    flavour = "lightgbm"
+class Boosting(Algorithm):
+    """What LightGBM and XGBoost share: rounds from early stopping, predictions through the sklearn API."""
 
-    def __init__(self, name: str) -> None:
-        self.name = name
+    def refit_params(self, params: dict[str, Any], fitted: Fitted, train_fraction: float) -> dict[str, Any]:
+        return {**params, "n_estimators": scaled_rounds(fitted.rounds, train_fraction, 100)}
+
+    def predict(self, model: Any, data: Data, ctx: Context) -> np.ndarray:
+        if ctx.problem == "binary_classification":
+            return np.asarray(model.predict_proba(data.X))[:, 1]
+        if ctx.problem == "multiclass_classification":
+            return np.asarray(model.predict_proba(data.X))
+        return np.asarray(model.predict(data.X), dtype=np.float64)
+
+
+class LightGBM(Boosting):
+    flavour = "lightgbm"
 
     def _metric(self, ctx: Context) -> str:
         return {
@@ -99,16 +110,6 @@ class LightGBM(Algorithm):
         rounds = model.best_iteration_ if valid is not None and model.best_iteration_ else None
         return Fitted(model=model, rounds=rounds)
 
-    def refit_params(self, params: dict[str, Any], fitted: Fitted, train_fraction: float) -> dict[str, Any]:
-        return {**params, "n_estimators": scaled_rounds(fitted.rounds, train_fraction, 100)}
-
-    def predict(self, model: Any, data: Data, ctx: Context) -> np.ndarray:
-        if ctx.problem == "binary_classification":
-            return np.asarray(model.predict_proba(data.X))[:, 1]
-        if ctx.problem == "multiclass_classification":
-            return np.asarray(model.predict_proba(data.X))
-        return np.asarray(model.predict(data.X), dtype=np.float64)
-
     def log_model(self, model: Any, ctx: Context, registered_model_name: str, example: Data) -> Any:
         import mlflow.lightgbm
 
@@ -124,11 +125,8 @@ class LightGBM(Algorithm):
         )
 
 
-class XGBoost(Algorithm):
+class XGBoost(Boosting):
     flavour = "xgboost"
-
-    def __init__(self, name: str) -> None:
-        self.name = name
 
     def _metric(self, ctx: Context) -> str:
         return {
@@ -210,16 +208,6 @@ class XGBoost(Algorithm):
             rounds = int(best) + 1 if best is not None else None
             model.set_params(callbacks=None, early_stopping_rounds=None)
         return Fitted(model=model, rounds=rounds)
-
-    def refit_params(self, params: dict[str, Any], fitted: Fitted, train_fraction: float) -> dict[str, Any]:
-        return {**params, "n_estimators": scaled_rounds(fitted.rounds, train_fraction, 100)}
-
-    def predict(self, model: Any, data: Data, ctx: Context) -> np.ndarray:
-        if ctx.problem == "binary_classification":
-            return np.asarray(model.predict_proba(data.X))[:, 1]
-        if ctx.problem == "multiclass_classification":
-            return np.asarray(model.predict_proba(data.X))
-        return np.asarray(model.predict(data.X), dtype=np.float64)
 
     def log_model(self, model: Any, ctx: Context, registered_model_name: str, example: Data) -> Any:
         import mlflow.xgboost

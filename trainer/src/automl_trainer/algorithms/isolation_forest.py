@@ -19,9 +19,6 @@ from automl_trainer.track import pins
 class IsolationForestAlgorithm(Algorithm):
     flavour = "sklearn"
 
-    def __init__(self, name: str) -> None:
-        self.name = name
-
     def default_params(self, ctx: Context) -> dict[str, Any]:
         return {"n_estimators": 100, "max_samples": 256, "max_features": 1.0, "bootstrap": False}
 
