@@ -26,6 +26,11 @@ export function toJobResponse(job: TrainingJobEntity): AutoMLTrainingJobResponse
   };
 }
 
+/** A listing item: the job without its DAG source (`rendered_dag` null), which only create and GET /jobs/{id} carry. */
+export function toListItem(job: TrainingJobEntity): AutoMLTrainingJobResponse {
+  return { ...toJobResponse(job), rendered_dag: null };
+}
+
 export function toStatusItem(job: TrainingJobEntity): AutoMLTrainingJobStatusItem {
   return {
     job_id: job.jobId,

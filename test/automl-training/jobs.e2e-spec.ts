@@ -239,6 +239,15 @@ describe('training jobs: create, get, list', () => {
       expect((await pages(query, 7)).ids).toEqual(expected);
     });
 
+    it('should leave rendered_dag null in listing items and keep it on GET /jobs/{id}', async () => {
+      const listed = (await testApp.http().get(`${JOBS}?limit=5`).set(psk()).expect(200)).body.items;
+      expect(listed).toHaveLength(5);
+      for (const item of listed) expect(item).toMatchObject({ rendered_dag: null, airflow_dag_id: expect.any(String) });
+      const one = (await testApp.http().get(`${JOBS}/${listed[0].job_id}`).set(psk()).expect(200)).body;
+      expect(one.rendered_dag).toEqual(expect.stringContaining('JOB_SPEC = json.loads('));
+      expect(created.find((job) => job.job_id === one.job_id)!.rendered_dag).toBe(one.rendered_dag);
+    });
+
     it('should filter by the current status', async () => {
       const running = await pages('&status=running', 3);
       expect(new Set(running.ids)).toEqual(new Set(created.slice(0, 7).map((job) => job.job_id)));
