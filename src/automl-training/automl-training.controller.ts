@@ -36,7 +36,7 @@ import {
   ErrorResponse,
 } from './dto/response.dto';
 import { TransitionEventStreams } from './events/transition-event-streams';
-import { toJobResponse, toStatusItem, toTransition } from './training-job.mapper';
+import { toJobResponse, toListItem, toStatusItem, toTransition } from './training-job.mapper';
 
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 const LAST_EVENT_ID = /^[0-9]{1,15}$/;
@@ -126,14 +126,16 @@ export class AutomlTrainingController {
     summary: 'List training jobs',
     description:
       'A pure database read, newest first; never calls Airflow. Filters combine with AND. Page with the opaque ' +
-      '`cursor` from the previous page\'s `next_cursor`. Refresh live statuses with the bulk status endpoint.',
+      '`cursor` from the previous page\'s `next_cursor`. Refresh live statuses with the bulk status endpoint. ' +
+      'Items carry `rendered_dag: null`: read one job for its DAG source.',
   })
   @ok(AutoMLTrainingJobList)
   @authErrors()
   @invalid()
   async list(@ValidQuery() query: ListJobsQuery, @CurrentPrincipal() principal: Principal): Promise<AutoMLTrainingJobList> {
     const page = await this.service.list(query, principal);
-    return { items: page.items.map(toJobResponse), next_cursor: page.nextCursor };
+    // A listing item leaves out the DAG source (kilobytes each); create and GET /jobs/{id} carry it.
+    return { items: page.items.map(toListItem), next_cursor: page.nextCursor };
   }
 
   // Declared before `:job_id` routes so `status` is not parsed as a job id (seed 003).
@@ -283,7 +285,7 @@ export class AutomlTrainingController {
 
   @Post(':job_id/trigger')
   @HttpCode(200)
-  @Auth(AuthMethod.Bearer)
+  @Auth(AuthMethod.Bearer, AuthMethod.Psk)
   @ValidateRequest({ params: JobIdParams })
   @ApiOperation({
     operationId: 'trigger_training_job_api_automl_train_jobs__job_id__trigger_post',
@@ -306,7 +308,7 @@ export class AutomlTrainingController {
 
   @Post(':job_id/cancel')
   @HttpCode(200)
-  @Auth(AuthMethod.Bearer)
+  @Auth(AuthMethod.Bearer, AuthMethod.Psk)
   @ValidateRequest({ params: JobIdParams })
   @ApiOperation({
     operationId: 'cancel_training_job_api_automl_train_jobs__job_id__cancel_post',
@@ -328,7 +330,7 @@ export class AutomlTrainingController {
 
   @Delete(':job_id')
   @HttpCode(204)
-  @Auth(AuthMethod.Bearer)
+  @Auth(AuthMethod.Bearer, AuthMethod.Psk)
   @ValidateRequest({ params: JobIdParams })
   @ApiOperation({
     operationId: 'delete_training_job_api_automl_train_jobs__job_id__delete',

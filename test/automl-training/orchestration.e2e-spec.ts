@@ -131,7 +131,27 @@ describe.each(['v1', 'v2'] as const)('orchestration with Airflow %s', (version) 
       'callback:failed:airflow',
       'user:queued:alice',
     ]);
-    await testApp.http().post(`${JOBS}/${job.job_id}/trigger`).set(psk()).expect(403);
+  });
+
+  it('should accept the platform PSK on trigger, cancel and delete, recording psk as the actor', async () => {
+    const job = await createJob(testApp, {}, false);
+    airflow.parse();
+    const triggered = await testApp.http().post(`${JOBS}/${job.job_id}/trigger`).set(psk()).expect(200);
+    expect(triggered.body).toMatchObject({ status: 'queued' });
+    expect(airflow.runsOf(job.airflow_dag_id)).toHaveLength(1);
+    const cancelled = await testApp.http().post(`${JOBS}/${job.job_id}/cancel`).set(psk()).expect(200);
+    expect(cancelled.body).toMatchObject({ status: 'failed', error_message: 'cancelled by psk' });
+    expect(airflow.runsOf(job.airflow_dag_id)[0].state).toBe('failed');
+    expect((await history(job.job_id)).map((t: { to_status: string; actor: string }) => `${t.to_status}:${t.actor}`)).toEqual([
+      'ready:psk',
+      'queued:psk',
+      'failed:psk',
+    ]);
+    await testApp.http().delete(`${JOBS}/${job.job_id}`).set(psk()).expect(204);
+    expect(airflow.dag(job.airflow_dag_id)).toBeUndefined();
+    await testApp.http().get(`${JOBS}/${job.job_id}`).set(psk()).expect(404);
+    // A wrong key is still a 401, not a way in.
+    await testApp.http().post(`${JOBS}/${job.job_id}/trigger`).set(psk('not-the-psk-0123456789')).expect(401);
   });
 
   it('should cancel a running job: its Airflow run and the job fail, naming who cancelled', async () => {
