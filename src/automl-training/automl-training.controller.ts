@@ -5,8 +5,6 @@ import {
   ApiExtraModels,
   ApiHeader,
   ApiOperation,
-  ApiParam,
-  ApiQuery,
   ApiResponse,
   ApiTags,
 } from '@nestjs/swagger';
@@ -52,19 +50,21 @@ const EVENT_EXAMPLE =
   '"error_message":null,"updated_at":"2026-11-22T10:15:00.000Z"}\n\n' +
   ': keep-alive\n\n';
 
-const JOB_ID_PARAM = {
-  name: 'job_id',
-  required: true,
-  description: 'Training job ID.',
-  schema: { type: 'string', format: 'uuid', description: 'Training job ID.', title: 'Job Id' },
-} as const;
-
 const ok = (type: Function) => ApiResponse({ status: 200, description: 'Successful Response', type });
-const error = (status: number, description: string) => ApiResponse({ status, description, type: ErrorResponse });
-const unavailable = () => error(503, 'Airflow unavailable or not configured; retry later');
+/**
+ * An ErrorResponse answer, with an example carrying its own status: without one, Swagger UI shows the schema's
+ * `code` default (500) for every error.
+ */
+const error = (status: number, description: string, example = description) =>
+  ApiResponse({ status, description, type: ErrorResponse, example: { error: example, code: status } });
+const notFound = () => error(404, 'Not Found', 'Training job 3fa85f64-5717-4562-b3fc-2c963f66afa6 not found');
+const unavailable = () => error(503, 'Airflow unavailable or not configured; retry later', 'Airflow is unavailable (timeout); try again shortly');
 const invalid = () => ApiResponse({ status: 422, description: 'Validation Error', type: HTTPValidationError });
 const authErrors = () =>
-  applyDecorators(error(401, 'Missing or invalid credential'), error(403, 'Credential not accepted on this route'));
+  applyDecorators(
+    error(401, 'Missing or invalid credential', 'Not authenticated'),
+    error(403, 'Credential not accepted on this route'),
+  );
 
 @ApiTags('AutoML Training')
 @ApiExtraModels(ErrorResponse, HTTPValidationError, AutoMLTrainingJobEvent)
@@ -89,7 +89,6 @@ export class AutomlTrainingController {
       'The algorithm must suit the problem type. `owner` defaults to the bearer token\'s `preferred_username` ' +
       'and is required with a PSK.',
   })
-  @ApiQuery({ name: 'auto_trigger', required: false, schema: { type: 'boolean', default: true, title: 'Auto Trigger' } })
   @ApiHeader({
     name: 'Idempotency-Key',
     required: false,
@@ -152,11 +151,6 @@ export class AutomlTrainingController {
       "route before ``/train/jobs/{job_id}`` so ``status`` isn't parsed as a\n" +
       'job ID.',
   })
-  @ApiQuery({
-    name: 'ids',
-    required: false,
-    schema: { type: 'array', items: { type: 'string', format: 'uuid' }, title: 'Ids' },
-  })
   @ok(AutoMLTrainingJobStatuses)
   @invalid()
   async statuses(@ValidQuery() query: JobStatusesQuery, @CurrentPrincipal() principal: Principal): Promise<AutoMLTrainingJobStatuses> {
@@ -184,14 +178,6 @@ export class AutomlTrainingController {
       'stops reading is disconnected once its unsent backlog passes STREAM_MAX_BUFFER_BYTES, and resumes with ' +
       '`Last-Event-ID`.',
   })
-  @ApiQuery({
-    name: 'ids',
-    required: false,
-    description: 'Only transitions of these jobs.',
-    schema: { type: 'array', items: { type: 'string', format: 'uuid' }, maxItems: MAX_STATUS_IDS, title: 'Ids' },
-  })
-  @ApiQuery({ name: 'domain', required: false, description: 'Only jobs of this domain.', schema: { type: 'string', maxLength: 200, title: 'Domain' } })
-  @ApiQuery({ name: 'owner', required: false, description: 'Only jobs of this owner.', schema: { type: 'string', maxLength: 200, title: 'Owner' } })
   @ApiHeader({
     name: 'Last-Event-ID',
     required: false,
@@ -233,10 +219,9 @@ export class AutomlTrainingController {
     summary: 'Get a training job',
     description: 'One job, read from the database. Deleted jobs are not found.',
   })
-  @ApiParam(JOB_ID_PARAM)
   @ok(AutoMLTrainingJobResponse)
   @authErrors()
-  @error(404, 'Not Found')
+  @notFound()
   @invalid()
   async get(@ValidParams() params: JobIdParams, @CurrentPrincipal() principal: Principal): Promise<AutoMLTrainingJobResponse> {
     return toJobResponse(await this.service.get(params.job_id, principal));
@@ -253,10 +238,9 @@ export class AutomlTrainingController {
       'PSK-authenticated to match the existing /api/jobs/{id}/status endpoint\n' +
       'used by data-engineering DAGs.',
   })
-  @ApiParam(JOB_ID_PARAM)
   @ApiBody({ type: AutoMLTrainingStatusUpdate, required: true })
   @ok(AutoMLTrainingJobResponse)
-  @error(404, 'Not Found')
+  @notFound()
   @invalid()
   async writeback(
     @ValidParams() params: JobIdParams,
@@ -273,10 +257,9 @@ export class AutomlTrainingController {
     summary: 'Status history of a training job',
     description: 'Every recorded status transition of the job (creation, callbacks, reconciliation, user actions), oldest first.',
   })
-  @ApiParam(JOB_ID_PARAM)
   @ok(AutoMLTrainingJobHistory)
   @authErrors()
-  @error(404, 'Not Found')
+  @notFound()
   @invalid()
   async history(@ValidParams() params: JobIdParams, @CurrentPrincipal() principal: Principal): Promise<AutoMLTrainingJobHistory> {
     const transitions = await this.service.history(params.job_id, principal);
@@ -295,10 +278,9 @@ export class AutomlTrainingController {
       'unpauses the DAG, creates the run in Airflow, and moves the job to `queued`. Any other status is a 409. ' +
       'A DAG Airflow has not parsed yet is a 409 to retry shortly.',
   })
-  @ApiParam(JOB_ID_PARAM)
   @ok(AutoMLTrainingJobResponse)
   @authErrors()
-  @error(404, 'Not Found')
+  @notFound()
   @error(409, 'Job not in ready/failed, or its DAG not parsed by Airflow yet')
   @unavailable()
   @invalid()
@@ -317,10 +299,9 @@ export class AutomlTrainingController {
       "Marks the job's Airflow run failed and the job `failed`, with `error_message` naming who cancelled. " +
       'Jobs in any other status are a 409.',
   })
-  @ApiParam(JOB_ID_PARAM)
   @ok(AutoMLTrainingJobResponse)
   @authErrors()
-  @error(404, 'Not Found')
+  @notFound()
   @error(409, 'Job not queued or running')
   @unavailable()
   @invalid()
@@ -339,10 +320,9 @@ export class AutomlTrainingController {
       'Removes the DAG file and the DAG in Airflow, and soft-deletes the job: it leaves listings and reads ' +
       'but stays in the database for audit.',
   })
-  @ApiParam(JOB_ID_PARAM)
   @ApiResponse({ status: 204, description: 'Deleted' })
   @authErrors()
-  @error(404, 'Not Found')
+  @notFound()
   @unavailable()
   @invalid()
   async remove(@ValidParams() params: JobIdParams, @CurrentPrincipal() principal: Principal): Promise<void> {

@@ -16,12 +16,16 @@ export interface TransitionRecord {
 }
 
 export interface JobFilter {
-  status?: AutoMLTrainingJobStatus;
+  statuses?: AutoMLTrainingJobStatus[];
   domain?: string;
   owner?: string;
   problemType?: ProblemType;
   algorithm?: AutoMLAlgorithm;
   nameContains?: string;
+  /** created_at ≥ this. */
+  createdAfter?: Date;
+  /** created_at < this. */
+  createdBefore?: Date;
 }
 
 export interface KeysetPosition {
@@ -94,10 +98,10 @@ export class TrainingJobRepository {
     return this.jobs.find({ where: { jobId: In(jobIds), deletedAt: IsNull() } });
   }
 
-  /** Newest first, keyset-paged on (created_at, job_id); returns up to `limit` rows. */
-  list(filter: JobFilter, after: KeysetPosition | null, limit: number): Promise<TrainingJobEntity[]> {
+  /** Newest first (or oldest first), keyset-paged on (created_at, job_id); returns up to `limit` rows. */
+  list(filter: JobFilter, after: KeysetPosition | null, limit: number, ascending = false): Promise<TrainingJobEntity[]> {
     const query = this.jobs.createQueryBuilder('job').where('job.deleted_at IS NULL');
-    if (filter.status) query.andWhere('job.status = :status', { status: filter.status });
+    if (filter.statuses?.length) query.andWhere('job.status IN (:...statuses)', { statuses: [...new Set(filter.statuses)] });
     if (filter.domain) query.andWhere('job.domain = :domain', { domain: filter.domain });
     if (filter.owner) query.andWhere('job.owner = :owner', { owner: filter.owner });
     if (filter.problemType) query.andWhere('job.problem_type = :problemType', { problemType: filter.problemType });
@@ -106,13 +110,16 @@ export class TrainingJobRepository {
       const pattern = `%${filter.nameContains.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
       query.andWhere(`job.name ILIKE :pattern ESCAPE '\\'`, { pattern });
     }
+    if (filter.createdAfter) query.andWhere('job.created_at >= :createdAfter', { createdAfter: filter.createdAfter });
+    if (filter.createdBefore) query.andWhere('job.created_at < :createdBefore', { createdBefore: filter.createdBefore });
     if (after) {
-      query.andWhere('(job.created_at, job.job_id) < (:afterCreatedAt, :afterJobId)', {
+      query.andWhere(`(job.created_at, job.job_id) ${ascending ? '>' : '<'} (:afterCreatedAt, :afterJobId)`, {
         afterCreatedAt: after.createdAt,
         afterJobId: after.jobId,
       });
     }
-    return query.orderBy('job.created_at', 'DESC').addOrderBy('job.job_id', 'DESC').limit(limit).getMany();
+    const direction = ascending ? 'ASC' : 'DESC';
+    return query.orderBy('job.created_at', direction).addOrderBy('job.job_id', direction).limit(limit).getMany();
   }
 
   /** Live queued or running jobs with a DAG, by job id after `afterJobId`, for background reconciliation. */

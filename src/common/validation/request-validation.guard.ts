@@ -60,7 +60,7 @@ function queryValues(request: Request, dto: DtoClass): Record<string, unknown> {
 }
 
 function isList(spec: FieldSpec): boolean {
-  return spec.kind === 'uuid_list' || spec.kind === 'string_list';
+  return spec.kind === 'uuid_list' || spec.kind === 'string_list' || spec.kind === 'enum_list';
 }
 
 async function validateBody(dto: DtoClass, decoded: DecodedBody, items: ValidationItem[]): Promise<object> {
