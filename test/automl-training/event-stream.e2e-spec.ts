@@ -353,17 +353,30 @@ describe('GET /api/automl/train/jobs/events (total cap)', () => {
   });
 
   it('should listen again after its LISTEN connection is killed, and keep delivering within 1 s', async () => {
-    const listeners = () =>
-      a.dataSource.query(
-        `SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query = 'LISTEN automl_training_job_transitions'`,
-      ) as Promise<{ pid: number }[]>;
+    // A listener is a backend whose last statement, LISTEN, has finished (idle): from then on it gets every NOTIFY.
+    const listeners = async () =>
+      (
+        (await a.dataSource.query(
+          `SELECT pid FROM pg_stat_activity
+            WHERE datname = current_database() AND query = 'LISTEN automl_training_job_transitions' AND state = 'idle'`,
+        )) as { pid: number }[]
+      ).map((row) => row.pid);
     const onB = await stream(b);
     const before = await listeners();
     expect(before).toHaveLength(2);
-    await a.dataSource.query('SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) AS pid', [before.map((row) => row.pid)]);
-    const deadline = Date.now() + 5_000;
-    while ((await listeners()).length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-    expect((await listeners()).filter((row) => !before.some((old) => old.pid === row.pid))).toHaveLength(2);
+    // With a timeout, pg_terminate_backend returns once the backend has exited: a killed backend still listed in
+    // pg_stat_activity, as it can be for a while on a loaded machine, must not pass for a listener that came back.
+    const terminated = await a.dataSource.query('SELECT pg_terminate_backend(pid, 10000) AS done FROM unnest($1::int[]) AS pid', [before]);
+    expect(terminated.map((row: { done: boolean }) => row.done)).toEqual([true, true]);
+    expect((await listeners()).filter((pid) => before.includes(pid))).toEqual([]);
+    // Both instances reconnect after their first backoff (500 ms); wait for the two new listeners themselves.
+    let fresh: number[] = [];
+    const deadline = Date.now() + 15_000;
+    while (fresh.length < 2 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 100));
+      fresh = await listeners();
+    }
+    expect(fresh).toHaveLength(2);
 
     const job = await createJob(a);
     const started = Date.now();
