@@ -39,6 +39,12 @@ function enforced(spec: FieldSpec): { required: boolean; nullable: boolean; keyw
       };
     case 'uuid_list':
       return { required: false, nullable: false, keywords: { type: 'array', maxItems: spec.maxItems, items: { type: 'string', format: 'uuid' } } };
+    case 'number_map':
+      return {
+        required,
+        nullable,
+        keywords: { type: 'object', maxProperties: spec.maxItems, propertyNames: { maxLength: spec.keyMaxLength }, additionalProperties: { type: 'number' } },
+      };
     case 'bool':
       return { required: false, nullable: false, keywords: { type: 'boolean' } };
     case 'int':
@@ -83,7 +89,7 @@ describe('every route documents exactly what it accepts', () => {
     return Object.fromEntries(
       Object.keys(keywords).map((key) => [
         key,
-        key === 'items' && schema.items ? stated(schema.items, keywords.items) : schema[key],
+        (key === 'items' || key === 'propertyNames' || key === 'additionalProperties') && schema[key] ? stated(schema[key], keywords[key]) : schema[key],
       ]),
     );
   }

@@ -68,6 +68,13 @@ export function valueSchema(spec: FieldSpec, enumName?: string): Record<string, 
       });
     case 'uuid_list':
       return { type: 'array', items: { type: 'string', format: 'uuid' }, maxItems: spec.maxItems };
+    case 'number_map':
+      return nullable({
+        type: 'object',
+        additionalProperties: { type: 'number' },
+        propertyNames: { maxLength: spec.keyMaxLength },
+        maxProperties: spec.maxItems,
+      });
     case 'bool':
       return { type: 'boolean' };
     case 'int':
