@@ -31,6 +31,7 @@ import {
   AutoMLTrainingJobList,
   AutoMLTrainingJobResponse,
   AutoMLTrainingJobStatuses,
+  AutoMLTrainingTuningBudget,
   ErrorResponse,
 } from './dto/response.dto';
 import { TransitionEventStreams } from './events/transition-event-streams';
@@ -67,7 +68,7 @@ const authErrors = () =>
   );
 
 @ApiTags('AutoML Training')
-@ApiExtraModels(ErrorResponse, HTTPValidationError, AutoMLTrainingJobEvent)
+@ApiExtraModels(ErrorResponse, HTTPValidationError, AutoMLTrainingJobEvent, AutoMLTrainingTuningBudget)
 @Controller('automl/train/jobs')
 export class AutomlTrainingController {
   constructor(

@@ -72,6 +72,38 @@ describe('GET /api/automl/train/jobs/events (one instance)', () => {
     ]);
   });
 
+  it('should carry the result fields on the event of a completion, and only there', async () => {
+    const client = await stream();
+    const job = await createJob(testApp);
+    await writeback(testApp, job.job_id, { status: 'running' }).expect(200);
+    const done = await writeback(testApp, job.job_id, {
+      status: 'complete',
+      mlflow_run_id: 'run-7',
+      registered_model_name: 'marketing.churn',
+      model_version: '3',
+      objective: 'roc_auc',
+      metrics: { roc_auc: 0.91, log_loss: 0.3 },
+    }).expect(200);
+    await client.untilEvents(3, 1_000);
+    expect(Object.keys(client.events[1].data)).toEqual(['job_id', 'from', 'to', 'status', 'error_message', 'updated_at']);
+    expect(client.events[2].data).toEqual({
+      job_id: job.job_id,
+      from: 'running',
+      to: 'complete',
+      status: 'complete',
+      error_message: null,
+      updated_at: done.body.updated_at,
+      mlflow_run_id: 'run-7',
+      registered_model_name: 'marketing.churn',
+      model_version: '3',
+      objective: 'roc_auc',
+      metrics: { roc_auc: 0.91, log_loss: 0.3 },
+      started_at: done.body.started_at,
+      finished_at: done.body.finished_at,
+    });
+    expect(done.body.finished_at).toBe(done.body.updated_at);
+  });
+
   it('should filter by ids, domain and owner (combined with AND)', async () => {
     const [byId, byDomain, byOwner, both] = await Promise.all([
       stream(''),
@@ -251,7 +283,16 @@ describe('GET /api/automl/train/jobs/events (one instance)', () => {
       'status',
       'error_message',
       'updated_at',
+      // On a completion only:
+      'mlflow_run_id',
+      'registered_model_name',
+      'model_version',
+      'objective',
+      'metrics',
+      'started_at',
+      'finished_at',
     ]);
+    expect(document.components.schemas.AutoMLTrainingJobEvent.required).toEqual(['job_id', 'from', 'to', 'status', 'error_message', 'updated_at']);
   });
 });
 

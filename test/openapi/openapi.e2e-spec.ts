@@ -195,6 +195,25 @@ describe('OpenAPI document', () => {
     expect(update.required).toEqual(['status']);
   });
 
+  it('should add the job response fields of issue 13 as optional and nullable', () => {
+    const job = document.components.schemas.AutoMLTrainingJobResponse as ObjectSchema & { properties: Record<string, any> };
+    const seed = loadSeed(SEEDS[0]).components.schemas.AutoMLTrainingJobResponse as ObjectSchema;
+    const added = Object.keys(job.properties).filter((name) => !(name in seed.properties!));
+    expect(added.sort()).toEqual(
+      [
+        'label_column', 'feature_columns', 'group_column', 'action_column', 'propensity_column', 'reward_column', 'cost_column',
+        'tuning', 'started_at', 'finished_at', 'model_version', 'objective', 'metrics',
+      ].sort(),
+    );
+    for (const name of added) {
+      expect({ name, required: job.required?.includes(name), nullable: job.properties[name].anyOf?.at(-1) }).toEqual({
+        name,
+        required: false,
+        nullable: { type: 'null' },
+      });
+    }
+  });
+
   it('should serve Swagger UI at /docs', async () => {
     const response = await testApp.http().get('/docs/').expect(200);
     expect(response.text).toContain('swagger-ui');
