@@ -21,6 +21,7 @@ import {
   CreateJobQuery,
   JobEventsQuery,
   JobIdParams,
+  JobLogsQuery,
   JobStatusesQuery,
   MAX_STATUS_IDS,
   ListJobsQuery,
@@ -29,6 +30,7 @@ import {
   AutoMLTrainingJobEvent,
   AutoMLTrainingJobHistory,
   AutoMLTrainingJobList,
+  AutoMLTrainingJobLogs,
   AutoMLTrainingJobResponse,
   AutoMLTrainingJobStatuses,
   AutoMLTrainingTuningBudget,
@@ -265,6 +267,32 @@ export class AutomlTrainingController {
   async history(@ValidParams() params: JobIdParams, @CurrentPrincipal() principal: Principal): Promise<AutoMLTrainingJobHistory> {
     const transitions = await this.service.history(params.job_id, principal);
     return { job_id: params.job_id, items: transitions.map(toTransition) };
+  }
+
+  @Get(':job_id/logs')
+  @Auth(AuthMethod.Bearer, AuthMethod.Psk)
+  @ValidateRequest({ params: JobIdParams, query: JobLogsQuery })
+  @ApiOperation({
+    operationId: 'get_training_job_logs_api_automl_train_jobs__job_id__logs_get',
+    summary: "Task logs of a job's latest Airflow run",
+    description:
+      "Reads the logs of the job's latest Airflow run from Airflow's REST API: the `train` task first, then the " +
+      'callback tasks (`report_running`, `report_complete`), each its latest try (or `try_number`) and one piece of ' +
+      'its log. A long log comes in pieces: call again with `task`, `try_number` and the `continuation_token` as ' +
+      '`token` for the next one. A task that has not run yet has try 0 and no lines.\n\n' +
+      '404 when the job has no run in Airflow yet; 503 when Airflow is down or not configured.',
+  })
+  @ok(AutoMLTrainingJobLogs)
+  @authErrors()
+  @notFound()
+  @unavailable()
+  @invalid()
+  async logs(
+    @ValidParams() params: JobIdParams,
+    @ValidQuery() query: JobLogsQuery,
+    @CurrentPrincipal() principal: Principal,
+  ): Promise<AutoMLTrainingJobLogs> {
+    return this.orchestrator.logs(params.job_id, principal, query);
   }
 
   @Post(':job_id/trigger')

@@ -15,6 +15,7 @@ const EXPECTED: Record<string, string[]> = {
   'GET /automl/train/jobs/:job_id': ['bearer', 'psk'],
   'PUT /automl/train/jobs/:job_id/status': ['psk'],
   'GET /automl/train/jobs/:job_id/history': ['bearer', 'psk'],
+  'GET /automl/train/jobs/:job_id/logs': ['bearer', 'psk'],
   'POST /automl/train/jobs/:job_id/trigger': ['bearer', 'psk'],
   'POST /automl/train/jobs/:job_id/cancel': ['bearer', 'psk'],
   'DELETE /automl/train/jobs/:job_id': ['bearer', 'psk'],

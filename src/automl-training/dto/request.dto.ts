@@ -224,6 +224,28 @@ function featureColumnErrors(columns: string[], label: string | null): Validatio
   return items;
 }
 
+export class JobLogsQuery {
+  @Field({ kind: 'string', required: false, nullable: false, minLength: 1, maxLength: 250, pattern: /^[A-Za-z0-9_.-]+$/ }, {
+    description: 'Only this task (e.g. `train`); required with `token`.',
+  })
+  task?: string;
+
+  @Field({ kind: 'int', ge: 1, le: 1000 }, { description: "This try of the task instead of its latest; required with `token`." })
+  try_number?: number;
+
+  @Field({ kind: 'string', required: false, nullable: false, minLength: 1, maxLength: 4096 }, {
+    description: "A task log's `continuation_token`: the next piece of that log.",
+  })
+  token?: string;
+
+  /** A continuation belongs to one task's try: `token` needs both. */
+  static modelErrors(value: object, raw: Record<string, unknown>): ValidationItem[] {
+    const query = value as JobLogsQuery;
+    if (query.token === undefined || (query.task !== undefined && query.try_number !== undefined)) return [];
+    return [valueError(['query', 'token'], raw.token, 'token continues one task log: give task and try_number with it')];
+  }
+}
+
 export class CreateJobQuery {
   @Field({ kind: 'bool' }, { description: 'Run the DAG as soon as Airflow parses it (status queued) or wait for a manual trigger (status ready).', default: true })
   auto_trigger?: boolean;

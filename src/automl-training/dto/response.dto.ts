@@ -162,6 +162,34 @@ export class AutoMLTrainingJobHistory {
   items!: AutoMLTrainingJobTransition[];
 }
 
+@ApiSchema({ name: 'AutoMLTrainingTaskLog', description: "One task of the job's latest Airflow run and a piece of its log." })
+export class AutoMLTrainingTaskLog {
+  @Prop('string', { description: 'Airflow task id: `train`, then the callback tasks `report_running` and `report_complete`.' })
+  task_id!: string;
+  @Prop('integer', { description: 'The try this log belongs to (the latest unless try_number was given); 0 when the task has not run.' })
+  try_number!: number;
+  @Prop('string', { nullable: true, description: "Airflow's state of the task instance (null: not scheduled yet)." })
+  state!: string | null;
+  @ApiProperty({ type: 'array', items: { type: 'string' }, title: 'Lines', required: true, description: 'Log lines, oldest first.' })
+  lines!: string[];
+  @Prop('string', {
+    nullable: true,
+    description:
+      'More of this log may follow: call again with `task`, `try_number` and this `token`. Null once the log has ended ' +
+      '(Airflow 2 does not say so: there, a chunk without lines ends it).',
+  })
+  continuation_token!: string | null;
+}
+
+@ApiSchema({ name: 'AutoMLTrainingJobLogs', description: "Task logs of the job's latest Airflow run, training first." })
+export class AutoMLTrainingJobLogs {
+  @Prop('uuid') job_id!: string;
+  @Prop('string') dag_id!: string;
+  @Prop('string') run_id!: string;
+  @ApiProperty({ type: [AutoMLTrainingTaskLog], title: 'Tasks', required: true })
+  tasks!: AutoMLTrainingTaskLog[];
+}
+
 @ApiSchema({ name: 'ErrorResponse' })
 export class ErrorResponse {
   @ApiProperty({ type: 'string', title: 'Error', description: 'A brief description of the error that occurred.', required: true })
