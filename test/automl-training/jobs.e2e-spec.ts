@@ -43,6 +43,19 @@ describe('training jobs: create, get, list', () => {
         feature_engineering_job_id: null,
         created_at: expect.any(String),
         updated_at: expect.any(String),
+        label_column: 'churned',
+        feature_columns: ['tenure', 'plan'],
+        group_column: null,
+        action_column: null,
+        propensity_column: null,
+        reward_column: null,
+        cost_column: null,
+        tuning: { trials: 20, time_budget_minutes: 10 },
+        started_at: null,
+        finished_at: null,
+        model_version: null,
+        objective: null,
+        metrics: null,
       });
       expect(queued.body.airflow_dag_id).toBe(`automl_training_${queued.body.job_id.replace(/-/g, '_')}`);
       expect(readFileSync(join(testApp.config.airflow.dagsDir, `${queued.body.airflow_dag_id}.py`), 'utf8')).toBe(
