@@ -1,6 +1,6 @@
 import { DynamicModule, Global, Module } from '@nestjs/common';
 import { ConfigModule, ConfigService } from '@nestjs/config';
-import { APP_FILTER, APP_GUARD } from '@nestjs/core';
+import { APP_FILTER, APP_GUARD, RouterModule } from '@nestjs/core';
 import { PassportModule } from '@nestjs/passport';
 import { LoggerModule } from 'nestjs-pino';
 import type { DestinationStream } from 'pino';
@@ -12,6 +12,7 @@ import { KeycloakJwtStrategy } from './common/auth/keycloak-jwt.strategy';
 import { PskStrategy } from './common/auth/psk.strategy';
 import { ErrorResponseFilter } from './common/errors/error-response.filter';
 import { RouteTable } from './common/http/route-table';
+import { ShutdownLog } from './common/http/shutdown-log';
 import { BodyDecodeGuard } from './common/validation/body-decode.guard';
 import { RequestValidationGuard } from './common/validation/request-validation.guard';
 import { APP_CONFIG, AppConfig } from './config/app.config';
@@ -62,12 +63,16 @@ export class AppModule {
         PassportModule,
         AutomlTrainingModule,
         HealthModule,
+        // The API lives under /api; probes and metrics at the root. A module path rather than a global prefix
+        // with exclusions, so Nest's start-up lines name the paths actually served.
+        RouterModule.register([{ path: 'api', module: AutomlTrainingModule }]),
       ],
       providers: [
         PskStrategy,
         KeycloakJwtStrategy,
         AuthFailureLimiter,
         RouteTable,
+        ShutdownLog,
         { provide: APP_GUARD, useClass: BodyDecodeGuard },
         { provide: APP_GUARD, useClass: AuthGuard },
         { provide: APP_GUARD, useClass: RequestValidationGuard },

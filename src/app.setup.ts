@@ -25,8 +25,9 @@ export function configureApp(app: INestApplication, config: AppConfig): void {
   express.use(app.get(MetricsService).httpMiddleware());
   express.use(securityHeaders(config));
   express.use(rawBody(config.bodyLimit));
-  // Probes live at the root, where Kubernetes and the Dockerfile's HEALTHCHECK expect them.
-  app.setGlobalPrefix('api', { exclude: ['health/live', 'health/ready', 'metrics'] });
-  app.enableShutdownHooks();
+  // Probes live at the root, where Kubernetes and the Dockerfile's HEALTHCHECK expect them; the API's
+  // /api prefix is AutomlTrainingModule's route path (AppModule).
+  // process.exit rather than re-raising the signal: pino's 'exit' handler then flushes the last log lines.
+  app.enableShutdownHooks(undefined, { useProcessExit: true });
   setupSwagger(app, config);
 }

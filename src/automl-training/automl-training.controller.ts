@@ -5,8 +5,6 @@ import {
   ApiExtraModels,
   ApiHeader,
   ApiOperation,
-  ApiParam,
-  ApiQuery,
   ApiResponse,
   ApiTags,
 } from '@nestjs/swagger';
@@ -23,6 +21,7 @@ import {
   CreateJobQuery,
   JobEventsQuery,
   JobIdParams,
+  JobLogsQuery,
   JobStatusesQuery,
   MAX_STATUS_IDS,
   ListJobsQuery,
@@ -31,12 +30,14 @@ import {
   AutoMLTrainingJobEvent,
   AutoMLTrainingJobHistory,
   AutoMLTrainingJobList,
+  AutoMLTrainingJobLogs,
   AutoMLTrainingJobResponse,
   AutoMLTrainingJobStatuses,
+  AutoMLTrainingTuningBudget,
   ErrorResponse,
 } from './dto/response.dto';
 import { TransitionEventStreams } from './events/transition-event-streams';
-import { toJobResponse, toStatusItem, toTransition } from './training-job.mapper';
+import { toJobResponse, toListItem, toStatusItem, toTransition } from './training-job.mapper';
 
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 const LAST_EVENT_ID = /^[0-9]{1,15}$/;
@@ -52,22 +53,24 @@ const EVENT_EXAMPLE =
   '"error_message":null,"updated_at":"2026-11-22T10:15:00.000Z"}\n\n' +
   ': keep-alive\n\n';
 
-const JOB_ID_PARAM = {
-  name: 'job_id',
-  required: true,
-  description: 'Training job ID.',
-  schema: { type: 'string', format: 'uuid', description: 'Training job ID.', title: 'Job Id' },
-} as const;
-
 const ok = (type: Function) => ApiResponse({ status: 200, description: 'Successful Response', type });
-const error = (status: number, description: string) => ApiResponse({ status, description, type: ErrorResponse });
-const unavailable = () => error(503, 'Airflow unavailable or not configured; retry later');
+/**
+ * An ErrorResponse answer, with an example carrying its own status: without one, Swagger UI shows the schema's
+ * `code` default (500) for every error.
+ */
+const error = (status: number, description: string, example = description) =>
+  ApiResponse({ status, description, type: ErrorResponse, example: { error: example, code: status } });
+const notFound = () => error(404, 'Not Found', 'Training job 3fa85f64-5717-4562-b3fc-2c963f66afa6 not found');
+const unavailable = () => error(503, 'Airflow unavailable or not configured; retry later', 'Airflow is unavailable (timeout); try again shortly');
 const invalid = () => ApiResponse({ status: 422, description: 'Validation Error', type: HTTPValidationError });
 const authErrors = () =>
-  applyDecorators(error(401, 'Missing or invalid credential'), error(403, 'Credential not accepted on this route'));
+  applyDecorators(
+    error(401, 'Missing or invalid credential', 'Not authenticated'),
+    error(403, 'Credential not accepted on this route'),
+  );
 
 @ApiTags('AutoML Training')
-@ApiExtraModels(ErrorResponse, HTTPValidationError, AutoMLTrainingJobEvent)
+@ApiExtraModels(ErrorResponse, HTTPValidationError, AutoMLTrainingJobEvent, AutoMLTrainingTuningBudget)
 @Controller('automl/train/jobs')
 export class AutomlTrainingController {
   constructor(
@@ -89,7 +92,6 @@ export class AutomlTrainingController {
       'The algorithm must suit the problem type. `owner` defaults to the bearer token\'s `preferred_username` ' +
       'and is required with a PSK.',
   })
-  @ApiQuery({ name: 'auto_trigger', required: false, schema: { type: 'boolean', default: true, title: 'Auto Trigger' } })
   @ApiHeader({
     name: 'Idempotency-Key',
     required: false,
@@ -126,14 +128,16 @@ export class AutomlTrainingController {
     summary: 'List training jobs',
     description:
       'A pure database read, newest first; never calls Airflow. Filters combine with AND. Page with the opaque ' +
-      '`cursor` from the previous page\'s `next_cursor`. Refresh live statuses with the bulk status endpoint.',
+      '`cursor` from the previous page\'s `next_cursor`. Refresh live statuses with the bulk status endpoint. ' +
+      'Items carry `rendered_dag: null`: read one job for its DAG source.',
   })
   @ok(AutoMLTrainingJobList)
   @authErrors()
   @invalid()
   async list(@ValidQuery() query: ListJobsQuery, @CurrentPrincipal() principal: Principal): Promise<AutoMLTrainingJobList> {
     const page = await this.service.list(query, principal);
-    return { items: page.items.map(toJobResponse), next_cursor: page.nextCursor };
+    // A listing item leaves out the DAG source (kilobytes each); create and GET /jobs/{id} carry it.
+    return { items: page.items.map(toListItem), next_cursor: page.nextCursor };
   }
 
   // Declared before `:job_id` routes so `status` is not parsed as a job id (seed 003).
@@ -149,11 +153,6 @@ export class AutomlTrainingController {
       'render immediately and refresh live status independently. Declare this\n' +
       "route before ``/train/jobs/{job_id}`` so ``status`` isn't parsed as a\n" +
       'job ID.',
-  })
-  @ApiQuery({
-    name: 'ids',
-    required: false,
-    schema: { type: 'array', items: { type: 'string', format: 'uuid' }, title: 'Ids' },
   })
   @ok(AutoMLTrainingJobStatuses)
   @invalid()
@@ -182,14 +181,6 @@ export class AutomlTrainingController {
       'stops reading is disconnected once its unsent backlog passes STREAM_MAX_BUFFER_BYTES, and resumes with ' +
       '`Last-Event-ID`.',
   })
-  @ApiQuery({
-    name: 'ids',
-    required: false,
-    description: 'Only transitions of these jobs.',
-    schema: { type: 'array', items: { type: 'string', format: 'uuid' }, maxItems: MAX_STATUS_IDS, title: 'Ids' },
-  })
-  @ApiQuery({ name: 'domain', required: false, description: 'Only jobs of this domain.', schema: { type: 'string', maxLength: 200, title: 'Domain' } })
-  @ApiQuery({ name: 'owner', required: false, description: 'Only jobs of this owner.', schema: { type: 'string', maxLength: 200, title: 'Owner' } })
   @ApiHeader({
     name: 'Last-Event-ID',
     required: false,
@@ -231,10 +222,9 @@ export class AutomlTrainingController {
     summary: 'Get a training job',
     description: 'One job, read from the database. Deleted jobs are not found.',
   })
-  @ApiParam(JOB_ID_PARAM)
   @ok(AutoMLTrainingJobResponse)
   @authErrors()
-  @error(404, 'Not Found')
+  @notFound()
   @invalid()
   async get(@ValidParams() params: JobIdParams, @CurrentPrincipal() principal: Principal): Promise<AutoMLTrainingJobResponse> {
     return toJobResponse(await this.service.get(params.job_id, principal));
@@ -251,10 +241,9 @@ export class AutomlTrainingController {
       'PSK-authenticated to match the existing /api/jobs/{id}/status endpoint\n' +
       'used by data-engineering DAGs.',
   })
-  @ApiParam(JOB_ID_PARAM)
   @ApiBody({ type: AutoMLTrainingStatusUpdate, required: true })
   @ok(AutoMLTrainingJobResponse)
-  @error(404, 'Not Found')
+  @notFound()
   @invalid()
   async writeback(
     @ValidParams() params: JobIdParams,
@@ -271,19 +260,44 @@ export class AutomlTrainingController {
     summary: 'Status history of a training job',
     description: 'Every recorded status transition of the job (creation, callbacks, reconciliation, user actions), oldest first.',
   })
-  @ApiParam(JOB_ID_PARAM)
   @ok(AutoMLTrainingJobHistory)
   @authErrors()
-  @error(404, 'Not Found')
+  @notFound()
   @invalid()
   async history(@ValidParams() params: JobIdParams, @CurrentPrincipal() principal: Principal): Promise<AutoMLTrainingJobHistory> {
     const transitions = await this.service.history(params.job_id, principal);
     return { job_id: params.job_id, items: transitions.map(toTransition) };
   }
 
+  @Get(':job_id/logs')
+  @Auth(AuthMethod.Bearer, AuthMethod.Psk)
+  @ValidateRequest({ params: JobIdParams, query: JobLogsQuery })
+  @ApiOperation({
+    operationId: 'get_training_job_logs_api_automl_train_jobs__job_id__logs_get',
+    summary: "Task logs of a job's latest Airflow run",
+    description:
+      "Reads the logs of the job's latest Airflow run from Airflow's REST API: the `train` task first, then the " +
+      'callback tasks (`report_running`, `report_complete`), each its latest try (or `try_number`) and one piece of ' +
+      'its log. A long log comes in pieces: call again with `task`, `try_number` and the `continuation_token` as ' +
+      '`token` for the next one. A task that has not run yet has try 0 and no lines.\n\n' +
+      '404 when the job has no run in Airflow yet; 503 when Airflow is down or not configured.',
+  })
+  @ok(AutoMLTrainingJobLogs)
+  @authErrors()
+  @notFound()
+  @unavailable()
+  @invalid()
+  async logs(
+    @ValidParams() params: JobIdParams,
+    @ValidQuery() query: JobLogsQuery,
+    @CurrentPrincipal() principal: Principal,
+  ): Promise<AutoMLTrainingJobLogs> {
+    return this.orchestrator.logs(params.job_id, principal, query);
+  }
+
   @Post(':job_id/trigger')
   @HttpCode(200)
-  @Auth(AuthMethod.Bearer)
+  @Auth(AuthMethod.Bearer, AuthMethod.Psk)
   @ValidateRequest({ params: JobIdParams })
   @ApiOperation({
     operationId: 'trigger_training_job_api_automl_train_jobs__job_id__trigger_post',
@@ -293,10 +307,9 @@ export class AutomlTrainingController {
       'unpauses the DAG, creates the run in Airflow, and moves the job to `queued`. Any other status is a 409. ' +
       'A DAG Airflow has not parsed yet is a 409 to retry shortly.',
   })
-  @ApiParam(JOB_ID_PARAM)
   @ok(AutoMLTrainingJobResponse)
   @authErrors()
-  @error(404, 'Not Found')
+  @notFound()
   @error(409, 'Job not in ready/failed, or its DAG not parsed by Airflow yet')
   @unavailable()
   @invalid()
@@ -306,7 +319,7 @@ export class AutomlTrainingController {
 
   @Post(':job_id/cancel')
   @HttpCode(200)
-  @Auth(AuthMethod.Bearer)
+  @Auth(AuthMethod.Bearer, AuthMethod.Psk)
   @ValidateRequest({ params: JobIdParams })
   @ApiOperation({
     operationId: 'cancel_training_job_api_automl_train_jobs__job_id__cancel_post',
@@ -315,10 +328,9 @@ export class AutomlTrainingController {
       "Marks the job's Airflow run failed and the job `failed`, with `error_message` naming who cancelled. " +
       'Jobs in any other status are a 409.',
   })
-  @ApiParam(JOB_ID_PARAM)
   @ok(AutoMLTrainingJobResponse)
   @authErrors()
-  @error(404, 'Not Found')
+  @notFound()
   @error(409, 'Job not queued or running')
   @unavailable()
   @invalid()
@@ -328,7 +340,7 @@ export class AutomlTrainingController {
 
   @Delete(':job_id')
   @HttpCode(204)
-  @Auth(AuthMethod.Bearer)
+  @Auth(AuthMethod.Bearer, AuthMethod.Psk)
   @ValidateRequest({ params: JobIdParams })
   @ApiOperation({
     operationId: 'delete_training_job_api_automl_train_jobs__job_id__delete',
@@ -337,10 +349,9 @@ export class AutomlTrainingController {
       'Removes the DAG file and the DAG in Airflow, and soft-deletes the job: it leaves listings and reads ' +
       'but stays in the database for audit.',
   })
-  @ApiParam(JOB_ID_PARAM)
   @ApiResponse({ status: 204, description: 'Deleted' })
   @authErrors()
-  @error(404, 'Not Found')
+  @notFound()
   @unavailable()
   @invalid()
   async remove(@ValidParams() params: JobIdParams, @CurrentPrincipal() principal: Principal): Promise<void> {

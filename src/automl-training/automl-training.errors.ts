@@ -57,3 +57,15 @@ export class TooManyStreamsError extends DomainError {
     super('too_many_requests', message);
   }
 }
+
+export class NoAirflowRunError extends DomainError {
+  constructor(jobId: string) {
+    super('not_found', `Training job ${jobId} has no Airflow run yet`);
+  }
+}
+
+export class TaskNotInRunError extends DomainError {
+  constructor(taskId: string, runId: string) {
+    super('not_found', `Task ${taskId} is not part of run ${runId}`);
+  }
+}

@@ -17,7 +17,7 @@ import {
   InvalidStatusTransitionError,
   TrainingJobNotFoundError,
 } from './automl-training.errors';
-import { AutoMLTrainingRequest, AutoMLTrainingStatusUpdate, DEFAULT_PAGE_SIZE, ListJobsQuery } from './dto/request.dto';
+import { AutoMLTrainingRequest, AutoMLTrainingStatusUpdate, DEFAULT_PAGE_SIZE, JobSort, ListJobsQuery } from './dto/request.dto';
 import { decodeCursor, encodeCursor } from './job-cursor';
 import { decideTransition, statusesAdvancingTo } from './training-job.lifecycle';
 import { JobPatch, TrainingJobRepository } from './training-job.repository';
@@ -166,6 +166,7 @@ export class AutomlTrainingService {
   async list(query: ListJobsQuery, principal: Principal): Promise<JobPage> {
     const scope = ownerScope(principal);
     if (scope !== null && query.owner !== undefined && query.owner !== scope) return { items: [], nextCursor: null };
+    const ascending = query.sort === JobSort.OldestFirst;
     let after = null;
     if (query.cursor !== undefined) {
       after = decodeCursor(query.cursor);
@@ -174,23 +175,31 @@ export class AutomlTrainingService {
           valueError(['query', 'cursor'], query.cursor, 'invalid cursor: pass a next_cursor returned by this endpoint'),
         ]);
       }
+      if (after.ascending !== ascending) {
+        throw new RequestValidationError([
+          valueError(['query', 'cursor'], query.cursor, 'this cursor continues a listing in another sort order: pass the same sort'),
+        ]);
+      }
     }
     const limit = query.limit ?? DEFAULT_PAGE_SIZE;
     const rows = await this.repository.list(
       {
-        status: query.status,
+        statuses: query.status,
         domain: query.domain,
         owner: scope ?? query.owner,
         problemType: query.problem_type,
         algorithm: query.algorithm,
         nameContains: query.q,
+        createdAfter: query.created_after,
+        createdBefore: query.created_before,
       },
       after,
       limit + 1,
+      ascending,
     );
     const items = rows.slice(0, limit);
     const last = items[items.length - 1];
-    return { items, nextCursor: rows.length > limit && last ? encodeCursor(last) : null };
+    return { items, nextCursor: rows.length > limit && last ? encodeCursor(last, ascending) : null };
   }
 
   /** The job, if it exists and `principal` (when given) may see it: others' jobs are "not found", never "forbidden". */

@@ -106,6 +106,14 @@ export class TrainingJobEntity {
   @Column({ name: 'metrics', type: 'jsonb', nullable: true })
   metrics!: Record<string, number> | null;
 
+  /** When the current attempt's run started (its latest move to running); null before, and again on a retry. */
+  @Column({ name: 'started_at', type: 'timestamptz', precision: 3, nullable: true })
+  startedAt!: Date | null;
+
+  /** When the job reached complete or failed; null while it is not terminal. */
+  @Column({ name: 'finished_at', type: 'timestamptz', precision: 3, nullable: true })
+  finishedAt!: Date | null;
+
   @Column({ name: 'created_by', type: 'text' })
   createdBy!: string;
 

@@ -1,3 +1,4 @@
+import { tuningBudget } from './dag/training-presets';
 import { AutoMLTrainingJobResponse, AutoMLTrainingJobStatusItem, AutoMLTrainingJobTransition } from './dto/response.dto';
 import { TrainingJobTransitionEntity } from './training-job-transition.entity';
 import { TrainingJobEntity } from './training-job.entity';
@@ -23,7 +24,25 @@ export function toJobResponse(job: TrainingJobEntity): AutoMLTrainingJobResponse
     feature_engineering_job_id: job.featureEngineeringJobId,
     created_at: job.createdAt.toISOString(),
     updated_at: job.updatedAt.toISOString(),
+    label_column: job.labelColumn,
+    feature_columns: job.featureColumns,
+    group_column: job.groupColumn,
+    action_column: job.actionColumn,
+    propensity_column: job.propensityColumn,
+    reward_column: job.rewardColumn,
+    cost_column: job.costColumn,
+    tuning: tuningBudget(job.algorithm, job.preset),
+    started_at: job.startedAt?.toISOString() ?? null,
+    finished_at: job.finishedAt?.toISOString() ?? null,
+    model_version: job.modelVersion,
+    objective: job.objective,
+    metrics: job.metrics,
   };
+}
+
+/** A listing item: the job without its DAG source (`rendered_dag` null), which only create and GET /jobs/{id} carry. */
+export function toListItem(job: TrainingJobEntity): AutoMLTrainingJobResponse {
+  return { ...toJobResponse(job), rendered_dag: null };
 }
 
 export function toStatusItem(job: TrainingJobEntity): AutoMLTrainingJobStatusItem {

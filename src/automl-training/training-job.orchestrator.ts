@@ -10,13 +10,23 @@ import {
   DagNotReadyError,
   JobNotCancellableError,
   JobNotTriggerableError,
+  NoAirflowRunError,
+  TaskNotInRunError,
 } from './automl-training.errors';
+import { AirflowTaskInstance } from './airflow/airflow-api';
+import { AutoMLTrainingJobLogs, AutoMLTrainingTaskLog } from './dto/response.dto';
+import { JobLogsQuery } from './dto/request.dto';
+import { RequestValidationError, valueError } from '../common/validation/pydantic-errors';
 import { DagDeployer } from './dag/dag-deployer';
 import { canTrigger } from './training-job.lifecycle';
 import { TrainingJobRepository } from './training-job.repository';
 import { TrainingJobEntity } from './training-job.entity';
 
 const MAX_ATTEMPTS = 5;
+
+/** The DAG's training task first, then its callback tasks; any other task after them, by id. */
+const TASK_ORDER = ['train', 'report_running', 'report_complete'];
+const taskRank = (taskId: string) => (TASK_ORDER.includes(taskId) ? TASK_ORDER.indexOf(taskId) : TASK_ORDER.length);
 
 /** User actions that act on Airflow: trigger, cancel, delete. */
 @Injectable()
@@ -95,6 +105,54 @@ export class TrainingJobOrchestrator {
       job = await this.load(jobId, principal);
     }
     throw new ConcurrentUpdateError(jobId);
+  }
+
+  /**
+   * Task logs of the job's latest Airflow run (our triggered run, else the newest Airflow lists), one chunk per
+   * task, or the chunk after `query.token` of one task's try.
+   */
+  async logs(jobId: string, principal: Principal, query: JobLogsQuery): Promise<AutoMLTrainingJobLogs> {
+    const job = await this.load(jobId, principal);
+    if (!this.airflow.configured) throw new AirflowNotConfiguredError();
+    const dagId = job.airflowDagId;
+    if (!dagId) throw new NoAirflowRunError(jobId);
+    return this.onAirflow(async () => {
+      const runId = job.airflowRunId ?? (await this.airflow.latestRuns([dagId])).get(dagId)?.runId;
+      if (!runId) throw new NoAirflowRunError(jobId);
+      let instances: AirflowTaskInstance[];
+      try {
+        instances = await this.airflow.listTaskInstances(dagId, runId);
+      } catch (error) {
+        if (error instanceof AirflowRequestError && error.status === 404) throw new NoAirflowRunError(jobId);
+        throw error;
+      }
+      instances.sort((a, b) => taskRank(a.taskId) - taskRank(b.taskId) || a.taskId.localeCompare(b.taskId));
+      if (query.task !== undefined) {
+        instances = instances.filter((instance) => instance.taskId === query.task);
+        if (instances.length === 0) throw new TaskNotInRunError(query.task, runId);
+      }
+      const tasks = await Promise.all(instances.map((instance) => this.taskLog(dagId, runId, instance, query)));
+      return { job_id: jobId, dag_id: dagId, run_id: runId, tasks };
+    });
+  }
+
+  private async taskLog(dagId: string, runId: string, instance: AirflowTaskInstance, query: JobLogsQuery): Promise<AutoMLTrainingTaskLog> {
+    const tryNumber = query.try_number ?? instance.tryNumber;
+    const base = { task_id: instance.taskId, try_number: tryNumber, state: instance.state };
+    if (tryNumber < 1) return { ...base, lines: [], continuation_token: null };
+    try {
+      const chunk = await this.airflow.getTaskLog(dagId, runId, instance.taskId, tryNumber, query.token ?? null);
+      return { ...base, lines: chunk.lines, continuation_token: chunk.continuationToken };
+    } catch (error) {
+      if (!(error instanceof AirflowRequestError)) throw error;
+      // No log (yet) for this try: an empty one, not an error for the whole run.
+      if (error.status === 404) return { ...base, lines: [], continuation_token: null };
+      // Airflow refuses a token it did not sign (400) or cannot decode (422 on Airflow 3).
+      if ((error.status === 400 || error.status === 422) && query.token !== undefined) {
+        throw new RequestValidationError([valueError(['query', 'token'], query.token, `Airflow refused the token: ${error.detail}`)]);
+      }
+      throw error;
+    }
   }
 
   private load(jobId: string, principal: Principal): Promise<TrainingJobEntity> {

@@ -16,12 +16,16 @@ export interface TransitionRecord {
 }
 
 export interface JobFilter {
-  status?: AutoMLTrainingJobStatus;
+  statuses?: AutoMLTrainingJobStatus[];
   domain?: string;
   owner?: string;
   problemType?: ProblemType;
   algorithm?: AutoMLAlgorithm;
   nameContains?: string;
+  /** created_at ≥ this. */
+  createdAfter?: Date;
+  /** created_at < this. */
+  createdBefore?: Date;
 }
 
 export interface KeysetPosition {
@@ -54,6 +58,17 @@ export type WritebackFields = Pick<
   'mlflowRunId' | 'registeredModelName' | 'errorMessage' | 'modelVersion' | 'objective' | 'metrics'
 >;
 
+/** What a completed job's event carries besides the transition (JSON as the job response has it). */
+export interface CompletionResult {
+  mlflow_run_id: string | null;
+  registered_model_name: string | null;
+  model_version: string | null;
+  objective: string | null;
+  metrics: Record<string, number> | null;
+  started_at: string | null;
+  finished_at: string | null;
+}
+
 /** A recorded transition with the job fields event streams filter on. */
 export interface TransitionEventRow {
   id: number;
@@ -64,6 +79,8 @@ export interface TransitionEventRow {
   to: AutoMLTrainingJobStatus;
   errorMessage: string | null;
   at: Date;
+  /** On a transition to complete: the job's result (so a listing can update without a GET). */
+  result?: CompletionResult | null;
 }
 
 /** Narrows a replay of transitions; absent fields do not filter. */
@@ -73,9 +90,21 @@ export interface TransitionFilter {
   owner?: string;
 }
 
-export type NewJob = Omit<TrainingJobEntity, 'createdAt' | 'updatedAt' | 'deletedAt' | 'version'>;
+export type NewJob = Omit<TrainingJobEntity, 'createdAt' | 'updatedAt' | 'deletedAt' | 'version' | 'startedAt' | 'finishedAt'>;
 
 const NOW = 'clock_timestamp()';
+
+/** One instant per statement (the `clock` CTE), so a row's updated_at, its run times and the transition's `at` agree. */
+const CLOCK = 'clock AS (SELECT clock_timestamp() AS now)';
+const CLOCK_NOW = '(SELECT now FROM clock)';
+
+/** started_at and finished_at follow the status the statement moves the job to (`status`, a SQL expression). */
+function runTimes(status: string): string[] {
+  return [
+    `started_at = CASE WHEN ${status} = 'running' THEN ${CLOCK_NOW} WHEN ${status} IN ('ready', 'queued') THEN NULL ELSE started_at END`,
+    `finished_at = CASE WHEN ${status} IN ('complete', 'failed') THEN ${CLOCK_NOW} ELSE NULL END`,
+  ];
+}
 
 
 @Injectable()
@@ -103,10 +132,10 @@ export class TrainingJobRepository {
     return this.jobs.find({ where: { jobId: In(jobIds), deletedAt: IsNull() } });
   }
 
-  /** Newest first, keyset-paged on (created_at, job_id); returns up to `limit` rows. */
-  list(filter: JobFilter, after: KeysetPosition | null, limit: number): Promise<TrainingJobEntity[]> {
+  /** Newest first (or oldest first), keyset-paged on (created_at, job_id); returns up to `limit` rows. */
+  list(filter: JobFilter, after: KeysetPosition | null, limit: number, ascending = false): Promise<TrainingJobEntity[]> {
     const query = this.jobs.createQueryBuilder('job').where('job.deleted_at IS NULL');
-    if (filter.status) query.andWhere('job.status = :status', { status: filter.status });
+    if (filter.statuses?.length) query.andWhere('job.status IN (:...statuses)', { statuses: [...new Set(filter.statuses)] });
     if (filter.domain) query.andWhere('job.domain = :domain', { domain: filter.domain });
     if (filter.owner) query.andWhere('job.owner = :owner', { owner: filter.owner });
     if (filter.problemType) query.andWhere('job.problem_type = :problemType', { problemType: filter.problemType });
@@ -115,13 +144,16 @@ export class TrainingJobRepository {
       const pattern = `%${filter.nameContains.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
       query.andWhere(`job.name ILIKE :pattern ESCAPE '\\'`, { pattern });
     }
+    if (filter.createdAfter) query.andWhere('job.created_at >= :createdAfter', { createdAfter: filter.createdAfter });
+    if (filter.createdBefore) query.andWhere('job.created_at < :createdBefore', { createdBefore: filter.createdBefore });
     if (after) {
-      query.andWhere('(job.created_at, job.job_id) < (:afterCreatedAt, :afterJobId)', {
+      query.andWhere(`(job.created_at, job.job_id) ${ascending ? '>' : '<'} (:afterCreatedAt, :afterJobId)`, {
         afterCreatedAt: after.createdAt,
         afterJobId: after.jobId,
       });
     }
-    return query.orderBy('job.created_at', 'DESC').addOrderBy('job.job_id', 'DESC').limit(limit).getMany();
+    const direction = ascending ? 'ASC' : 'DESC';
+    return query.orderBy('job.created_at', direction).addOrderBy('job.job_id', direction).limit(limit).getMany();
   }
 
   /** Live queued or running jobs with a DAG, by job id after `afterJobId`, for background reconciliation. */
@@ -153,7 +185,11 @@ export class TrainingJobRepository {
     upTo: number | null = null,
   ): Promise<TransitionEventRow[]> {
     const rows = await this.sql(
-      `SELECT t.id, t.job_id, t.from_status, t.to_status, t.error_message, t.at, j.domain, j.owner
+      `SELECT t.id, t.job_id, t.from_status, t.to_status, t.error_message, t.at, j.domain, j.owner,
+              CASE WHEN t.to_status = 'complete' THEN jsonb_build_object(
+                'mlflow_run_id', j.mlflow_run_id, 'registered_model_name', j.registered_model_name,
+                'model_version', j.model_version, 'objective', j.objective, 'metrics', j.metrics,
+                'started_at', j.started_at, 'finished_at', j.finished_at) END AS result
          FROM automl_training_job_transitions t
          JOIN automl_training_jobs j ON j.job_id = t.job_id
         WHERE t.id > $1 AND ($2::bigint IS NULL OR t.id <= $2::bigint)
@@ -173,6 +209,7 @@ export class TrainingJobRepository {
       to: row.to_status as AutoMLTrainingJobStatus,
       errorMessage: row.error_message as string | null,
       at: row.at as Date,
+      result: (row.result as CompletionResult | null) ?? null,
     }));
   }
 
@@ -239,10 +276,12 @@ export class TrainingJobRepository {
        )`;
       params.push(transition.from, transition.to, transition.source, transition.actor, transition.errorMessage);
     }
+    const statusIndex = entries.findIndex(([property]) => property === 'status');
+    const times = statusIndex >= 0 ? runTimes(`$${statusIndex + 3}::varchar`) : [];
     const rows = await this.sql(
-      `WITH updated AS (
+      `WITH ${CLOCK}, updated AS (
          UPDATE automl_training_jobs
-            SET ${[...assignments, `version = version + 1`, `updated_at = ${NOW}`].join(', ')}
+            SET ${[...assignments, ...times, `version = version + 1`, `updated_at = ${CLOCK_NOW}`].join(', ')}
           WHERE job_id = $1 AND version = $2 AND deleted_at IS NULL
           RETURNING *
        )${logged}
@@ -270,7 +309,7 @@ export class TrainingJobRepository {
     transition: Omit<TransitionRecord, 'from' | 'to'>,
   ): Promise<TrainingJobEntity | null> {
     const rows = await this.sql(
-      `WITH current AS (
+      `WITH ${CLOCK}, current AS (
          SELECT job_id, status FROM automl_training_jobs
           WHERE job_id = $1 AND deleted_at IS NULL AND status = ANY($2)
           FOR UPDATE
@@ -283,8 +322,9 @@ export class TrainingJobRepository {
                 model_version = COALESCE($10, job.model_version),
                 objective = COALESCE($11, job.objective),
                 metrics = COALESCE($12::jsonb, job.metrics),
+                ${runTimes('$3::varchar').join(',\n                ')},
                 version = job.version + 1,
-                updated_at = ${NOW}
+                updated_at = ${CLOCK_NOW}
            FROM current
           WHERE job.job_id = current.job_id
           RETURNING job.*, current.status AS previous_status

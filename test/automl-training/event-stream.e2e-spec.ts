@@ -72,6 +72,38 @@ describe('GET /api/automl/train/jobs/events (one instance)', () => {
     ]);
   });
 
+  it('should carry the result fields on the event of a completion, and only there', async () => {
+    const client = await stream();
+    const job = await createJob(testApp);
+    await writeback(testApp, job.job_id, { status: 'running' }).expect(200);
+    const done = await writeback(testApp, job.job_id, {
+      status: 'complete',
+      mlflow_run_id: 'run-7',
+      registered_model_name: 'marketing.churn',
+      model_version: '3',
+      objective: 'roc_auc',
+      metrics: { roc_auc: 0.91, log_loss: 0.3 },
+    }).expect(200);
+    await client.untilEvents(3, 1_000);
+    expect(Object.keys(client.events[1].data)).toEqual(['job_id', 'from', 'to', 'status', 'error_message', 'updated_at']);
+    expect(client.events[2].data).toEqual({
+      job_id: job.job_id,
+      from: 'running',
+      to: 'complete',
+      status: 'complete',
+      error_message: null,
+      updated_at: done.body.updated_at,
+      mlflow_run_id: 'run-7',
+      registered_model_name: 'marketing.churn',
+      model_version: '3',
+      objective: 'roc_auc',
+      metrics: { roc_auc: 0.91, log_loss: 0.3 },
+      started_at: done.body.started_at,
+      finished_at: done.body.finished_at,
+    });
+    expect(done.body.finished_at).toBe(done.body.updated_at);
+  });
+
   it('should filter by ids, domain and owner (combined with AND)', async () => {
     const [byId, byDomain, byOwner, both] = await Promise.all([
       stream(''),
@@ -251,7 +283,16 @@ describe('GET /api/automl/train/jobs/events (one instance)', () => {
       'status',
       'error_message',
       'updated_at',
+      // On a completion only:
+      'mlflow_run_id',
+      'registered_model_name',
+      'model_version',
+      'objective',
+      'metrics',
+      'started_at',
+      'finished_at',
     ]);
+    expect(document.components.schemas.AutoMLTrainingJobEvent.required).toEqual(['job_id', 'from', 'to', 'status', 'error_message', 'updated_at']);
   });
 });
 
@@ -353,17 +394,30 @@ describe('GET /api/automl/train/jobs/events (total cap)', () => {
   });
 
   it('should listen again after its LISTEN connection is killed, and keep delivering within 1 s', async () => {
-    const listeners = () =>
-      a.dataSource.query(
-        `SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query = 'LISTEN automl_training_job_transitions'`,
-      ) as Promise<{ pid: number }[]>;
+    // A listener is a backend whose last statement, LISTEN, has finished (idle): from then on it gets every NOTIFY.
+    const listeners = async () =>
+      (
+        (await a.dataSource.query(
+          `SELECT pid FROM pg_stat_activity
+            WHERE datname = current_database() AND query = 'LISTEN automl_training_job_transitions' AND state = 'idle'`,
+        )) as { pid: number }[]
+      ).map((row) => row.pid);
     const onB = await stream(b);
     const before = await listeners();
     expect(before).toHaveLength(2);
-    await a.dataSource.query('SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) AS pid', [before.map((row) => row.pid)]);
-    const deadline = Date.now() + 5_000;
-    while ((await listeners()).length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-    expect((await listeners()).filter((row) => !before.some((old) => old.pid === row.pid))).toHaveLength(2);
+    // With a timeout, pg_terminate_backend returns once the backend has exited: a killed backend still listed in
+    // pg_stat_activity, as it can be for a while on a loaded machine, must not pass for a listener that came back.
+    const terminated = await a.dataSource.query('SELECT pg_terminate_backend(pid, 10000) AS done FROM unnest($1::int[]) AS pid', [before]);
+    expect(terminated.map((row: { done: boolean }) => row.done)).toEqual([true, true]);
+    expect((await listeners()).filter((pid) => before.includes(pid))).toEqual([]);
+    // Both instances reconnect after their first backoff (500 ms); wait for the two new listeners themselves.
+    let fresh: number[] = [];
+    const deadline = Date.now() + 15_000;
+    while (fresh.length < 2 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 100));
+      fresh = await listeners();
+    }
+    expect(fresh).toHaveLength(2);
 
     const job = await createJob(a);
     const started = Date.now();

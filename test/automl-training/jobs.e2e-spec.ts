@@ -43,6 +43,19 @@ describe('training jobs: create, get, list', () => {
         feature_engineering_job_id: null,
         created_at: expect.any(String),
         updated_at: expect.any(String),
+        label_column: 'churned',
+        feature_columns: ['tenure', 'plan'],
+        group_column: null,
+        action_column: null,
+        propensity_column: null,
+        reward_column: null,
+        cost_column: null,
+        tuning: { trials: 20, time_budget_minutes: 10 },
+        started_at: null,
+        finished_at: null,
+        model_version: null,
+        objective: null,
+        metrics: null,
       });
       expect(queued.body.airflow_dag_id).toBe(`automl_training_${queued.body.job_id.replace(/-/g, '_')}`);
       expect(readFileSync(join(testApp.config.airflow.dagsDir, `${queued.body.airflow_dag_id}.py`), 'utf8')).toBe(
@@ -116,6 +129,46 @@ describe('training jobs: create, get, list', () => {
       const anomaly = jobRequest({ label_column: undefined, algorithm: 'isolation_forest', problem_type: 'anomaly_detection' });
       await testApp.http().post(JOBS).set(psk()).send(anomaly).expect(201);
     });
+
+    it('should refuse feature_columns holding the label or a column twice, naming the index, and change nothing', async () => {
+      await testApp.reset();
+      const label = await testApp.http().post(JOBS).set(psk()).send(jobRequest({ feature_columns: ['tenure', 'churned'] })).expect(422);
+      expect(label.body.detail).toEqual([
+        {
+          type: 'value_error',
+          loc: ['body', 'feature_columns', 1],
+          msg: "Value error, feature_columns must not contain the label column 'churned'",
+          input: 'churned',
+          ctx: { error: {} },
+        },
+      ]);
+      const twice = await testApp.http().post(JOBS).set(psk()).send(jobRequest({ feature_columns: ['a', 'b', 'a', 'b'] })).expect(422);
+      expect(twice.body.detail.map((item: { loc: unknown[]; msg: string }) => [item.loc, item.msg])).toEqual([
+        [['body', 'feature_columns', 2], "Value error, duplicate column 'a' (also at index 0)"],
+        [['body', 'feature_columns', 3], "Value error, duplicate column 'b' (also at index 1)"],
+      ]);
+      const empty = await testApp.http().post(JOBS).set(psk()).send(jobRequest({ feature_columns: ['a', ''] })).expect(422);
+      expect(empty.body.detail[0]).toMatchObject({ type: 'string_too_short', loc: ['body', 'feature_columns', 1] });
+      expect((await testApp.http().get(JOBS).set(psk()).expect(200)).body.items).toEqual([]);
+    });
+
+    it.each(['not a table; drop', 'a.b.c.d', 'public.', '.t', '1abc', 'sch-ema.t', '"a"b', 'a."b.c"', 'tab le', "t'"])(
+      'should refuse source_table %j as not an identifier',
+      async (sourceTable) => {
+        const response = await testApp.http().post(JOBS).set(psk()).send(jobRequest({ source_table: sourceTable })).expect(422);
+        expect(response.body.detail).toEqual([
+          expect.objectContaining({ type: 'string_pattern_mismatch', loc: ['body', 'source_table'], input: sourceTable }),
+        ]);
+      },
+    );
+
+    it.each(['churn', '_t1', 'marketing.churn_features', 'hive.marketing.churn', '"Marketing"."2024_churn"', 'cat."Sch".t'])(
+      'should accept source_table %j',
+      async (sourceTable) => {
+        const created = await testApp.http().post(JOBS).set(psk()).send(jobRequest({ source_table: sourceTable })).expect(201);
+        expect(created.body.source_table).toBe(sourceTable);
+      },
+    );
 
     it('should report every invalid field in declaration order', async () => {
       const response = await testApp
@@ -240,9 +293,52 @@ describe('training jobs: create, get, list', () => {
       expect((await pages(query, 7)).ids).toEqual(expected);
     });
 
+    it('should leave rendered_dag null in listing items and keep it on GET /jobs/{id}', async () => {
+      const listed = (await testApp.http().get(`${JOBS}?limit=5`).set(psk()).expect(200)).body.items;
+      expect(listed).toHaveLength(5);
+      for (const item of listed) expect(item).toMatchObject({ rendered_dag: null, airflow_dag_id: expect.any(String) });
+      const one = (await testApp.http().get(`${JOBS}/${listed[0].job_id}`).set(psk()).expect(200)).body;
+      expect(one.rendered_dag).toEqual(expect.stringContaining('JOB_SPEC = json.loads('));
+      expect(created.find((job) => job.job_id === one.job_id)!.rendered_dag).toBe(one.rendered_dag);
+    });
+
     it('should filter by the current status', async () => {
       const running = await pages('&status=running', 3);
       expect(new Set(running.ids)).toEqual(new Set(created.slice(0, 7).map((job) => job.job_id)));
+    });
+
+    it('should filter on several statuses at once', async () => {
+      const both = await pages('&status=running&status=ready', 9);
+      expect(both.ids).toEqual(newestFirst(created.filter((job) => job.status === 'running' || job.status === 'ready')));
+      expect(both.ids.length).toBeGreaterThan(7);
+      const bad = await testApp.http().get(`${JOBS}?status=running&status=done`).set(psk()).expect(422);
+      expect(bad.body.detail).toEqual([expect.objectContaining({ type: 'enum', loc: ['query', 'status', 1], input: 'done' })]);
+    });
+
+    it('should filter on created_after (inclusive) and created_before (exclusive), across pages', async () => {
+      const from = created[40];
+      const to = created[90];
+      const ids = (await pages(`&created_after=${encodeURIComponent(from.created_at)}&created_before=${encodeURIComponent(to.created_at)}`, 11)).ids;
+      expect(ids).toEqual(newestFirst(created.filter((job) => job.created_at >= from.created_at && job.created_at < to.created_at)));
+      expect(ids).toContain(from.job_id);
+      expect(ids).not.toContain(to.job_id);
+      // A date is midnight UTC; an offset is honoured.
+      expect((await pages('&created_after=2999-01-01', 50)).ids).toEqual([]);
+      expect((await pages('&created_before=2000-01-01T01:00:00%2B01:00', 50)).ids).toEqual([]);
+      for (const bad of ['yesterday', '2026-02-30', '2026-11-28T10:00:00']) {
+        const refused = await testApp.http().get(`${JOBS}?created_after=${bad}`).set(psk()).expect(422);
+        expect(refused.body.detail).toEqual([expect.objectContaining({ type: 'datetime_from_date_parsing', loc: ['query', 'created_after'], input: bad })]);
+      }
+    });
+
+    it('should sort oldest first on request, page through it, and refuse a cursor of the other order', async () => {
+      const oldest = await pages('&sort=created_at', 13);
+      expect(oldest.ids).toEqual(created.map((job) => job.job_id));
+      expect((await pages('&sort=-created_at', 13)).ids).toEqual(newestFirst(created));
+      const first = await testApp.http().get(`${JOBS}?sort=created_at&limit=5`).set(psk()).expect(200);
+      const mixed = await testApp.http().get(`${JOBS}?limit=5&cursor=${first.body.next_cursor}`).set(psk()).expect(422);
+      expect(mixed.body.detail[0]).toMatchObject({ type: 'value_error', loc: ['query', 'cursor'] });
+      await testApp.http().get(`${JOBS}?sort=name`).set(psk()).expect(422);
     });
 
     it('should refuse a forged cursor and an out-of-range limit with 422', async () => {

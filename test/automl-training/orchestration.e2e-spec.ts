@@ -131,7 +131,102 @@ describe.each(['v1', 'v2'] as const)('orchestration with Airflow %s', (version) 
       'callback:failed:airflow',
       'user:queued:alice',
     ]);
-    await testApp.http().post(`${JOBS}/${job.job_id}/trigger`).set(psk()).expect(403);
+  });
+
+  it("should read a completed job's metrics and model version from GET /jobs/{id} and its train-task log from /logs", async () => {
+    const job = await createJob(testApp);
+    airflow.parse();
+    airflow.writeTaskLog(job.airflow_dag_id, 'report_running', ['reported running'], { state: 'success' });
+    await writeback(testApp, job.job_id, { status: 'running' }).expect(200);
+    const training = Array.from({ length: 250 }, (_, i) => `trial ${i}: roc_auc=${(0.5 + i / 1000).toFixed(3)}`);
+    airflow.writeTaskLog(job.airflow_dag_id, 'train', training, { state: 'success' });
+    await writeback(testApp, job.job_id, {
+      status: 'complete',
+      mlflow_run_id: 'mlf-9',
+      registered_model_name: 'marketing.churn',
+      model_version: '4',
+      objective: 'roc_auc',
+      metrics: { roc_auc: 0.749, accuracy: 0.81 },
+    }).expect(200);
+    airflow.setRunState(job.airflow_dag_id, 'success');
+
+    const read = (await testApp.http().get(`${JOBS}/${job.job_id}`).set(user()).expect(200)).body;
+    expect(read).toMatchObject({ status: 'complete', model_version: '4', objective: 'roc_auc', metrics: { roc_auc: 0.749, accuracy: 0.81 } });
+
+    const logsResponse = await testApp.http().get(`${JOBS}/${job.job_id}/logs`).set(user());
+    expect({ status: logsResponse.status, body: logsResponse.status === 200 ? null : logsResponse.body }).toEqual({ status: 200, body: null });
+    const logs = logsResponse.body;
+    expect(logs).toMatchObject({ job_id: job.job_id, dag_id: job.airflow_dag_id, run_id: airflow.runsOf(job.airflow_dag_id)[0].runId });
+    expect(logs.tasks.map((task: { task_id: string; try_number: number; state: string | null }) => [task.task_id, task.try_number, task.state])).toEqual([
+      ['train', 1, 'success'],
+      ['report_running', 1, 'success'],
+      ['report_complete', 0, null],
+    ]);
+    const [train, running, complete] = logs.tasks;
+    expect(running).toMatchObject({ lines: [expect.stringContaining('reported running')] });
+    expect(complete).toMatchObject({ lines: [], continuation_token: null });
+    // 250 lines come in pieces of 100: follow the continuation to the end.
+    const read_ = [...train.lines];
+    let token: string | null = train.continuation_token;
+    for (let piece = 0; token && piece < 10; piece++) {
+      const next = await testApp
+        .http()
+        .get(`${JOBS}/${job.job_id}/logs?task=train&try_number=1&token=${encodeURIComponent(token)}`)
+        .set(psk())
+        .expect(200);
+      expect(next.body.tasks.map((task: { task_id: string }) => task.task_id)).toEqual(['train']);
+      read_.push(...next.body.tasks[0].lines);
+      token = next.body.tasks[0].lines.length > 0 ? next.body.tasks[0].continuation_token : null;
+    }
+    expect(read_.map((line) => line.slice(line.indexOf('trial')))).toEqual(training);
+    expect(airflow.count('GET', '/logs/')).toBeGreaterThanOrEqual(4);
+  });
+
+  it('should answer /logs with 404 before any run, for a task not in the run and for another owner; 422 for a bad token', async () => {
+    const job = await createJob(testApp, {}, false);
+    airflow.parse();
+    const none = await testApp.http().get(`${JOBS}/${job.job_id}/logs`).set(user()).expect(404);
+    expect(none.body).toEqual({ error: `Training job ${job.job_id} has no Airflow run yet`, code: 404 });
+    await testApp.http().post(`${JOBS}/${job.job_id}/trigger`).set(user()).expect(200);
+    airflow.writeTaskLog(job.airflow_dag_id, 'train', ['loading table'], { state: 'running' });
+    const live = (await testApp.http().get(`${JOBS}/${job.job_id}/logs?task=train`).set(user()).expect(200)).body;
+    expect(live.tasks).toEqual([
+      expect.objectContaining({ task_id: 'train', try_number: 1, state: 'running', lines: [expect.stringContaining('loading table')] }),
+    ]);
+    await testApp.http().get(`${JOBS}/${job.job_id}/logs?task=evaluate`).set(user()).expect(404);
+    await testApp.http().get(`${JOBS}/${job.job_id}/logs`).set(bearer(keycloak.token({ preferred_username: 'mallory' }))).expect(404);
+    const forged = await testApp.http().get(`${JOBS}/${job.job_id}/logs?task=train&try_number=1&token=abc.def`).set(user()).expect(422);
+    expect(forged.body.detail).toEqual([expect.objectContaining({ type: 'value_error', loc: ['query', 'token'] })]);
+    const alone = await testApp.http().get(`${JOBS}/${job.job_id}/logs?token=abc.def`).set(user()).expect(422);
+    expect(alone.body.detail).toEqual([expect.objectContaining({ type: 'value_error', loc: ['query', 'token'] })]);
+    airflow.failWith = 503;
+    try {
+      const down = await testApp.http().get(`${JOBS}/${job.job_id}/logs`).set(user()).expect(503);
+      expect(down.body.code).toBe(503);
+    } finally {
+      airflow.failWith = null;
+    }
+  });
+
+  it('should accept the platform PSK on trigger, cancel and delete, recording psk as the actor', async () => {
+    const job = await createJob(testApp, {}, false);
+    airflow.parse();
+    const triggered = await testApp.http().post(`${JOBS}/${job.job_id}/trigger`).set(psk()).expect(200);
+    expect(triggered.body).toMatchObject({ status: 'queued' });
+    expect(airflow.runsOf(job.airflow_dag_id)).toHaveLength(1);
+    const cancelled = await testApp.http().post(`${JOBS}/${job.job_id}/cancel`).set(psk()).expect(200);
+    expect(cancelled.body).toMatchObject({ status: 'failed', error_message: 'cancelled by psk' });
+    expect(airflow.runsOf(job.airflow_dag_id)[0].state).toBe('failed');
+    expect((await history(job.job_id)).map((t: { to_status: string; actor: string }) => `${t.to_status}:${t.actor}`)).toEqual([
+      'ready:psk',
+      'queued:psk',
+      'failed:psk',
+    ]);
+    await testApp.http().delete(`${JOBS}/${job.job_id}`).set(psk()).expect(204);
+    expect(airflow.dag(job.airflow_dag_id)).toBeUndefined();
+    await testApp.http().get(`${JOBS}/${job.job_id}`).set(psk()).expect(404);
+    // A wrong key is still a 401, not a way in.
+    await testApp.http().post(`${JOBS}/${job.job_id}/trigger`).set(psk('not-the-psk-0123456789')).expect(401);
   });
 
   it('should cancel a running job: its Airflow run and the job fail, naming who cancelled', async () => {
@@ -195,6 +290,12 @@ describe('without Airflow configured', () => {
   });
 
   afterAll(() => stop());
+
+  it('should answer /logs with 503 saying Airflow is not configured', async () => {
+    const job = await createJob(testApp);
+    const response = await testApp.http().get(`${JOBS}/${job.job_id}/logs`).set(psk()).expect(503);
+    expect(response.body).toEqual({ error: 'Airflow is not configured on this service (AIRFLOW_URL unset)', code: 503 });
+  });
 
   it('should answer trigger and cancel with 503 saying so, and bulk status from the database', async () => {
     const ready = await createJob(testApp, {}, false);

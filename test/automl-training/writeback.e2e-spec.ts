@@ -111,6 +111,51 @@ describe('PUT /jobs/{job_id}/status (DAG writeback)', () => {
     expect(await repository.findById(job.job_id)).toBeNull();
   });
 
+  it('should answer the submitted configuration, the concrete budget and the run times on the job', async () => {
+    const job = await createJob(testApp, { feature_columns: ['tenure', 'plan'], preset: 'fast' }, false);
+    expect(job).toMatchObject({
+      label_column: 'churned',
+      feature_columns: ['tenure', 'plan'],
+      group_column: null,
+      action_column: null,
+      propensity_column: null,
+      reward_column: null,
+      cost_column: null,
+      tuning: { trials: 20, time_budget_minutes: 10 },
+      started_at: null,
+      finished_at: null,
+      model_version: null,
+      objective: null,
+      metrics: null,
+    });
+    const bandit = await createJob(testApp, {
+      problem_type: 'contextual_bandit',
+      algorithm: 'vw_contextual_bandit',
+      label_column: 'y',
+      feature_columns: null,
+      action_column: 'action',
+      propensity_column: 'p',
+      cost_column: 'cost',
+    });
+    expect(bandit).toMatchObject({ feature_columns: null, action_column: 'action', propensity_column: 'p', reward_column: null, cost_column: 'cost' });
+
+    // Moves recorded by writeback (fast path and compare-and-set) and by the user carry their own instants.
+    const at = async () => (await history(testApp, job.job_id)).map((t) => (t as unknown as { at: string }).at);
+    await testApp.dataSource.query(`UPDATE automl_training_jobs SET status = 'queued' WHERE job_id = $1`, [job.job_id]);
+    const running = await writeback(testApp, job.job_id, { status: 'running' }).expect(200);
+    expect(running.body).toMatchObject({ started_at: (await at()).at(-1), finished_at: null });
+    const failed = await writeback(testApp, job.job_id, { status: 'failed', error_message: 'OOM' }).expect(200);
+    expect(failed.body).toMatchObject({ started_at: running.body.started_at, finished_at: (await at()).at(-1) });
+    // A retry (compare-and-set, as trigger does) starts a new attempt: both times clear.
+    const repository = testApp.app.get(TrainingJobRepository);
+    const version = await storedVersion(testApp, job.job_id);
+    const retried = await repository.compareAndSet(job.job_id, version, { status: 'queued' as never }, null);
+    expect(retried).toMatchObject({ startedAt: null, finishedAt: null });
+    await writeback(testApp, job.job_id, { status: 'complete', model_version: '1', objective: 'roc_auc', metrics: { roc_auc: 0.8 } }).expect(200);
+    const read = (await testApp.http().get(`/api/automl/train/jobs/${job.job_id}`).set(psk()).expect(200)).body;
+    expect(read).toMatchObject({ status: 'complete', started_at: null, finished_at: read.updated_at, model_version: '1', objective: 'roc_auc', metrics: { roc_auc: 0.8 } });
+  });
+
   it('should answer 404 ErrorResponse for an unknown job', async () => {
     const response = await writeback(testApp, '3f0c8a52-3f5d-4f0e-8a55-0e0d5c1b2a99', { status: 'running' }).expect(404);
     expect(response.body).toEqual({ error: 'Training job 3f0c8a52-3f5d-4f0e-8a55-0e0d5c1b2a99 not found', code: 404 });

@@ -1,4 +1,5 @@
-import { DagRecord, RunRecord } from './airflow.double';
+import { createHash } from 'node:crypto';
+import { DagRecord, RunRecord, TaskRecord } from './airflow.double';
 
 /** DAG and DAG run bodies shaped as Airflow's official specs define them (v1: Airflow 2, v2: Airflow 3). */
 export function dagBody(dag: DagRecord, version: 'v1' | 'v2'): unknown {
@@ -81,5 +82,51 @@ export function healthBody(version: 'v1' | 'v2'): unknown {
     ...common,
     triggerer: { status: 'healthy', latest_triggerer_heartbeat: beat },
     dag_processor: { status: 'healthy', latest_dag_processor_heartbeat: beat },
+  };
+}
+
+/** A task instance of a run, as each version's TaskInstance schema has it. */
+export function taskInstanceBody(run: RunRecord, task: TaskRecord, version: 'v1' | 'v2'): unknown {
+  const duration = task.startDate && task.endDate ? (Date.parse(task.endDate) - Date.parse(task.startDate)) / 1000 : null;
+  const operator = task.taskId === 'train' ? 'TrainingOperator' : 'PythonOperator';
+  const common = {
+    task_id: task.taskId,
+    task_display_name: task.taskId,
+    dag_id: run.dagId,
+    dag_run_id: run.runId,
+    start_date: task.startDate,
+    end_date: task.endDate,
+    duration,
+    state: task.state,
+    try_number: task.tryNumber,
+    map_index: -1,
+    max_tries: 0,
+    hostname: task.tryNumber > 0 ? 'worker-1' : '',
+    unixname: 'airflow',
+    pool: 'default_pool',
+    pool_slots: 1,
+    queue: 'default',
+    priority_weight: 1,
+    operator,
+    queued_when: task.startDate,
+    pid: task.tryNumber > 0 ? 4242 : null,
+    executor_config: '{}',
+    rendered_map_index: null,
+    note: null,
+  };
+  if (version === 'v1') return { ...common, execution_date: run.runAfter };
+  return {
+    ...common,
+    id: createHash('md5').update(`${run.dagId}/${run.runId}/${task.taskId}`).digest('hex').replace(/^(.{8})(.{4})(.{4})(.{4})(.{12})$/, '$1-$2-$3-$4-$5'),
+    logical_date: null,
+    run_after: run.runAfter,
+    dag_display_name: run.dagId,
+    hostname: task.tryNumber > 0 ? 'worker-1' : null,
+    operator_name: operator,
+    scheduled_when: task.startDate,
+    executor: null,
+    trigger: null,
+    triggerer_job: null,
+    dag_version: null,
   };
 }

@@ -1,9 +1,9 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http';
 import { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { dagBody, healthBody, runBody } from './airflow-double.shapes';
+import { dagBody, healthBody, runBody, taskInstanceBody } from './airflow-double.shapes';
 import { AirflowSpecValidator } from './airflow-spec.validator';
 
 type RunState = 'queued' | 'running' | 'success' | 'failed';
@@ -14,6 +14,19 @@ export interface DagRecord {
   isPaused: boolean;
   autoTrigger: boolean;
   parsedAt: string;
+  /** The task ids its file declares (`task_id="…"`), in file order. */
+  taskIds: string[];
+}
+
+export interface TaskRecord {
+  taskId: string;
+  /** The latest try; 0 before the task first runs. */
+  tryNumber: number;
+  state: string | null;
+  startDate: string | null;
+  endDate: string | null;
+  /** Log lines per try number. */
+  logs: Map<number, string[]>;
 }
 
 export interface RunRecord {
@@ -26,6 +39,7 @@ export interface RunRecord {
   runAfter: string;
   startDate: string | null;
   endDate: string | null;
+  tasks: TaskRecord[];
 }
 
 export interface AirflowDoubleOptions {
@@ -71,6 +85,8 @@ export class AirflowDouble {
   readonly requests: RecordedRequest[] = [];
   readonly violations: string[] = [];
   latencyMs = 0;
+  /** Log lines per answer of the log endpoint, before a continuation token is needed. */
+  logChunkLines = 100;
   hang = false;
   failWith: number | null = null;
   url = '';
@@ -79,8 +95,18 @@ export class AirflowDouble {
     this.validator = options.version === 'v1' ? AirflowSpecValidator.v1() : AirflowSpecValidator.v2();
   }
 
+  /**
+   * Compiles the checks of the task-instance answers ahead: v1's TaskInstance schema pulls in most of the spec,
+   * and compiling it during a request took longer than the service's one-second deadline in the tests.
+   */
+  private warmValidator(): void {
+    const prefix = this.options.version === 'v1' ? '' : '/api/v2';
+    this.validator.responseErrors(`${prefix}/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances`, 'get', 200, {});
+  }
+
   static async start(options: AirflowDoubleOptions): Promise<AirflowDouble> {
     const double = new AirflowDouble({ username: 'airflow', password: 'airflow-secret', ...options });
+    double.warmValidator();
     await double.listen();
     return double;
   }
@@ -106,7 +132,8 @@ export class AirflowDouble {
       found.push(dagId);
       if (this.dags.has(dagId)) continue;
       const autoTrigger = /^AUTO_TRIGGER = True$/m.test(source);
-      this.dags.set(dagId, { dagId, fileloc: join(this.options.dagsDir, file), isPaused: false, autoTrigger, parsedAt: now() });
+      const taskIds = [...new Set([...source.matchAll(/task_id="([^"]+)"/g)].map((m) => m[1]))];
+      this.dags.set(dagId, { dagId, fileloc: join(this.options.dagsDir, file), isPaused: false, autoTrigger, parsedAt: now(), taskIds });
       if (autoTrigger) this.addRun(dagId, `scheduled__${now()}`, 'scheduled', {}, null);
     }
     return found;
@@ -119,6 +146,25 @@ export class AirflowDouble {
     run.state = state;
     if (state !== 'queued') run.startDate ??= now();
     if (state === 'success' || state === 'failed') run.endDate = now();
+  }
+
+  /**
+   * A task of the latest run of `dagId` writes `lines` to its log: its first try starts if it has not run,
+   * `newTry` starts another (as a retry or clear would). The task instance takes `state`.
+   */
+  writeTaskLog(dagId: string, taskId: string, lines: string[], options: { state?: string; newTry?: boolean } = {}): TaskRecord {
+    const run = this.latest(dagId);
+    const task = run?.tasks.find((t) => t.taskId === taskId);
+    if (!run || !task) throw new Error(`no task ${taskId} in the latest run of ${dagId}`);
+    if (task.tryNumber === 0 || options.newTry) {
+      task.tryNumber++;
+      task.startDate = now();
+      task.logs.set(task.tryNumber, []);
+    }
+    task.logs.get(task.tryNumber)!.push(...lines);
+    task.state = options.state ?? 'running';
+    if (task.state === 'success' || task.state === 'failed') task.endDate = now();
+    return task;
   }
 
   runsOf(dagId: string): RunRecord[] {
@@ -139,6 +185,40 @@ export class AirflowDouble {
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
 
+  private findRun(dagId: string, runId: string): RunRecord {
+    const run = this.runs.find((r) => r.dagId === dagId && r.runId === runId);
+    if (!run) throw new HttpError(404, 'DAGRun not found', `DAGRun with DAG ID: '${dagId}' and DagRun ID: '${runId}' not found`);
+    return run;
+  }
+
+  /**
+   * One chunk of a log from the position a token carries (a signed `{"log_pos": n}`, as Airflow's
+   * URLSafeSerializer makes it). Airflow 3 answers structured lines and no token once the log has ended
+   * (a finished task's end reached); Airflow 2 a text chunk and always a token.
+   */
+  private logChunk(task: TaskRecord, tryNumber: number, lines: string[], token: string | null): unknown {
+    let position = 0;
+    if (token !== null) {
+      const [payload, signature] = token.split('.');
+      if (!payload || signature !== sign(payload)) throw new HttpError(400, 'BadRequest', 'Bad Signature. Please use only the tokens provided by the API.');
+      position = (JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as { log_pos: number }).log_pos;
+    }
+    const chunk = lines.slice(position, position + this.logChunkLines);
+    const next = position + chunk.length;
+    const finished = task.tryNumber > tryNumber || task.state === 'success' || task.state === 'failed';
+    const ended = finished && next >= lines.length;
+    const payload = Buffer.from(JSON.stringify({ log_pos: next, end_of_log: ended })).toString('base64url');
+    const continuation = `${payload}.${sign(payload)}`;
+    if (this.options.version === 'v1') {
+      return { continuation_token: continuation, content: chunk.map((line) => `${line}\n`).join('') };
+    }
+    const at = task.startDate ?? now();
+    return {
+      content: chunk.map((event) => ({ timestamp: at, event, level: 'info', logger: 'task.stdout' })),
+      continuation_token: ended ? null : continuation,
+    };
+  }
+
   private latest(dagId: string): RunRecord | undefined {
     return this.runsOf(dagId).sort((a, b) => (a.runAfter < b.runAfter ? 1 : -1))[0];
   }
@@ -151,7 +231,10 @@ export class AirflowDouble {
     // Strictly increasing run_after, as a real scheduler's clock would give in this test's time scale.
     const last = this.runs.at(-1)?.runAfter;
     const at = last && last >= now() ? new Date(Date.parse(last) + 1).toISOString() : now();
-    const run: RunRecord = { dagId, runId, state: 'queued', runType, conf, note, runAfter: at, startDate: null, endDate: null };
+    const tasks = (this.dags.get(dagId)?.taskIds ?? []).map(
+      (taskId): TaskRecord => ({ taskId, tryNumber: 0, state: null, startDate: null, endDate: null, logs: new Map() }),
+    );
+    const run: RunRecord = { dagId, runId, state: 'queued', runType, conf, note, runAfter: at, startDate: null, endDate: null, tasks };
     this.runs.push(run);
     return run;
   }
@@ -181,7 +264,7 @@ export class AirflowDouble {
     if (this.latencyMs > 0) await new Promise((r) => setTimeout(r, this.latencyMs));
     if (this.failWith) return this.send(res, this.failWith, { detail: 'injected failure' });
     try {
-      const { template, status, payload } = this.route(method, path, req, body);
+      const { template, status, payload } = this.route(method, path, req, body, new URL(req.url ?? '/', 'http://x').searchParams);
       const errors = this.validator.responseErrors(template, method, status, payload, template === '/auth/token' ? 'airflow-v2-auth' : undefined);
       if (errors.length > 0) this.violation(`${method} ${template} → ${status}: ${errors.join('; ')}`);
       this.send(res, status, payload);
@@ -226,7 +309,13 @@ export class AirflowDouble {
   }
 
   /** Dispatches one request; returns the spec path template, status and payload. */
-  private route(method: string, path: string, req: IncomingMessage, body: unknown): { template: string; status: number; payload: unknown } {
+  private route(
+    method: string,
+    path: string,
+    req: IncomingMessage,
+    body: unknown,
+    query: URLSearchParams,
+  ): { template: string; status: number; payload: unknown } {
     const v1 = this.options.version === 'v1';
     if (!v1 && method === 'post' && path === '/auth/token') {
       this.checkRequest('/auth/token', 'post', body, 'airflow-v2-auth');
@@ -255,6 +344,22 @@ export class AirflowDouble {
         .sort((a, b) => (a.runAfter < b.runAfter ? 1 : -1));
       const page = selected.slice(offset, offset + limit).map((run) => this.run(run));
       return { template, status: 200, payload: { dag_runs: page, total_entries: selected.length } };
+    }
+    if (method === 'get' && (match = /^\/dags\/([^/]+)\/dagRuns\/([^/]+)\/taskInstances$/.exec(rest))) {
+      const run = this.findRun(decodeURIComponent(match[1]), decodeURIComponent(match[2]));
+      const instances = run.tasks.map((task) => taskInstanceBody(run, task, this.options.version));
+      return { template: t('/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances'), status: 200, payload: { task_instances: instances, total_entries: instances.length } };
+    }
+    if (method === 'get' && (match = /^\/dags\/([^/]+)\/dagRuns\/([^/]+)\/taskInstances\/([^/]+)\/logs\/(\d+)$/.exec(rest))) {
+      const run = this.findRun(decodeURIComponent(match[1]), decodeURIComponent(match[2]));
+      const taskId = decodeURIComponent(match[3]);
+      const tryNumber = Number(match[4]);
+      const task = run.tasks.find((t) => t.taskId === taskId);
+      if (!task) throw new HttpError(404, 'TaskInstance not found', `TaskInstance not found`);
+      const lines = task.logs.get(tryNumber);
+      if (!lines) throw new HttpError(404, 'TaskInstance not found', `TaskInstance not found`);
+      const template = t(v1 ? '/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/logs/{task_try_number}' : '/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/logs/{try_number}');
+      return { template, status: 200, payload: this.logChunk(task, tryNumber, lines, query.get('token')) };
     }
     if ((match = /^\/dags\/([^/]+)\/dagRuns\/([^/]+)$/.exec(rest))) {
       const [dagId, runId] = [decodeURIComponent(match[1]), decodeURIComponent(match[2])];
@@ -296,6 +401,11 @@ export class AirflowDouble {
     }
     throw new HttpError(404, 'NotFound', `${method.toUpperCase()} ${path} is not served by this double`);
   }
+}
+
+/** Stands in for the secret-keyed signature of Airflow's token serializer. */
+function sign(payload: string): string {
+  return createHash('sha256').update(`airflow-double:${payload}`).digest('base64url').slice(0, 27);
 }
 
 function now(): string {

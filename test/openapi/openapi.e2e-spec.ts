@@ -158,6 +158,26 @@ describe('OpenAPI document', () => {
     }
   });
 
+  it('should give every error answer an example with its own status code, not the schema default 500', () => {
+    const examples: string[] = [];
+    for (const [path, item] of Object.entries(document.paths)) {
+      for (const [method, operation] of Object.entries(item) as [string, Record<string, any>][]) {
+        for (const [status, response] of Object.entries(operation.responses) as [string, any][]) {
+          const media = response.content?.['application/json'];
+          if (media?.schema?.$ref !== '#/components/schemas/ErrorResponse') continue;
+          expect({ path, method, status, example: media.example }).toEqual({
+            path,
+            method,
+            status,
+            example: { error: expect.any(String), code: Number(status) },
+          });
+          examples.push(status);
+        }
+      }
+    }
+    expect(new Set(examples)).toEqual(new Set(['401', '403', '404', '409', '429', '503']));
+  });
+
   it('should document the issue 11 additions as optional properties', () => {
     const request = document.components.schemas.AutoMLTrainingRequest as ObjectSchema;
     const update = document.components.schemas.AutoMLTrainingStatusUpdate as ObjectSchema;
@@ -173,6 +193,25 @@ describe('OpenAPI document', () => {
       anyOf: [{ type: 'object', additionalProperties: { type: 'number' }, maxProperties: 100 }, { type: 'null' }],
     });
     expect(update.required).toEqual(['status']);
+  });
+
+  it('should add the job response fields of issue 13 as optional and nullable', () => {
+    const job = document.components.schemas.AutoMLTrainingJobResponse as ObjectSchema & { properties: Record<string, any> };
+    const seed = loadSeed(SEEDS[0]).components.schemas.AutoMLTrainingJobResponse as ObjectSchema;
+    const added = Object.keys(job.properties).filter((name) => !(name in seed.properties!));
+    expect(added.sort()).toEqual(
+      [
+        'label_column', 'feature_columns', 'group_column', 'action_column', 'propensity_column', 'reward_column', 'cost_column',
+        'tuning', 'started_at', 'finished_at', 'model_version', 'objective', 'metrics',
+      ].sort(),
+    );
+    for (const name of added) {
+      expect({ name, required: job.required?.includes(name), nullable: job.properties[name].anyOf?.at(-1) }).toEqual({
+        name,
+        required: false,
+        nullable: { type: 'null' },
+      });
+    }
   });
 
   it('should serve Swagger UI at /docs', async () => {

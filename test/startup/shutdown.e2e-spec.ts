@@ -31,7 +31,8 @@ describe('graceful shutdown', () => {
     child.stdout!.on('data', (chunk) => (output += chunk));
     child.stderr!.on('data', (chunk) => (output += chunk));
     exited = new Promise((done) => child.on('exit', (code, signal) => done({ code, signal })));
-    for (let i = 0; i < 200; i++) {
+    // Up to 60 s: embedded PGlite's first start takes 20 s and more when the machine's cores are busy.
+    for (let i = 0; i < 600; i++) {
       if (await fetch(`${url}/health/live`).then((r) => r.ok).catch(() => false)) return;
       await new Promise((r) => setTimeout(r, 100));
     }
@@ -72,5 +73,29 @@ describe('graceful shutdown', () => {
     expect(Date.now() - stopping).toBeLessThan(5_000);
     expect(exit.code === 0 || exit.signal === 'SIGTERM').toBe(true);
     expect(output).not.toMatch(/"level":50|Error:/);
+    const messages = output
+      .split('\n')
+      .filter((line) => line.startsWith('{'))
+      .map((line) => (JSON.parse(line) as { msg: string }).msg);
+    expect(messages).toContainEqual(expect.stringMatching(/^Received SIGTERM: /));
+    expect(messages).toContainEqual(expect.stringMatching(/^Shut down on SIGTERM in \d+ ms$/));
+  });
+
+  it('should log at start-up the paths each controller really serves', () => {
+    const messages = output
+      .split('\n')
+      .filter((line) => line.startsWith('{'))
+      .map((line) => (JSON.parse(line) as { msg: string }).msg);
+    const controllers = messages.filter((msg) => / \{\/.*\}:$/.test(msg));
+    expect(controllers.sort()).toEqual([
+      'AutomlTrainingController {/api/automl/train/jobs}:',
+      'HealthController {/health}:',
+      'MetricsController {/metrics}:',
+    ]);
+    const mapped = messages.filter((msg) => msg.startsWith('Mapped {')).map((msg) => msg.slice('Mapped {'.length).split(',')[0]);
+    expect(mapped).toEqual(expect.arrayContaining(['/health/live', '/health/ready', '/metrics', '/api/automl/train/jobs/:job_id/history']));
+    // Every mapped route lies under the path its controller line announced.
+    const prefixes = controllers.map((line) => line.slice(line.indexOf('{') + 1, line.indexOf('}')));
+    for (const path of mapped) expect({ path, under: prefixes.some((prefix) => path.startsWith(prefix)) }).toEqual({ path, under: true });
   });
 });

@@ -15,6 +15,19 @@ export interface AirflowDag {
   hasImportErrors: boolean;
 }
 
+/** One task instance of a run: its latest try (0 when it has not run). */
+export interface AirflowTaskInstance {
+  taskId: string;
+  tryNumber: number;
+  state: string | null;
+}
+
+/** One piece of a task try's log; `continuationToken` fetches what follows (null: the log ended). */
+export interface AirflowLogChunk {
+  lines: string[];
+  continuationToken: string | null;
+}
+
 export interface CallOptions {
   signal: AbortSignal;
 }
@@ -35,6 +48,10 @@ export interface AirflowApi {
   deleteDag(dagId: string, options: CallOptions): Promise<void>;
   /** True when Airflow's own health endpoint answers 2xx. */
   healthy(options: CallOptions): Promise<boolean>;
+  /** The task instances of one run (unmapped tasks). */
+  listTaskInstances(dagId: string, runId: string, options: CallOptions): Promise<AirflowTaskInstance[]>;
+  /** One chunk of a task try's log, from its start or from `token`; 404 (AirflowRequestError) when Airflow has none. */
+  getTaskLog(dagId: string, runId: string, taskId: string, tryNumber: number, token: string | null, options: CallOptions): Promise<AirflowLogChunk>;
   /** Runs of the given DAGs, newest first, in one batch request (more only when Airflow pages). */
   listRuns(dagIds: string[], options: CallOptions): Promise<AirflowRun[]>;
 }

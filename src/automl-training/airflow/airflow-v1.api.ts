@@ -1,5 +1,5 @@
 import createClient, { Client } from 'openapi-fetch';
-import { AirflowApi, AirflowDag, AirflowRun, AirflowRunState, CallOptions } from './airflow-api';
+import { AirflowApi, AirflowDag, AirflowLogChunk, AirflowRun, AirflowRunState, AirflowTaskInstance, CallOptions } from './airflow-api';
 import { AirflowRequestError } from './airflow.errors';
 import { basicAuthorization, correlationMiddleware, unwrap } from './airflow-http';
 import type { components, paths } from './generated/airflow-v1';
@@ -82,6 +82,39 @@ export class AirflowV1Api implements AirflowApi {
 
   async healthy({ signal }: CallOptions): Promise<boolean> {
     return (await this.client.GET('/health', { signal })).response.ok;
+  }
+
+  async listTaskInstances(dagId: string, runId: string, { signal }: CallOptions): Promise<AirflowTaskInstance[]> {
+    const page = unwrap(
+      await this.client.GET('/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances', {
+        params: { path: { dag_id: dagId, dag_run_id: runId }, query: { limit: 100 } },
+        signal,
+      }),
+    )!;
+    return (page.task_instances ?? [])
+      .filter((ti) => (ti.map_index ?? -1) === -1)
+      .map((ti) => ({ taskId: ti.task_id ?? '', tryNumber: ti.try_number ?? 0, state: ti.state ?? null }));
+  }
+
+  /**
+   * Airflow 2 always answers a continuation token (its log metadata); the log
+   * has nothing more for now when a chunk comes back empty.
+   */
+  async getTaskLog(dagId: string, runId: string, taskId: string, tryNumber: number, token: string | null, { signal }: CallOptions): Promise<AirflowLogChunk> {
+    // Asked for JSON (not text/plain): the body is the object form.
+    const body = unwrap(
+      await this.client.GET('/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/logs/{task_try_number}', {
+        params: {
+          path: { dag_id: dagId, dag_run_id: runId, task_id: taskId, task_try_number: tryNumber },
+          query: { full_content: false, ...(token ? { token } : {}) },
+        },
+        headers: { accept: 'application/json' },
+        signal,
+      }),
+    ) as { continuation_token?: string; content?: string };
+    const content = body.content ?? '';
+    const lines = content === '' ? [] : content.replace(/\n$/, '').split('\n');
+    return { lines, continuationToken: lines.length > 0 ? (body.continuation_token ?? null) : null };
   }
 
   async listRuns(dagIds: string[], { signal }: CallOptions): Promise<AirflowRun[]> {

@@ -1,11 +1,19 @@
 import createClient, { Client } from 'openapi-fetch';
-import { AirflowApi, AirflowDag, AirflowRun, AirflowRunState, CallOptions } from './airflow-api';
+import { AirflowApi, AirflowDag, AirflowLogChunk, AirflowRun, AirflowRunState, AirflowTaskInstance, CallOptions } from './airflow-api';
 import { AirflowRequestError } from './airflow.errors';
 import { correlationMiddleware, unwrap } from './airflow-http';
 import type { paths as authPaths } from './generated/airflow-v2-auth';
 import type { components, paths } from './generated/airflow-v2';
 
 type DagRun = components['schemas']['DAGRunResponse'];
+type LogMessage = components['schemas']['StructuredLogMessage'];
+
+/** Airflow 3's structured log line as text: `timestamp [level] event`, plain lines as they are. */
+function logLine(message: LogMessage | string): string {
+  if (typeof message === 'string') return message;
+  const level = typeof message.level === 'string' ? ` [${message.level}]` : '';
+  return `${message.timestamp ?? ''}${level} ${message.event}`.trim();
+}
 
 /** Refresh the bearer token this long before it expires. */
 const TOKEN_REFRESH_MARGIN_MS = 60_000;
@@ -143,6 +151,37 @@ export class AirflowV2Api implements AirflowApi {
 
   async healthy({ signal }: CallOptions): Promise<boolean> {
     return (await this.client.GET('/api/v2/monitor/health', { signal })).response.ok;
+  }
+
+  listTaskInstances(dagId: string, runId: string, { signal }: CallOptions): Promise<AirflowTaskInstance[]> {
+    return this.authed(async () => {
+      const page = unwrap(
+        await this.client.GET('/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances', {
+          params: { path: { dag_id: dagId, dag_run_id: runId }, query: { limit: 100 } },
+          signal,
+        }),
+      )!;
+      return page.task_instances
+        .filter((ti) => ti.map_index === -1)
+        .map((ti) => ({ taskId: ti.task_id, tryNumber: ti.try_number, state: ti.state ?? null }));
+    });
+  }
+
+  getTaskLog(dagId: string, runId: string, taskId: string, tryNumber: number, token: string | null, { signal }: CallOptions): Promise<AirflowLogChunk> {
+    return this.authed(async () => {
+      const body = unwrap(
+        await this.client.GET('/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/logs/{try_number}', {
+          params: {
+            path: { dag_id: dagId, dag_run_id: runId, task_id: taskId, try_number: tryNumber },
+            query: { full_content: false, ...(token ? { token } : {}) },
+            header: { accept: 'application/json' },
+          },
+          signal,
+        }),
+        // Asked for JSON (not NDJSON): the body is the object form.
+      ) as components['schemas']['TaskInstancesLogResponse'];
+      return { lines: (body.content as (LogMessage | string)[]).map(logLine), continuationToken: body.continuation_token };
+    });
   }
 
   listRuns(dagIds: string[], { signal }: CallOptions): Promise<AirflowRun[]> {

@@ -2,7 +2,7 @@ import { Inject, Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
 import CircuitBreaker from 'opossum';
 import { APP_CONFIG, AppConfig } from '../../config/app.config';
 import { MetricsService } from '../../metrics/metrics.service';
-import { AirflowApi, AirflowDag, AirflowRun } from './airflow-api';
+import { AirflowApi, AirflowDag, AirflowLogChunk, AirflowRun, AirflowTaskInstance } from './airflow-api';
 import { AirflowNotConfiguredError, AirflowRequestError, AirflowUnavailableError } from './airflow.errors';
 import { AirflowServerError } from './airflow-http';
 import { AirflowV1Api } from './airflow-v1.api';
@@ -99,6 +99,14 @@ export class AirflowClient implements OnModuleDestroy {
 
   deleteDag(dagId: string): Promise<void> {
     return this.call('deleteDag', (api, signal) => api.deleteDag(dagId, { signal }), { retry: true });
+  }
+
+  listTaskInstances(dagId: string, runId: string): Promise<AirflowTaskInstance[]> {
+    return this.call('listTaskInstances', (api, signal) => api.listTaskInstances(dagId, runId, { signal }), { retry: true });
+  }
+
+  getTaskLog(dagId: string, runId: string, taskId: string, tryNumber: number, token: string | null): Promise<AirflowLogChunk> {
+    return this.call('getTaskLog', (api, signal) => api.getTaskLog(dagId, runId, taskId, tryNumber, token, { signal }), { retry: true });
   }
 
   /** Latest run of each DAG that has one, from one batch request. */

@@ -5,6 +5,11 @@ import { AutoMLAlgorithm, AutoMLTrainingJobStatus, Preset, ProblemType, problemT
 
 const JOB_ID_DOC = 'Training job ID.';
 
+/** One identifier part: unquoted (letters, digits, underscores; not starting with a digit) or double-quoted. */
+const IDENTIFIER = '(?:[A-Za-z_][A-Za-z0-9_]*|"[A-Za-z0-9_]+")';
+/** `table`, `schema.table` or `catalog.schema.table`. */
+export const SOURCE_TABLE_PATTERN = new RegExp(`^${IDENTIFIER}(?:\\.${IDENTIFIER}){0,2}$`);
+
 /** Writeback limits: MLflow's own limit on a metric key is 250 characters. */
 export const MAX_WRITEBACK_METRICS = 100;
 export const WRITEBACK_NAME_MAX_LENGTH = 250;
@@ -119,8 +124,10 @@ export class AutoMLTrainingRequest {
   })
   owner?: string | null;
 
-  @Field({ kind: 'string', required: true, nullable: false, minLength: 1, maxLength: 500 }, {
-    description: 'Fully qualified source table.',
+  @Field({ kind: 'string', required: true, nullable: false, minLength: 1, maxLength: 500, pattern: SOURCE_TABLE_PATTERN }, {
+    description:
+      'Source table: `table`, `schema.table` or `catalog.schema.table`; each part letters, digits and underscores ' +
+      '(not starting with a digit), or the same in double quotes to keep its case or start with a digit.',
   })
   source_table!: string;
 
@@ -129,8 +136,8 @@ export class AutoMLTrainingRequest {
   })
   label_column?: string | null;
 
-  @Field({ kind: 'string_list', required: false, nullable: true, maxItems: 5000, itemMaxLength: 500 }, {
-    description: 'Feature columns. Defaults to every column but the label.',
+  @Field({ kind: 'string_list', required: false, nullable: true, maxItems: 5000, itemMinLength: 1, itemMaxLength: 500 }, {
+    description: 'Feature columns, each once and never the label. Defaults to every column but the label.',
   })
   feature_columns?: string[] | null;
 
@@ -199,7 +206,43 @@ export class AutoMLTrainingRequest {
     if (request.problem_type !== ProblemType.AnomalyDetection && !request.label_column) {
       items.push(valueError(['body'], raw, `label_column is required for problem_type '${request.problem_type}'`));
     }
-    return [...items, ...problemColumnErrors(request, raw)];
+    return [...items, ...problemColumnErrors(request, raw), ...featureColumnErrors(request.feature_columns ?? [], request.label_column ?? null)];
+  }
+}
+
+/** Feature columns name each column once and never the label: 422 items at the offending index. */
+function featureColumnErrors(columns: string[], label: string | null): ValidationItem[] {
+  const items: ValidationItem[] = [];
+  const firstIndex = new Map<string, number>();
+  columns.forEach((column, index) => {
+    const loc = ['body', 'feature_columns', index];
+    if (column === label) items.push(valueError(loc, column, `feature_columns must not contain the label column '${column}'`));
+    else if (firstIndex.has(column)) {
+      items.push(valueError(loc, column, `duplicate column '${column}' (also at index ${firstIndex.get(column)})`));
+    } else firstIndex.set(column, index);
+  });
+  return items;
+}
+
+export class JobLogsQuery {
+  @Field({ kind: 'string', required: false, nullable: false, minLength: 1, maxLength: 250, pattern: /^[A-Za-z0-9_.-]+$/ }, {
+    description: 'Only this task (e.g. `train`); required with `token`.',
+  })
+  task?: string;
+
+  @Field({ kind: 'int', ge: 1, le: 1000 }, { description: "This try of the task instead of its latest; required with `token`." })
+  try_number?: number;
+
+  @Field({ kind: 'string', required: false, nullable: false, minLength: 1, maxLength: 4096 }, {
+    description: "A task log's `continuation_token`: the next piece of that log.",
+  })
+  token?: string;
+
+  /** A continuation belongs to one task's try: `token` needs both. */
+  static modelErrors(value: object, raw: Record<string, unknown>): ValidationItem[] {
+    const query = value as JobLogsQuery;
+    if (query.token === undefined || (query.task !== undefined && query.try_number !== undefined)) return [];
+    return [valueError(['query', 'token'], raw.token, 'token continues one task log: give task and try_number with it')];
   }
 }
 
@@ -211,6 +254,7 @@ export class CreateJobQuery {
 export const MAX_STATUS_IDS = 1000;
 
 export class JobStatusesQuery {
+  // No description: the parameter is seed 003's, reproduced as it is (plus the limit it enforces).
   @Field({ kind: 'uuid_list', maxItems: MAX_STATUS_IDS })
   ids?: string[];
 }
@@ -229,28 +273,41 @@ export class JobEventsQuery {
 export const DEFAULT_PAGE_SIZE = 50;
 export const MAX_PAGE_SIZE = 500;
 
+/** Listing order: by creation time, newest first (the default) or oldest first. */
+export enum JobSort {
+  NewestFirst = '-created_at',
+  OldestFirst = 'created_at',
+}
+
+export const MAX_STATUS_FILTERS = 5;
+
 export class ListJobsQuery {
-  @Field({ kind: 'enum', values: Object.values(AutoMLTrainingJobStatus), required: false, nullable: false }, {
+  @Field({ kind: 'enum_list', values: Object.values(AutoMLTrainingJobStatus), maxItems: MAX_STATUS_FILTERS }, {
     enum: AutoMLTrainingJobStatus,
     enumName: 'AutoMLTrainingJobStatus',
+    description: 'Only jobs in one of these statuses; repeat the parameter for several (`status=queued&status=running`).',
   })
-  status?: AutoMLTrainingJobStatus;
+  status?: AutoMLTrainingJobStatus[];
 
-  @Field({ kind: 'string', required: false, nullable: false, maxLength: 200 })
+  @Field({ kind: 'string', required: false, nullable: false, maxLength: 200 }, { description: 'Only jobs of this domain.' })
   domain?: string;
 
-  @Field({ kind: 'string', required: false, nullable: false, maxLength: 200 })
+  @Field({ kind: 'string', required: false, nullable: false, maxLength: 200 }, {
+    description: "Only jobs of this owner (a bearer user without an admin role only ever sees their own).",
+  })
   owner?: string;
 
   @Field({ kind: 'enum', values: Object.values(ProblemType), required: false, nullable: false }, {
     enum: ProblemType,
     enumName: 'ProblemType',
+    description: 'Only jobs of this problem type.',
   })
   problem_type?: ProblemType;
 
   @Field({ kind: 'enum', values: Object.values(AutoMLAlgorithm), required: false, nullable: false }, {
     enum: AutoMLAlgorithm,
     enumName: 'AutoMLAlgorithm',
+    description: 'Only jobs of this algorithm.',
   })
   algorithm?: AutoMLAlgorithm;
 
@@ -259,11 +316,27 @@ export class ListJobsQuery {
   })
   q?: string;
 
+  @Field({ kind: 'date_time' }, {
+    description: 'Only jobs created at or after this instant: an ISO 8601 date-time with a time zone, or a date (midnight UTC).',
+  })
+  created_after?: Date;
+
+  @Field({ kind: 'date_time' }, {
+    description: 'Only jobs created before this instant (exclusive): an ISO 8601 date-time with a time zone, or a date (midnight UTC).',
+  })
+  created_before?: Date;
+
+  @Field({ kind: 'enum', values: Object.values(JobSort), required: false, nullable: false }, {
+    description: 'Order by creation time: `-created_at` newest first (default) or `created_at` oldest first.',
+    default: JobSort.NewestFirst,
+  })
+  sort?: JobSort;
+
   @Field({ kind: 'int', ge: 1, le: MAX_PAGE_SIZE }, { description: 'Page size.', default: DEFAULT_PAGE_SIZE })
   limit?: number;
 
   @Field({ kind: 'string', required: false, nullable: false, maxLength: 500 }, {
-    description: 'Opaque cursor from a previous page’s next_cursor.',
+    description: 'Opaque cursor from a previous page’s next_cursor, with the same filters and sort.',
   })
   cursor?: string;
 }

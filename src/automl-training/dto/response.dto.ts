@@ -2,13 +2,16 @@ import { ApiProperty, ApiPropertyOptions, ApiSchema } from '@nestjs/swagger';
 import { fieldTitle } from '../../common/validation/fields';
 import { AutoMLAlgorithm, AutoMLTrainingJobStatus, Preset, ProblemType, TransitionSource } from '../automl-training.enums';
 
-type Kind = 'string' | 'uuid' | 'date-time' | 'integer';
+type Kind = 'string' | 'uuid' | 'date-time' | 'integer' | 'string-list' | 'number-map' | 'tuning';
 
 const SCHEMA: Record<Kind, object> = {
   string: { type: 'string' },
   uuid: { type: 'string', format: 'uuid' },
   'date-time': { type: 'string', format: 'date-time' },
   integer: { type: 'integer' },
+  'string-list': { type: 'array', items: { type: 'string' } },
+  'number-map': { type: 'object', additionalProperties: { type: 'number' } },
+  tuning: { $ref: '#/components/schemas/AutoMLTrainingTuningBudget' },
 };
 
 /** A response property, titled as FastAPI titles it; nullable ones as anyOf [T, null]. */
@@ -26,6 +29,15 @@ function Prop(kind: Kind, options: { nullable?: boolean; required?: boolean; des
 
 function EnumProp(enumType: Record<string, string>, enumName: string): PropertyDecorator {
   return ApiProperty({ enum: enumType, enumName, required: true });
+}
+
+@ApiSchema({
+  name: 'AutoMLTrainingTuningBudget',
+  description: "The concrete search budget of a job's preset for its algorithm: what the trainer honours.",
+})
+export class AutoMLTrainingTuningBudget {
+  @Prop('integer', { description: 'At most this many tuning trials.' }) trials!: number;
+  @Prop('integer', { description: 'No new trial once this many minutes of tuning have passed.' }) time_budget_minutes!: number;
 }
 
 @ApiSchema({ name: 'AutoMLTrainingJobResponse', description: 'A persisted training job.' })
@@ -50,6 +62,28 @@ export class AutoMLTrainingJobResponse {
   @Prop('uuid', { nullable: true, required: false }) feature_engineering_job_id!: string | null;
   @Prop('date-time') created_at!: string;
   @Prop('date-time') updated_at!: string;
+  // Additions (issue 13): optional and nullable, after the seed's fields.
+  @Prop('string', { nullable: true, required: false, description: 'The submitted label column; null for anomaly detection without one.' })
+  label_column?: string | null;
+  @Prop('string-list', { nullable: true, required: false, description: 'The submitted feature columns; null means every column but the label and the special columns.' })
+  feature_columns?: string[] | null;
+  @Prop('string', { nullable: true, required: false, description: 'Ranking: the query/group id column.' }) group_column?: string | null;
+  @Prop('string', { nullable: true, required: false, description: 'Contextual bandit: the logged action column.' }) action_column?: string | null;
+  @Prop('string', { nullable: true, required: false, description: "Contextual bandit: the logging policy's probability column." })
+  propensity_column?: string | null;
+  @Prop('string', { nullable: true, required: false, description: 'Contextual bandit: the reward column (or cost_column).' }) reward_column?: string | null;
+  @Prop('string', { nullable: true, required: false, description: 'Contextual bandit: the cost column (or reward_column).' }) cost_column?: string | null;
+  @Prop('tuning', { nullable: true, required: false, description: 'The concrete budget the preset means for the algorithm.' })
+  tuning?: AutoMLTrainingTuningBudget | null;
+  @Prop('date-time', { nullable: true, required: false, description: "When the current attempt's run started (its move to running); null before." })
+  started_at?: string | null;
+  @Prop('date-time', { nullable: true, required: false, description: 'When the job reached complete or failed; null until then.' })
+  finished_at?: string | null;
+  @Prop('string', { nullable: true, required: false, description: 'Registered model version, from the complete writeback.' }) model_version?: string | null;
+  @Prop('string', { nullable: true, required: false, description: 'The metric the search optimised (e.g. roc_auc), from the complete writeback.' })
+  objective?: string | null;
+  @Prop('number-map', { nullable: true, required: false, description: 'Evaluation metrics by name, from the complete writeback.' })
+  metrics?: Record<string, number> | null;
 }
 
 @ApiSchema({
@@ -110,6 +144,14 @@ export class AutoMLTrainingJobEvent {
   status!: AutoMLTrainingJobStatus;
   @Prop('string', { nullable: true, description: 'Error recorded with the transition (failures), else null.' }) error_message!: string | null;
   @Prop('date-time', { description: 'When the transition happened.' }) updated_at!: string;
+  // Only on a transition to complete: the job's result, as GET /jobs/{job_id} has it.
+  @Prop('string', { nullable: true, required: false, description: 'On complete only.' }) mlflow_run_id?: string | null;
+  @Prop('string', { nullable: true, required: false, description: 'On complete only.' }) registered_model_name?: string | null;
+  @Prop('string', { nullable: true, required: false, description: 'On complete only.' }) model_version?: string | null;
+  @Prop('string', { nullable: true, required: false, description: 'On complete only.' }) objective?: string | null;
+  @Prop('number-map', { nullable: true, required: false, description: 'On complete only.' }) metrics?: Record<string, number> | null;
+  @Prop('date-time', { nullable: true, required: false, description: 'On complete only.' }) started_at?: string | null;
+  @Prop('date-time', { nullable: true, required: false, description: 'On complete only.' }) finished_at?: string | null;
 }
 
 @ApiSchema({ name: 'AutoMLTrainingJobHistory', description: 'Status transitions of a job, oldest first.' })
@@ -118,6 +160,34 @@ export class AutoMLTrainingJobHistory {
 
   @ApiProperty({ type: [AutoMLTrainingJobTransition], title: 'Items', required: true })
   items!: AutoMLTrainingJobTransition[];
+}
+
+@ApiSchema({ name: 'AutoMLTrainingTaskLog', description: "One task of the job's latest Airflow run and a piece of its log." })
+export class AutoMLTrainingTaskLog {
+  @Prop('string', { description: 'Airflow task id: `train`, then the callback tasks `report_running` and `report_complete`.' })
+  task_id!: string;
+  @Prop('integer', { description: 'The try this log belongs to (the latest unless try_number was given); 0 when the task has not run.' })
+  try_number!: number;
+  @Prop('string', { nullable: true, description: "Airflow's state of the task instance (null: not scheduled yet)." })
+  state!: string | null;
+  @ApiProperty({ type: 'array', items: { type: 'string' }, title: 'Lines', required: true, description: 'Log lines, oldest first.' })
+  lines!: string[];
+  @Prop('string', {
+    nullable: true,
+    description:
+      'More of this log may follow: call again with `task`, `try_number` and this `token`. Null once the log has ended ' +
+      '(Airflow 2 does not say so: there, a chunk without lines ends it).',
+  })
+  continuation_token!: string | null;
+}
+
+@ApiSchema({ name: 'AutoMLTrainingJobLogs', description: "Task logs of the job's latest Airflow run, training first." })
+export class AutoMLTrainingJobLogs {
+  @Prop('uuid') job_id!: string;
+  @Prop('string') dag_id!: string;
+  @Prop('string') run_id!: string;
+  @ApiProperty({ type: [AutoMLTrainingTaskLog], title: 'Tasks', required: true })
+  tasks!: AutoMLTrainingTaskLog[];
 }
 
 @ApiSchema({ name: 'ErrorResponse' })

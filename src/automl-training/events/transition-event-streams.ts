@@ -6,7 +6,7 @@ import { ownerScope, Principal } from '../../common/auth/principal';
 import { APP_CONFIG, AppConfig } from '../../config/app.config';
 import { MetricsService } from '../../metrics/metrics.service';
 import { TooManyStreamsError } from '../automl-training.errors';
-import { TrainingJobRepository, TransitionEventRow, TransitionFilter } from '../training-job.repository';
+import { CompletionResult, TrainingJobRepository, TransitionEventRow, TransitionFilter } from '../training-job.repository';
 import { TransitionFeed } from './transition-feed';
 
 /** Transitions read per replay query. */
@@ -42,6 +42,12 @@ interface OpenStream {
   expiry: NodeJS.Timeout | null;
 }
 
+/** A completion's result in the job response's shapes (timestamps as ISO 8601 with milliseconds). */
+function completionFields(result: CompletionResult): CompletionResult {
+  const iso = (value: string | null) => (value === null ? null : new Date(value).toISOString());
+  return { ...result, started_at: iso(result.started_at), finished_at: iso(result.finished_at) };
+}
+
 /** One SSE frame; the data line is a single line of JSON. */
 export function eventFrame(event: TransitionEventRow): string {
   const data = JSON.stringify({
@@ -51,6 +57,7 @@ export function eventFrame(event: TransitionEventRow): string {
     status: event.to,
     error_message: event.errorMessage,
     updated_at: event.at.toISOString(),
+    ...(event.result ? completionFields(event.result) : {}),
   });
   return `id: ${event.id}\ndata: ${data}\n\n`;
 }

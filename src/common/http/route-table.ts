@@ -11,7 +11,7 @@ export interface RouteEntry {
 }
 
 const GLOBAL_PREFIX = 'api';
-/** Operational routes served at the root (see configureApp). */
+/** Operational routes served at the root; the rest under AutomlTrainingModule's /api route path (see AppModule). */
 const UNPREFIXED = /^(health\/|metrics$)/;
 
 /**

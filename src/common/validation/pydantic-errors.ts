@@ -25,12 +25,23 @@ export type FieldSpec =
       nullable: boolean;
       minLength?: number;
       maxLength?: number;
+      /** pydantic's `pattern`: a search (anchor it to match the whole value). */
+      pattern?: RegExp;
       /** PostgreSQL text cannot hold NUL: refuse it (default) or replace it with U+FFFD. */
       nul?: 'refuse' | 'replace';
     }
   | { kind: 'enum'; values: readonly string[]; required: boolean; nullable: boolean }
+  | { kind: 'enum_list'; values: readonly string[]; maxItems?: number }
   | { kind: 'uuid'; required: boolean; nullable: boolean }
-  | { kind: 'string_list'; required: boolean; nullable: boolean; maxItems?: number; itemMaxLength?: number }
+  | { kind: 'date_time' }
+  | {
+      kind: 'string_list';
+      required: boolean;
+      nullable: boolean;
+      maxItems?: number;
+      itemMinLength?: number;
+      itemMaxLength?: number;
+    }
   | { kind: 'uuid_list'; maxItems: number }
   /** An object of string → finite number (pydantic `dict[str, float]` with `allow_inf_nan=False`, strict numbers). */
   | {
@@ -103,6 +114,7 @@ function stringItems(
   minLength?: number,
   maxLength?: number,
   nul: 'refuse' | 'replace' = 'refuse',
+  pattern?: RegExp,
 ): ValidationItem[] {
   if (typeof input !== 'string') return [stringType(loc, input)];
   if (nul === 'refuse' && input.includes('\u0000')) return [valueError(loc, input, 'NUL characters are not allowed')];
@@ -119,7 +131,29 @@ function stringItems(
       { type: 'string_too_long', loc, msg: `String should have at most ${maxLength} ${unit}`, input, ctx: { max_length: maxLength } },
     ];
   }
+  if (pattern !== undefined && !pattern.test(input)) {
+    return [
+      { type: 'string_pattern_mismatch', loc, msg: `String should match pattern '${pattern.source}'`, input, ctx: { pattern: pattern.source } },
+    ];
+  }
   return [];
+}
+
+/**
+ * An ISO 8601 date-time with a time zone (`2026-11-28T10:00:00Z`, `…+01:00`),
+ * or a date (midnight UTC). Null when the text is not one.
+ */
+export function parseDateTime(input: string): Date | null {
+  const match = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,6}))?)?(Z|[+-]\d{2}:\d{2}))?$/i.exec(input);
+  if (!match) return null;
+  if (match[4] !== undefined && match[8] === undefined) return null;
+  const date = new Date(match[4] === undefined ? `${input}T00:00:00Z` : input.replace(' ', 'T'));
+  if (Number.isNaN(date.getTime())) return null;
+  // Date() rolls 2026-02-30 over into March: refuse what does not round-trip.
+  const [year, month, day] = [Number(match[1]), Number(match[2]), Number(match[3])];
+  const calendar = new Date(Date.UTC(year, month - 1, day));
+  if (calendar.getUTCFullYear() !== year || calendar.getUTCMonth() !== month - 1 || calendar.getUTCDate() !== day) return null;
+  return date;
 }
 
 function tooLong(loc: Loc, input: unknown, length: number, maxItems: number, fieldType: 'List' | 'Dictionary' = 'List'): ValidationItem {
@@ -181,11 +215,28 @@ export function checkField(spec: FieldSpec, loc: Loc, input: unknown, whole: unk
   if (input === null && 'nullable' in spec && spec.nullable) return [];
   switch (spec.kind) {
     case 'string':
-      return stringItems(loc, input, spec.minLength, spec.maxLength, spec.nul);
+      return stringItems(loc, input, spec.minLength, spec.maxLength, spec.nul, spec.pattern);
     case 'enum': {
       const item = enumItem(loc, input, spec.values);
       return item ? [item] : [];
     }
+    case 'enum_list': {
+      const values = input as unknown[];
+      if (spec.maxItems !== undefined && values.length > spec.maxItems) return [tooLong(loc, values, values.length, spec.maxItems)];
+      return values.flatMap((item, index) => enumItem([...loc, index], item, spec.values) ?? []);
+    }
+    case 'date_time':
+      return typeof input === 'string' && parseDateTime(input) !== null
+        ? []
+        : [
+            {
+              type: 'datetime_from_date_parsing',
+              loc,
+              msg: 'Input should be a valid datetime or date, expected an ISO 8601 date-time with a time zone or a date',
+              input,
+              ctx: { error: 'expected an ISO 8601 date-time with a time zone or a date' },
+            },
+          ];
     case 'uuid': {
       const item = uuidItem(loc, input);
       return item ? [item] : [];
@@ -193,7 +244,7 @@ export function checkField(spec: FieldSpec, loc: Loc, input: unknown, whole: unk
     case 'string_list': {
       if (!Array.isArray(input)) return [{ type: 'list_type', loc, msg: 'Input should be a valid list', input }];
       if (spec.maxItems !== undefined && input.length > spec.maxItems) return [tooLong(loc, input, input.length, spec.maxItems)];
-      return input.flatMap((item, index) => stringItems([...loc, index], item, undefined, spec.itemMaxLength));
+      return input.flatMap((item, index) => stringItems([...loc, index], item, spec.itemMinLength, spec.itemMaxLength));
     }
     case 'uuid_list': {
       const values = input as unknown[];
@@ -240,6 +291,8 @@ export function coerceField(spec: FieldSpec, input: unknown): unknown {
       return parseBool(input as string);
     case 'int':
       return Number(input);
+    case 'date_time':
+      return parseDateTime(input as string);
     default:
       return input;
   }

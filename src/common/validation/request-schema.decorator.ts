@@ -1,5 +1,7 @@
-import { createParamDecorator, ExecutionContext, SetMetadata } from '@nestjs/common';
+import { applyDecorators, createParamDecorator, ExecutionContext, SetMetadata } from '@nestjs/common';
+import { ApiParam, ApiParamOptions, ApiQuery, ApiQueryOptions } from '@nestjs/swagger';
 import type { Request } from 'express';
+import { fieldsOf, parameterOf } from './fields';
 
 export const REQUEST_SCHEMA = 'request-schema';
 
@@ -32,8 +34,16 @@ export function requestState(request: Request): RequestState {
 /**
  * Declares the classes a route's path, query and body are validated against.
  * All three are validated together and refused with one 422, as FastAPI does.
+ * Also publishes every path and query field as an OpenAPI parameter, from the
+ * same @Field declarations the validator reads, so the document cannot
+ * forget a parameter or its limits.
  */
-export const ValidateRequest = (schema: RequestSchema) => SetMetadata(REQUEST_SCHEMA, schema);
+export const ValidateRequest = (schema: RequestSchema) =>
+  applyDecorators(
+    SetMetadata(REQUEST_SCHEMA, schema),
+    ...(schema.params ? fieldsOf(schema.params) : []).map((field) => ApiParam(withoutIn(parameterOf('path', field)) as unknown as ApiParamOptions)),
+    ...(schema.query ? fieldsOf(schema.query) : []).map((field) => ApiQuery(withoutIn(parameterOf('query', field)) as unknown as ApiQueryOptions)),
+  );
 
 function validatedPart(part: keyof ValidatedRequest) {
   return createParamDecorator((_: unknown, context: ExecutionContext) => {
@@ -46,3 +56,8 @@ function validatedPart(part: keyof ValidatedRequest) {
 export const ValidParams = validatedPart('params');
 export const ValidQuery = validatedPart('query');
 export const ValidBody = validatedPart('body');
+
+function withoutIn(parameter: Record<string, unknown>): Record<string, unknown> {
+  const { in: _in, ...rest } = parameter;
+  return rest;
+}

@@ -34,7 +34,7 @@ export class RequestValidationGuard implements CanActivate {
     const params = schema.params
       ? await validateObject(schema.params, request.params as Record<string, unknown>, ['path'], items)
       : {};
-    const query = schema.query ? await validateObject(schema.query, queryValues(request, schema.query), ['query'], items) : {};
+    const query = schema.query ? await validateQuery(schema.query, queryValues(request, schema.query), items) : {};
     const body = schema.body ? await validateBody(schema.body, state.decodedBody ?? { kind: 'absent' }, items) : {};
     if (items.length > 0) throw new RequestValidationError(items);
     state.validated = { params, query, body };
@@ -60,7 +60,16 @@ function queryValues(request: Request, dto: DtoClass): Record<string, unknown> {
 }
 
 function isList(spec: FieldSpec): boolean {
-  return spec.kind === 'uuid_list' || spec.kind === 'string_list';
+  return spec.kind === 'uuid_list' || spec.kind === 'string_list' || spec.kind === 'enum_list';
+}
+
+/** The query's fields, then (when they are valid) the DTO's own cross-field checks. */
+async function validateQuery(dto: DtoClass, raw: Record<string, unknown>, items: ValidationItem[]): Promise<object> {
+  const before = items.length;
+  const result = await validateObject(dto, raw, ['query'], items);
+  const checks = dto as unknown as Partial<ModelChecks>;
+  if (items.length === before && checks.modelErrors) items.push(...checks.modelErrors(result, raw));
+  return result;
 }
 
 async function validateBody(dto: DtoClass, decoded: DecodedBody, items: ValidationItem[]): Promise<object> {

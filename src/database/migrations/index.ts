@@ -2,6 +2,7 @@ import { CreateTrainingJobs1763836800000 } from './1763836800000-CreateTrainingJ
 import { CreateIdempotencyKeys1763923200000 } from './1763923200000-CreateIdempotencyKeys';
 import { CreateAuthFailures1764288000000 } from './1764288000000-CreateAuthFailures';
 import { AddProblemColumnsAndResultSummary1795837482000 } from './1795837482000-AddProblemColumnsAndResultSummary';
+import { AddRunTimes1795840000000 } from './1795840000000-AddRunTimes';
 
 /** Every migration, in order. Listed explicitly so ts-jest, ts-node and dist all load the same set. */
 export const MIGRATIONS = [
@@ -9,4 +10,5 @@ export const MIGRATIONS = [
   CreateIdempotencyKeys1763923200000,
   CreateAuthFailures1764288000000,
   AddProblemColumnsAndResultSummary1795837482000,
+  AddRunTimes1795840000000,
 ];
