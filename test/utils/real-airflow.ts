@@ -42,6 +42,87 @@ export interface StartTimings {
   healthyMs: number;
 }
 
+/** Where a running real Airflow is and how to log in (what test workers get from global-setup). */
+export interface RealAirflowInfo {
+  url: string;
+  username: string;
+  password: string;
+  dagsDir: string;
+  home: string;
+  /** Process ids of api-server, scheduler and dag-processor (each a process-group leader). */
+  pids: Record<string, number>;
+}
+
+/** REST access to a real Airflow 3 as its admin: what tests and the local stack use to set it up and look at it. */
+export class AirflowRest {
+  private token: string | null = null;
+
+  constructor(
+    readonly url: string,
+    readonly username: string,
+    readonly password: string,
+  ) {}
+
+  /** An admin bearer token from `POST /auth/token` (cached). */
+  async bearer(): Promise<string> {
+    if (this.token) return this.token;
+    const response = await fetch(`${this.url}/auth/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ username: this.username, password: this.password }),
+    });
+    if (response.status !== 201) throw new Error(`POST /auth/token: ${response.status} ${await response.text()}`);
+    this.token = ((await response.json()) as { access_token: string }).access_token;
+    return this.token;
+  }
+
+  /** An authenticated REST call; returns status and parsed body. */
+  async api(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
+    const response = await fetch(`${this.url}${path}`, {
+      method,
+      headers: { Authorization: `Bearer ${await this.bearer()}`, 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await response.text();
+    return { status: response.status, body: text ? safeJson(text) : undefined };
+  }
+
+  /** Creates or replaces a Variable through the REST API, as an operator would. */
+  async setVariable(key: string, value: string): Promise<void> {
+    await this.api('DELETE', `/api/v2/variables/${encodeURIComponent(key)}`);
+    const answer = await this.api('POST', '/api/v2/variables', { key, value });
+    if (answer.status !== 201) throw new Error(`POST /api/v2/variables: ${answer.status} ${JSON.stringify(answer.body)}`);
+  }
+
+  /** Creates or replaces a Connection through the REST API. */
+  async setConnection(connection: {
+    connection_id: string;
+    conn_type: string;
+    host?: string;
+    port?: number;
+    login?: string;
+    password?: string;
+    schema?: string;
+    extra?: string;
+  }): Promise<void> {
+    await this.api('DELETE', `/api/v2/connections/${encodeURIComponent(connection.connection_id)}`);
+    const answer = await this.api('POST', '/api/v2/connections', connection);
+    if (answer.status !== 201) throw new Error(`POST /api/v2/connections: ${answer.status} ${JSON.stringify(answer.body)}`);
+  }
+
+  /** Waits until `GET /api/v2/dags/{dagId}` answers `want` (200: parsed; 404: gone). */
+  async waitDag(dagId: string, want: 200 | 404, timeoutMs = 60_000): Promise<any> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const answer = await this.api('GET', `/api/v2/dags/${encodeURIComponent(dagId)}`);
+      if (answer.status === want) return answer.body;
+      if (Date.now() > deadline) throw new Error(`DAG ${dagId}: still ${answer.status} after ${timeoutMs} ms`);
+      await sleep(500);
+    }
+  }
+
+}
+
 /**
  * A real Apache Airflow 3 on loopback, without Docker: api-server, scheduler
  * and dag-processor as separate processes (LocalExecutor), metadata in its own
@@ -49,11 +130,8 @@ export interface StartTimings {
  * shared JWT secret and fast DAG discovery. Each process is a process-group
  * leader, so stop() also ends task processes the executor forked.
  */
-export class RealAirflow {
+export class RealAirflow extends AirflowRest {
   private readonly processes: AirflowProcess[] = [];
-  readonly url: string;
-  readonly username = AIRFLOW_USERNAME;
-  private token: string | null = null;
   timings: StartTimings = { venvMs: 0, migrateMs: 0, healthyMs: 0 };
 
   private constructor(
@@ -62,11 +140,7 @@ export class RealAirflow {
     readonly port: number,
     readonly env: Record<string, string>,
   ) {
-    this.url = `http://127.0.0.1:${port}`;
-  }
-
-  get password(): string {
-    return this.options.password;
+    super(`http://127.0.0.1:${port}`, AIRFLOW_USERNAME, options.password);
   }
 
   get databaseUrl(): string {
@@ -193,64 +267,6 @@ export class RealAirflow {
     throw new Error(`Airflow not healthy after ${timeoutMs} ms: ${last}`);
   }
 
-  /** An admin bearer token from `POST /auth/token` (cached). */
-  async bearer(): Promise<string> {
-    if (this.token) return this.token;
-    const response = await fetch(`${this.url}/auth/token`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ username: this.username, password: this.password }),
-    });
-    if (response.status !== 201) throw new Error(`POST /auth/token: ${response.status} ${await response.text()}`);
-    this.token = ((await response.json()) as { access_token: string }).access_token;
-    return this.token;
-  }
-
-  /** An authenticated REST call; returns status and parsed body. */
-  async api(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
-    const response = await fetch(`${this.url}${path}`, {
-      method,
-      headers: { Authorization: `Bearer ${await this.bearer()}`, 'content-type': 'application/json' },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await response.text();
-    return { status: response.status, body: text ? safeJson(text) : undefined };
-  }
-
-  /** Creates or replaces a Variable through the REST API, as an operator would. */
-  async setVariable(key: string, value: string): Promise<void> {
-    await this.api('DELETE', `/api/v2/variables/${encodeURIComponent(key)}`);
-    const answer = await this.api('POST', '/api/v2/variables', { key, value });
-    if (answer.status !== 201) throw new Error(`POST /api/v2/variables: ${answer.status} ${JSON.stringify(answer.body)}`);
-  }
-
-  /** Creates or replaces a Connection through the REST API. */
-  async setConnection(connection: {
-    connection_id: string;
-    conn_type: string;
-    host?: string;
-    port?: number;
-    login?: string;
-    password?: string;
-    schema?: string;
-    extra?: string;
-  }): Promise<void> {
-    await this.api('DELETE', `/api/v2/connections/${encodeURIComponent(connection.connection_id)}`);
-    const answer = await this.api('POST', '/api/v2/connections', connection);
-    if (answer.status !== 201) throw new Error(`POST /api/v2/connections: ${answer.status} ${JSON.stringify(answer.body)}`);
-  }
-
-  /** Waits until `GET /api/v2/dags/{dagId}` answers `want` (200: parsed; 404: gone). */
-  async waitDag(dagId: string, want: 200 | 404, timeoutMs = 60_000): Promise<any> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const answer = await this.api('GET', `/api/v2/dags/${encodeURIComponent(dagId)}`);
-      if (answer.status === want) return answer.body;
-      if (Date.now() > deadline) throw new Error(`DAG ${dagId}: still ${answer.status} after ${timeoutMs} ms`);
-      await sleep(500);
-    }
-  }
-
   /** Resident memory of every process of the stack (the three services, their workers and task processes), in MiB. */
   rssMiB(): { total: number; byProcess: Record<string, number> } {
     const byProcess: Record<string, number> = {};
@@ -262,6 +278,11 @@ export class RealAirflow {
       total += kib;
     }
     return { total: Math.round(total / 1024), byProcess };
+  }
+
+  /** The three service processes' ids by name. */
+  processPids(): Record<string, number> {
+    return Object.fromEntries(this.processes.filter(({ child }) => child.pid !== undefined).map(({ name, child }) => [name, child.pid!]));
   }
 
   /** Every process id of the stack, task processes included. */

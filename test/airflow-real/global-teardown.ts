@@ -1,0 +1,12 @@
+import baseTeardown from '../setup/global-teardown';
+import { RealAirflow } from '../utils/real-airflow';
+
+export default async function globalTeardown(): Promise<void> {
+  const airflow = (globalThis as { realAirflow?: RealAirflow }).realAirflow;
+  if (airflow) {
+    const { total, byProcess } = airflow.rssMiB();
+    process.stderr.write(`real Airflow RSS at the end: ${total} MiB ${JSON.stringify(byProcess)}\n`);
+    await airflow.stop();
+  }
+  await baseTeardown();
+}
