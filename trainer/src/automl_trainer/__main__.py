@@ -1,0 +1,3 @@
+from automl_trainer.cli import main
+
+raise SystemExit(main())

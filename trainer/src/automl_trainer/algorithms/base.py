@@ -1,0 +1,98 @@
+"""What every algorithm provides to the tuner, the evaluator and the tracker."""
+
+from __future__ import annotations
+
+import math
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import optuna
+
+from automl_trainer.prepare import Data, Preprocessing
+
+
+@dataclass(frozen=True)
+class Context:
+    problem: str
+    preprocessing: Preprocessing
+    threads: int
+    seed: int
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.preprocessing.classes or [])
+
+    @property
+    def n_actions(self) -> int:
+        return len(self.preprocessing.actions or [])
+
+    @property
+    def categorical(self) -> list[str]:
+        return list(self.preprocessing.categorical)
+
+
+class Monitor:
+    """Per-iteration hook of one trial: reports the validation metric to Optuna, prunes, and stops at the deadline.
+
+    step() returns True when training must stop now (deadline reached); it raises optuna.TrialPruned when the
+    pruner says so. Without a trial (the final refit) it only watches the deadline.
+    """
+
+    def __init__(self, trial: optuna.Trial | None, deadline: float) -> None:
+        self.trial = trial
+        self.deadline = deadline
+        self.steps = 0
+
+    def step(self, iteration: int, value: float) -> bool:
+        self.steps = iteration + 1
+        if self.trial is not None and math.isfinite(value):
+            self.trial.report(float(value), iteration)
+            if self.trial.should_prune():
+                raise optuna.TrialPruned(f"pruned at iteration {iteration}")
+        return time.monotonic() >= self.deadline
+
+
+@dataclass
+class Fitted:
+    model: Any
+    rounds: int | None = None  # boosting rounds / VW passes that early stopping kept
+
+
+class Algorithm(ABC):
+    name: str
+    flavour: str  # the MLflow flavour its model is logged in
+
+    @abstractmethod
+    def default_params(self, ctx: Context) -> dict[str, Any]:
+        """The library's sensible defaults: the first trial, and the model when nothing else completes."""
+
+    @abstractmethod
+    def suggest(self, trial: optuna.Trial, ctx: Context) -> dict[str, Any]:
+        """One point of the search space."""
+
+    @abstractmethod
+    def fit(self, params: dict[str, Any], train: Data, valid: Data | None, ctx: Context, monitor: Monitor) -> Fitted:
+        """Train; with a validation set, stop early on it and report each iteration to the monitor."""
+
+    def refit_params(self, params: dict[str, Any], fitted: Fitted, train_fraction: float) -> dict[str, Any]:
+        """Parameters of the final model trained on all training rows (fixes the early-stopped round count)."""
+        return dict(params)
+
+    @abstractmethod
+    def predict(self, model: Any, data: Data, ctx: Context) -> np.ndarray:
+        """Scores evaluate() understands: P(class 1), class probabilities, values, ranking scores,
+        anomaly scores (higher = more abnormal) or, for the bandit, estimated reward per action."""
+
+    @abstractmethod
+    def log_model(self, model: Any, ctx: Context, registered_model_name: str, example: Data) -> Any:
+        """Log the model in its MLflow flavour, registered under the name; returns mlflow's ModelInfo."""
+
+
+def scaled_rounds(rounds: int | None, train_fraction: float, default: int) -> int:
+    """Rounds found on a train_fraction share of the rows, scaled up a little for the full training set."""
+    if not rounds:
+        return default
+    return max(1, round(rounds / max(train_fraction, 0.5)))

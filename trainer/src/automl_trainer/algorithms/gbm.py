@@ -1,0 +1,229 @@
+"""LightGBM and XGBoost: classifier (binary, multiclass), regressor and ranker, with early stopping per trial.
+
+Search spaces follow the ranges FLAML and AutoGluon search for these libraries: learning rate, tree size,
+leaf minimum, row/column subsampling and L1/L2 regularisation, log-scaled where the effect is multiplicative.
+The number of rounds is not searched: early stopping on the validation rows picks it (cap MAX_ROUNDS).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import optuna
+
+from automl_trainer.algorithms.base import Algorithm, Context, Fitted, Monitor, scaled_rounds
+from automl_trainer.prepare import Data
+from automl_trainer.track import pins
+
+MAX_ROUNDS = 2000
+EARLY_STOPPING_ROUNDS = 50
+
+
+class LightGBM(Algorithm):
+    flavour = "lightgbm"
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def _metric(self, ctx: Context) -> str:
+        return {
+            "binary_classification": "auc",
+            "multiclass_classification": "multi_logloss",
+            "regression": "rmse",
+            "ranking": "ndcg",
+        }[ctx.problem]
+
+    def default_params(self, ctx: Context) -> dict[str, Any]:
+        return {
+            "learning_rate": 0.1,
+            "num_leaves": 31,
+            "min_child_samples": 20,
+            "subsample": 1.0,
+            "colsample_bytree": 1.0,
+            "reg_alpha": 1e-8,
+            "reg_lambda": 1e-8,
+        }
+
+    def suggest(self, trial: optuna.Trial, ctx: Context) -> dict[str, Any]:
+        return {
+            "learning_rate": trial.suggest_float("learning_rate", 0.01, 0.3, log=True),
+            "num_leaves": trial.suggest_int("num_leaves", 4, 256, log=True),
+            "min_child_samples": trial.suggest_int("min_child_samples", 2, 100, log=True),
+            "subsample": trial.suggest_float("subsample", 0.5, 1.0),
+            "colsample_bytree": trial.suggest_float("colsample_bytree", 0.4, 1.0),
+            "reg_alpha": trial.suggest_float("reg_alpha", 1e-8, 10.0, log=True),
+            "reg_lambda": trial.suggest_float("reg_lambda", 1e-8, 10.0, log=True),
+        }
+
+    def _estimator(self, params: dict[str, Any], ctx: Context) -> Any:
+        import lightgbm as lgb
+
+        common: dict[str, Any] = {
+            "n_estimators": MAX_ROUNDS,
+            "subsample_freq": 1,
+            "n_jobs": ctx.threads,
+            "random_state": ctx.seed,
+            "verbose": -1,
+            "metric": self._metric(ctx),
+        }
+        common.update(params)
+        if ctx.problem == "ranking":
+            return lgb.LGBMRanker(objective="lambdarank", **common)
+        if ctx.problem == "regression":
+            return lgb.LGBMRegressor(objective="regression", **common)
+        return lgb.LGBMClassifier(**common)
+
+    def fit(self, params: dict[str, Any], train: Data, valid: Data | None, ctx: Context, monitor: Monitor) -> Fitted:
+        import lightgbm as lgb
+
+        model = self._estimator(params, ctx)
+        kwargs: dict[str, Any] = {"categorical_feature": ctx.categorical or "auto"}
+        if ctx.problem == "ranking":
+            kwargs["group"] = train.group_sizes()
+        if valid is not None:
+            kwargs["eval_set"] = [(valid.X, valid.y)]
+            if ctx.problem == "ranking":
+                kwargs["eval_group"] = [valid.group_sizes()]
+                kwargs["eval_at"] = [10]
+
+            def watch(env: Any) -> None:
+                value = env.evaluation_result_list[0][2]
+                if monitor.step(env.iteration, value):
+                    raise lgb.callback.EarlyStopException(env.iteration, env.evaluation_result_list)
+
+            kwargs["callbacks"] = [lgb.early_stopping(EARLY_STOPPING_ROUNDS, first_metric_only=True, verbose=False), watch]
+        model.fit(train.X, train.y, **kwargs)
+        rounds = model.best_iteration_ if valid is not None and model.best_iteration_ else None
+        return Fitted(model=model, rounds=rounds)
+
+    def refit_params(self, params: dict[str, Any], fitted: Fitted, train_fraction: float) -> dict[str, Any]:
+        return {**params, "n_estimators": scaled_rounds(fitted.rounds, train_fraction, 100)}
+
+    def predict(self, model: Any, data: Data, ctx: Context) -> np.ndarray:
+        if ctx.problem == "binary_classification":
+            return np.asarray(model.predict_proba(data.X))[:, 1]
+        if ctx.problem == "multiclass_classification":
+            return np.asarray(model.predict_proba(data.X))
+        return np.asarray(model.predict(data.X), dtype=np.float64)
+
+    def log_model(self, model: Any, ctx: Context, registered_model_name: str, example: Data) -> Any:
+        import mlflow.lightgbm
+
+        return mlflow.lightgbm.log_model(
+            model,
+            name="model",
+            registered_model_name=registered_model_name,
+            input_example=example.X.head(5),
+            pip_requirements=pins("lightgbm", "scikit-learn", "pandas", "numpy", "scipy"),
+        )
+
+
+class XGBoost(Algorithm):
+    flavour = "xgboost"
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def _metric(self, ctx: Context) -> str:
+        return {
+            "binary_classification": "auc",
+            "multiclass_classification": "mlogloss",
+            "regression": "rmse",
+            "ranking": "ndcg@10",
+        }[ctx.problem]
+
+    def default_params(self, ctx: Context) -> dict[str, Any]:
+        return {
+            "learning_rate": 0.3,
+            "max_depth": 6,
+            "min_child_weight": 1.0,
+            "subsample": 1.0,
+            "colsample_bytree": 1.0,
+            "reg_alpha": 1e-8,
+            "reg_lambda": 1.0,
+        }
+
+    def suggest(self, trial: optuna.Trial, ctx: Context) -> dict[str, Any]:
+        return {
+            "learning_rate": trial.suggest_float("learning_rate", 0.01, 0.3, log=True),
+            "max_depth": trial.suggest_int("max_depth", 2, 10),
+            "min_child_weight": trial.suggest_float("min_child_weight", 0.1, 20.0, log=True),
+            "subsample": trial.suggest_float("subsample", 0.5, 1.0),
+            "colsample_bytree": trial.suggest_float("colsample_bytree", 0.4, 1.0),
+            "reg_alpha": trial.suggest_float("reg_alpha", 1e-8, 10.0, log=True),
+            "reg_lambda": trial.suggest_float("reg_lambda", 1e-3, 10.0, log=True),
+        }
+
+    def _estimator(self, params: dict[str, Any], ctx: Context, extra: dict[str, Any]) -> Any:
+        import xgboost as xgb
+
+        categorical = set(ctx.categorical)
+        common: dict[str, Any] = {
+            "n_estimators": MAX_ROUNDS,
+            "tree_method": "hist",
+            "enable_categorical": bool(categorical),
+            "feature_types": ["c" if f in categorical else "q" for f in ctx.preprocessing.features],
+            "n_jobs": ctx.threads,
+            "random_state": ctx.seed,
+            "eval_metric": self._metric(ctx),
+        }
+        common.update(params)
+        common.update(extra)
+        if ctx.problem == "ranking":
+            return xgb.XGBRanker(objective="rank:ndcg", **common)
+        if ctx.problem == "regression":
+            return xgb.XGBRegressor(objective="reg:squarederror", **common)
+        if ctx.problem == "multiclass_classification":
+            return xgb.XGBClassifier(objective="multi:softprob", **common)
+        return xgb.XGBClassifier(objective="binary:logistic", **common)
+
+    def fit(self, params: dict[str, Any], train: Data, valid: Data | None, ctx: Context, monitor: Monitor) -> Fitted:
+        import xgboost as xgb
+
+        metric = self._metric(ctx)
+
+        class Watch(xgb.callback.TrainingCallback):
+            def after_iteration(self, model: Any, epoch: int, evals_log: Any) -> bool:
+                history = evals_log.get("validation_0", {}).get(metric)
+                return bool(history) and monitor.step(epoch, float(history[-1]))
+
+        extra: dict[str, Any] = {}
+        fit_kwargs: dict[str, Any] = {"verbose": False}
+        if valid is not None:
+            extra = {"early_stopping_rounds": EARLY_STOPPING_ROUNDS, "callbacks": [Watch()]}
+            fit_kwargs["eval_set"] = [(valid.X, valid.y)]
+            if ctx.problem == "ranking":
+                fit_kwargs["eval_qid"] = [valid.group]
+        if ctx.problem == "ranking":
+            fit_kwargs["qid"] = train.group
+        model = self._estimator(params, ctx, extra)
+        model.fit(train.X, train.y, **fit_kwargs)
+        rounds = None
+        if valid is not None:
+            best = getattr(model, "best_iteration", None)
+            rounds = int(best) + 1 if best is not None else None
+            model.set_params(callbacks=None, early_stopping_rounds=None)
+        return Fitted(model=model, rounds=rounds)
+
+    def refit_params(self, params: dict[str, Any], fitted: Fitted, train_fraction: float) -> dict[str, Any]:
+        return {**params, "n_estimators": scaled_rounds(fitted.rounds, train_fraction, 100)}
+
+    def predict(self, model: Any, data: Data, ctx: Context) -> np.ndarray:
+        if ctx.problem == "binary_classification":
+            return np.asarray(model.predict_proba(data.X))[:, 1]
+        if ctx.problem == "multiclass_classification":
+            return np.asarray(model.predict_proba(data.X))
+        return np.asarray(model.predict(data.X), dtype=np.float64)
+
+    def log_model(self, model: Any, ctx: Context, registered_model_name: str, example: Data) -> Any:
+        import mlflow.xgboost
+
+        return mlflow.xgboost.log_model(
+            model,
+            name="model",
+            registered_model_name=registered_model_name,
+            input_example=example.X.head(5),
+            model_format="ubj",
+            pip_requirements=pins("xgboost-cpu", "scikit-learn", "pandas", "numpy", "scipy"),
+        )

@@ -1,0 +1,178 @@
+"""Vowpal Wabbit: online learning in passes over the rows; early stopping on the validation rows per pass.
+
+Classifier: logistic loss (binary with a logistic link, multiclass as one-against-all with probabilities).
+Regressor: squared loss. Contextual bandit: cb_adf over the logged actions with the context as the shared
+namespace and a context×action interaction, learning from (action, cost = −reward, propensity).
+Searched: learning rate, power_t, L2, quadratic interactions (bandit: the cost estimator ips/dr/mtr).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from typing import Any
+
+import numpy as np
+import optuna
+
+from automl_trainer.algorithms.base import Algorithm, Context, Fitted, Monitor
+from automl_trainer.evaluate import OBJECTIVES, evaluate
+from automl_trainer.prepare import Data
+from automl_trainer.track import pins
+from automl_trainer.vw_pyfunc import bandit_example, feature_strings, predict_raw
+
+MAX_PASSES = 20
+PATIENCE = 2
+BITS = 18
+
+
+class VWModel:
+    """A trained workspace plus what it takes to feed it."""
+
+    def __init__(self, workspace: Any, mode: str, args: list[str], predict_args: list[str]) -> None:
+        self.workspace = workspace
+        self.mode = mode
+        self.args = args
+        self.predict_args = predict_args
+
+
+class VowpalWabbit(Algorithm):
+    flavour = "pyfunc"
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def _mode(self, ctx: Context) -> str:
+        return {
+            "binary_classification": "binary",
+            "multiclass_classification": "multiclass",
+            "regression": "regression",
+            "contextual_bandit": "bandit",
+        }[ctx.problem]
+
+    def default_params(self, ctx: Context) -> dict[str, Any]:
+        params: dict[str, Any] = {"learning_rate": 0.5, "power_t": 0.5, "l2": 1e-10, "interactions": False}
+        if ctx.problem == "contextual_bandit":
+            params["cb_type"] = "mtr"
+        return params
+
+    def suggest(self, trial: optuna.Trial, ctx: Context) -> dict[str, Any]:
+        params: dict[str, Any] = {
+            "learning_rate": trial.suggest_float("learning_rate", 0.01, 4.0, log=True),
+            "power_t": trial.suggest_float("power_t", 0.0, 1.0),
+            "l2": trial.suggest_float("l2", 1e-10, 1e-3, log=True),
+            "interactions": trial.suggest_categorical("interactions", [False, True]),
+        }
+        if ctx.problem == "contextual_bandit":
+            params["cb_type"] = trial.suggest_categorical("cb_type", ["ips", "dr", "mtr"])
+        return params
+
+    def _args(self, params: dict[str, Any], ctx: Context) -> tuple[list[str], list[str]]:
+        mode = self._mode(ctx)
+        args = [
+            "--quiet", "-b", str(BITS), "--random_seed", str(ctx.seed),
+            "--learning_rate", f"{params['learning_rate']:.9g}",
+            "--power_t", f"{params['power_t']:.9g}",
+            "--l2", f"{params['l2']:.9g}",
+        ]
+        predict_args: list[str] = []
+        if mode == "binary":
+            args += ["--loss_function", "logistic", "--link", "logistic"]
+        elif mode == "multiclass":
+            args += ["--oaa", str(ctx.n_classes), "--loss_function", "logistic", "--probabilities"]
+            predict_args = ["--probabilities"]
+        elif mode == "regression":
+            args += ["--loss_function", "squared"]
+        else:
+            args += ["--cb_adf", "--cb_type", str(params["cb_type"]), "-q", "sa"]
+            if params["interactions"]:
+                args += ["-q", "ss"]
+        if mode != "bandit" and params["interactions"]:
+            args += ["-q", "ff"]
+        return args, predict_args
+
+    def _examples(self, data: Data, ctx: Context) -> list[Any]:
+        rows = feature_strings(data.X, set(ctx.categorical))
+        mode = self._mode(ctx)
+        if mode == "bandit":
+            assert data.action is not None and data.reward is not None and data.propensity is not None
+            return [
+                bandit_example(r, ctx.n_actions, (int(a), -float(w), float(p)))
+                for r, a, w, p in zip(rows, data.action, data.reward, data.propensity, strict=True)
+            ]
+        assert data.y is not None
+        if mode == "binary":
+            labels = ["1" if y == 1 else "-1" for y in data.y]
+        elif mode == "multiclass":
+            labels = [str(int(y) + 1) for y in data.y]
+        else:
+            labels = [f"{y:.9g}" for y in data.y]
+        return [f"{label} |f {r}" for label, r in zip(labels, rows, strict=True)]
+
+    def fit(self, params: dict[str, Any], train: Data, valid: Data | None, ctx: Context, monitor: Monitor) -> Fitted:
+        import vowpalwabbit
+
+        args, predict_args = self._args(params, ctx)
+        workspace = vowpalwabbit.Workspace(arg_list=args)
+        model = VWModel(workspace, self._mode(ctx), args, predict_args)
+        examples = self._examples(train, ctx)
+        rng = np.random.default_rng(ctx.seed)
+        passes = int(params.get("passes", MAX_PASSES if valid is not None else 1))
+        objective, direction = OBJECTIVES[ctx.problem]
+        best: float | None = None
+        best_pass = 1
+        for p in range(passes):
+            for i in rng.permutation(len(examples)):
+                workspace.learn(examples[i])
+            if valid is None:
+                if monitor.step(p, float("nan")):
+                    break
+                continue
+            value = evaluate(ctx.problem, valid, self.predict(model, valid, ctx)).get(objective, float("nan"))
+            improved = best is None or (value > best if direction == "maximize" else value < best)
+            if improved and np.isfinite(value):
+                best, best_pass = value, p + 1
+            if monitor.step(p, value) or p + 1 - best_pass >= PATIENCE:
+                break
+        return Fitted(model=model, rounds=best_pass if valid is not None else passes)
+
+    def refit_params(self, params: dict[str, Any], fitted: Fitted, train_fraction: float) -> dict[str, Any]:
+        return {**params, "passes": fitted.rounds or 1}
+
+    def predict(self, model: Any, data: Data, ctx: Context) -> np.ndarray:
+        rows = feature_strings(data.X, set(ctx.categorical))
+        raw = predict_raw(model.workspace, model.mode, rows, ctx.n_actions)
+        if model.mode == "bandit":
+            return -raw  # VW estimates costs; evaluate() wants rewards
+        return raw
+
+    def log_model(self, model: Any, ctx: Context, registered_model_name: str, example: Data) -> Any:
+        import mlflow.pyfunc
+
+        from automl_trainer import vw_pyfunc
+
+        pre = ctx.preprocessing.to_json()
+        meta = {
+            "mode": model.mode,
+            "args": model.args,
+            "predict_args": model.predict_args,
+            "features": pre["features"],
+            "categorical": list(pre["categorical"]),
+            "classes": pre["classes"],
+            "actions": pre["actions"],
+        }
+        with tempfile.TemporaryDirectory() as directory:
+            model_path = os.path.join(directory, "model.vw")
+            meta_path = os.path.join(directory, "meta.json")
+            model.workspace.save(model_path)
+            with open(meta_path, "w", encoding="utf-8") as handle:
+                json.dump(meta, handle)
+            return mlflow.pyfunc.log_model(
+                name="model",
+                python_model=vw_pyfunc.__file__,
+                artifacts={"model": model_path, "meta": meta_path},
+                registered_model_name=registered_model_name,
+                input_example=example.X.head(5),
+                pip_requirements=pins("mlflow", "vowpalwabbit", "pandas", "numpy"),
+            )

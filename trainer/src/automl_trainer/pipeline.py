@@ -1,0 +1,99 @@
+"""The stages in order: load → prepare → tune/train → evaluate → log/register. Returns the result JSON."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any
+
+from automl_trainer import track
+from automl_trainer.algorithms import get_algorithm
+from automl_trainer.algorithms.base import Context
+from automl_trainer.evaluate import OBJECTIVES, evaluate
+from automl_trainer.load import load_frame
+from automl_trainer.prepare import prepare, split
+from automl_trainer.spec import JobSpec
+from automl_trainer.tune import tune
+
+TEST_FRACTION = 0.2
+SEED = 42
+
+
+def log(message: str) -> None:
+    print(f"automl_trainer: {message}", file=sys.stderr, flush=True)
+
+
+def run_pipeline(spec: JobSpec, source_url: str, run_id: str, threads: int, started: float) -> dict[str, Any]:
+    algo = get_algorithm(spec.algorithm)
+
+    # load
+    frame, features = load_frame(source_url, spec)
+    log(f"loaded {len(frame)} rows, {len(features)} features from {spec.source_table}")
+
+    # prepare
+    data, pre = prepare(frame, features, spec)
+    del frame
+    ctx = Context(problem=spec.problem_type, preprocessing=pre, threads=threads, seed=SEED)
+    train_rows, test_rows = split(data, spec.problem_type, TEST_FRACTION, SEED)
+    train, test = data.take(train_rows), data.take(test_rows)
+    track.log_params(
+        {
+            "algorithm": spec.algorithm,
+            "problem_type": spec.problem_type,
+            "preset": spec.preset,
+            "source_table": spec.source_table,
+            "label_column": spec.label_column,
+            "budget_trials": spec.tuning.trials,
+            "budget_minutes": spec.tuning.time_budget_minutes,
+            "n_rows": len(data),
+            "n_train": len(train),
+            "n_test": len(test),
+            "n_features": len(features),
+            "n_categorical": len(pre.categorical),
+            **{k: v for k, v in {
+                "group_column": spec.group_column,
+                "action_column": spec.action_column,
+                "reward_column": spec.reward_column,
+                "cost_column": spec.cost_column,
+                "propensity_column": spec.propensity_column,
+            }.items() if v},
+        }
+    )
+    track.log_json("preprocessing.json", pre.to_json())
+
+    # tune / train
+    result, final = tune(algo, train, ctx, spec.tuning, started)
+    log(f"{result.trials_run} trials ({result.trials_pruned} pruned) in {result.seconds:.1f}s; best {result.params}")
+
+    # evaluate
+    metrics = evaluate(spec.problem_type, test, algo.predict(final.model, test, ctx))
+    objective = OBJECTIVES[spec.problem_type][0]
+    log(f"test metrics {metrics}")
+
+    # log / register
+    track.log_params({f"hp.{k}": v for k, v in result.params.items()})
+    time_used = time.monotonic() - started
+    summary = {
+        "trials_run": float(result.trials_run),
+        "trials_pruned": float(result.trials_pruned),
+        "tuning_seconds": result.seconds,
+    }
+    if result.best_valid is not None:
+        summary[f"valid_{objective}"] = result.best_valid
+    track.log_metrics({**metrics, **summary})
+    track.log_json("trials.json", result.history)
+    info = algo.log_model(final.model, ctx, spec.registered_model_name, test)
+    model_version = str(info.registered_model_version)
+    track.tag_version(spec.registered_model_name, model_version, spec.job_id)
+    time_used = time.monotonic() - started
+    track.log_metrics({"time_used_seconds": time_used})
+    return {
+        "mlflow_run_id": run_id,
+        "registered_model_name": spec.registered_model_name,
+        "model_version": model_version,
+        "objective": objective,
+        "metrics": {k: v for k, v in metrics.items() if v == v},
+        "trials_run": result.trials_run,
+        "best_params": result.params,
+        "time_used_seconds": round(time_used, 3),
+    }

@@ -1,0 +1,218 @@
+"""Stage 2: turn the loaded table into model inputs, and split it in a way that fits the problem.
+
+Every model takes the same prepared input: one float column per feature, numeric columns as numbers,
+categorical (non-numeric) columns as integer codes of the category list saved in preprocessing.json
+(unknown or missing → NaN). Missing values stay NaN: LightGBM, XGBoost and VW handle them natively,
+the isolation forest pipeline imputes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import GroupShuffleSplit, ShuffleSplit, StratifiedShuffleSplit
+
+from automl_trainer.errors import TrainerError
+from automl_trainer.spec import JobSpec
+
+MAX_CATEGORIES = 1000  # rarer values of a wider categorical column fall into "unknown" (NaN)
+
+
+@dataclass
+class Preprocessing:
+    """What a caller needs to build model input from raw rows (logged as preprocessing.json)."""
+
+    features: list[str]
+    categorical: dict[str, list[str]]  # column → categories; code = index
+    classes: list[Any] | None = None  # classification: original label values; model output i = classes[i]
+    actions: list[Any] | None = None  # bandit: original action values; action index i = actions[i]
+
+    def transform(self, raw: pd.DataFrame) -> pd.DataFrame:
+        out: dict[str, pd.Series] = {}
+        for column in self.features:
+            values = raw[column]
+            if column in self.categorical:
+                lookup = {v: i for i, v in enumerate(self.categorical[column])}
+                codes = values.map(lambda v, lk=lookup: lk.get(str(v)) if not _missing(v) else None)
+                out[column] = pd.to_numeric(codes, errors="coerce").astype("float64")
+            else:
+                out[column] = pd.to_numeric(values, errors="coerce").astype("float64")
+        return pd.DataFrame(out, index=raw.index)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "features": self.features,
+            "categorical": self.categorical,
+            "classes": _jsonable(self.classes),
+            "actions": _jsonable(self.actions),
+            "encoding": "numeric columns as float; categorical columns as the index of the value in "
+            "'categorical'[column] (unknown or missing: NaN)",
+        }
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA
+
+
+def _jsonable(values: list[Any] | None) -> list[Any] | None:
+    if values is None:
+        return None
+    return [v.item() if isinstance(v, np.generic) else v for v in values]
+
+
+@dataclass
+class Data:
+    """Model-ready rows. Ranking rows are kept sorted by group (contiguous queries)."""
+
+    X: pd.DataFrame
+    y: np.ndarray | None = None
+    group: np.ndarray | None = None
+    action: np.ndarray | None = None  # bandit: index into Preprocessing.actions
+    reward: np.ndarray | None = None  # bandit: reward (cost negated)
+    propensity: np.ndarray | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.X)
+
+    def take(self, index: np.ndarray) -> Data:
+        index = np.asarray(index)
+        if self.group is not None:
+            index = index[np.argsort(self.group[index], kind="stable")]
+
+        def pick(a: np.ndarray | None) -> np.ndarray | None:
+            return None if a is None else a[index]
+
+        return Data(
+            X=self.X.iloc[index].reset_index(drop=True),
+            y=pick(self.y),
+            group=pick(self.group),
+            action=pick(self.action),
+            reward=pick(self.reward),
+            propensity=pick(self.propensity),
+        )
+
+    def group_sizes(self) -> np.ndarray:
+        assert self.group is not None
+        _, starts, counts = np.unique(self.group, return_index=True, return_counts=True)
+        return counts[np.argsort(starts)]
+
+
+def _is_numeric(series: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series)
+
+
+def prepare(frame: pd.DataFrame, features: list[str], spec: JobSpec) -> tuple[Data, Preprocessing]:
+    categorical: dict[str, list[str]] = {}
+    for column in features:
+        series = frame[column]
+        if pd.api.types.is_datetime64_any_dtype(series):
+            frame[column] = series.astype("int64", errors="ignore") / 1e9
+        elif not _is_numeric(series):
+            counts = series.dropna().astype(str).value_counts()
+            categorical[column] = sorted(counts.index[:MAX_CATEGORIES].tolist())
+    pre = Preprocessing(features=features, categorical=categorical)
+    X = pre.transform(frame)
+    data = Data(X=X)
+    problem = spec.problem_type
+    label = spec.label_column
+
+    if problem in ("binary_classification", "multiclass_classification"):
+        assert label is not None
+        y_raw = _non_null(frame, label, spec)
+        classes = sorted(pd.unique(y_raw).tolist(), key=lambda v: (str(type(v)), v))
+        if problem == "binary_classification" and len(classes) != 2:
+            raise TrainerError(f"label column '{label}' has {len(classes)} distinct values; binary needs exactly 2")
+        if problem == "multiclass_classification" and len(classes) < 2:
+            raise TrainerError(f"label column '{label}' has fewer than 2 distinct values")
+        pre.classes = classes
+        data.y = y_raw.map({c: i for i, c in enumerate(classes)}).to_numpy(dtype=np.int64)
+    elif problem == "regression":
+        assert label is not None
+        data.y = _numeric(frame, label, spec).to_numpy(dtype=np.float64)
+    elif problem == "ranking":
+        assert label is not None and spec.group_column
+        relevance = _numeric(frame, label, spec)
+        if (relevance < 0).any() or (relevance != relevance.round()).any() or (relevance > 30).any():
+            raise TrainerError(f"ranking label column '{label}' must hold integer relevance grades 0..30")
+        data.y = relevance.to_numpy(dtype=np.int64)
+        group = _non_null(frame, spec.group_column, spec)
+        data.group = pd.factorize(group)[0].astype(np.int64)
+    elif problem == "anomaly_detection":
+        if label:
+            data.y = _anomaly_label(frame[label], label)
+    elif problem == "contextual_bandit":
+        assert spec.action_column and spec.propensity_column
+        actions_raw = _non_null(frame, spec.action_column, spec)
+        actions = sorted(pd.unique(actions_raw).tolist(), key=lambda v: (str(type(v)), v))
+        if len(actions) < 2:
+            raise TrainerError(f"action column '{spec.action_column}' has fewer than 2 distinct actions")
+        pre.actions = actions
+        data.action = actions_raw.map({a: i for i, a in enumerate(actions)}).to_numpy(dtype=np.int64)
+        if spec.reward_column:
+            data.reward = _numeric(frame, spec.reward_column, spec).to_numpy(dtype=np.float64)
+        else:
+            assert spec.cost_column
+            data.reward = -_numeric(frame, spec.cost_column, spec).to_numpy(dtype=np.float64)
+        propensity = _numeric(frame, spec.propensity_column, spec).to_numpy(dtype=np.float64)
+        if ((propensity <= 0) | (propensity > 1)).any():
+            raise TrainerError(f"propensity column '{spec.propensity_column}' must hold probabilities in (0, 1]")
+        data.propensity = propensity
+    if data.group is not None:
+        data = data.take(np.arange(len(data)))
+    return data, pre
+
+
+def _non_null(frame: pd.DataFrame, column: str, spec: JobSpec) -> pd.Series:
+    series = frame[column]
+    if series.isna().any():
+        raise TrainerError(f"column '{column}' of table {spec.source_table} has missing values")
+    return series
+
+
+def _numeric(frame: pd.DataFrame, column: str, spec: JobSpec) -> pd.Series:
+    series = _non_null(frame, column, spec)
+    if not _is_numeric(series):
+        raise TrainerError(f"column '{column}' of table {spec.source_table} must be numeric")
+    return series.astype("float64")
+
+
+def _anomaly_label(series: pd.Series, column: str) -> np.ndarray | None:
+    """1 = anomaly. Accepts booleans/0-1 numbers, or -1 (outlier) / 1 (inlier) as scikit-learn writes them."""
+    values = series.dropna()
+    distinct = set(pd.unique(values).tolist())
+    if distinct <= {0, 1, True, False}:
+        return series.fillna(0).astype(np.int64).to_numpy()
+    if distinct <= {-1, 1}:
+        return (series.fillna(1) == -1).astype(np.int64).to_numpy()
+    raise TrainerError(f"anomaly label column '{column}' must hold 0/1 (1 = anomaly) or -1/1 (-1 = anomaly)")
+
+
+def split(data: Data, problem: str, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row indices (train, holdout): stratified for classification, by group for ranking, random otherwise."""
+    n = len(data)
+    if n < 10:
+        raise TrainerError(f"only {n} rows: too few to train and evaluate")
+    rows = np.arange(n)
+    if problem == "ranking":
+        assert data.group is not None
+        if len(np.unique(data.group)) < 4:
+            raise TrainerError("ranking needs at least 4 groups to hold some out for evaluation")
+        splitter: Any = GroupShuffleSplit(n_splits=1, test_size=fraction, random_state=seed)
+        train, test = next(splitter.split(rows, groups=data.group))
+        return train, test
+    if problem in ("binary_classification", "multiclass_classification") or (
+        problem == "anomaly_detection" and data.y is not None
+    ):
+        assert data.y is not None
+        counts = np.bincount(data.y)
+        if counts[counts > 0].min() >= 2:
+            splitter = StratifiedShuffleSplit(n_splits=1, test_size=fraction, random_state=seed)
+            train, test = next(splitter.split(rows, data.y))
+            return train, test
+    splitter = ShuffleSplit(n_splits=1, test_size=fraction, random_state=seed)
+    train, test = next(splitter.split(rows))
+    return train, test
