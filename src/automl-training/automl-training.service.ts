@@ -1,11 +1,12 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { createHash, randomUUID } from 'node:crypto';
+import { isDeepStrictEqual } from 'node:util';
 import { actorOf, canAccessOwner, ownerScope, Principal } from '../common/auth/principal';
 import { PermissionDeniedError } from '../common/errors/domain.error';
 import { APP_CONFIG, AppConfig } from '../config/app.config';
 import { MetricsService } from '../metrics/metrics.service';
 import { DagDeployer } from './dag/dag-deployer';
-import { DagRenderer } from './dag/dag-renderer';
+import { DagRenderer, MAX_CONTAINER_SPEC_BYTES } from './dag/dag-renderer';
 import { IdempotencyStore } from './idempotency.store';
 import { missing, RequestValidationError, valueError } from '../common/validation/pydantic-errors';
 import { AutoMLTrainingJobStatus, Preset, TransitionSource } from './automl-training.enums';
@@ -111,8 +112,23 @@ export class AutomlTrainingService {
       preset: request.preset ?? Preset.Balanced,
       autoTrigger,
       featureEngineeringJobId: request.feature_engineering_job_id ?? null,
+      groupColumn: request.group_column ?? null,
+      actionColumn: request.action_column ?? null,
+      propensityColumn: request.propensity_column ?? null,
+      rewardColumn: request.reward_column ?? null,
+      costColumn: request.cost_column ?? null,
     };
     const dag = this.renderer.render(job);
+    if (dag.containerSpecBytes !== null && dag.containerSpecBytes > MAX_CONTAINER_SPEC_BYTES) {
+      // The container path hands the pod its spec in one environment variable, which Linux caps at 128 KiB.
+      throw new RequestValidationError([
+        valueError(
+          ['body', 'feature_columns'],
+          request.feature_columns ?? null,
+          `the job spec is too large for the training container (TRAINING_IMAGE): encoded (gzip + base64) it takes ${dag.containerSpecBytes} bytes, over the ${MAX_CONTAINER_SPEC_BYTES}-byte limit of one environment variable (Linux refuses any over 128 KiB); give fewer or shorter feature_columns`,
+        ),
+      ]);
+    }
     // File first, row second: a failed write leaves no row; a failed insert removes the file.
     await this.deployer.deploy(dag.dagId, dag.source);
     try {
@@ -128,6 +144,9 @@ export class AutomlTrainingService {
           airflowDagUrl: this.dagUrl(dag.dagId),
           airflowRunId: null,
           errorMessage: null,
+          modelVersion: null,
+          objective: null,
+          metrics: null,
           createdBy: actor,
         },
         { from: null, to: status, source: TransitionSource.User, actor, errorMessage: null },
@@ -200,7 +219,14 @@ export class AutomlTrainingService {
       jobId,
       statusesAdvancingTo(update.status),
       update.status,
-      { mlflowRunId: update.mlflow_run_id, registeredModelName: update.registered_model_name, errorMessage: update.error_message },
+      {
+        mlflowRunId: update.mlflow_run_id,
+        registeredModelName: update.registered_model_name,
+        errorMessage: update.error_message,
+        modelVersion: update.model_version,
+        objective: update.objective,
+        metrics: update.metrics,
+      },
       { source: TransitionSource.Callback, actor: 'airflow', errorMessage: update.error_message ?? null },
     );
     if (advanced) {
@@ -221,12 +247,15 @@ export class AutomlTrainingService {
       }
       // A move sets what the DAG reports; a repeat only fills what is still empty
       // (so a late failure callback never overwrites "cancelled by …").
-      const settable = (current: string | null, reported: string | null | undefined) =>
-        reported != null && reported !== current && (decision === 'advance' || current === null);
+      const settable = <T>(current: T | null, reported: T | null | undefined) =>
+        reported != null && !isDeepStrictEqual(reported, current) && (decision === 'advance' || current === null);
       const patch: JobPatch = {};
       if (settable(job.mlflowRunId, update.mlflow_run_id)) patch.mlflowRunId = update.mlflow_run_id;
       if (settable(job.registeredModelName, update.registered_model_name)) patch.registeredModelName = update.registered_model_name;
       if (settable(job.errorMessage, update.error_message)) patch.errorMessage = update.error_message;
+      if (settable(job.modelVersion, update.model_version)) patch.modelVersion = update.model_version;
+      if (settable(job.objective, update.objective)) patch.objective = update.objective;
+      if (settable(job.metrics, update.metrics)) patch.metrics = update.metrics;
       if (decision === 'same' && Object.keys(patch).length === 0) {
         this.metrics.writeback('repeated');
         return job;

@@ -77,6 +77,35 @@ export class TrainingJobEntity {
   @Column({ name: 'feature_engineering_job_id', type: 'uuid', nullable: true })
   featureEngineeringJobId!: string | null;
 
+  /** Ranking: the query/group id column. */
+  @Column({ name: 'group_column', type: 'text', nullable: true })
+  groupColumn!: string | null;
+
+  /** Contextual bandit: the logged action. */
+  @Column({ name: 'action_column', type: 'text', nullable: true })
+  actionColumn!: string | null;
+
+  /** Contextual bandit: the logging policy's probability of the logged action. */
+  @Column({ name: 'propensity_column', type: 'text', nullable: true })
+  propensityColumn!: string | null;
+
+  /** Contextual bandit: exactly one of reward_column and cost_column. */
+  @Column({ name: 'reward_column', type: 'text', nullable: true })
+  rewardColumn!: string | null;
+
+  @Column({ name: 'cost_column', type: 'text', nullable: true })
+  costColumn!: string | null;
+
+  /** Result summary from the complete writeback: registered model version, optimised metric, metrics. */
+  @Column({ name: 'model_version', type: 'text', nullable: true })
+  modelVersion!: string | null;
+
+  @Column({ name: 'objective', type: 'text', nullable: true })
+  objective!: string | null;
+
+  @Column({ name: 'metrics', type: 'jsonb', nullable: true })
+  metrics!: Record<string, number> | null;
+
   @Column({ name: 'created_by', type: 'text' })
   createdBy!: string;
 

@@ -42,7 +42,16 @@ export type JobPatch = Partial<
     | 'airflowDagUrl'
     | 'airflowRunId'
     | 'mlflowExperimentName'
+    | 'modelVersion'
+    | 'objective'
+    | 'metrics'
   >
+>;
+
+/** What a writeback reports besides its status; an absent or null field leaves the column as it is. */
+export type WritebackFields = Pick<
+  JobPatch,
+  'mlflowRunId' | 'registeredModelName' | 'errorMessage' | 'modelVersion' | 'objective' | 'metrics'
 >;
 
 /** A recorded transition with the job fields event streams filter on. */
@@ -215,7 +224,13 @@ export class TrainingJobRepository {
       return `"${column.databaseName}" = $${index + 3}`;
     });
     const n = entries.length + 2;
-    const params: unknown[] = [jobId, expectedVersion, ...entries.map(([, value]) => value)];
+    const params: unknown[] = [
+      jobId,
+      expectedVersion,
+      ...entries.map(([property, value]) =>
+        this.jobs.metadata.findColumnWithPropertyName(property)?.type === 'jsonb' && value !== null ? JSON.stringify(value) : value,
+      ),
+    ];
     let logged = '';
     if (transition) {
       logged = `, logged AS (
@@ -251,7 +266,7 @@ export class TrainingJobRepository {
     jobId: string,
     from: readonly AutoMLTrainingJobStatus[],
     to: AutoMLTrainingJobStatus,
-    fields: Pick<JobPatch, 'mlflowRunId' | 'registeredModelName' | 'errorMessage'>,
+    fields: WritebackFields,
     transition: Omit<TransitionRecord, 'from' | 'to'>,
   ): Promise<TrainingJobEntity | null> {
     const rows = await this.sql(
@@ -265,6 +280,9 @@ export class TrainingJobRepository {
                 mlflow_run_id = COALESCE($4, job.mlflow_run_id),
                 registered_model_name = COALESCE($5, job.registered_model_name),
                 error_message = COALESCE($6, job.error_message),
+                model_version = COALESCE($10, job.model_version),
+                objective = COALESCE($11, job.objective),
+                metrics = COALESCE($12::jsonb, job.metrics),
                 version = job.version + 1,
                 updated_at = ${NOW}
            FROM current
@@ -285,6 +303,9 @@ export class TrainingJobRepository {
         transition.source,
         transition.actor,
         transition.errorMessage,
+        fields.modelVersion ?? null,
+        fields.objective ?? null,
+        fields.metrics != null ? JSON.stringify(fields.metrics) : null,
       ],
       'job_advance',
     );

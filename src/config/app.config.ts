@@ -42,6 +42,10 @@ export interface AirflowConfig {
   dagParseTimeoutMs: number;
   /** Airflow Variable holding the PSK the DAG sends back; the key is never written into a DAG. */
   pskVariable: string;
+  /** Airflow Connection the DAG reads the trainer's source database URL from at run time (AUTOML_SOURCE_URL). */
+  sourceConnId: string;
+  /** Airflow Connection the DAG reads the trainer's MLflow tracking URI and credentials from at run time. */
+  mlflowConnId: string;
   /** Training runs in this container image (KubernetesPodOperator) when set, else as `command`. */
   trainingImage: string | null;
   trainingCommand: string[];
@@ -155,6 +159,8 @@ export function loadAppConfig(raw: Record<string, unknown> = process.env): AppCo
       reconcileIntervalMs: env.RECONCILE_INTERVAL_MS ?? 30_000,
       dagParseTimeoutMs: env.DAG_PARSE_TIMEOUT_MS ?? 600_000,
       pskVariable: env.AIRFLOW_PSK_VARIABLE ?? 'automl_training_psk',
+      sourceConnId: env.AIRFLOW_SOURCE_CONN_ID ?? 'automl_source',
+      mlflowConnId: env.AIRFLOW_MLFLOW_CONN_ID ?? 'automl_mlflow',
       trainingImage: env.TRAINING_IMAGE ?? null,
       trainingCommand: (env.TRAINING_COMMAND ?? 'python -m automl_trainer').split(/\s+/).filter(Boolean),
     },

@@ -132,6 +132,16 @@ export class EnvironmentVariables {
 
   @IsOptional()
   @Transform(emptyToUndefined)
+  @Matches(/^[A-Za-z0-9_.-]+$/, { message: 'an Airflow Connection id (letters, digits, _ . -)' })
+  AIRFLOW_SOURCE_CONN_ID?: string;
+
+  @IsOptional()
+  @Transform(emptyToUndefined)
+  @Matches(/^[A-Za-z0-9_.-]+$/, { message: 'an Airflow Connection id (letters, digits, _ . -)' })
+  AIRFLOW_MLFLOW_CONN_ID?: string;
+
+  @IsOptional()
+  @Transform(emptyToUndefined)
   @IsString()
   TRAINING_IMAGE?: string;
 

@@ -1,41 +1,10 @@
-import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { AutoMLAlgorithm, Preset, ProblemType, problemTypesFor } from '../../src/automl-training/automl-training.enums';
 import { DagJob, DagRenderer } from '../../src/automl-training/dag/dag-renderer';
 import { loadAppConfig } from '../../src/config/app.config';
+import { inspectDags } from '../utils/dag-python';
 import { createJob } from '../utils/jobs';
 import { ROTATED_PSK, startTestApp, TEST_PSK, TestApp, psk } from '../utils/test-app';
-
-/**
- * Python-side checks of a rendered DAG: it parses; JOB_SPEC decodes to the
- * given values; no token outside string literals and comments carries any
- * payload fragment; no call to __import__/eval/exec/system exists.
- */
-const INSPECT = String.raw`
-import ast, io, json, sys, tokenize
-cases = json.load(sys.stdin)
-out = []
-for case in cases:
-    source = case["source"]
-    tree = ast.parse(source)
-    spec = None
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "JOB_SPEC" for t in node.targets):
-            spec = json.loads(node.value.args[0].value)
-    code_tokens = [t.string for t in tokenize.generate_tokens(io.StringIO(source).readline)
-                   if t.type not in (tokenize.STRING, tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT, tokenize.ENDMARKER)
-                   and not (hasattr(tokenize, "FSTRING_MIDDLE") and t.type == tokenize.FSTRING_MIDDLE)]
-    leaked = sorted({f for f in case["fragments"] for tok in code_tokens if f in tok})
-    dangerous = sorted({n.func.id if isinstance(n.func, ast.Name) else n.func.attr for n in ast.walk(tree)
-                        if isinstance(n, ast.Call) and ((isinstance(n.func, ast.Name) and n.func.id in ("__import__", "eval", "exec"))
-                        or (isinstance(n.func, ast.Attribute) and n.func.attr == "system"))})
-    out.append({"spec": spec, "leaked": leaked, "dangerous": dangerous})
-print(json.dumps(out))
-`;
-
-function inspect(cases: { source: string; fragments: string[] }[]): { spec: Record<string, unknown>; leaked: string[]; dangerous: string[] }[] {
-  return JSON.parse(execFileSync('python3', ['-c', INSPECT], { input: JSON.stringify(cases), maxBuffer: 64 * 1024 * 1024 }).toString());
-}
 
 function dagJob(overrides: Partial<DagJob> = {}): DagJob {
   return {
@@ -51,6 +20,11 @@ function dagJob(overrides: Partial<DagJob> = {}): DagJob {
     preset: Preset.Balanced,
     autoTrigger: true,
     featureEngineeringJobId: null,
+    groupColumn: null,
+    actionColumn: null,
+    propensityColumn: null,
+    rewardColumn: null,
+    costColumn: null,
     ...overrides,
   };
 }
@@ -77,7 +51,7 @@ describe('rendered DAGs', () => {
       Object.values(Preset).map((preset) => dagJob({ algorithm, preset, problemType: problemTypesFor(algorithm)[0] })),
     );
     expect(jobs).toHaveLength(30);
-    const results = inspect(jobs.map((job) => ({ source: renderer.render(job).source, fragments: FRAGMENTS })));
+    const results = inspectDags(jobs.map((job) => ({ source: renderer.render(job).source, fragments: FRAGMENTS })));
     results.forEach((result, index) => {
       expect(result.spec).toMatchObject({ job_id: jobs[index].jobId, algorithm: jobs[index].algorithm, preset: jobs[index].preset });
       const tuning = result.spec.tuning as { trials: number; time_budget_minutes: number };
@@ -100,7 +74,7 @@ describe('rendered DAGs', () => {
       labelColumn: `l${payload}`,
       featureColumns: [`f${payload}`, payload],
     });
-    const [result] = inspect([{ source: renderer.render(job).source, fragments: FRAGMENTS }]);
+    const [result] = inspectDags([{ source: renderer.render(job).source, fragments: FRAGMENTS }]);
     expect(result.leaked).toEqual([]);
     expect(result.dangerous).toEqual([]);
     expect(result.spec).toMatchObject({

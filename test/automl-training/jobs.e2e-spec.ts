@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KeycloakDouble } from '../doubles/keycloak.double';
-import { createJob, jobRequest, writeback } from '../utils/jobs';
+import { createJob, jobRequest, problemColumns, writeback } from '../utils/jobs';
 import { bearer, psk, startTestApp, startTestAppWithKeycloak, TestApp } from '../utils/test-app';
 
 const JOBS = '/api/automl/train/jobs';
@@ -104,7 +104,8 @@ describe('training jobs: create, get, list', () => {
       ['isolation_forest', 'anomaly_detection'],
       ['vw_contextual_bandit', 'contextual_bandit'],
     ])('should accept algorithm %s for problem_type %s', async (algorithm, problemType) => {
-      await testApp.http().post(JOBS).set(psk()).send(jobRequest({ algorithm, problem_type: problemType })).expect(201);
+      const body = jobRequest({ algorithm, problem_type: problemType, ...problemColumns(problemType) });
+      await testApp.http().post(JOBS).set(psk()).send(body).expect(201);
     });
 
     it('should require label_column except for anomaly detection', async () => {

@@ -1,5 +1,5 @@
 import { TrainingJobRepository } from '../../src/automl-training/training-job.repository';
-import { startTestApp, TestApp, psk } from '../utils/test-app';
+import { rawRequest, startTestApp, TestApp, psk } from '../utils/test-app';
 import { createJob, writeback } from '../utils/jobs';
 
 const RANK: Record<string, number> = { ready: 0, queued: 1, running: 2, complete: 3, failed: 3 };
@@ -148,5 +148,109 @@ describe('PUT /jobs/{job_id}/status (DAG writeback)', () => {
     expect(transitions.at(-1)!.to_status).toBe(final.status);
     const version = await storedVersion(testApp, job.job_id);
     expect(version).toBeGreaterThanOrEqual(transitions.length);
+  });
+
+  describe('result summary (model_version, objective, metrics)', () => {
+    const summary = (jobId: string) =>
+      testApp.dataSource
+        .query('SELECT model_version, objective, metrics, version FROM automl_training_jobs WHERE job_id = $1', [jobId])
+        .then((rows) => rows[0]);
+
+    it('should store the complete writeback’s summary, on the fast path and on a repeat', async () => {
+      const job = await createJob(testApp);
+      await writeback(testApp, job.job_id, { status: 'running' }).expect(200);
+      await writeback(testApp, job.job_id, {
+        status: 'complete',
+        mlflow_run_id: 'run-7',
+        model_version: '3',
+        objective: 'roc_auc',
+        metrics: { roc_auc: 0.91, log_loss: 0.31, accuracy: 1, f1: -0 },
+      }).expect(200);
+      expect(await summary(job.job_id)).toMatchObject({
+        model_version: '3',
+        objective: 'roc_auc',
+        metrics: { roc_auc: 0.91, log_loss: 0.31, accuracy: 1, f1: 0 },
+      });
+      // A repeat of the same status only fills what is still empty: it never overwrites the summary.
+      const { version } = await summary(job.job_id);
+      await writeback(testApp, job.job_id, { status: 'complete', model_version: '4', objective: 'f1', metrics: { f1: 0.5 } }).expect(200);
+      expect(await summary(job.job_id)).toEqual({
+        model_version: '3',
+        objective: 'roc_auc',
+        metrics: { roc_auc: 0.91, log_loss: 0.31, accuracy: 1, f1: 0 },
+        version,
+      });
+    });
+
+    it('should fill an empty summary on a repeated complete writeback (compare-and-set path)', async () => {
+      const job = await createJob(testApp);
+      await writeback(testApp, job.job_id, { status: 'complete', mlflow_run_id: 'run-8' }).expect(200);
+      expect(await summary(job.job_id)).toMatchObject({ model_version: null, objective: null, metrics: null });
+      await writeback(testApp, job.job_id, { status: 'complete', metrics: { rmse: 1.25e-3 }, objective: 'rmse', model_version: '1' }).expect(200);
+      expect(await summary(job.job_id)).toMatchObject({ model_version: '1', objective: 'rmse', metrics: { rmse: 1.25e-3 } });
+      expect((await history(testApp, job.job_id)).map((t) => t.to_status)).toEqual(['queued', 'complete']);
+    });
+
+    it('should accept explicit nulls and leave the columns empty', async () => {
+      const job = await createJob(testApp);
+      await writeback(testApp, job.job_id, { status: 'complete', model_version: null, objective: null, metrics: null }).expect(200);
+      expect(await summary(job.job_id)).toMatchObject({ model_version: null, objective: null, metrics: null });
+    });
+
+    it.each([
+      ['an array', [1, 2], [{ type: 'dict_type', loc: ['body', 'metrics'], msg: 'Input should be a valid dictionary', input: [1, 2] }]],
+      ['a string value', { auc: '0.9' }, [{ type: 'float_type', loc: ['body', 'metrics', 'auc'], msg: 'Input should be a valid number', input: '0.9' }]],
+      ['a boolean value', { auc: true }, [{ type: 'float_type', loc: ['body', 'metrics', 'auc'], msg: 'Input should be a valid number', input: true }]],
+      ['an empty name', { '': 1 }, [expect.objectContaining({ type: 'string_too_short', loc: ['body', 'metrics', '', '[key]'] })]],
+      [
+        'a 251-character name',
+        { ['m'.repeat(251)]: 1 },
+        [expect.objectContaining({ type: 'string_too_long', loc: ['body', 'metrics', 'm'.repeat(251), '[key]'], ctx: { max_length: 250 } })],
+      ],
+      [
+        '101 metrics',
+        Object.fromEntries(Array.from({ length: 101 }, (_, i) => [`m${i}`, i])),
+        [
+          expect.objectContaining({
+            type: 'too_long',
+            loc: ['body', 'metrics'],
+            msg: 'Dictionary should have at most 100 items after validation, not 101',
+            ctx: { field_type: 'Dictionary', max_length: 100, actual_length: 101 },
+          }),
+        ],
+      ],
+    ])('should refuse metrics with %s (422, nothing changed)', async (_, metrics, detail) => {
+      const job = await createJob(testApp);
+      const before = await summary(job.job_id);
+      const response = await writeback(testApp, job.job_id, { status: 'complete', metrics }).expect(422);
+      expect(response.body.detail).toEqual(detail);
+      expect(await summary(job.job_id)).toEqual(before);
+      expect((await testApp.http().get(`/api/automl/train/jobs/${job.job_id}`).set(psk()).expect(200)).body.status).toBe('queued');
+    });
+
+    it.each(['NaN', 'Infinity', '-Infinity'])('should refuse a non-finite metric (%s) with finite_number', async (token) => {
+      const job = await createJob(testApp);
+      const response = await rawRequest(
+        testApp,
+        'PUT',
+        `/api/automl/train/jobs/${job.job_id}/status`,
+        { ...psk(), 'Content-Type': 'application/json' },
+        Buffer.from(`{"status": "complete", "metrics": {"auc": 0.9, "loss": ${token}}}`),
+      );
+      expect(response.status).toBe(422);
+      expect((response.body as { detail: unknown[] }).detail).toEqual([
+        expect.objectContaining({ type: 'finite_number', loc: ['body', 'metrics', 'loss'], msg: 'Input should be a finite number' }),
+      ]);
+      expect(await summary(job.job_id)).toMatchObject({ metrics: null });
+    });
+
+    it('should refuse a model_version or objective over 250 characters', async () => {
+      const job = await createJob(testApp);
+      const response = await writeback(testApp, job.job_id, { status: 'complete', model_version: 'v'.repeat(251), objective: 5 }).expect(422);
+      expect(response.body.detail).toEqual([
+        expect.objectContaining({ type: 'string_too_long', loc: ['body', 'model_version'] }),
+        expect.objectContaining({ type: 'string_type', loc: ['body', 'objective'] }),
+      ]);
+    });
   });
 });

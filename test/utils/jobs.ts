@@ -15,6 +15,13 @@ export function jobRequest(overrides: Record<string, unknown> = {}): Record<stri
   };
 }
 
+/** The problem-type columns a valid create request of `problemType` needs: ranking's group, the bandit's action, propensity and reward. */
+export function problemColumns(problemType: string): Record<string, string> {
+  if (problemType === 'ranking') return { group_column: 'query_id' };
+  if (problemType === 'contextual_bandit') return { action_column: 'action', propensity_column: 'propensity', reward_column: 'reward' };
+  return {};
+}
+
 /** Creates a job through the API with the PSK; returns the response body. */
 export async function createJob(
   testApp: TestApp,

@@ -1,9 +1,11 @@
 import { Inject, Injectable } from '@nestjs/common';
 import Handlebars from 'handlebars';
 import { readFileSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import { APP_CONFIG, AppConfig } from '../../config/app.config';
 import { AutoMLAlgorithm, Preset, ProblemType } from '../automl-training.enums';
+import { MAX_WRITEBACK_METRICS, WRITEBACK_NAME_MAX_LENGTH } from '../dto/request.dto';
 import { pythonJsonLiteral, pythonString } from './python-literal';
 import { tuningBudget } from './training-presets';
 
@@ -20,6 +22,11 @@ export interface DagJob {
   preset: Preset;
   autoTrigger: boolean;
   featureEngineeringJobId: string | null;
+  groupColumn: string | null;
+  actionColumn: string | null;
+  propensityColumn: string | null;
+  rewardColumn: string | null;
+  costColumn: string | null;
 }
 
 export interface RenderedDag {
@@ -27,12 +34,32 @@ export interface RenderedDag {
   source: string;
   mlflowExperimentName: string;
   registeredModelName: string;
+  /**
+   * With TRAINING_IMAGE: the length of the pod's AUTOML_JOB_SPEC_GZ_B64 value
+   * (gzip + base64 of the spec JSON, rendered into the DAG); null on the
+   * command path, where the spec travels in a file of any size.
+   */
+  containerSpecBytes: number | null;
 }
+
+/**
+ * Linux refuses any one environment string over 128 KiB (MAX_ARG_STRLEN,
+ * "NAME=value" and its NUL included). The API refuses a container-path job
+ * whose encoded spec is longer than this (the name, "=" and NUL fit in the
+ * rest).
+ */
+export const MAX_CONTAINER_SPEC_BYTES = 128_000;
 
 const TEMPLATE = Handlebars.compile(readFileSync(join(__dirname, 'training-dag.py.hbs'), 'utf8'), {
   noEscape: true,
   strict: true,
 });
+
+/** The pod's AUTOML_JOB_SPEC_GZ_B64: base64 of the gzip of the spec's ASCII-only JSON. */
+export function containerSpecValue(spec: unknown): string {
+  const json = JSON.stringify(spec).replace(/[\u0080-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return gzipSync(Buffer.from(json, 'ascii'), { level: 9 }).toString('base64');
+}
 
 /** `dag_id` of a job: derived from the job id only, so it is always a safe identifier. */
 export function dagIdOf(jobId: string): string {
@@ -78,19 +105,31 @@ export class DagRenderer {
       mlflow_experiment_name: mlflowExperimentName,
       registered_model_name: registeredModelName,
       feature_engineering_job_id: job.featureEngineeringJobId,
+      group_column: job.groupColumn,
+      action_column: job.actionColumn,
+      propensity_column: job.propensityColumn,
+      reward_column: job.rewardColumn,
+      cost_column: job.costColumn,
     };
     const { publicUrl } = this.config;
-    const { pskVariable, trainingImage, trainingCommand } = this.config.airflow;
+    const { pskVariable, sourceConnId, mlflowConnId, trainingImage, trainingCommand } = this.config.airflow;
+    // Encoded here, not by the DAG: the API's size check then measures exactly what the pod gets.
+    const containerSpec = trainingImage ? containerSpecValue(spec) : null;
     const source = TEMPLATE({
       job_id_comment: job.jobId,
       dag_id: pythonString(dagId),
       callback_url: pythonString(`${publicUrl}/api/automl/train/jobs/${job.jobId}/status`),
       psk_variable: pythonString(pskVariable),
+      source_conn_id: pythonString(sourceConnId),
+      mlflow_conn_id: pythonString(mlflowConnId),
+      max_metrics: String(MAX_WRITEBACK_METRICS),
+      max_name_length: String(WRITEBACK_NAME_MAX_LENGTH),
       auto_trigger: job.autoTrigger ? 'True' : 'False',
       training_image: trainingImage ? pythonString(trainingImage) : 'None',
       training_command_json: pythonJsonLiteral(trainingCommand),
       job_spec_json: pythonJsonLiteral(spec),
+      job_spec_gz_b64: containerSpec === null ? 'None' : pythonString(containerSpec),
     });
-    return { dagId, source, mlflowExperimentName, registeredModelName };
+    return { dagId, source, mlflowExperimentName, registeredModelName, containerSpecBytes: containerSpec?.length ?? null };
   }
 }

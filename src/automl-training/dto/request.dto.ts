@@ -5,6 +5,53 @@ import { AutoMLAlgorithm, AutoMLTrainingJobStatus, Preset, ProblemType, problemT
 
 const JOB_ID_DOC = 'Training job ID.';
 
+/** Writeback limits: MLflow's own limit on a metric key is 250 characters. */
+export const MAX_WRITEBACK_METRICS = 100;
+export const WRITEBACK_NAME_MAX_LENGTH = 250;
+
+/** Column names, as label_column and each feature column. */
+const COLUMN_MAX_LENGTH = 500;
+
+/** The columns only some problem types use; each is required for its type and refused for the others. */
+export const PROBLEM_COLUMNS = {
+  group_column: ProblemType.Ranking,
+  action_column: ProblemType.ContextualBandit,
+  propensity_column: ProblemType.ContextualBandit,
+  reward_column: ProblemType.ContextualBandit,
+  cost_column: ProblemType.ContextualBandit,
+} as const;
+
+type ProblemColumn = keyof typeof PROBLEM_COLUMNS;
+
+/**
+ * The problem-type column rules, each reported at the field it concerns
+ * (`["body", "<field>"]`, a value_error whose message names the field):
+ * a column another problem type uses is refused; ranking needs group_column;
+ * a contextual bandit needs action_column, propensity_column and exactly one
+ * of reward_column and cost_column.
+ */
+function problemColumnErrors(request: AutoMLTrainingRequest, raw: Record<string, unknown>): ValidationItem[] {
+  const items: ValidationItem[] = [];
+  const problemType = request.problem_type;
+  const given = (field: ProblemColumn) => request[field] != null;
+  const refuse = (field: ProblemColumn, message: string) => items.push(valueError(['body', field], raw[field] ?? null, message));
+  for (const [field, owner] of Object.entries(PROBLEM_COLUMNS) as [ProblemColumn, ProblemType][]) {
+    if (owner !== problemType) {
+      if (given(field)) refuse(field, `${field} applies only to problem_type '${owner}', not '${problemType}'`);
+    } else if (field !== 'reward_column' && field !== 'cost_column' && !given(field)) {
+      refuse(field, `${field} is required for problem_type '${problemType}'`);
+    }
+  }
+  if (problemType === ProblemType.ContextualBandit) {
+    if (!given('reward_column') && !given('cost_column')) {
+      refuse('reward_column', `reward_column or cost_column is required for problem_type '${problemType}' (exactly one of them)`);
+    } else if (given('reward_column') && given('cost_column')) {
+      refuse('cost_column', 'reward_column and cost_column are exclusive: give exactly one of them');
+    }
+  }
+  return items;
+}
+
 export class JobIdParams {
   @Field({ kind: 'uuid', required: true, nullable: false }, { description: JOB_ID_DOC })
   job_id!: string;
@@ -27,6 +74,31 @@ export class AutoMLTrainingStatusUpdate {
   // A DAG's failure text may hold anything; the callback must not be lost over a NUL.
   @Field({ kind: 'string', required: false, nullable: true, nul: 'replace' })
   error_message?: string | null;
+
+  @Field({ kind: 'string', required: false, nullable: true, maxLength: WRITEBACK_NAME_MAX_LENGTH, nul: 'replace' }, {
+    description: 'Version of the registered model the run produced (from the trainer result).',
+  })
+  model_version?: string | null;
+
+  @Field({ kind: 'string', required: false, nullable: true, maxLength: WRITEBACK_NAME_MAX_LENGTH, nul: 'replace' }, {
+    description: 'Name of the metric the training optimised, e.g. roc_auc (from the trainer result).',
+  })
+  objective?: string | null;
+
+  @Field(
+    {
+      kind: 'number_map',
+      required: false,
+      nullable: true,
+      maxItems: MAX_WRITEBACK_METRICS,
+      keyMaxLength: WRITEBACK_NAME_MAX_LENGTH,
+      nul: 'replace',
+    },
+    {
+      description: `Evaluation metrics of the trained model: metric name → finite number (at most ${MAX_WRITEBACK_METRICS} metrics, names of at most ${WRITEBACK_NAME_MAX_LENGTH} characters).`,
+    },
+  )
+  metrics?: Record<string, number> | null;
 }
 
 @ApiSchema({
@@ -86,6 +158,31 @@ export class AutoMLTrainingRequest {
   })
   feature_engineering_job_id?: string | null;
 
+  @Field({ kind: 'string', required: false, nullable: true, minLength: 1, maxLength: COLUMN_MAX_LENGTH }, {
+    description: 'Query/group id column. Required for ranking; only for ranking.',
+  })
+  group_column?: string | null;
+
+  @Field({ kind: 'string', required: false, nullable: true, minLength: 1, maxLength: COLUMN_MAX_LENGTH }, {
+    description: 'Logged action column. Required for contextual_bandit; only for contextual_bandit.',
+  })
+  action_column?: string | null;
+
+  @Field({ kind: 'string', required: false, nullable: true, minLength: 1, maxLength: COLUMN_MAX_LENGTH }, {
+    description: "Column with the logging policy's probability of the logged action. Required for contextual_bandit; only for contextual_bandit.",
+  })
+  propensity_column?: string | null;
+
+  @Field({ kind: 'string', required: false, nullable: true, minLength: 1, maxLength: COLUMN_MAX_LENGTH }, {
+    description: 'Reward column (higher is better). contextual_bandit needs exactly one of reward_column and cost_column.',
+  })
+  reward_column?: string | null;
+
+  @Field({ kind: 'string', required: false, nullable: true, minLength: 1, maxLength: COLUMN_MAX_LENGTH }, {
+    description: 'Cost column (lower is better). contextual_bandit needs exactly one of reward_column and cost_column.',
+  })
+  cost_column?: string | null;
+
   /** pydantic model validator: runs once every field is valid. */
   static modelErrors(value: object, raw: Record<string, unknown>): ValidationItem[] {
     const request = value as AutoMLTrainingRequest;
@@ -98,10 +195,11 @@ export class AutoMLTrainingRequest {
         ),
       ];
     }
+    const items: ValidationItem[] = [];
     if (request.problem_type !== ProblemType.AnomalyDetection && !request.label_column) {
-      return [valueError(['body'], raw, `label_column is required for problem_type '${request.problem_type}'`)];
+      items.push(valueError(['body'], raw, `label_column is required for problem_type '${request.problem_type}'`));
     }
-    return [];
+    return [...items, ...problemColumnErrors(request, raw)];
   }
 }
 

@@ -49,6 +49,11 @@ function schemaFor(name: string, spec: FieldSpec, doc: Documentation): ApiProper
     }
     case 'uuid_list':
       return { type: 'array', items: { type: 'string', format: 'uuid' }, required, title, ...rest } as ApiPropertyOptions;
+    case 'number_map': {
+      const map = { type: 'object', additionalProperties: { type: 'number' }, maxProperties: spec.maxItems };
+      if (spec.nullable) return { required, title, ...rest, anyOf: [map, { type: 'null' }] } as ApiPropertyOptions;
+      return { ...map, required, title, ...rest } as ApiPropertyOptions;
+    }
     case 'bool':
       return { type: 'boolean', required, title, ...rest } as ApiPropertyOptions;
     case 'int':

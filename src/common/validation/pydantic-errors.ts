@@ -32,6 +32,16 @@ export type FieldSpec =
   | { kind: 'uuid'; required: boolean; nullable: boolean }
   | { kind: 'string_list'; required: boolean; nullable: boolean; maxItems?: number; itemMaxLength?: number }
   | { kind: 'uuid_list'; maxItems: number }
+  /** An object of string → finite number (pydantic `dict[str, float]` with `allow_inf_nan=False`, strict numbers). */
+  | {
+      kind: 'number_map';
+      required: boolean;
+      nullable: boolean;
+      maxItems: number;
+      keyMaxLength: number;
+      /** As for strings: NUL in a key is refused (default) or replaced with U+FFFD. */
+      nul?: 'refuse' | 'replace';
+    }
   | { kind: 'bool' }
   | { kind: 'int'; ge?: number; le?: number };
 
@@ -112,15 +122,39 @@ function stringItems(
   return [];
 }
 
-function tooLong(loc: Loc, input: unknown[], maxItems: number): ValidationItem {
+function tooLong(loc: Loc, input: unknown, length: number, maxItems: number, fieldType: 'List' | 'Dictionary' = 'List'): ValidationItem {
   const unit = maxItems === 1 ? 'item' : 'items';
   return {
     type: 'too_long',
     loc,
-    msg: `List should have at most ${maxItems} ${unit} after validation, not ${input.length}`,
+    msg: `${fieldType} should have at most ${maxItems} ${unit} after validation, not ${length}`,
     input,
-    ctx: { field_type: 'List', max_length: maxItems, actual_length: input.length },
+    ctx: { field_type: fieldType, max_length: maxItems, actual_length: length },
   };
+}
+
+/** pydantic's items for `dict[str, float]`: keys at `[...loc, key, '[key]']`, values at `[...loc, key]`. */
+function numberMapItems(
+  loc: Loc,
+  input: unknown,
+  maxItems: number,
+  keyMaxLength: number,
+  nul: 'refuse' | 'replace' = 'refuse',
+): ValidationItem[] {
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) {
+    return [{ type: 'dict_type', loc, msg: 'Input should be a valid dictionary', input }];
+  }
+  const entries = Object.entries(input);
+  if (entries.length > maxItems) return [tooLong(loc, input, entries.length, maxItems, 'Dictionary')];
+  return entries.flatMap(([key, value]) => {
+    const items = stringItems([...loc, key, '[key]'], key, 1, keyMaxLength, nul);
+    if (typeof value !== 'number') {
+      items.push({ type: 'float_type', loc: [...loc, key], msg: 'Input should be a valid number', input: value });
+    } else if (!Number.isFinite(value)) {
+      items.push({ type: 'finite_number', loc: [...loc, key], msg: 'Input should be a finite number', input: value });
+    }
+    return items;
+  });
 }
 
 const TRUE_WORDS = new Set(['1', 'on', 't', 'true', 'y', 'yes']);
@@ -158,14 +192,16 @@ export function checkField(spec: FieldSpec, loc: Loc, input: unknown, whole: unk
     }
     case 'string_list': {
       if (!Array.isArray(input)) return [{ type: 'list_type', loc, msg: 'Input should be a valid list', input }];
-      if (spec.maxItems !== undefined && input.length > spec.maxItems) return [tooLong(loc, input, spec.maxItems)];
+      if (spec.maxItems !== undefined && input.length > spec.maxItems) return [tooLong(loc, input, input.length, spec.maxItems)];
       return input.flatMap((item, index) => stringItems([...loc, index], item, undefined, spec.itemMaxLength));
     }
     case 'uuid_list': {
       const values = input as unknown[];
-      if (values.length > spec.maxItems) return [tooLong(loc, values, spec.maxItems)];
+      if (values.length > spec.maxItems) return [tooLong(loc, values, values.length, spec.maxItems)];
       return values.flatMap((item, index) => uuidItem([...loc, index], item) ?? []);
     }
+    case 'number_map':
+      return numberMapItems(loc, input, spec.maxItems, spec.keyMaxLength, spec.nul);
     case 'bool':
       return typeof input === 'string' && parseBool(input) !== null
         ? []
@@ -196,6 +232,10 @@ export function coerceField(spec: FieldSpec, input: unknown): unknown {
       return parseUuid(input as string);
     case 'uuid_list':
       return (input as string[]).map((value) => parseUuid(value));
+    case 'number_map':
+      return spec.nul === 'replace'
+        ? Object.fromEntries(Object.entries(input as Record<string, number>).map(([key, value]) => [key.replace(/\u0000/g, '\ufffd'), value]))
+        : input;
     case 'bool':
       return parseBool(input as string);
     case 'int':

@@ -1,0 +1,336 @@
+"""Runs parts of a rendered training DAG in plain python3, for the e2e tests (test use only).
+
+Reads one JSON request on stdin, prints one JSON answer on stdout. Airflow is stubbed only when it
+is not importable: the stubs record what the DAG gives its operators and serve the request's
+Connections and Variables. With a real Airflow the same values go through its environment
+variables (AIRFLOW_CONN_*, AIRFLOW_VAR_*), which both Airflow 2 and 3 read.
+
+Scenarios:
+- train: run the `train` task's callable; answer its result and what is left in TMPDIR.
+- stop: run `train` on a trainer that waits; once it is up, SIGTERM this process the way Airflow
+  does (handler "airflow3": the handler calls the task's on_kill; "airflow2": on_kill, then raise);
+  answer the error, how long the stop took and whether the trainer and its child are still alive.
+- timeout: as stop, but the task's execution timeout fires (SIGALRM raising inside the callable).
+- orphan: run `train` on a waiting trainer and print its pids; the test SIGKILLs this process.
+- report_complete: call `report_complete` with `result` as the train task's XCom.
+- report_failure: run `train` (the trainer fails), then the DAG's on_failure_callback with its error.
+- container: the pod task's environment as rendered and as its execute() completes it.
+"""
+
+import base64
+import gzip
+import importlib.util
+import json
+import os
+import signal
+import sys
+import tempfile
+import threading
+import time
+import types
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+from urllib.parse import quote
+
+Request = dict[str, Any]
+
+
+def install_airflow_stubs(request: Request) -> None:
+    """Minimal stand-ins for the Airflow names the rendered DAG imports."""
+    connections: dict[str, dict[str, Any]] = request.get("connections", {})
+    variables: dict[str, str] = request.get("variables", {})
+    current: list["StubDAG"] = []
+
+    class StubDAG:
+        def __init__(self, dag_id: str, **kwargs: Any) -> None:
+            self.dag_id = dag_id
+            self.kwargs = kwargs
+            self.task_dict: dict[str, StubOperator] = {}
+
+        def __enter__(self) -> "StubDAG":
+            current.append(self)
+            return self
+
+        def __exit__(self, *_: object) -> None:
+            current.pop()
+
+    class StubOperator:
+        def __init__(self, task_id: str, **kwargs: Any) -> None:
+            self.task_id = task_id
+            self.kwargs = kwargs
+            current[-1].task_dict[task_id] = self
+
+        def __rshift__(self, other: "StubOperator") -> "StubOperator":
+            return other
+
+        def on_kill(self) -> None:
+            return None
+
+    class StubVariable:
+        @staticmethod
+        def get(key: str) -> str:
+            return variables[key]
+
+    class StubConnection:
+        def __init__(self, conn_id: str, **fields: Any) -> None:
+            self.conn_id = conn_id
+            self.conn_type: str | None = fields.get("conn_type")
+            self.host: str | None = fields.get("host")
+            self.schema: str | None = fields.get("schema")
+            self.login: str | None = fields.get("login")
+            self.password: str | None = fields.get("password")
+            self.port: int | None = fields.get("port")
+            self.extra: str | None = json.dumps(fields["extra"]) if fields.get("extra") else None
+
+        @property
+        def extra_dejson(self) -> dict[str, Any]:
+            return json.loads(self.extra) if self.extra else {}
+
+        def get_uri(self) -> str:
+            """Airflow's form for the fields used here: type://login:password@host:port/schema."""
+            auth = ""
+            if self.login is not None:
+                auth = quote(self.login, safe="") + (":" + quote(self.password, safe="") if self.password else "") + "@"
+            port = ":{}".format(self.port) if self.port else ""
+            schema = "/" + quote(self.schema, safe="") if self.schema else ""
+            return "{}://{}{}{}{}".format(self.conn_type, auth, self.host or "", port, schema)
+
+        @classmethod
+        def get(cls, conn_id: str) -> "StubConnection":
+            if conn_id not in connections:
+                raise LookupError("The conn_id `{}` isn't defined".format(conn_id))
+            return cls(conn_id, **connections[conn_id])
+
+    def module(name: str, **attributes: Any) -> types.ModuleType:
+        created = types.ModuleType(name)
+        created.__path__ = []  # type: ignore[attr-defined]
+        created.__dict__.update(attributes)
+        sys.modules[name] = created
+        return created
+
+    module("airflow")
+    module("airflow.sdk", DAG=StubDAG, Variable=StubVariable, Connection=StubConnection)
+    module("airflow.providers")
+    module("airflow.providers.standard")
+    module("airflow.providers.standard.operators")
+    module("airflow.providers.standard.operators.python", PythonOperator=StubOperator)
+
+    class StubPodOperator(StubOperator):
+        """Records the pod's environment as the real operator would build it, at execute."""
+
+        def __init__(self, task_id: str, **kwargs: Any) -> None:
+            super().__init__(task_id, **kwargs)
+            self.env_vars = kwargs.get("env_vars")
+
+        def execute(self, context: Any) -> Any:
+            return {"env_vars": self.env_vars}
+
+    module("airflow.providers.cncf")
+    module("airflow.providers.cncf.kubernetes")
+    module("airflow.providers.cncf.kubernetes.operators")
+    module("airflow.providers.cncf.kubernetes.operators.pod", KubernetesPodOperator=StubPodOperator)
+
+
+def configure_real_airflow(request: Request) -> None:
+    for conn_id, fields in request.get("connections", {}).items():
+        os.environ["AIRFLOW_CONN_" + conn_id.upper()] = json.dumps(fields)
+    for key, value in request.get("variables", {}).items():
+        os.environ["AIRFLOW_VAR_" + key.upper()] = value
+
+
+def load_dag(path: str) -> types.ModuleType:
+    spec = importlib.util.spec_from_file_location("rendered_training_dag", path)
+    assert spec is not None and spec.loader is not None
+    dag_module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(dag_module)
+    return dag_module
+
+
+def task_arguments(dag_module: types.ModuleType) -> dict[str, dict[str, Any]]:
+    """What each task was given (stubs only), timedeltas in seconds."""
+    tasks = getattr(dag_module.dag, "task_dict", {})
+    described: dict[str, dict[str, Any]] = {}
+    for task_id, task in tasks.items():
+        kwargs = getattr(task, "kwargs", {})
+        described[task_id] = {
+            key: value.total_seconds() if isinstance(value, timedelta) else value
+            for key, value in kwargs.items()
+            if isinstance(value, (bool, int, float, str, timedelta))
+        }
+        described[task_id]["operator"] = type(task).__name__
+    return described
+
+
+def alive(pid: int) -> bool:
+    """Whether `pid` runs (a zombie, dead but not yet reaped by init, counts as gone)."""
+    try:
+        with open("/proc/{}/stat".format(pid), encoding="utf-8") as handle:
+            state = handle.read().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return False
+    return state not in ("Z", "X")
+
+
+def wait_for_pids(tmpdir: str, timeout: float = 30.0) -> dict[str, int]:
+    path = os.path.join(tmpdir, "trainer-pids.json")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if os.path.exists(path):
+            with open(path, encoding="utf-8") as handle:
+                pids: dict[str, int] = json.load(handle)
+                return pids
+        time.sleep(0.02)
+    raise TimeoutError("the trainer never wrote its pids")
+
+
+def run_train(dag_module: types.ModuleType) -> tuple[Any, str | None]:
+    try:
+        return dag_module.train(), None
+    except BaseException as error:  # noqa: BLE001 - the answer reports whatever the task raised
+        return None, "{}: {}".format(type(error).__name__, error)
+
+
+def scenario_stop(request: Request, dag_module: types.ModuleType, tmpdir: str) -> dict[str, Any]:
+    task = dag_module.dag.task_dict["train"]
+    handler_kind = request.get("handler", "airflow3")
+
+    def on_term(_signum: int, _frame: object) -> None:
+        task.on_kill()
+        if handler_kind == "airflow2":
+            raise RuntimeError("Task received SIGTERM signal")
+
+    signal.signal(signal.SIGTERM, on_term)
+    sent: dict[str, float] = {}
+    pids: dict[str, int] = {}
+
+    def stop_when_up() -> None:
+        pids.update(wait_for_pids(tmpdir))
+        sent["at"] = time.monotonic()
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=stop_when_up, daemon=True).start()
+    _, error = run_train(dag_module)
+    returned = time.monotonic()
+    return {
+        "error": error,
+        "stop_seconds": returned - sent["at"] if "at" in sent else None,
+        "trainer_alive": alive(pids["trainer"]) if pids else None,
+        "grandchild_alive": alive(pids["grandchild"]) if pids else None,
+        "trainer_got_sigterm": os.path.exists(os.path.join(tmpdir, "trainer-pids.json.sigterm")),
+    }
+
+
+def scenario_timeout(request: Request, dag_module: types.ModuleType, tmpdir: str) -> dict[str, Any]:
+    class TaskTimeout(Exception):
+        pass
+
+    def on_alarm(_signum: int, _frame: object) -> None:
+        raise TaskTimeout("Timeout, the task ran over its execution_timeout")
+
+    signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, float(request.get("timeout_seconds", 3)))
+    _, error = run_train(dag_module)
+    pids = wait_for_pids(tmpdir, timeout=0.1) if os.path.exists(os.path.join(tmpdir, "trainer-pids.json")) else {}
+    return {
+        "error": error,
+        "trainer_alive": alive(pids["trainer"]) if pids else None,
+        "grandchild_alive": alive(pids["grandchild"]) if pids else None,
+        "trainer_got_sigterm": os.path.exists(os.path.join(tmpdir, "trainer-pids.json.sigterm")),
+    }
+
+
+def scenario_orphan(_request: Request, dag_module: types.ModuleType, tmpdir: str) -> dict[str, Any]:
+    def announce() -> None:
+        print(json.dumps({"pids": wait_for_pids(tmpdir)}), flush=True)
+
+    threading.Thread(target=announce, daemon=True).start()
+    run_train(dag_module)
+    return {"error": "train returned although the test should have killed this process"}
+
+
+class StubTaskInstance:
+    def __init__(self, task_id: str, xcom: Any = None) -> None:
+        self.task_id = task_id
+        self.xcom = xcom
+
+    def xcom_pull(self, task_ids: str) -> Any:
+        return self.xcom if task_ids == "train" else None
+
+
+def scenario_report_complete(request: Request, dag_module: types.ModuleType, _tmpdir: str) -> dict[str, Any]:
+    dag_module.report_complete(ti=StubTaskInstance("report_complete", request["result"]))
+    return {"reported": True}
+
+
+def scenario_report_failure(_request: Request, dag_module: types.ModuleType, _tmpdir: str) -> dict[str, Any]:
+    try:
+        dag_module.train()
+    except Exception as error:  # noqa: BLE001 - the DAG's callback receives whatever the task raised
+        dag_module.report_failure({"exception": error, "task_instance": StubTaskInstance("train")})
+        return {"error": str(error)}
+    return {"error": None}
+
+
+def scenario_train(_request: Request, dag_module: types.ModuleType, tmpdir: str) -> dict[str, Any]:
+    result, error = run_train(dag_module)
+    return {"result": result, "error": error, "left_in_tmpdir": sorted(os.listdir(tmpdir))}
+
+
+def scenario_container(_request: Request, dag_module: types.ModuleType, _tmpdir: str) -> dict[str, Any]:
+    """The pod's environment as rendered (parse time) and as sent (execute, with the Connections' values)."""
+    task = dag_module.dag.task_dict["train"]
+    rendered = dict(task.env_vars)
+    encoded = rendered["AUTOML_JOB_SPEC_GZ_B64"]
+    spec = json.loads(gzip.decompress(base64.b64decode(encoded)))
+    executed = task.execute({})
+    return {
+        "rendered_env_names": sorted(rendered),
+        "result_path": rendered["AUTOML_RESULT_PATH"],
+        "encoded_length": len(encoded),
+        "spec_intact": spec == dag_module.JOB_SPEC,
+        "executed_env": executed["env_vars"],
+        "operator_class": type(task).__name__,
+        "task_kwargs": {key: value for key, value in task.kwargs.items() if key != "env_vars" and isinstance(value, (str, bool))},
+    }
+
+
+SCENARIOS: dict[str, Callable[[Request, types.ModuleType, str], dict[str, Any]]] = {
+    "train": scenario_train,
+    "stop": scenario_stop,
+    "timeout": scenario_timeout,
+    "orphan": scenario_orphan,
+    "report_complete": scenario_report_complete,
+    "report_failure": scenario_report_failure,
+    "container": scenario_container,
+}
+
+
+def main() -> None:
+    request: Request = json.load(sys.stdin)
+    tmpdir = tempfile.mkdtemp(prefix="dag-harness-")
+    # The worker's own environment: the trainer must get none of it but the allowlist.
+    os.environ.update(request.get("worker_env", {}))
+    os.environ["TMPDIR"] = tmpdir
+    tempfile.tempdir = None
+    try:
+        import airflow  # noqa: F401
+
+        configure_real_airflow(request)
+        stubbed = False
+    except ImportError:
+        install_airflow_stubs(request)
+        stubbed = True
+    dag_module = load_dag(request["dag"])
+    if "callback_url" in request:
+        dag_module.CALLBACK_URL = request["callback_url"]
+    if "grace_seconds" in request:
+        dag_module.TRAINER_STOP_GRACE_SECONDS = request["grace_seconds"]
+    answer = SCENARIOS[request["scenario"]](request, dag_module, tmpdir)
+    answer["stubbed_airflow"] = stubbed
+    answer["tasks"] = task_arguments(dag_module) if stubbed else {}
+    print(json.dumps(answer), flush=True)
+
+
+if __name__ == "__main__":
+    main()
