@@ -79,13 +79,12 @@ async function main(): Promise<void> {
     sqlalchemy.protocol = 'postgresql+psycopg2:';
     step(`sample table: ${loadSampleTable(sqlalchemy.toString(), TABLE, venv)} (database ${database})`);
 
-    step('MLflow tracking server');
-    const mlflow = await MlflowServer.start(join(DIR, 'mlflow'), venv);
-    stops.push(() => mlflow.stop());
-
-    step('Airflow 3: db migrate, api-server, scheduler, dag-processor');
-    const airflow = await RealAirflow.start({ home: join(DIR, 'airflow'), dagsDir: join(DIR, 'dags'), adminDatabaseUrl: ADMIN_URL, password: 'admin' });
-    stops.push(() => airflow.stop());
+    step('MLflow tracking server and Airflow 3 (db migrate, api-server, scheduler, dag-processor), side by side');
+    const mlflowStarting = MlflowServer.start(join(DIR, 'mlflow'), venv).then((server) => (stops.push(() => server.stop()), server));
+    const airflowStarting = RealAirflow.start({ home: join(DIR, 'airflow'), dagsDir: join(DIR, 'dags'), adminDatabaseUrl: ADMIN_URL, password: 'admin' }).then(
+      (started) => (stops.push(() => started.stop()), started),
+    );
+    const [mlflow, airflow] = await Promise.all([mlflowStarting, airflowStarting]);
 
     const psk = `stack-${randomBytes(16).toString('hex')}`;
     await airflow.setVariable('automl_training_psk', psk);

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import baseSetup from '../setup/global-setup';
 import { TEMPLATE_ENV } from '../setup/test-database';
+import { MlflowServer, trainerVenv } from '../utils/mlflow-server';
 import { RealAirflow } from '../utils/real-airflow';
 import { airflowAdminDatabaseUrl, realAirflowDisabled, REAL_AIRFLOW_ENV } from './real-airflow-env';
 
@@ -21,8 +22,13 @@ export default async function globalSetup(): Promise<void> {
   }
   const home = mkdtempSync(join(tmpdir(), 'automl-real-airflow-'));
   const started = Date.now();
-  const airflow = await RealAirflow.start({ home, dagsDir: join(home, 'dags'), adminDatabaseUrl: airflowAdminDatabaseUrl() });
-  (globalThis as { realAirflow?: RealAirflow }).realAirflow = airflow;
+  // The trainer's venv first (it holds the MLflow server), then Airflow and MLflow start side by side.
+  const venv = trainerVenv();
+  const [airflow, mlflow] = await Promise.all([
+    RealAirflow.start({ home, dagsDir: join(home, 'dags'), adminDatabaseUrl: airflowAdminDatabaseUrl() }),
+    MlflowServer.start(join(home, 'mlflow'), venv),
+  ]);
+  Object.assign(globalThis, { realAirflow: airflow, realMlflow: mlflow });
   process.env[REAL_AIRFLOW_ENV] = JSON.stringify({
     url: airflow.url,
     username: airflow.username,
@@ -30,10 +36,11 @@ export default async function globalSetup(): Promise<void> {
     dagsDir: airflow.options.dagsDir,
     home,
     pids: airflow.processPids(),
+    mlflowUrl: mlflow.url,
   });
   const { total } = airflow.rssMiB();
   process.stderr.write(
-    `\nreal Airflow ${airflow.url} up in ${Date.now() - started} ms (venv ${airflow.timings.venvMs} ms, db migrate ${airflow.timings.migrateMs} ms, ` +
+    `\nreal Airflow ${airflow.url} and MLflow ${mlflow.url} up in ${Date.now() - started} ms (venv ${airflow.timings.venvMs} ms, db migrate ${airflow.timings.migrateMs} ms, ` +
       `healthy ${airflow.timings.healthyMs} ms), RSS ${total} MiB, home ${home}\n`,
   );
 }

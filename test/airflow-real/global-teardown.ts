@@ -1,4 +1,5 @@
 import baseTeardown from '../setup/global-teardown';
+import { MlflowServer } from '../utils/mlflow-server';
 import { RealAirflow } from '../utils/real-airflow';
 
 export default async function globalTeardown(): Promise<void> {
@@ -8,5 +9,6 @@ export default async function globalTeardown(): Promise<void> {
     process.stderr.write(`real Airflow RSS at the end: ${total} MiB ${JSON.stringify(byProcess)}\n`);
     await airflow.stop();
   }
+  await (globalThis as { realMlflow?: MlflowServer }).realMlflow?.stop();
   await baseTeardown();
 }

@@ -28,44 +28,12 @@ export function loadSampleTable(sqlalchemyUrl: string, table: string, venv = tra
   }).trim();
 }
 
-/**
- * A real MLflow tracking server on loopback, from the trainer's venv: the registry in SQLite and proxied
- * artifacts under `dir`; its own process group.
- */
-export class MlflowServer {
-  private constructor(
-    private readonly child: ChildProcess,
-    readonly url: string,
-    readonly port: number,
-    private readonly dir: string,
-  ) {}
+/** MLflow's REST API, for looking at what the trainer recorded. */
+export class MlflowRest {
+  constructor(readonly url: string) {}
 
-  static async start(dir: string, venv = trainerVenv()): Promise<MlflowServer> {
-    mkdirSync(dir, { recursive: true });
-    const port = await freePort();
-    const log = openSync(join(dir, 'server.log'), 'a');
-    const child = spawn(
-      join(venv, 'bin', 'mlflow'),
-      ['server', '--host', '127.0.0.1', '--port', String(port), '--workers', '1', '--backend-store-uri', `sqlite:///${join(dir, 'mlflow.db')}`, '--artifacts-destination', join(dir, 'artifacts')],
-      { stdio: ['ignore', log, log], detached: true, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? dir, LANG: 'C.UTF-8' } },
-    );
-    closeSync(log);
-    const server = new MlflowServer(child, `http://127.0.0.1:${port}`, port, dir);
-    const deadline = Date.now() + 120_000;
-    for (;;) {
-      if (child.exitCode !== null) throw new Error(`MLflow server exited: ${server.logTail()}`);
-      const ok = await fetch(`${server.url}/health`, { signal: AbortSignal.timeout(2_000) }).then((r) => r.ok).catch(() => false);
-      if (ok) return server;
-      if (Date.now() > deadline) {
-        await server.stop();
-        throw new Error(`MLflow server not up after 120 s: ${server.logTail()}`);
-      }
-      await sleep(500);
-    }
-  }
-
-  logTail(): string {
-    return readFileSync(join(this.dir, 'server.log'), 'utf8').split('\n').slice(-30).join('\n');
+  get port(): number {
+    return Number(new URL(this.url).port);
   }
 
   /** GET on MLflow's REST API; the parsed body, or null on 404. */
@@ -99,6 +67,48 @@ export class MlflowServer {
       body: JSON.stringify({ max_results: 1000 }),
     });
     return (((await answer.json()) as { experiments?: { experiment_id: string }[] }).experiments ?? []).map((e) => e.experiment_id);
+  }
+}
+
+/**
+ * A real MLflow tracking server on loopback, from the trainer's venv: the registry in SQLite and proxied
+ * artifacts under `dir`; its own process group.
+ */
+export class MlflowServer extends MlflowRest {
+  private constructor(
+    private readonly child: ChildProcess,
+    url: string,
+    private readonly dir: string,
+  ) {
+    super(url);
+  }
+
+  static async start(dir: string, venv = trainerVenv()): Promise<MlflowServer> {
+    mkdirSync(dir, { recursive: true });
+    const port = await freePort();
+    const log = openSync(join(dir, 'server.log'), 'a');
+    const child = spawn(
+      join(venv, 'bin', 'mlflow'),
+      ['server', '--host', '127.0.0.1', '--port', String(port), '--workers', '1', '--backend-store-uri', `sqlite:///${join(dir, 'mlflow.db')}`, '--artifacts-destination', join(dir, 'artifacts')],
+      { stdio: ['ignore', log, log], detached: true, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? dir, LANG: 'C.UTF-8' } },
+    );
+    closeSync(log);
+    const server = new MlflowServer(child, `http://127.0.0.1:${port}`, dir);
+    const deadline = Date.now() + 120_000;
+    for (;;) {
+      if (child.exitCode !== null) throw new Error(`MLflow server exited: ${server.logTail()}`);
+      const ok = await fetch(`${server.url}/health`, { signal: AbortSignal.timeout(2_000) }).then((r) => r.ok).catch(() => false);
+      if (ok) return server;
+      if (Date.now() > deadline) {
+        await server.stop();
+        throw new Error(`MLflow server not up after 120 s: ${server.logTail()}`);
+      }
+      await sleep(500);
+    }
+  }
+
+  logTail(): string {
+    return readFileSync(join(this.dir, 'server.log'), 'utf8').split('\n').slice(-30).join('\n');
   }
 
   async stop(): Promise<void> {

@@ -67,6 +67,8 @@ export interface RealAirflowInfo {
   home: string;
   /** Process ids of api-server, scheduler and dag-processor (each a process-group leader). */
   pids: Record<string, number>;
+  /** The MLflow tracking server started next to it (test global-setup). */
+  mlflowUrl: string;
 }
 
 /** REST access to a real Airflow 3 as its admin: what tests and the local stack use to set it up and look at it. */
