@@ -138,17 +138,9 @@ describeRealAirflow('jobs on a real Airflow 3 with the real trainer and MLflow',
     sqlalchemy.pathname = `/${sourceDb}`;
     loadSampleTable(sqlalchemy.toString(), TABLE, venv);
     // Set up as an operator would, through Airflow's REST API: the callback PSK and the two Connections.
-    await rest.setVariable('automl_training_psk', TEST_PSK);
-    await rest.setConnection({
-      connection_id: 'automl_source',
-      conn_type: 'postgres',
-      host: admin.hostname,
-      port: Number(admin.port || 5432),
-      login: decodeURIComponent(admin.username),
-      ...(admin.password ? { password: decodeURIComponent(admin.password) } : {}),
-      schema: sourceDb,
-    });
-    await rest.setConnection({ connection_id: 'automl_mlflow', conn_type: 'http', host: '127.0.0.1', port: mlflow.port, schema: 'http' });
+    const source = new URL(admin.toString());
+    source.pathname = `/${sourceDb}`;
+    await rest.configureForService(TEST_PSK, source.toString(), info.mlflowUrl);
     keycloak = await KeycloakDouble.start();
     proxy = await RecordingProxy.start(info.url);
     testApp = await startService();

@@ -128,6 +128,33 @@ export class AirflowRest {
     if (answer.status !== 201) throw new Error(`POST /api/v2/connections: ${answer.status} ${JSON.stringify(answer.body)}`);
   }
 
+  /**
+   * What an operator sets before the first job, through the REST API: the Variable holding the callback PSK
+   * and the Connections the training task reads (source database `sourceUrl`, a postgres:// URL naming its
+   * database; the MLflow server at `mlflowUrl`), under the service's default names.
+   */
+  async configureForService(psk: string, sourceUrl: string, mlflowUrl: string): Promise<void> {
+    const source = new URL(sourceUrl);
+    const mlflow = new URL(mlflowUrl);
+    await this.setVariable('automl_training_psk', psk);
+    await this.setConnection({
+      connection_id: 'automl_source',
+      conn_type: 'postgres',
+      host: source.hostname,
+      port: Number(source.port || 5432),
+      login: decodeURIComponent(source.username),
+      ...(source.password ? { password: decodeURIComponent(source.password) } : {}),
+      schema: source.pathname.slice(1),
+    });
+    await this.setConnection({
+      connection_id: 'automl_mlflow',
+      conn_type: 'http',
+      host: mlflow.hostname,
+      port: Number(mlflow.port),
+      schema: mlflow.protocol.replace(':', ''),
+    });
+  }
+
   /** Waits until `GET /api/v2/dags/{dagId}` answers `want` (200: parsed; 404: gone). */
   async waitDag(dagId: string, want: 200 | 404, timeoutMs = 60_000): Promise<any> {
     const deadline = Date.now() + timeoutMs;
@@ -231,6 +258,7 @@ export class RealAirflow extends AirflowRest {
       for (const name of ['api-server', 'scheduler', 'dag-processor']) airflow.spawn(name);
       const healthyStarted = Date.now();
       await airflow.waitHealthy(180_000);
+      airflow.healthy = true;
       airflow.timings.healthyMs = Date.now() - healthyStarted;
     } catch (error) {
       await airflow.stop();
@@ -244,13 +272,25 @@ export class RealAirflow extends AirflowRest {
     const child = spawn(join(this.venv, 'bin', 'airflow'), [name], { env: this.env, stdio: ['ignore', log, log], detached: true });
     closeSync(log);
     child.on('exit', (code, signal) => {
-      if (!this.stopping) this.exits.push(`${name} exited (${code ?? signal})`);
+      if (this.stopping) return;
+      this.exits.push(`${name} exited (${code ?? signal}) at ${new Date().toISOString()}`);
+      // Once up, a crashed component is started again, as systemd or Kubernetes would (seen: the
+      // dag-processor of 3.3.2 exits on a StaleDataError when a DAG row it is updating is deleted
+      // through the REST API at that moment). `restarts` keeps the record.
+      if (this.healthy && this.restarts.length < 5) {
+        this.restarts.push(`${name} exited (${code ?? signal}) at ${new Date().toISOString()}; started again`);
+        this.processes.splice(this.processes.findIndex((p) => p.child === child), 1);
+        this.spawn(name);
+      }
     });
     this.processes.push({ name, child });
   }
 
   private stopping = false;
+  private healthy = false;
   private readonly exits: string[] = [];
+  /** Components that crashed after start and were started again. */
+  readonly restarts: string[] = [];
 
   /** The tail of one process's log (for failure messages). */
   logTail(name: string, lines = 40): string {
