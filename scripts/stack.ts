@@ -87,17 +87,7 @@ async function main(): Promise<void> {
     const [mlflow, airflow] = await Promise.all([mlflowStarting, airflowStarting]);
 
     const psk = `stack-${randomBytes(16).toString('hex')}`;
-    await airflow.setVariable('automl_training_psk', psk);
-    await airflow.setConnection({
-      connection_id: 'automl_source',
-      conn_type: 'postgres',
-      host: serviceDb.hostname,
-      port: Number(serviceDb.port || 5432),
-      login: decodeURIComponent(serviceDb.username),
-      ...(serviceDb.password ? { password: decodeURIComponent(serviceDb.password) } : {}),
-      schema: database,
-    });
-    await airflow.setConnection({ connection_id: 'automl_mlflow', conn_type: 'http', host: '127.0.0.1', port: mlflow.port, schema: 'http' });
+    await airflow.configureForService(psk, serviceDb.toString(), mlflow.url);
 
     step('the service (dist/main.js)');
     const port = process.env.PORT ? Number(process.env.PORT) : (await portFree(3000)) ? 3000 : await freePort();
@@ -118,6 +108,8 @@ async function main(): Promise<void> {
         AIRFLOW_DAGS_DIR: airflow.options.dagsDir,
         AIRFLOW_TIMEOUT_MS: '30000',
         RECONCILE_INTERVAL_MS: '15000',
+        // A busy laptop's Airflow can take seconds to list runs; the default 2 s budget would mostly answer from the database.
+        RECONCILE_BUDGET_MS: '10000',
         PUBLIC_URL: `http://127.0.0.1:${port}`,
         TRAINING_COMMAND: trainingCommand(venv),
       },
