@@ -1,33 +1,10 @@
-import { randomUUID } from 'node:crypto';
-import { AutoMLAlgorithm, Preset, ProblemType, problemTypesFor } from '../../src/automl-training/automl-training.enums';
-import { DagJob, DagRenderer } from '../../src/automl-training/dag/dag-renderer';
+import { AutoMLAlgorithm, Preset, problemTypesFor } from '../../src/automl-training/automl-training.enums';
+import { DagRenderer } from '../../src/automl-training/dag/dag-renderer';
 import { loadAppConfig } from '../../src/config/app.config';
-import { inspectDags } from '../utils/dag-python';
+import { dagJob, inspectDags } from '../utils/dag-python';
 import { createJob } from '../utils/jobs';
 import { ROTATED_PSK, startTestApp, TEST_PSK, TestApp, psk } from '../utils/test-app';
 
-function dagJob(overrides: Partial<DagJob> = {}): DagJob {
-  return {
-    jobId: randomUUID(),
-    name: 'churn',
-    domain: 'marketing',
-    owner: 'alice',
-    sourceTable: 'marketing.churn',
-    labelColumn: 'churned',
-    featureColumns: ['a', 'b'],
-    problemType: ProblemType.BinaryClassification,
-    algorithm: AutoMLAlgorithm.LightgbmClassifier,
-    preset: Preset.Balanced,
-    autoTrigger: true,
-    featureEngineeringJobId: null,
-    groupColumn: null,
-    actionColumn: null,
-    propensityColumn: null,
-    rewardColumn: null,
-    costColumn: null,
-    ...overrides,
-  };
-}
 
 const PAYLOADS = [
   '"""',

@@ -1,12 +1,12 @@
 import { ChildProcess, spawn } from 'node:child_process';
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { AutoMLAlgorithm, Preset, ProblemType } from '../../src/automl-training/automl-training.enums';
+import { Preset } from '../../src/automl-training/automl-training.enums';
 import { DagJob, DagRenderer, MAX_CONTAINER_SPEC_BYTES } from '../../src/automl-training/dag/dag-renderer';
 import { loadAppConfig } from '../../src/config/app.config';
-import { renderedJobSpec } from '../utils/dag-python';
+import { dagJob, renderedJobSpec } from '../utils/dag-python';
 import { createJob, jobRequest } from '../utils/jobs';
 import { baseUrl, psk, startTestApp, TEST_PSK, TestApp } from '../utils/test-app';
 
@@ -56,35 +56,13 @@ function harness(request: Record<string, unknown>, raw?: string): Promise<Answer
   });
 }
 
-function dagJob(overrides: Partial<DagJob> = {}): DagJob {
-  return {
-    jobId: randomUUID(),
-    name: 'churn',
-    domain: 'marketing',
-    owner: 'alice',
-    sourceTable: 'marketing.churn',
-    labelColumn: 'churned',
-    featureColumns: ['a', 'b'],
-    problemType: ProblemType.BinaryClassification,
-    algorithm: AutoMLAlgorithm.LightgbmClassifier,
-    preset: Preset.Fast,
-    autoTrigger: true,
-    featureEngineeringJobId: null,
-    groupColumn: null,
-    actionColumn: null,
-    propensityColumn: null,
-    rewardColumn: null,
-    costColumn: null,
-    ...overrides,
-  };
-}
 
 describe('the rendered DAG run by python3', () => {
   const dir = mkdtempSync(join(tmpdir(), 'automl-dag-train-'));
 
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  function renderTo(env: Record<string, string>, job: DagJob = dagJob()): { path: string; source: string; containerSpecBytes: number | null } {
+  function renderTo(env: Record<string, string>, job: DagJob = dagJob({ preset: Preset.Fast })): { path: string; source: string; containerSpecBytes: number | null } {
     const renderer = new DagRenderer(loadAppConfig({ NODE_ENV: 'test', API_PSK: TEST_PSK, DATABASE_URL: 'pglite://memory', ...env }));
     const rendered = renderer.render(job);
     const path = join(dir, `${rendered.dagId}.py`);
@@ -123,6 +101,8 @@ describe('the rendered DAG run by python3', () => {
         LANG: 'C.UTF-8',
       });
       expect(spec).toEqual(renderedJobSpec(source));
+      // Airflow's log masker knows the secrets, so no task log line (the trainer's relayed output included) shows them.
+      if (answer.stubbed_airflow) expect(answer.masked).toEqual([env.AUTOML_SOURCE_URL, MLFLOW_PASSWORD]);
       expect(answer.result.spec_file_mode).toBe(0o600);
       expect(answer.result.spec_dir_mode).toBe(0o700);
       expect(env.AUTOML_JOB_SPEC_PATH.startsWith(env.TMPDIR)).toBe(true);
@@ -188,9 +168,17 @@ describe('the rendered DAG run by python3', () => {
 
     it('should stop the trainer when the execution timeout fires inside the task', async () => {
       const { path } = renderTo({ TRAINING_COMMAND: trainingCommand('sleep') });
-      const answer = await harness({ ...base, dag: path, scenario: 'timeout', timeout_seconds: 3 });
+      const answer = await harness({ ...base, dag: path, scenario: 'timeout', timeout_seconds: 0.5 });
       expect(answer.error).toContain('TaskTimeout');
       expect(answer).toMatchObject({ trainer_got_sigterm: true, trainer_alive: false, grandchild_alive: false });
+    });
+
+    it('should hold a kill that comes while the trainer is started or stopped, and start no trainer once killed', async () => {
+      const { path } = renderTo({ TRAINING_COMMAND: trainingCommand('sleep') });
+      const answer = await harness({ ...base, dag: path, scenario: 'held' });
+      expect(answer.calls).toEqual(['end of section', 'handler']);
+      expect(answer.error).toBe('RuntimeError: training stopped: the task was terminated before the trainer started');
+      expect(answer.trainer_started).toBe(false);
     });
 
     it('should take the trainer down with the task process when that is SIGKILLed', async () => {
@@ -262,6 +250,20 @@ describe('the rendered DAG run by python3', () => {
       writeFileSync(path, job.rendered_dag);
       return path;
     };
+
+    it('should fail a callback at once, naming the service’s answer, when the PSK is wrong', async () => {
+      const job = await createJob(testApp);
+      const answer = await harness({
+        ...base,
+        variables: { automl_training_psk: 'not-the-right-key-0000' },
+        dag: dagOf(job),
+        scenario: 'report_running',
+        callback_url: `${url}/api/automl/train/jobs/${job.job_id}/status`,
+      });
+      expect(answer.error).toMatch(/^WritebackRefused: writeback 'running' refused with HTTP 401: .*"code":401/);
+      expect(answer.seconds).toBeLessThan(5);
+      expect((await testApp.http().get(`/api/automl/train/jobs/${job.job_id}`).set(psk()).expect(200)).body.status).toBe('queued');
+    });
 
     it('should write back failed with the trainer’s last stderr line as the error', async () => {
       const job = await createJob(testApp);

@@ -147,24 +147,6 @@ describe('problem-type columns of the create request', () => {
     expect(renderedJobSpec(created.body.rendered_dag)).toMatchObject({ problem_type: 'contextual_bandit', ...expected });
   });
 
-  it('should document the new request and writeback fields as optional properties in /openapi.json', async () => {
-    type ObjectSchema = { properties?: Record<string, unknown>; required?: string[] };
-    const { schemas } = (await testApp.http().get('/openapi.json').expect(200)).body.components as { schemas: Record<string, ObjectSchema> };
-    const nullableString = { anyOf: [expect.objectContaining({ type: 'string' }), { type: 'null' }] };
-    for (const field of ['group_column', 'action_column', 'propensity_column', 'reward_column', 'cost_column']) {
-      expect({ field, schema: schemas.AutoMLTrainingRequest.properties?.[field] }).toEqual({ field, schema: expect.objectContaining(nullableString) });
-      expect(schemas.AutoMLTrainingRequest.required).not.toContain(field);
-    }
-    const update = schemas.AutoMLTrainingStatusUpdate;
-    for (const field of ['model_version', 'objective']) {
-      expect({ field, schema: update.properties?.[field] }).toEqual({ field, schema: expect.objectContaining(nullableString) });
-    }
-    expect(update.properties?.metrics).toMatchObject({
-      anyOf: [{ type: 'object', additionalProperties: { type: 'number' }, maxProperties: 100 }, { type: 'null' }],
-    });
-    expect(update.required).toEqual(['status']);
-  });
-
   it('should carry null problem columns for every other problem type', async () => {
     const created = await testApp.http().post(JOBS).set(psk()).send(jobRequest()).expect(201);
     expect(renderedJobSpec(created.body.rendered_dag)).toMatchObject({

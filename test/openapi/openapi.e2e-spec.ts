@@ -35,6 +35,8 @@ function referencedSchemas(node: unknown, schemas: Record<string, unknown>, foun
   return found;
 }
 
+type ObjectSchema = { properties?: Record<string, unknown>; required?: string[] };
+
 /**
  * Keywords the service may add to a schema or media type the seeds list:
  * the limits its validator enforced already (the parameters test ties each to
@@ -154,6 +156,23 @@ describe('OpenAPI document', () => {
         });
       }
     }
+  });
+
+  it('should document the issue 11 additions as optional properties', () => {
+    const request = document.components.schemas.AutoMLTrainingRequest as ObjectSchema;
+    const update = document.components.schemas.AutoMLTrainingStatusUpdate as ObjectSchema;
+    const nullableString = { anyOf: [expect.objectContaining({ type: 'string' }), { type: 'null' }] };
+    for (const field of ['group_column', 'action_column', 'propensity_column', 'reward_column', 'cost_column']) {
+      expect({ field, schema: request.properties?.[field] }).toEqual({ field, schema: expect.objectContaining(nullableString) });
+      expect(request.required).not.toContain(field);
+    }
+    for (const field of ['model_version', 'objective']) {
+      expect({ field, schema: update.properties?.[field] }).toEqual({ field, schema: expect.objectContaining(nullableString) });
+    }
+    expect(update.properties?.metrics).toMatchObject({
+      anyOf: [{ type: 'object', additionalProperties: { type: 'number' }, maxProperties: 100 }, { type: 'null' }],
+    });
+    expect(update.required).toEqual(['status']);
   });
 
   it('should serve Swagger UI at /docs', async () => {

@@ -1,4 +1,7 @@
 import { execFileSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { AutoMLAlgorithm, Preset, ProblemType } from '../../src/automl-training/automl-training.enums';
+import { DagJob } from '../../src/automl-training/dag/dag-renderer';
 
 /**
  * Python-side checks of a rendered DAG: it parses; JOB_SPEC decodes to the
@@ -41,4 +44,28 @@ export function inspectDags(cases: { source: string; fragments: string[] }[]): I
 /** The JOB_SPEC a rendered DAG carries, decoded by python3. */
 export function renderedJobSpec(source: string): Record<string, unknown> {
   return inspectDags([{ source, fragments: [] }])[0].spec;
+}
+
+/** A renderer input with every field set; `overrides` replace any of them. */
+export function dagJob(overrides: Partial<DagJob> = {}): DagJob {
+  return {
+    jobId: randomUUID(),
+    name: 'churn',
+    domain: 'marketing',
+    owner: 'alice',
+    sourceTable: 'marketing.churn',
+    labelColumn: 'churned',
+    featureColumns: ['a', 'b'],
+    problemType: ProblemType.BinaryClassification,
+    algorithm: AutoMLAlgorithm.LightgbmClassifier,
+    preset: Preset.Balanced,
+    autoTrigger: true,
+    featureEngineeringJobId: null,
+    groupColumn: null,
+    actionColumn: null,
+    propensityColumn: null,
+    rewardColumn: null,
+    costColumn: null,
+    ...overrides,
+  };
 }

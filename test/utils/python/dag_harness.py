@@ -10,11 +10,14 @@ Scenarios:
 - stop: run `train` on a trainer that waits; once it is up, SIGTERM this process the way Airflow
   does (handler "airflow3": the handler calls the task's on_kill; "airflow2": on_kill, then raise);
   answer the error, how long the stop took and whether the trainer and its child are still alive.
-- timeout: as stop, but the task's execution timeout fires (SIGALRM raising inside the callable).
+- timeout: as stop, but the task's execution timeout fires once the trainer is up (SIGALRM raising inside
+  the callable).
 - orphan: run `train` on a waiting trainer and print its pids; the test SIGKILLs this process.
+- report_running: call `report_running` once (one attempt of the task; Airflow does the retries).
 - report_complete: call `report_complete` with `result` as the train task's XCom.
 - report_failure: run `train` (the trainer fails), then the DAG's on_failure_callback with its error.
 - container: the pod task's environment as rendered and as its execute() completes it.
+- held: Airflow's signal handling is held, not lost, while the trainer is started or stopped.
 """
 
 import base64
@@ -35,12 +38,15 @@ from urllib.parse import quote
 
 Request = dict[str, Any]
 
+# What the DAG registered with the (stub) log masker.
+MASKED: list[str] = []
+
 
 def install_airflow_stubs(request: Request) -> None:
     """Minimal stand-ins for the Airflow names the rendered DAG imports."""
     connections: dict[str, dict[str, Any]] = request.get("connections", {})
     variables: dict[str, str] = request.get("variables", {})
-    current: list["StubDAG"] = []
+    current: list[Any] = []  # the DAGs whose `with` block is open
 
     class StubDAG:
         def __init__(self, dag_id: str, **kwargs: Any) -> None:
@@ -92,25 +98,26 @@ def install_airflow_stubs(request: Request) -> None:
             auth = ""
             if self.login is not None:
                 auth = quote(self.login, safe="") + (":" + quote(self.password, safe="") if self.password else "") + "@"
-            port = ":{}".format(self.port) if self.port else ""
+            port = f":{self.port}" if self.port else ""
             schema = "/" + quote(self.schema, safe="") if self.schema else ""
             return "{}://{}{}{}{}".format(self.conn_type, auth, self.host or "", port, schema)
 
         @classmethod
         def get(cls, conn_id: str) -> "StubConnection":
             if conn_id not in connections:
-                raise LookupError("The conn_id `{}` isn't defined".format(conn_id))
+                raise LookupError(f"The conn_id `{conn_id}` isn't defined")
             return cls(conn_id, **connections[conn_id])
 
     def module(name: str, **attributes: Any) -> types.ModuleType:
         created = types.ModuleType(name)
-        created.__path__ = []  # type: ignore[attr-defined]
+        created.__path__ = []
         created.__dict__.update(attributes)
         sys.modules[name] = created
         return created
 
     module("airflow")
     module("airflow.sdk", DAG=StubDAG, Variable=StubVariable, Connection=StubConnection)
+    module("airflow.sdk.log", mask_secret=MASKED.append)
     module("airflow.providers")
     module("airflow.providers.standard")
     module("airflow.providers.standard.operators")
@@ -141,7 +148,8 @@ def configure_real_airflow(request: Request) -> None:
 
 def load_dag(path: str) -> types.ModuleType:
     spec = importlib.util.spec_from_file_location("rendered_training_dag", path)
-    assert spec is not None and spec.loader is not None
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {path}")
     dag_module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(dag_module)
     return dag_module
@@ -156,7 +164,7 @@ def task_arguments(dag_module: types.ModuleType) -> dict[str, dict[str, Any]]:
         described[task_id] = {
             key: value.total_seconds() if isinstance(value, timedelta) else value
             for key, value in kwargs.items()
-            if isinstance(value, (bool, int, float, str, timedelta))
+            if isinstance(value, bool | int | float | str | timedelta)
         }
         described[task_id]["operator"] = type(task).__name__
     return described
@@ -165,11 +173,19 @@ def task_arguments(dag_module: types.ModuleType) -> dict[str, dict[str, Any]]:
 def alive(pid: int) -> bool:
     """Whether `pid` runs (a zombie, dead but not yet reaped by init, counts as gone)."""
     try:
-        with open("/proc/{}/stat".format(pid), encoding="utf-8") as handle:
+        with open(f"/proc/{pid}/stat", encoding="utf-8") as handle:
             state = handle.read().rsplit(")", 1)[1].split()[0]
     except (FileNotFoundError, ProcessLookupError, IndexError):
         return False
     return state not in ("Z", "X")
+
+
+def still_alive(pid: int, within: float = 2.0) -> bool:
+    """Whether `pid` still runs after `within` seconds: a SIGKILL is delivered asynchronously."""
+    deadline = time.monotonic() + within
+    while alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return alive(pid)
 
 
 def wait_for_pids(tmpdir: str, timeout: float = 30.0) -> dict[str, int]:
@@ -187,8 +203,8 @@ def wait_for_pids(tmpdir: str, timeout: float = 30.0) -> dict[str, int]:
 def run_train(dag_module: types.ModuleType) -> tuple[Any, str | None]:
     try:
         return dag_module.train(), None
-    except BaseException as error:  # noqa: BLE001 - the answer reports whatever the task raised
-        return None, "{}: {}".format(type(error).__name__, error)
+    except BaseException as error:
+        return None, f"{type(error).__name__}: {error}"
 
 
 def scenario_stop(request: Request, dag_module: types.ModuleType, tmpdir: str) -> dict[str, Any]:
@@ -215,8 +231,8 @@ def scenario_stop(request: Request, dag_module: types.ModuleType, tmpdir: str) -
     return {
         "error": error,
         "stop_seconds": returned - sent["at"] if "at" in sent else None,
-        "trainer_alive": alive(pids["trainer"]) if pids else None,
-        "grandchild_alive": alive(pids["grandchild"]) if pids else None,
+        "trainer_alive": still_alive(pids["trainer"]) if pids else None,
+        "grandchild_alive": still_alive(pids["grandchild"]) if pids else None,
         "trainer_got_sigterm": os.path.exists(os.path.join(tmpdir, "trainer-pids.json.sigterm")),
     }
 
@@ -229,13 +245,19 @@ def scenario_timeout(request: Request, dag_module: types.ModuleType, tmpdir: str
         raise TaskTimeout("Timeout, the task ran over its execution_timeout")
 
     signal.signal(signal.SIGALRM, on_alarm)
-    signal.setitimer(signal.ITIMER_REAL, float(request.get("timeout_seconds", 3)))
+
+    def time_out_when_up() -> None:
+        wait_for_pids(tmpdir)
+        time.sleep(float(request.get("timeout_seconds", 0.5)))
+        os.kill(os.getpid(), signal.SIGALRM)  # what the execution_timeout's timer does
+
+    threading.Thread(target=time_out_when_up, daemon=True).start()
     _, error = run_train(dag_module)
     pids = wait_for_pids(tmpdir, timeout=0.1) if os.path.exists(os.path.join(tmpdir, "trainer-pids.json")) else {}
     return {
         "error": error,
-        "trainer_alive": alive(pids["trainer"]) if pids else None,
-        "grandchild_alive": alive(pids["grandchild"]) if pids else None,
+        "trainer_alive": still_alive(pids["trainer"]) if pids else None,
+        "grandchild_alive": still_alive(pids["grandchild"]) if pids else None,
         "trainer_got_sigterm": os.path.exists(os.path.join(tmpdir, "trainer-pids.json.sigterm")),
     }
 
@@ -263,10 +285,19 @@ def scenario_report_complete(request: Request, dag_module: types.ModuleType, _tm
     return {"reported": True}
 
 
+def scenario_report_running(_request: Request, dag_module: types.ModuleType, _tmpdir: str) -> dict[str, Any]:
+    started = time.monotonic()
+    try:
+        dag_module.report_running()
+    except Exception as error:  # the answer reports whatever the callback raised
+        return {"error": f"{type(error).__name__}: {error}", "seconds": time.monotonic() - started}
+    return {"error": None, "seconds": time.monotonic() - started}
+
+
 def scenario_report_failure(_request: Request, dag_module: types.ModuleType, _tmpdir: str) -> dict[str, Any]:
     try:
         dag_module.train()
-    except Exception as error:  # noqa: BLE001 - the DAG's callback receives whatever the task raised
+    except Exception as error:
         dag_module.report_failure({"exception": error, "task_instance": StubTaskInstance("train")})
         return {"error": str(error)}
     return {"error": None}
@@ -275,6 +306,28 @@ def scenario_report_failure(_request: Request, dag_module: types.ModuleType, _tm
 def scenario_train(_request: Request, dag_module: types.ModuleType, tmpdir: str) -> dict[str, Any]:
     result, error = run_train(dag_module)
     return {"result": result, "error": error, "left_in_tmpdir": sorted(os.listdir(tmpdir))}
+
+
+def scenario_held(_request: Request, dag_module: types.ModuleType, tmpdir: str) -> dict[str, Any]:
+    """A SIGTERM inside the DAG's held section runs Airflow's handler only when the section ends;
+    a kill before the trainer starts means no trainer starts."""
+    calls: list[str] = []
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: calls.append("handler"))
+    with dag_module._SignalsHeld():
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.2)
+        calls.append("end of section")
+    # The kill arrives while the task reads the Connections, before the trainer starts.
+    read_environment = dag_module.trainer_environment
+
+    def killed_while_reading(spec_path: str, result_path: str) -> dict[str, str]:
+        dag_module.dag.task_dict["train"].on_kill()
+        environment: dict[str, str] = read_environment(spec_path, result_path)
+        return environment
+
+    setattr(dag_module, "trainer_environment", killed_while_reading)  # noqa: B010 - replaces the DAG's function
+    _, error = run_train(dag_module)
+    return {"calls": calls, "error": error, "trainer_started": os.path.exists(os.path.join(tmpdir, "trainer-pids.json"))}
 
 
 def scenario_container(_request: Request, dag_module: types.ModuleType, _tmpdir: str) -> dict[str, Any]:
@@ -291,7 +344,7 @@ def scenario_container(_request: Request, dag_module: types.ModuleType, _tmpdir:
         "spec_intact": spec == dag_module.JOB_SPEC,
         "executed_env": executed["env_vars"],
         "operator_class": type(task).__name__,
-        "task_kwargs": {key: value for key, value in task.kwargs.items() if key != "env_vars" and isinstance(value, (str, bool))},
+        "task_kwargs": {key: value for key, value in task.kwargs.items() if key != "env_vars" and isinstance(value, str | bool)},
     }
 
 
@@ -300,9 +353,11 @@ SCENARIOS: dict[str, Callable[[Request, types.ModuleType, str], dict[str, Any]]]
     "stop": scenario_stop,
     "timeout": scenario_timeout,
     "orphan": scenario_orphan,
+    "report_running": scenario_report_running,
     "report_complete": scenario_report_complete,
     "report_failure": scenario_report_failure,
     "container": scenario_container,
+    "held": scenario_held,
 }
 
 
@@ -323,11 +378,12 @@ def main() -> None:
         stubbed = True
     dag_module = load_dag(request["dag"])
     if "callback_url" in request:
-        dag_module.CALLBACK_URL = request["callback_url"]
+        setattr(dag_module, "CALLBACK_URL", request["callback_url"])  # noqa: B010 - a module attribute the DAG reads
     if "grace_seconds" in request:
-        dag_module.TRAINER_STOP_GRACE_SECONDS = request["grace_seconds"]
+        setattr(dag_module, "TRAINER_STOP_GRACE_SECONDS", request["grace_seconds"])  # noqa: B010 - as above
     answer = SCENARIOS[request["scenario"]](request, dag_module, tmpdir)
     answer["stubbed_airflow"] = stubbed
+    answer["masked"] = MASKED
     answer["tasks"] = task_arguments(dag_module) if stubbed else {}
     print(json.dumps(answer), flush=True)
 
