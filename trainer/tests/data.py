@@ -31,14 +31,17 @@ def binary(n: int = 1500, seed: int = 0) -> pd.DataFrame:
 def multiclass(n: int = 1500, seed: int = 0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     frame = _base(n, rng)
-    scores = np.stack(
-        [
-            2.0 * frame["feature one"],
-            2.0 * frame["x2"],
-            1.5 + 2.0 * (frame["Colour"] == "red") - frame["feature one"] - frame["x2"],
-        ],
-        axis=1,
-    ) + rng.gumbel(size=(n, 3)) * 0.5
+    scores = (
+        np.stack(
+            [
+                2.0 * frame["feature one"],
+                2.0 * frame["x2"],
+                1.5 + 2.0 * (frame["Colour"] == "red") - frame["feature one"] - frame["x2"],
+            ],
+            axis=1,
+        )
+        + rng.gumbel(size=(n, 3)) * 0.5
+    )
     frame["segment"] = np.array(["bronze", "silver", "gold"])[scores.argmax(axis=1)]
     return frame
 

@@ -4,7 +4,9 @@ tracked in a real MLflow server, and its registered version loads with mlflow.py
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +21,7 @@ from automl_trainer.evaluate import mean_ndcg, random_order_ndcg
 from automl_trainer.prepare import Preprocessing
 
 from . import data
-from .conftest import MEASUREMENTS, make_spec, run_status, run_trainer, trainer_env, write_table
+from .conftest import MEASUREMENTS, TrainerRun, make_spec, run_status, run_trainer, trainer_env, write_table
 
 
 @dataclass
@@ -41,8 +43,9 @@ ANOMALY = {"label_column": "is_anomaly"}
 BANDIT = {"action_column": "shown", "reward_column": "clicked", "propensity_column": "p_logged"}
 
 CASES = {
-    "lightgbm_classifier-binary": Case("lightgbm_classifier", "binary_classification", data.binary, CLASSIFIER,
-                                       table="Churn Cases", schema="ml data"),
+    "lightgbm_classifier-binary": Case(
+        "lightgbm_classifier", "binary_classification", data.binary, CLASSIFIER, table="Churn Cases", schema="ml data"
+    ),
     "lightgbm_classifier-multiclass": Case("lightgbm_classifier", "multiclass_classification", data.multiclass, MULTI),
     "lightgbm_regressor": Case("lightgbm_regressor", "regression", data.regression, REGRESSION),
     "lightgbm_ranker": Case("lightgbm_ranker", "ranking", data.ranking, RANKING),
@@ -95,6 +98,10 @@ def check_new_rows(case: Case, model: Any, pre: Preprocessing) -> None:
     predictions = np.asarray(model.predict(pre.transform(fresh)))
     assert len(predictions) == len(fresh)
     if case.problem in ("binary_classification", "multiclass_classification"):
+        if predictions.ndim == 2:  # class probabilities (LightGBM's booster)
+            predictions = predictions.argmax(axis=1)
+        elif predictions.dtype.kind == "f":  # P(class 1) (LightGBM's booster)
+            predictions = (predictions >= 0.5).astype(int)
         label = case.columns["label_column"]
         truth = fresh[label].map({c: i for i, c in enumerate(pre.classes or [])}).to_numpy()
         accuracy = float((predictions.astype(int) == truth).mean())
@@ -116,8 +123,11 @@ def check_new_rows(case: Case, model: Any, pre: Preprocessing) -> None:
         assert (chosen == data.bandit_best_action(fresh)).mean() > 0.6
 
 
-@pytest.mark.parametrize("case_id", list(CASES))
-def test_algorithm_trains_tracks_and_registers(case_id: str, pg_url: str, mlflow_uri: str, tmp_path: Path) -> None:
+Trained = tuple[Case, pd.DataFrame, dict[str, Any], TrainerRun]
+TEST_NAME = "test_algorithm_trains_tracks_and_registers"
+
+
+def train_case(case_id: str, pg_url: str, mlflow_uri: str, tmp: Path) -> Trained:
     case = CASES[case_id]
     frame = case.make()
     table = f"{case.table} {case_id}".replace("-", "_") if case.schema else case_id.replace("-", "_")
@@ -129,12 +139,45 @@ def test_algorithm_trains_tracks_and_registers(case_id: str, pg_url: str, mlflow
         tuning={"trials": case.trials, "time_budget_minutes": 5, "unknown_future_key": True},
         **case.columns,
     )
-    run = run_trainer(trainer_env(tmp_path, pg_url, mlflow_uri, spec), tmp_path)
+    return case, frame, spec, run_trainer(trainer_env(tmp, pg_url, mlflow_uri, spec), tmp)
+
+
+@pytest.fixture(scope="session")
+def trained(
+    request: pytest.FixtureRequest, pg_url: str, mlflow_uri: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, Future[Trained]]]:
+    """Starts the trainer for every selected case at once, TRAINER_TEST_PARALLEL (default 2) at a time: the runs
+    are separate processes that mostly wait on imports and MLflow, so two overlap well on two cores."""
+    selected = [
+        item.callspec.params["case_id"]
+        for item in request.session.items
+        if getattr(item, "originalname", None) == TEST_NAME and hasattr(item, "callspec")
+    ]
+    with ThreadPoolExecutor(max_workers=int(os.environ.get("TRAINER_TEST_PARALLEL", "2"))) as pool:
+        yield {
+            case_id: pool.submit(train_case, case_id, pg_url, mlflow_uri, tmp_path_factory.mktemp(case_id))
+            for case_id in selected
+        }
+
+
+@pytest.mark.parametrize("case_id", list(CASES))
+def test_algorithm_trains_tracks_and_registers(
+    case_id: str, trained: dict[str, Future[Trained]], tmp_path: Path
+) -> None:
+    case, frame, spec, run = trained[case_id].result()
     assert run.returncode == 0, run.stderr[-3000:]
     result = run.result
     assert result is not None
-    assert set(result) == {"mlflow_run_id", "registered_model_name", "model_version", "objective", "metrics",
-                           "trials_run", "best_params", "time_used_seconds"}
+    assert set(result) == {
+        "mlflow_run_id",
+        "registered_model_name",
+        "model_version",
+        "objective",
+        "metrics",
+        "trials_run",
+        "best_params",
+        "time_used_seconds",
+    }
     assert result["registered_model_name"] == spec["registered_model_name"]
     assert result["model_version"] == "1"
     assert 1 <= result["trials_run"] <= case.trials
@@ -157,15 +200,24 @@ def test_algorithm_trains_tracks_and_registers(case_id: str, pg_url: str, mlflow
     assert version.status == "READY"
     assert version.tags["automl.job_id"] == spec["job_id"]
 
-    pre_path = mlflow.artifacts.download_artifacts(run_id=result["mlflow_run_id"], artifact_path="preprocessing.json",
-                                                   dst_path=str(tmp_path / "pre"))
+    pre_path = mlflow.artifacts.download_artifacts(
+        run_id=result["mlflow_run_id"], artifact_path="preprocessing.json", dst_path=str(tmp_path / "pre")
+    )
     saved = json.loads(Path(pre_path).read_text(encoding="utf-8"))
     pre = Preprocessing(**{k: v for k, v in saved.items() if k != "encoding"})
     model = mlflow.pyfunc.load_model(f"models:/{spec['registered_model_name']}/{result['model_version']}")
     check_new_rows(case, model, pre)
 
     MEASUREMENTS.append(
-        {"case": case_id, "seconds": round(run.seconds, 2), "max_rss_mb": round(run.max_rss_mb, 1),
-         "trials_run": result["trials_run"], "objective": result["objective"], "value": value, "baseline": baseline,
-         "time_used_seconds": result["time_used_seconds"], "status": run_status(result["mlflow_run_id"])}
+        {
+            "case": case_id,
+            "seconds": round(run.seconds, 2),
+            "max_rss_mb": round(run.max_rss_mb, 1),
+            "trials_run": result["trials_run"],
+            "objective": result["objective"],
+            "value": value,
+            "baseline": baseline,
+            "time_used_seconds": result["time_used_seconds"],
+            "status": run_status(result["mlflow_run_id"]),
+        }
     )

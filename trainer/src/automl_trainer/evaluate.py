@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import numpy as np
 from sklearn import metrics as skm
@@ -10,7 +11,8 @@ from sklearn import metrics as skm
 from automl_trainer.prepare import Data
 
 # problem type → (objective metric, optuna direction)
-OBJECTIVES: dict[str, tuple[str, str]] = {
+Direction = Literal["maximize", "minimize"]
+OBJECTIVES: dict[str, tuple[str, Direction]] = {
     "binary_classification": ("roc_auc", "maximize"),
     "multiclass_classification": ("log_loss", "minimize"),
     "regression": ("rmse", "minimize"),
@@ -112,9 +114,7 @@ def off_policy(data: Data, estimated_reward: np.ndarray) -> dict[str, float]:
     rows = np.arange(n)
     ips = float(np.mean(weight * data.reward))
     snips = float(np.sum(weight * data.reward) / np.sum(weight)) if np.sum(weight) > 0 else float("nan")
-    dr = float(
-        np.mean(estimated_reward[rows, chosen] + weight * (data.reward - estimated_reward[rows, data.action]))
-    )
+    dr = float(np.mean(estimated_reward[rows, chosen] + weight * (data.reward - estimated_reward[rows, data.action])))
     logged = float(np.mean(data.reward))
     return {
         "policy_value_snips": snips,

@@ -6,6 +6,7 @@ Identifiers go through SQLAlchemy's quoting (sa.table / sa.column), never into S
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 import sqlalchemy as sa
@@ -33,7 +34,7 @@ class TableName:
         return f"{self.schema}.{self.name}" if self.schema else self.name
 
 
-def build_query(table: TableName, columns: list[str]) -> sa.Select[tuple[object, ...]]:
+def build_query(table: TableName, columns: list[str]) -> sa.Select[*tuple[Any, ...]]:
     """SELECT of exactly these columns; every identifier is quoted by the dialect that compiles it."""
     return sa.select(*[sa.column(c) for c in columns]).select_from(sa.table(table.name, schema=table.schema))
 

@@ -19,21 +19,33 @@ TEST_FRACTION = 0.2
 SEED = 42
 
 
+_T0 = time.monotonic()
+
+
 def log(message: str) -> None:
-    print(f"automl_trainer: {message}", file=sys.stderr, flush=True)
+    print(f"automl_trainer: [{time.monotonic() - _T0:6.1f}s] {message}", file=sys.stderr, flush=True)
+
+
+CELLS_PER_THREAD = 250_000
+
+
+def useful_threads(available: int, cells: int) -> int:
+    """Small tables train fastest on one thread (thread start-up and synchronisation dominate)."""
+    return max(1, min(available, 1 + cells // CELLS_PER_THREAD))
 
 
 def run_pipeline(spec: JobSpec, source_url: str, run_id: str, threads: int, started: float) -> dict[str, Any]:
     algo = get_algorithm(spec.algorithm)
 
     # load
+    log("loading")
     frame, features = load_frame(source_url, spec)
     log(f"loaded {len(frame)} rows, {len(features)} features from {spec.source_table}")
 
     # prepare
     data, pre = prepare(frame, features, spec)
     del frame
-    ctx = Context(problem=spec.problem_type, preprocessing=pre, threads=threads, seed=SEED)
+    ctx = Context(problem=spec.problem_type, preprocessing=pre, threads=useful_threads(threads, data.X.size), seed=SEED)
     train_rows, test_rows = split(data, spec.problem_type, TEST_FRACTION, SEED)
     train, test = data.take(train_rows), data.take(test_rows)
     track.log_params(
@@ -50,13 +62,17 @@ def run_pipeline(spec: JobSpec, source_url: str, run_id: str, threads: int, star
             "n_test": len(test),
             "n_features": len(features),
             "n_categorical": len(pre.categorical),
-            **{k: v for k, v in {
-                "group_column": spec.group_column,
-                "action_column": spec.action_column,
-                "reward_column": spec.reward_column,
-                "cost_column": spec.cost_column,
-                "propensity_column": spec.propensity_column,
-            }.items() if v},
+            **{
+                k: v
+                for k, v in {
+                    "group_column": spec.group_column,
+                    "action_column": spec.action_column,
+                    "reward_column": spec.reward_column,
+                    "cost_column": spec.cost_column,
+                    "propensity_column": spec.propensity_column,
+                }.items()
+                if v
+            },
         }
     )
     track.log_json("preprocessing.json", pre.to_json())
@@ -82,9 +98,12 @@ def run_pipeline(spec: JobSpec, source_url: str, run_id: str, threads: int, star
         summary[f"valid_{objective}"] = result.best_valid
     track.log_metrics({**metrics, **summary})
     track.log_json("trials.json", result.history)
+    log("logging and registering the model")
     info = algo.log_model(final.model, ctx, spec.registered_model_name, test)
+    algo.release(final.model)
     model_version = str(info.registered_model_version)
     track.tag_version(spec.registered_model_name, model_version, spec.job_id)
+    log(f"registered {spec.registered_model_name} version {model_version}")
     time_used = time.monotonic() - started
     track.log_metrics({"time_used_seconds": time_used})
     return {

@@ -184,7 +184,7 @@ def _anomaly_label(series: pd.Series, column: str) -> np.ndarray | None:
     """1 = anomaly. Accepts booleans/0-1 numbers, or -1 (outlier) / 1 (inlier) as scikit-learn writes them."""
     values = series.dropna()
     distinct = set(pd.unique(values).tolist())
-    if distinct <= {0, 1, True, False}:
+    if distinct <= {0, 1}:
         return series.fillna(0).astype(np.int64).to_numpy()
     if distinct <= {-1, 1}:
         return (series.fillna(1) == -1).astype(np.int64).to_numpy()

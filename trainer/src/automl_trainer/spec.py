@@ -104,9 +104,7 @@ def parse_spec(text: str) -> JobSpec:
     if algorithm not in PROBLEM_ALGORITHMS[problem]:
         raise TrainerError(f"job spec: algorithm '{algorithm}' does not solve problem_type '{problem}'")
     features = raw.get("feature_columns")
-    if features is not None and (
-        not isinstance(features, list) or not all(isinstance(f, str) and f for f in features)
-    ):
+    if features is not None and (not isinstance(features, list) or not all(isinstance(f, str) and f for f in features)):
         raise TrainerError("job spec: 'feature_columns' must be null or a list of column names")
     if features is not None and len(set(features)) != len(features):
         raise TrainerError("job spec: 'feature_columns' names a column twice")
@@ -145,9 +143,9 @@ def parse_spec(text: str) -> JobSpec:
 
 def _check_problem_columns(spec: JobSpec) -> None:
     problem = spec.problem_type
-    if problem in ("binary_classification", "multiclass_classification", "regression", "ranking"):
-        if not spec.label_column:
-            raise TrainerError(f"job spec: 'label_column' is required for {problem}")
+    supervised = ("binary_classification", "multiclass_classification", "regression", "ranking")
+    if problem in supervised and not spec.label_column:
+        raise TrainerError(f"job spec: 'label_column' is required for {problem}")
     if problem == "ranking" and not spec.group_column:
         raise TrainerError("job spec: 'group_column' is required for ranking")
     if problem == "contextual_bandit":
@@ -156,7 +154,9 @@ def _check_problem_columns(spec: JobSpec) -> None:
         if not spec.propensity_column:
             raise TrainerError("job spec: 'propensity_column' is required for contextual_bandit")
         if bool(spec.reward_column) == bool(spec.cost_column):
-            raise TrainerError("job spec: exactly one of 'reward_column' and 'cost_column' is required for contextual_bandit")
+            raise TrainerError(
+                "job spec: exactly one of 'reward_column' and 'cost_column' is required for contextual_bandit"
+            )
     if spec.feature_columns is not None:
         taken = {c for c in [spec.label_column, *spec.special_columns()] if c}
         clash = [f for f in spec.feature_columns if f in taken]

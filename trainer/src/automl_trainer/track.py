@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -22,12 +23,15 @@ class Run:
 
     def __init__(self) -> None:
         self.run_id: str | None = None
+        self._client: Any = None
         self._ended = threading.Lock()
         self._done = False
 
     def start(self, spec: JobSpec) -> str:
         import mlflow
+        from mlflow.tracking import MlflowClient
 
+        self._client = MlflowClient()  # made now, so ending the run later is one request and no import
         mlflow.set_experiment(spec.mlflow_experiment_name)
         tags = {
             "automl.job_id": spec.job_id,
@@ -50,22 +54,43 @@ class Run:
             if self._done or self.run_id is None:
                 return
             self._done = True
-        from mlflow.tracking import MlflowClient
+        import mlflow
 
-        MlflowClient().set_terminated(self.run_id, status=status)
+        active = mlflow.active_run()  # thread-local: the main thread's run, never the SIGTERM thread's
+        if active is not None and active.info.run_id == self.run_id:
+            # Pops the fluent run too: otherwise MLflow's atexit hook ends it again, as FINISHED.
+            mlflow.end_run(status=status)
+        else:
+            self._client.set_terminated(self.run_id, status=status)
 
     def end_within(self, status: str, seconds: float) -> bool:
-        """end() bounded in time (the client retries for minutes when the server is gone)."""
-        worker = threading.Thread(target=self._end_quietly, args=(status,), daemon=True)
+        """end() bounded in time (the client retries for minutes when the server is gone). True if it ended.
+
+        The status is set from a helper thread; then, on the main thread, the fluent run is ended with the same
+        status, or MLflow's atexit hook would end it again as FINISHED. When the server did not answer in
+        time the caller must leave with os._exit (that hook would hang on the same dead server).
+        """
+        outcome: list[bool] = []
+
+        def terminate() -> None:
+            # The process is exiting on another cause, which is what it reports.
+            with contextlib.suppress(Exception):
+                self.end(status)
+                outcome.append(True)
+
+        worker = threading.Thread(target=terminate, daemon=True)
         worker.start()
         worker.join(seconds)
-        return not worker.is_alive()
+        if not outcome:
+            return False
+        if threading.current_thread() is threading.main_thread():
+            import mlflow
 
-    def _end_quietly(self, status: str) -> None:
-        try:
-            self.end(status)
-        except Exception:  # noqa: S110  the process is exiting on another error; that one is reported
-            pass
+            active = mlflow.active_run()
+            if active is not None and active.info.run_id == self.run_id:
+                with contextlib.suppress(Exception):
+                    mlflow.end_run(status=status)
+        return True
 
 
 def log_json(name: str, payload: Any) -> None:

@@ -14,7 +14,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import optuna
 
 from automl_trainer.algorithms.base import Algorithm, Context, Fitted, Monitor
@@ -65,7 +64,10 @@ def tune(algo: Algorithm, train: Data, ctx: Context, tuning: Tuning, started: fl
         params = algo.suggest(trial, ctx)
         fitted = algo.fit(params, fit_part, valid_part, ctx, Monitor(trial, deadline))
         trial.set_user_attr("rounds", fitted.rounds)
-        value = evaluate(ctx.problem, valid_part, algo.predict(fitted.model, valid_part, ctx)).get(objective_name)
+        try:
+            value = evaluate(ctx.problem, valid_part, algo.predict(fitted.model, valid_part, ctx)).get(objective_name)
+        finally:
+            algo.release(fitted.model)
         if value is None or not math.isfinite(value):
             raise optuna.TrialPruned(f"{objective_name} undefined on the validation rows")
         return float(value)
@@ -84,11 +86,19 @@ def tune(algo: Algorithm, train: Data, ctx: Context, tuning: Tuning, started: fl
         params, rounds, best_valid = dict(best.params), best.user_attrs.get("rounds"), best.value
     else:
         params, rounds, best_valid = dict(algo.default_params(ctx)), None, None
+    job_start_wall = time.time() - (time.monotonic() - started)
     history = [
-        {"number": t.number, "state": t.state.name, "value": t.value, "params": t.params,
-         "rounds": t.user_attrs.get("rounds"),
-         "seconds": (t.datetime_complete - t.datetime_start).total_seconds()
-         if t.datetime_complete and t.datetime_start else None}
+        {
+            "number": t.number,
+            "started_at_seconds": t.datetime_start.timestamp() - job_start_wall if t.datetime_start else None,
+            "state": t.state.name,
+            "value": t.value,
+            "params": t.params,
+            "rounds": t.user_attrs.get("rounds"),
+            "seconds": (t.datetime_complete - t.datetime_start).total_seconds()
+            if t.datetime_complete and t.datetime_start
+            else None,
+        }
         for t in study.trials
     ]
     train_fraction = len(fit_part) / max(1, len(train))
@@ -103,7 +113,3 @@ def tune(algo: Algorithm, train: Data, ctx: Context, tuning: Tuning, started: fl
         history=history,
     )
     return result, final
-
-
-def seed_everything(seed: int) -> None:
-    np.random.seed(seed)  # noqa: NPY002  libraries that still read the global generator

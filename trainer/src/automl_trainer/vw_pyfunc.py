@@ -63,10 +63,10 @@ def predict_raw(workspace: Any, mode: str, rows: list[str], n: int) -> np.ndarra
 
 
 try:
-    import mlflow.pyfunc
     from mlflow.models import set_model
+    from mlflow.pyfunc import PythonModel
 
-    class VowpalWabbitModel(mlflow.pyfunc.PythonModel):
+    class VowpalWabbitModel(PythonModel):
         def load_context(self, context: Any) -> None:
             import vowpalwabbit
 

@@ -62,8 +62,10 @@ class Fitted:
 
 
 class Algorithm(ABC):
-    name: str
     flavour: str  # the MLflow flavour its model is logged in
+
+    def __init__(self, name: str) -> None:
+        self.name = name
 
     @abstractmethod
     def default_params(self, ctx: Context) -> dict[str, Any]:
@@ -85,6 +87,9 @@ class Algorithm(ABC):
     def predict(self, model: Any, data: Data, ctx: Context) -> np.ndarray:
         """Scores evaluate() understands: P(class 1), class probabilities, values, ranking scores,
         anomaly scores (higher = more abnormal) or, for the bandit, estimated reward per action."""
+
+    def release(self, model: Any) -> None:  # noqa: B027  optional hook, a no-op for most libraries
+        """Free native resources of a model that is no longer needed."""
 
     @abstractmethod
     def log_model(self, model: Any, ctx: Context, registered_model_name: str, example: Data) -> Any:

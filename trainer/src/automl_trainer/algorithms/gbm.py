@@ -20,11 +20,22 @@ MAX_ROUNDS = 2000
 EARLY_STOPPING_ROUNDS = 50
 
 
-class LightGBM(Algorithm):
-    flavour = "lightgbm"
+class Boosting(Algorithm):
+    """What LightGBM and XGBoost share: rounds from early stopping, predictions through the sklearn API."""
 
-    def __init__(self, name: str) -> None:
-        self.name = name
+    def refit_params(self, params: dict[str, Any], fitted: Fitted, train_fraction: float) -> dict[str, Any]:
+        return {**params, "n_estimators": scaled_rounds(fitted.rounds, train_fraction, 100)}
+
+    def predict(self, model: Any, data: Data, ctx: Context) -> np.ndarray:
+        if ctx.problem == "binary_classification":
+            return np.asarray(model.predict_proba(data.X))[:, 1]
+        if ctx.problem == "multiclass_classification":
+            return np.asarray(model.predict_proba(data.X))
+        return np.asarray(model.predict(data.X), dtype=np.float64)
+
+
+class LightGBM(Boosting):
+    flavour = "lightgbm"
 
     def _metric(self, ctx: Context) -> str:
         return {
@@ -82,7 +93,8 @@ class LightGBM(Algorithm):
         if ctx.problem == "ranking":
             kwargs["group"] = train.group_sizes()
         if valid is not None:
-            kwargs["eval_set"] = [(valid.X, valid.y)]
+            kwargs["eval_X"] = (valid.X,)
+            kwargs["eval_y"] = (valid.y,)
             if ctx.problem == "ranking":
                 kwargs["eval_group"] = [valid.group_sizes()]
                 kwargs["eval_at"] = [10]
@@ -92,26 +104,20 @@ class LightGBM(Algorithm):
                 if monitor.step(env.iteration, value):
                     raise lgb.callback.EarlyStopException(env.iteration, env.evaluation_result_list)
 
-            kwargs["callbacks"] = [lgb.early_stopping(EARLY_STOPPING_ROUNDS, first_metric_only=True, verbose=False), watch]
+            stop = lgb.early_stopping(EARLY_STOPPING_ROUNDS, first_metric_only=True, verbose=False)
+            kwargs["callbacks"] = [stop, watch]
         model.fit(train.X, train.y, **kwargs)
         rounds = model.best_iteration_ if valid is not None and model.best_iteration_ else None
         return Fitted(model=model, rounds=rounds)
 
-    def refit_params(self, params: dict[str, Any], fitted: Fitted, train_fraction: float) -> dict[str, Any]:
-        return {**params, "n_estimators": scaled_rounds(fitted.rounds, train_fraction, 100)}
-
-    def predict(self, model: Any, data: Data, ctx: Context) -> np.ndarray:
-        if ctx.problem == "binary_classification":
-            return np.asarray(model.predict_proba(data.X))[:, 1]
-        if ctx.problem == "multiclass_classification":
-            return np.asarray(model.predict_proba(data.X))
-        return np.asarray(model.predict(data.X), dtype=np.float64)
-
     def log_model(self, model: Any, ctx: Context, registered_model_name: str, example: Data) -> Any:
         import mlflow.lightgbm
 
+        # The Booster, in LightGBM's own text format: no pickle, no skops (whose import alone took 14 s here, and
+        # which refuses LGBMRanker as an untrusted type). Its pyfunc returns P(class 1) for binary, class
+        # probabilities for multiclass, values for regression and scores for ranking.
         return mlflow.lightgbm.log_model(
-            model,
+            model.booster_,
             name="model",
             registered_model_name=registered_model_name,
             input_example=example.X.head(5),
@@ -119,11 +125,8 @@ class LightGBM(Algorithm):
         )
 
 
-class XGBoost(Algorithm):
+class XGBoost(Boosting):
     flavour = "xgboost"
-
-    def __init__(self, name: str) -> None:
-        self.name = name
 
     def _metric(self, ctx: Context) -> str:
         return {
@@ -205,16 +208,6 @@ class XGBoost(Algorithm):
             rounds = int(best) + 1 if best is not None else None
             model.set_params(callbacks=None, early_stopping_rounds=None)
         return Fitted(model=model, rounds=rounds)
-
-    def refit_params(self, params: dict[str, Any], fitted: Fitted, train_fraction: float) -> dict[str, Any]:
-        return {**params, "n_estimators": scaled_rounds(fitted.rounds, train_fraction, 100)}
-
-    def predict(self, model: Any, data: Data, ctx: Context) -> np.ndarray:
-        if ctx.problem == "binary_classification":
-            return np.asarray(model.predict_proba(data.X))[:, 1]
-        if ctx.problem == "multiclass_classification":
-            return np.asarray(model.predict_proba(data.X))
-        return np.asarray(model.predict(data.X), dtype=np.float64)
 
     def log_model(self, model: Any, ctx: Context, registered_model_name: str, example: Data) -> Any:
         import mlflow.xgboost

@@ -19,9 +19,6 @@ from automl_trainer.track import pins
 class IsolationForestAlgorithm(Algorithm):
     flavour = "sklearn"
 
-    def __init__(self, name: str) -> None:
-        self.name = name
-
     def default_params(self, ctx: Context) -> dict[str, Any]:
         return {"n_estimators": 100, "max_samples": 256, "max_features": 1.0, "bootstrap": False}
 
@@ -46,7 +43,8 @@ class IsolationForestAlgorithm(Algorithm):
             n_jobs=ctx.threads,
             random_state=ctx.seed,
         )
-        pipeline = Pipeline([("impute", SimpleImputer(strategy="median", keep_empty_features=True)), ("forest", forest)])
+        impute = SimpleImputer(strategy="median", keep_empty_features=True)
+        pipeline = Pipeline([("impute", impute), ("forest", forest)])
         pipeline.fit(train.X)
         return Fitted(model=pipeline)
 

@@ -40,9 +40,6 @@ class VWModel:
 class VowpalWabbit(Algorithm):
     flavour = "pyfunc"
 
-    def __init__(self, name: str) -> None:
-        self.name = name
-
     def _mode(self, ctx: Context) -> str:
         return {
             "binary_classification": "binary",
@@ -71,10 +68,17 @@ class VowpalWabbit(Algorithm):
     def _args(self, params: dict[str, Any], ctx: Context) -> tuple[list[str], list[str]]:
         mode = self._mode(ctx)
         args = [
-            "--quiet", "-b", str(BITS), "--random_seed", str(ctx.seed),
-            "--learning_rate", f"{params['learning_rate']:.9g}",
-            "--power_t", f"{params['power_t']:.9g}",
-            "--l2", f"{params['l2']:.9g}",
+            "--quiet",
+            "-b",
+            str(BITS),
+            "--random_seed",
+            str(ctx.seed),
+            "--learning_rate",
+            f"{params['learning_rate']:.9g}",
+            "--power_t",
+            f"{params['power_t']:.9g}",
+            "--l2",
+            f"{params['l2']:.9g}",
         ]
         predict_args: list[str] = []
         if mode == "binary":
@@ -122,19 +126,23 @@ class VowpalWabbit(Algorithm):
         objective, direction = OBJECTIVES[ctx.problem]
         best: float | None = None
         best_pass = 1
-        for p in range(passes):
-            for i in rng.permutation(len(examples)):
-                workspace.learn(examples[i])
-            if valid is None:
-                if monitor.step(p, float("nan")):
+        try:
+            for p in range(passes):
+                for i in rng.permutation(len(examples)):
+                    workspace.learn(examples[i])
+                if valid is None:
+                    if monitor.step(p, float("nan")):
+                        break
+                    continue
+                value = evaluate(ctx.problem, valid, self.predict(model, valid, ctx)).get(objective, float("nan"))
+                improved = best is None or (value > best if direction == "maximize" else value < best)
+                if improved and np.isfinite(value):
+                    best, best_pass = value, p + 1
+                if monitor.step(p, value) or p + 1 - best_pass >= PATIENCE:
                     break
-                continue
-            value = evaluate(ctx.problem, valid, self.predict(model, valid, ctx)).get(objective, float("nan"))
-            improved = best is None or (value > best if direction == "maximize" else value < best)
-            if improved and np.isfinite(value):
-                best, best_pass = value, p + 1
-            if monitor.step(p, value) or p + 1 - best_pass >= PATIENCE:
-                break
+        except BaseException:  # pruned or failed: this workspace is not returned
+            workspace.finish()
+            raise
         return Fitted(model=model, rounds=best_pass if valid is not None else passes)
 
     def refit_params(self, params: dict[str, Any], fitted: Fitted, train_fraction: float) -> dict[str, Any]:
@@ -146,6 +154,11 @@ class VowpalWabbit(Algorithm):
         if model.mode == "bandit":
             return -raw  # VW estimates costs; evaluate() wants rewards
         return raw
+
+    def release(self, model: Any) -> None:
+        # Finish workspaces explicitly: VW's __del__ at interpreter shutdown prints an AttributeError after the
+        # process's last line, which must stay the error line.
+        model.workspace.finish()
 
     def log_model(self, model: Any, ctx: Context, registered_model_name: str, example: Data) -> Any:
         import mlflow.pyfunc
