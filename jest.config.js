@@ -17,11 +17,23 @@ module.exports = {
       testEnvironment: 'node',
       rootDir: '.',
       testMatch: ['<rootDir>/test/**/*.e2e-spec.ts'],
+      testPathIgnorePatterns: ['/node_modules/', '<rootDir>/test/airflow-real/'],
       transform,
       // Tests run as CommonJS: take the package's CommonJS build (Jest would otherwise pick its ESM default export).
       moduleNameMapper: { '^eventsource-parser$': '<rootDir>/node_modules/eventsource-parser/dist/index.cjs' },
       globalSetup: '<rootDir>/test/setup/global-setup.ts',
       globalTeardown: '<rootDir>/test/setup/global-teardown.ts',
+    },
+    {
+      // Real Apache Airflow 3 (installed from deploy/airflow/requirements.lock, cached) started once by its global-setup;
+      // needs PostgreSQL (TEST_DATABASE_URL). AIRFLOW_E2E=off skips it, saying so.
+      displayName: 'airflow',
+      testEnvironment: 'node',
+      rootDir: '.',
+      testMatch: ['<rootDir>/test/airflow-real/**/*.e2e-spec.ts'],
+      transform,
+      globalSetup: '<rootDir>/test/airflow-real/global-setup.ts',
+      globalTeardown: '<rootDir>/test/airflow-real/global-teardown.ts',
     },
   ],
 };

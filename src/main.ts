@@ -7,6 +7,7 @@ import { configureApp } from './app.setup';
 import { createHttpAdapter } from './common/http/http-adapter';
 import { AppConfig, loadAppConfig } from './config/app.config';
 import { ConfigurationError } from './config/env.validation';
+import { AIRFLOW_NOT_CONFIGURED } from './automl-training/airflow/airflow.errors';
 
 function announceGeneratedPsk(config: AppConfig): void {
   if (!config.auth.pskGenerated) return;
@@ -34,7 +35,9 @@ async function bootstrap(): Promise<void> {
   configureApp(app, config);
   await app.listen(config.port);
   const url = await app.getUrl();
-  new Logger('Bootstrap').log(`Listening on ${url.replace('[::1]', 'localhost')}; Swagger UI at /docs`);
+  const logger = new Logger('Bootstrap');
+  logger.log(`Listening on ${url.replace('[::1]', 'localhost')}; Swagger UI at /docs`);
+  if (!config.airflow.url) logger.warn(AIRFLOW_NOT_CONFIGURED);
   announceGeneratedPsk(config);
 }
 

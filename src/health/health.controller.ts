@@ -3,6 +3,7 @@ import { ApiExcludeController } from '@nestjs/swagger';
 import { HealthCheckService, HealthIndicatorService, TypeOrmHealthIndicator } from '@nestjs/terminus';
 import type { Response } from 'express';
 import { AirflowClient } from '../automl-training/airflow/airflow.client';
+import { AIRFLOW_NOT_CONFIGURED } from '../automl-training/airflow/airflow.errors';
 import { Public } from '../common/auth/auth.decorator';
 import { APP_CONFIG, AppConfig } from '../config/app.config';
 
@@ -48,7 +49,7 @@ export class HealthController {
 
   private async airflowDetails() {
     const indicator = this.indicators.check('airflow');
-    if (!this.airflow.configured) return indicator.up({ configured: false });
+    if (!this.airflow.configured) return indicator.up({ configured: false, message: AIRFLOW_NOT_CONFIGURED });
     return indicator.up({ configured: true, ...(await this.airflow.probe(PROBE_TIMEOUT_MS)) });
   }
 

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { EnvironmentVariables } from '../../src/config/env.validation';
 import { loadAppConfig } from '../../src/config/app.config';
+import { AIRFLOW_SETTINGS } from '../utils/real-airflow';
 
 const ROOT = join(__dirname, '..', '..');
 
@@ -30,6 +31,16 @@ describe('docker-compose.yml', () => {
     expect(compose.services.airflow.environment!.AIRFLOW_VAR_AUTOML_TRAINING_PSK).toBe(compose.services.automl.environment!.API_PSK);
     expect(compose.services.airflow.volumes).toContain('dags:/opt/airflow/dags');
     expect(compose.services.automl.volumes).toContain('dags:/dags');
+  });
+
+  it('should run Airflow with the settings of npm run stack and the real-Airflow tests, and the Connections the DAG reads', () => {
+    const airflow = compose.services.airflow.environment!;
+    for (const [name, value] of Object.entries(AIRFLOW_SETTINGS)) {
+      expect({ name, value: airflow[name]?.toLowerCase() }).toEqual({ name, value: value.toLowerCase() });
+    }
+    const config = loadAppConfig(compose.services.automl.environment!);
+    expect(airflow[`AIRFLOW_CONN_${config.airflow.sourceConnId.toUpperCase()}`]).toMatch(/^postgres:\/\//);
+    expect(JSON.parse(airflow[`AIRFLOW_CONN_${config.airflow.mlflowConnId.toUpperCase()}`])).toMatchObject({ conn_type: 'http', host: 'mlflow' });
   });
 
   it('should import a rapid realm whose client is the one the service expects', () => {

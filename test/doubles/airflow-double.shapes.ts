@@ -39,6 +39,8 @@ export function dagBody(dag: DagRecord, version: 'v1' | 'v2'): unknown {
     next_dagrun_logical_date: null,
     next_dagrun_run_after: null,
     allowed_run_types: null,
+    timetable_periodic: false,
+    is_backfillable: false,
   };
 }
 
@@ -60,8 +62,13 @@ export function runBody(run: RunRecord, version: 'v1' | 'v2', username: string):
   if (version === 'v1') {
     return { ...base, logical_date: run.runAfter, execution_date: run.runAfter, external_trigger: run.runType === 'manual' };
   }
+  const scheduled = run.runType === 'scheduled';
   return {
     ...base,
+    // Airflow 3: manual runs have no logical date; an @once run's is its start_date.
+    logical_date: scheduled ? run.runAfter : null,
+    data_interval_start: scheduled ? run.runAfter : null,
+    data_interval_end: scheduled ? run.runAfter : null,
     queued_at: run.runAfter,
     duration: run.startDate && run.endDate ? (Date.parse(run.endDate) - Date.parse(run.startDate)) / 1000 : null,
     run_after: run.runAfter,
@@ -71,6 +78,7 @@ export function runBody(run: RunRecord, version: 'v1' | 'v2', username: string):
     bundle_version: null,
     dag_display_name: run.dagId,
     partition_key: null,
+    partition_date: null,
   };
 }
 

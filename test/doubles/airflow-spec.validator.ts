@@ -10,6 +10,13 @@ type Spec = { paths: Record<string, Record<string, any>>; servers?: { url: strin
 const FIXTURES = join(__dirname, '..', 'fixtures', 'airflow');
 
 /**
+ * Answers real Airflow gives that its own spec does not document, seen by
+ * test/airflow-real/contract.e2e-spec.ts: Airflow 3.3.2's DELETE of a DAG
+ * answers 204 with no body while its generated spec (3.3.2's too) lists 200.
+ */
+const KNOWN_UNDOCUMENTED = new Set(['delete /api/v2/dags/{dag_id} 204']);
+
+/**
  * Validates request and response bodies against Airflow's official OpenAPI
  * documents (v1: OpenAPI 3.0 with `nullable`; v2: OpenAPI 3.1 / JSON Schema
  * 2020-12), by operation path template, method and status.
@@ -48,8 +55,33 @@ export class AirflowSpecValidator {
     return this.run(pointer, body);
   }
 
+  /**
+   * The same errors as FastAPI/pydantic 422 items, as Airflow 3 answers them:
+   * `missing` for an absent required key, `extra_forbidden` for an unknown one.
+   */
+  requestErrorItems(template: string, method: string, body: unknown, specId = this.id): { type: string; loc: (string | number)[]; msg: string; input: unknown }[] {
+    const pointer = `${specId}#/paths/${escape(template)}/${method}/requestBody/content/application~1json/schema`;
+    this.run(pointer, body);
+    const errors = this.cache.get(pointer)?.errors ?? [];
+    const at = (path: string) => path.split('/').filter(Boolean);
+    const valueAt = (path: string[]) => path.reduce<unknown>((node, key) => (node as Record<string, unknown> | undefined)?.[key], body);
+    return errors.map((error) => {
+      const path = at(error.instancePath);
+      const params = error.params as { missingProperty?: string; additionalProperty?: string };
+      if (error.keyword === 'required' && params.missingProperty) {
+        return { type: 'missing', loc: ['body', ...path, params.missingProperty], msg: 'Field required', input: valueAt(path) };
+      }
+      if (error.keyword === 'additionalProperties' && params.additionalProperty) {
+        const key = [...path, params.additionalProperty];
+        return { type: 'extra_forbidden', loc: ['body', ...key], msg: 'Extra inputs are not permitted', input: valueAt(key) };
+      }
+      return { type: 'value_error', loc: ['body', ...path], msg: error.message ?? 'invalid', input: valueAt(path) };
+    });
+  }
+
   /** Errors of `body` against the operation's response schema for `status`; [] when valid. */
   responseErrors(template: string, method: string, status: number, body: unknown, specId = this.id): string[] {
+    if (KNOWN_UNDOCUMENTED.has(`${method} ${template} ${status}`)) return [];
     const operation = this.operation(template, method, specId);
     const response = operation.responses[String(status)] ?? operation.responses.default;
     if (!response) return [`status ${status} is not documented for ${method.toUpperCase()} ${template}`];

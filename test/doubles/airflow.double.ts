@@ -62,6 +62,8 @@ class HttpError {
     readonly status: number,
     readonly title: string,
     readonly detail: string,
+    /** Airflow 3's structured `detail` when it is not a string (pydantic 422 items, the 409 of a unique violation). */
+    readonly v2Detail?: unknown,
   ) {}
 }
 
@@ -134,7 +136,12 @@ export class AirflowDouble {
       const autoTrigger = /^AUTO_TRIGGER = True$/m.test(source);
       const taskIds = [...new Set([...source.matchAll(/task_id="([^"]+)"/g)].map((m) => m[1]))];
       this.dags.set(dagId, { dagId, fileloc: join(this.options.dagsDir, file), isPaused: false, autoTrigger, parsedAt: now(), taskIds });
-      if (autoTrigger) this.addRun(dagId, `scheduled__${now()}`, 'scheduled', {}, null);
+      if (autoTrigger) {
+        // An @once DAG's run is scheduled at its start_date (its logical date and run_after), as Airflow 3 does.
+        const start = /start_date=datetime\((\d+), (\d+), (\d+)\)/.exec(source);
+        const at = start ? new Date(Date.UTC(Number(start[1]), Number(start[2]) - 1, Number(start[3]))).toISOString() : now();
+        this.addRun(dagId, `scheduled__${at.replace('.000Z', '+00:00')}`, 'scheduled', {}, null, at);
+      }
     }
     return found;
   }
@@ -227,10 +234,17 @@ export class AirflowDouble {
     return runBody(run, this.options.version, this.options.username);
   }
 
-  private addRun(dagId: string, runId: string, runType: RunRecord['runType'], conf: Record<string, unknown>, note: string | null): RunRecord {
-    // Strictly increasing run_after, as a real scheduler's clock would give in this test's time scale.
-    const last = this.runs.at(-1)?.runAfter;
-    const at = last && last >= now() ? new Date(Date.parse(last) + 1).toISOString() : now();
+  private addRun(
+    dagId: string,
+    runId: string,
+    runType: RunRecord['runType'],
+    conf: Record<string, unknown>,
+    note: string | null,
+    scheduledAt?: string,
+  ): RunRecord {
+    // Strictly increasing run_after for manual runs, as a real scheduler's clock would give in this test's time scale.
+    const last = this.runs.filter((r) => r.runType === 'manual').at(-1)?.runAfter;
+    const at = scheduledAt ?? (last && last >= now() ? new Date(Date.parse(last) + 1).toISOString() : now());
     const tasks = (this.dags.get(dagId)?.taskIds ?? []).map(
       (taskId): TaskRecord => ({ taskId, tryNumber: 0, state: null, startDate: null, endDate: null, logs: new Map() }),
     );
@@ -276,7 +290,7 @@ export class AirflowDouble {
       const payload =
         this.options.version === 'v1'
           ? { type: `https://airflow.apache.org/docs/apache-airflow/2.10.0/stable-rest-api-ref.html#section/Errors/${error.title.replace(/\s/g, '')}`, title: error.title, status: error.status, detail: error.detail }
-          : { detail: error.detail };
+          : { detail: error.v2Detail ?? error.detail };
       this.send(res, error.status, payload, this.options.version === 'v1' ? 'application/problem+json' : 'application/json');
     }
   }
@@ -294,7 +308,8 @@ export class AirflowDouble {
     const errors = this.validator.requestErrors(template, method, body, specId);
     if (errors.length > 0) {
       this.violation(`request ${method} ${template}: ${errors.join('; ')}`);
-      throw new HttpError(this.options.version === 'v1' ? 400 : 422, 'BadRequest', errors.join('; '));
+      const items = this.validator.requestErrorItems(template, method, body, specId);
+      throw new HttpError(this.options.version === 'v1' ? 400 : 422, 'BadRequest', errors.join('; '), items);
     }
   }
 
@@ -303,8 +318,11 @@ export class AirflowDouble {
     if (this.options.version === 'v1') {
       const expected = `Basic ${Buffer.from(`${this.options.username}:${this.options.password}`).toString('base64')}`;
       if (header !== expected) throw new HttpError(401, 'Unauthorized', 'Invalid credentials');
-    } else if (!this.tokens.has(header.replace(/^Bearer /, ''))) {
-      throw new HttpError(401, 'Unauthorized', 'Invalid JWT');
+    } else if (!header.startsWith('Bearer ')) {
+      throw new HttpError(401, 'Unauthorized', 'Not authenticated');
+    } else if (!this.tokens.has(header.slice('Bearer '.length))) {
+      // Airflow 3 answers an unknown, expired or badly signed token with 403, not 401.
+      throw new HttpError(403, 'Forbidden', 'Invalid JWT token');
     }
   }
 
@@ -343,7 +361,10 @@ export class AirflowDouble {
         .filter((run) => !dagIds || dagIds.includes(run.dagId))
         .sort((a, b) => (a.runAfter < b.runAfter ? 1 : -1));
       const page = selected.slice(offset, offset + limit).map((run) => this.run(run));
-      return { template, status: 200, payload: { dag_runs: page, total_entries: selected.length } };
+      const payload = v1
+        ? { dag_runs: page, total_entries: selected.length }
+        : { dag_runs: page, total_entries: selected.length, total_entries_limit: null, next_cursor: null, previous_cursor: null };
+      return { template, status: 200, payload };
     }
     if (method === 'get' && (match = /^\/dags\/([^/]+)\/dagRuns\/([^/]+)\/taskInstances$/.exec(rest))) {
       const run = this.findRun(decodeURIComponent(match[1]), decodeURIComponent(match[2]));
@@ -365,7 +386,9 @@ export class AirflowDouble {
       const [dagId, runId] = [decodeURIComponent(match[1]), decodeURIComponent(match[2])];
       const template = t('/dags/{dag_id}/dagRuns/{dag_run_id}');
       const run = this.runs.find((r) => r.dagId === dagId && r.runId === runId);
-      if (!run) throw new HttpError(404, 'DAGRun not found', `DAGRun with DAG ID: '${dagId}' and DagRun ID: '${runId}' not found`);
+      if (!run) {
+        throw new HttpError(404, 'DAGRun not found', v1 ? `DAGRun with DAG ID: '${dagId}' and DagRun ID: '${runId}' not found` : `The DagRun with dag_id: \`${dagId}\` and run_id: \`${runId}\` was not found`);
+      }
       if (method === 'patch') {
         this.checkRequest(template, 'patch', body);
         this.setRunState(dagId, (body as { state: RunState }).state, runId);
@@ -376,10 +399,15 @@ export class AirflowDouble {
       const dagId = decodeURIComponent(match[1]);
       const template = t('/dags/{dag_id}/dagRuns');
       this.checkRequest(template, 'post', body);
-      if (!this.dags.has(dagId)) throw new HttpError(404, 'DAG not found', `DAG with dag_id: '${dagId}' not found`);
+      if (!this.dags.has(dagId)) throw new HttpError(404, 'DAG not found', `${v1 ? 'DAG' : 'Dag'} with dag_id: '${dagId}' not found`);
       const { dag_run_id: runId = `manual__${now()}`, conf = {}, note = null } = body as { dag_run_id?: string; conf?: Record<string, unknown>; note?: string | null };
       if (this.runs.some((r) => r.dagId === dagId && r.runId === runId)) {
-        throw new HttpError(409, 'AlreadyExists', `DAGRun with DAG ID: '${dagId}' and DAGRun ID: '${runId}' already exists`);
+        throw new HttpError(409, 'AlreadyExists', `DAGRun with DAG ID: '${dagId}' and DAGRun ID: '${runId}' already exists`, {
+          reason: 'Unique constraint violation',
+          statement: 'hidden',
+          orig_error: 'hidden',
+          message: 'Serious error when handling your request. Check logs for more details - you will find it in api server when you look for ID double',
+        });
       }
       return { template, status: 200, payload: this.run(this.addRun(dagId, runId, 'manual', conf, note)) };
     }
@@ -394,8 +422,8 @@ export class AirflowDouble {
       } else if (method === 'delete') {
         this.dags.delete(dagId);
         for (let i = this.runs.length - 1; i >= 0; i--) if (this.runs[i].dagId === dagId) this.runs.splice(i, 1);
-        // Airflow 2 answers 204; Airflow 3's FastAPI route 200 with a JSON null.
-        return { template, status: v1 ? 204 : 200, payload: v1 ? undefined : null };
+        // Both answer 204 with no body (Airflow 3.3 checked by test/airflow-real/contract.e2e-spec.ts).
+        return { template, status: 204, payload: undefined };
       }
       return { template, status: 200, payload: dagBody(dag, this.options.version) };
     }

@@ -54,6 +54,17 @@ describe('starting the service', () => {
       const listing = await fetch(`http://127.0.0.1:${port}/api/automl/train/jobs`, { headers: { 'Authorization-PSK': key } });
       expect(listing.status).toBe(200);
       expect(await listing.json()).toEqual({ items: [], next_cursor: null });
+
+      // No Airflow configured: said once at start, and in readiness (which it does not fail).
+      const warning = 'No Airflow configured (AIRFLOW_URL unset): jobs are stored but stay queued until an Airflow is configured';
+      expect(service.output().split(warning)).toHaveLength(2);
+      const ready = await fetch(`http://127.0.0.1:${port}/health/ready`);
+      expect(ready.status).toBe(200);
+      expect(((await ready.json()) as { details: { airflow: unknown } }).details.airflow).toEqual({
+        status: 'up',
+        configured: false,
+        message: expect.stringContaining(warning),
+      });
     } finally {
       service.child.kill('SIGTERM');
       await service.exited;

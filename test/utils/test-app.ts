@@ -65,7 +65,8 @@ export async function startTestApp(env: Record<string, string> = {}, logDestinat
   const moduleRef = await Test.createTestingModule({ imports: [AppModule.forRoot(config, { logDestination })] }).compile();
   const app = moduleRef.createNestApplication(createHttpAdapter(), { bodyParser: false, bufferLogs: true });
   configureApp(app, config);
-  await app.listen(0, '127.0.0.1');
+  // PORT set: a known port (when PUBLIC_URL must name it before start, e.g. for a real Airflow's DAG callbacks).
+  await app.listen(env.PORT ? Number(env.PORT) : 0, '127.0.0.1');
   const dataSource = app.get<DataSource>(getDataSourceToken());
   return {
     app,

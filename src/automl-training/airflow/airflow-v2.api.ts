@@ -75,12 +75,17 @@ export class AirflowV2Api implements AirflowApi {
     return body.access_token;
   }
 
-  /** Runs `call`; on a 401 drops the token and tries once more with a fresh one. */
+  /**
+   * Runs `call`; when Airflow refuses the token, drops it and tries once more
+   * with a fresh one. Airflow 3 answers a missing token 401 but an expired,
+   * unknown or badly signed one (say after its JWT secret changed) 403
+   * "Invalid JWT token".
+   */
   private async authed<T>(call: () => Promise<T>): Promise<T> {
     try {
       return await call();
     } catch (error) {
-      if (!(error instanceof AirflowRequestError) || error.status !== 401 || !this.username) throw error;
+      if (!(error instanceof AirflowRequestError) || (error.status !== 401 && error.status !== 403) || !this.username) throw error;
       this.token = null;
       return call();
     }

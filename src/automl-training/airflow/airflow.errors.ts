@@ -7,6 +7,10 @@ export class AirflowUnavailableError extends DomainError {
   }
 }
 
+/** Said at start (a warning) and in /health/ready's details when AIRFLOW_URL is unset. */
+export const AIRFLOW_NOT_CONFIGURED =
+  'No Airflow configured (AIRFLOW_URL unset): jobs are stored but stay queued until an Airflow is configured; trigger and cancel answer 503';
+
 export class AirflowNotConfiguredError extends DomainError {
   constructor() {
     super('unavailable', 'Airflow is not configured on this service (AIRFLOW_URL unset)');

@@ -59,11 +59,23 @@ def needed_columns(spec: JobSpec, available: list[str], table: TableName) -> tup
     return list(features), [*features, *extra]
 
 
+def with_installed_driver(url: str) -> sa.engine.URL | str:
+    """A bare `postgresql://` URL (what an Airflow postgres Connection gives) on the psycopg2 driver this venv ships:
+    SQLAlchemy 2.1 made psycopg 3 the default for it, which the trainer's lock does not install."""
+    try:
+        parsed = sa.engine.make_url(url)
+    except sa.exc.ArgumentError:
+        return url
+    if parsed.drivername in ("postgresql", "postgres"):
+        return parsed.set(drivername="postgresql+psycopg2")
+    return parsed
+
+
 def load_frame(url: str, spec: JobSpec) -> tuple[pd.DataFrame, list[str]]:
     """The table's needed columns as a DataFrame, and the feature column names."""
     table = TableName.parse(spec.source_table)
     try:
-        engine = sa.create_engine(url, pool_pre_ping=False)
+        engine = sa.create_engine(with_installed_driver(url), pool_pre_ping=False)
     except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError) as error:
         raise TrainerError(f"AUTOML_SOURCE_URL is not a usable SQLAlchemy URL ({type(error).__name__})") from None
     try:

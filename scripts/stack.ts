@@ -1,0 +1,203 @@
+/**
+ * `npm run stack`: the whole platform on this machine without Docker, wired, on loopback.
+ *
+ * Installs (cached by lock hash) and starts Apache Airflow 3 (api-server, scheduler, dag-processor;
+ * LocalExecutor), an MLflow tracking server and the built service; loads scikit-learn's bundled breast
+ * cancer data into PostgreSQL as `samples.breast_cancer`; sets Airflow's PSK Variable and the
+ * `automl_source` / `automl_mlflow` Connections through its REST API; prints how to create a job in
+ * Swagger UI. Ctrl-C stops everything and drops the databases it made.
+ *
+ * Environment: STACK_DATABASE_URL (a PostgreSQL server it may create databases on; default
+ * postgres://postgres@127.0.0.1:5432/postgres), STACK_DIR (state; default .data/stack), PORT (service;
+ * default 3000 when free). `npm run stack -- --demo` also creates a job through the API and follows it
+ * to `complete` and its model version in MLflow.
+ */
+import { ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { Client } from 'pg';
+import { MlflowServer, loadSampleTable, trainerVenv, trainingCommand } from '../test/utils/mlflow-server';
+import { freePort } from '../test/utils/net';
+import { airflowVenv, RealAirflow, sleep } from '../test/utils/real-airflow';
+import { ROOT, SERVICE_MAIN } from '../test/utils/service-main';
+
+const ADMIN_URL = process.env.STACK_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const DIR = resolve(process.env.STACK_DIR ?? join(ROOT, '.data', 'stack'));
+const TABLE = 'samples.breast_cancer';
+const say = (line = '') => process.stdout.write(`${line}\n`);
+
+async function sql(url: string, statement: string): Promise<void> {
+  const client = new Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query(statement);
+  } finally {
+    await client.end();
+  }
+}
+
+async function portFree(port: number): Promise<boolean> {
+  const { createServer } = await import('node:net');
+  return new Promise((done) => {
+    const server = createServer()
+      .once('error', () => done(false))
+      .listen(port, '127.0.0.1', () => server.close(() => done(true)));
+  });
+}
+
+async function main(): Promise<void> {
+  const demo = process.argv.includes('--demo');
+  const started = Date.now();
+  const step = (what: string) => say(`[stack ${((Date.now() - started) / 1000).toFixed(1)} s] ${what}`);
+  rmSync(DIR, { recursive: true, force: true });
+  mkdirSync(DIR, { recursive: true });
+
+  const stops: (() => Promise<void>)[] = [];
+  let stopping = false;
+  const stopAll = async (code: number) => {
+    if (stopping) return;
+    stopping = true;
+    say('\n[stack] stopping: service, Airflow, MLflow; dropping the stack databases');
+    for (const stop of stops.reverse()) await stop().catch((error) => say(`[stack] ${String(error)}`));
+    process.exit(code);
+  };
+  process.on('SIGINT', () => void stopAll(0));
+  process.on('SIGTERM', () => void stopAll(0));
+
+  try {
+    step('Python venvs from the committed locks (built once, then cached by lock hash)');
+    airflowVenv();
+    const venv = trainerVenv();
+
+    const database = `automl_stack_${randomBytes(4).toString('hex')}`;
+    const serviceDb = new URL(ADMIN_URL);
+    serviceDb.pathname = `/${database}`;
+    await sql(ADMIN_URL, `CREATE DATABASE "${database}"`);
+    stops.push(() => sql(ADMIN_URL, `DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`));
+    const sqlalchemy = new URL(serviceDb.toString());
+    sqlalchemy.protocol = 'postgresql+psycopg2:';
+    step(`sample table: ${loadSampleTable(sqlalchemy.toString(), TABLE, venv)} (database ${database})`);
+
+    step('MLflow tracking server and Airflow 3 (db migrate, api-server, scheduler, dag-processor), side by side');
+    const mlflowStarting = MlflowServer.start(join(DIR, 'mlflow'), venv).then((server) => (stops.push(() => server.stop()), server));
+    const airflowStarting = RealAirflow.start({ home: join(DIR, 'airflow'), dagsDir: join(DIR, 'dags'), adminDatabaseUrl: ADMIN_URL, password: 'admin' }).then(
+      (started) => (stops.push(() => started.stop()), started),
+    );
+    const [mlflow, airflow] = await Promise.all([mlflowStarting, airflowStarting]);
+
+    const psk = `stack-${randomBytes(16).toString('hex')}`;
+    await airflow.configureForService(psk, serviceDb.toString(), mlflow.url);
+
+    step('the service (dist/main.js)');
+    const port = process.env.PORT ? Number(process.env.PORT) : (await portFree(3000)) ? 3000 : await freePort();
+    const service: ChildProcess = spawn(process.execPath, [SERVICE_MAIN], {
+      stdio: ['ignore', 'inherit', 'inherit'],
+      env: {
+        PATH: process.env.PATH,
+        HOME: process.env.HOME,
+        NODE_ENV: 'development',
+        LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
+        PORT: String(port),
+        DATABASE_URL: serviceDb.toString(),
+        API_PSK: psk,
+        AIRFLOW_URL: airflow.url,
+        AIRFLOW_API_VERSION: 'v2',
+        AIRFLOW_USERNAME: airflow.username,
+        AIRFLOW_PASSWORD: airflow.password,
+        AIRFLOW_DAGS_DIR: airflow.options.dagsDir,
+        AIRFLOW_TIMEOUT_MS: '30000',
+        RECONCILE_INTERVAL_MS: '15000',
+        // A busy laptop's Airflow can take seconds to list runs; the default 2 s budget would mostly answer from the database.
+        RECONCILE_BUDGET_MS: '10000',
+        PUBLIC_URL: `http://127.0.0.1:${port}`,
+        TRAINING_COMMAND: trainingCommand(venv),
+      },
+    });
+    stops.push(async () => {
+      service.kill('SIGTERM');
+      for (let i = 0; i < 50 && service.exitCode === null && service.signalCode === null; i++) await sleep(100);
+    });
+    service.on('exit', (code) => {
+      if (!stopping) {
+        say(`[stack] the service exited (${code}); stopping`);
+        void stopAll(1);
+      }
+    });
+    const base = `http://127.0.0.1:${port}`;
+    for (let i = 0; ; i++) {
+      const ready = await fetch(`${base}/health/ready`).then((r) => r.ok).catch(() => false);
+      if (ready) break;
+      if (i > 120) throw new Error('the service did not become ready in 60 s');
+      await sleep(500);
+    }
+    const { total } = airflow.rssMiB();
+    step(`up (Airflow ${total} MiB RSS)`);
+
+    const example = {
+      name: 'breast cancer',
+      domain: 'demo',
+      owner: 'newcomer',
+      source_table: TABLE,
+      label_column: 'malignant',
+      feature_columns: null,
+      problem_type: 'binary_classification',
+      algorithm: 'lightgbm_classifier',
+      preset: 'fast',
+    };
+    say(`
+  AutoML Training service  ${base}/docs
+  Airflow 3                ${airflow.url}          (admin / ${airflow.password})
+  MLflow                   ${mlflow.url}
+  PostgreSQL               ${serviceDb.toString()} (service tables; sample table ${TABLE})
+
+  Create a job in Swagger UI:
+    1. open ${base}/docs, click Authorize, paste into APIKeyHeader (Authorization-PSK):
+         ${psk}
+    2. POST /api/automl/train/jobs → Try it out → this body → Execute:
+         ${JSON.stringify(example)}
+    3. GET /api/automl/train/jobs/{job_id} (or /history): queued → running → complete in a minute or two,
+       with mlflow_run_id and registered_model_name; the model is under Models in MLflow.
+
+  Ctrl-C stops everything.
+`);
+
+    if (demo) await runDemo(base, psk, example, mlflow, step);
+  } catch (error) {
+    say(`[stack] failed: ${(error as Error).stack ?? String(error)}`);
+    await stopAll(1);
+  }
+}
+
+/** Creates the example job through the API and follows it to a terminal status and its model version. */
+async function runDemo(
+  base: string,
+  psk: string,
+  body: Record<string, unknown>,
+  mlflow: MlflowServer,
+  step: (what: string) => void,
+): Promise<void> {
+  const headers = { 'Authorization-PSK': psk, 'content-type': 'application/json' };
+  const created = await fetch(`${base}/api/automl/train/jobs`, { method: 'POST', headers, body: JSON.stringify(body) });
+  const job = (await created.json()) as { job_id: string; status: string };
+  step(`demo: created job ${job.job_id} (${created.status}, ${job.status})`);
+  let last = job.status;
+  for (;;) {
+    await sleep(2_000);
+    const current = (await (await fetch(`${base}/api/automl/train/jobs/${job.job_id}`, { headers })).json()) as Record<string, any>;
+    if (current.status !== last) {
+      step(`demo: ${last} → ${current.status}${current.error_message ? ` (${current.error_message})` : ''}`);
+      last = current.status;
+    }
+    if (current.status === 'complete' || current.status === 'failed') {
+      if (current.status === 'complete') {
+        const versions = await mlflow.get('model-versions/search', { filter: `name='${current.registered_model_name}'` });
+        const version = versions?.model_versions?.find((v: { run_id: string }) => v.run_id === current.mlflow_run_id);
+        step(`demo: mlflow_run_id ${current.mlflow_run_id}, model ${current.registered_model_name} version ${version?.version} (${version?.status})`);
+      }
+      return;
+    }
+  }
+}
+
+void main();

@@ -1,0 +1,290 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { KeycloakDouble } from '../doubles/keycloak.double';
+import { withAdminClient } from '../setup/test-database';
+import { createJob } from '../utils/jobs';
+import { MlflowRest, loadSampleTable, trainerVenv, trainingCommand } from '../utils/mlflow-server';
+import { freePort } from '../utils/net';
+import { AirflowRest, commandLine, descendants, RealAirflowInfo, sleep } from '../utils/real-airflow';
+import { bearer, psk, startTestApp, TEST_PSK, TestApp } from '../utils/test-app';
+import { airflowAdminDatabaseUrl, describeRealAirflow, realAirflowInfo, realAirflowRest } from './real-airflow-env';
+import { RecordingProxy } from './recording-proxy';
+
+const JOBS = '/api/automl/train/jobs';
+const TABLE = 'public.breast_cancer';
+const FEATURES = ['mean_radius', 'mean_texture', 'mean_perimeter', 'mean_area', 'mean_smoothness', 'worst_concavity'];
+
+/** Each scenario's time bound, and what it took (printed at the end). */
+const took: Record<string, number> = {};
+
+/**
+ * Jobs through the service's API only, against a real Airflow 3 (its DAG
+ * folder is the service's AIRFLOW_DAGS_DIR), the real trainer from its cached
+ * venv, a real MLflow server, and scikit-learn's breast cancer data in a real
+ * PostgreSQL table. Airflow sits behind a recording proxy so the test can
+ * count the service's requests.
+ */
+describeRealAirflow('jobs on a real Airflow 3 with the real trainer and MLflow', () => {
+  const info = realAirflowInfo() as RealAirflowInfo;
+  let rest: AirflowRest;
+  let mlflow: MlflowRest;
+  let keycloak: KeycloakDouble;
+  let proxy: RecordingProxy;
+  let testApp: TestApp;
+  let sourceDb: string;
+  let work: string;
+  let command: string;
+
+  const user = () => bearer(keycloak.token({ preferred_username: 'alice' }));
+  const job = async (app: TestApp, id: string) => (await app.http().get(`${JOBS}/${id}`).set(psk()).expect(200)).body;
+  const history = async (app: TestApp, id: string): Promise<{ to_status: string; source: string; actor: string | null }[]> =>
+    (await app.http().get(`${JOBS}/${id}/history`).set(psk()).expect(200)).body.items;
+
+  /** Polls the job until its status is one of `want`; fails with the job and Airflow's view after `timeoutMs`. */
+  async function waitStatus(app: TestApp, id: string, want: string[], timeoutMs: number): Promise<any> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const current = await job(app, id);
+      if (want.includes(current.status)) return current;
+      if (Date.now() > deadline) {
+        const runs = await rest.api('GET', `/api/v2/dags/${current.airflow_dag_id}/dagRuns`);
+        throw new Error(`job ${id} still ${current.status} after ${timeoutMs} ms (want ${want}); Airflow runs: ${JSON.stringify(runs.body)}`);
+      }
+      await sleep(1_000);
+    }
+  }
+
+  /** The trainer processes of a job (their command line names the job's spec file in the task's private dir). */
+  function trainerPids(): number[] {
+    return Object.values(info.pids)
+      .flatMap((pid) => descendants(pid))
+      .filter((pid) => (commandLine(pid) ?? '').includes('-m automl_trainer'));
+  }
+
+  async function waitFor<T>(what: string, probe: () => Promise<T | null | undefined | false>, timeoutMs: number): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const value = await probe();
+      if (value) return value;
+      if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
+      await sleep(500);
+    }
+  }
+
+  async function startService(env: Record<string, string> = {}): Promise<TestApp> {
+    const port = await freePort();
+    return startTestApp({
+      ...keycloak.env(),
+      AIRFLOW_URL: proxy.url,
+      AIRFLOW_API_VERSION: 'v2',
+      AIRFLOW_USERNAME: info.username,
+      AIRFLOW_PASSWORD: info.password,
+      AIRFLOW_DAGS_DIR: info.dagsDir,
+      // On two busy cores a real Airflow call can wait seconds on the scheduler's row locks.
+      AIRFLOW_TIMEOUT_MS: '30000',
+      RECONCILE_BUDGET_MS: '20000',
+      PORT: String(port),
+      PUBLIC_URL: `http://127.0.0.1:${port}`,
+      TRAINING_COMMAND: command,
+      ...env,
+    });
+  }
+
+  const request = (overrides: Record<string, unknown> = {}) => ({
+    name: 'breast cancer',
+    domain: 'e2e',
+    owner: 'alice',
+    source_table: TABLE,
+    label_column: 'malignant',
+    feature_columns: FEATURES,
+    problem_type: 'binary_classification',
+    algorithm: 'lightgbm_classifier',
+    preset: 'fast',
+    ...overrides,
+  });
+
+  /** The model versions MLflow registered from the job's run. */
+  async function registeredVersions(done: { registered_model_name: string; mlflow_run_id: string }): Promise<{ name: string; version: string; run_id: string; status: string }[]> {
+    const found = await mlflow.get('model-versions/search', { filter: `name='${done.registered_model_name}'` });
+    return (found?.model_versions ?? []).filter((v: { run_id: string }) => v.run_id === done.mlflow_run_id);
+  }
+
+  /** Triggers a job, retrying the 409 the service answers until Airflow has parsed its DAG. */
+  async function trigger(app: TestApp, id: string, timeoutMs = 60_000): Promise<any> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const answer = await app.http().post(`${JOBS}/${id}/trigger`).set(user());
+      if (answer.status === 200) return answer.body;
+      if (answer.status !== 409 || Date.now() > deadline) throw new Error(`trigger: ${answer.status} ${JSON.stringify(answer.body)}`);
+      await sleep(1_000);
+    }
+  }
+
+  beforeAll(async () => {
+    const started = Date.now();
+    rest = realAirflowRest(info);
+    work = mkdtempSync(join(tmpdir(), 'automl-real-scenarios-'));
+    const venv = trainerVenv();
+    command = trainingCommand(venv);
+    took['trainer venv (cached after the first build)'] = Date.now() - started;
+    mlflow = new MlflowRest(info.mlflowUrl);
+    sourceDb = `automl_source_${randomBytes(5).toString('hex')}`;
+    await withAdminClient((client) => client.query(`CREATE DATABASE "${sourceDb}"`));
+    const admin = new URL(airflowAdminDatabaseUrl());
+    const sqlalchemy = new URL(admin.toString());
+    sqlalchemy.protocol = 'postgresql+psycopg2:';
+    sqlalchemy.pathname = `/${sourceDb}`;
+    loadSampleTable(sqlalchemy.toString(), TABLE, venv);
+    // Set up as an operator would, through Airflow's REST API: the callback PSK and the two Connections.
+    const source = new URL(admin.toString());
+    source.pathname = `/${sourceDb}`;
+    await rest.configureForService(TEST_PSK, source.toString(), info.mlflowUrl);
+    keycloak = await KeycloakDouble.start();
+    proxy = await RecordingProxy.start(info.url);
+    testApp = await startService();
+  }, 900_000);
+
+  afterAll(async () => {
+    await testApp?.close();
+    await proxy?.stop();
+    await keycloak?.stop();
+    if (sourceDb) await withAdminClient((client) => client.query(`DROP DATABASE IF EXISTS "${sourceDb}" WITH (FORCE)`));
+    if (work) rmSync(work, { recursive: true, force: true });
+    process.stdout.write(`real-Airflow scenarios, milliseconds: ${JSON.stringify(took, null, 2)}\n`);
+  });
+
+  const timed = (name: string, boundMs: number, body: () => Promise<void>) =>
+    it(
+      name,
+      async () => {
+        const started = Date.now();
+        await body();
+        took[name] = Date.now() - started;
+      },
+      boundMs,
+    );
+
+  let completed: any;
+
+  // Bounds: 20 LightGBM trials took 86-198 s here on two cores shared with four other workloads.
+  timed('auto-triggered job: parsed, run, trained, registered; history queued → running → complete by callback', 480_000, async () => {
+    const created = await createJob(testApp, request());
+    expect(created.status).toBe('queued');
+    const done = await waitStatus(testApp, created.job_id, ['complete', 'failed'], 460_000);
+    expect(done).toMatchObject({ status: 'complete', error_message: null });
+    expect(done.mlflow_run_id).toMatch(/^[0-9a-f]{32}$/);
+    const versions = await registeredVersions(done);
+    expect(versions).toEqual([expect.objectContaining({ name: done.registered_model_name, run_id: done.mlflow_run_id, status: 'READY' })]);
+    const run = await mlflow.get('runs/get', { run_id: done.mlflow_run_id });
+    expect(run.run.info.status).toBe('FINISHED');
+    // The complete writeback's result summary, stored (the job response does not carry it yet).
+    const [stored] = await testApp.dataSource.query('SELECT model_version, objective, metrics FROM automl_training_jobs WHERE job_id = $1', [created.job_id]);
+    expect(stored).toMatchObject({ model_version: versions[0].version, objective: 'roc_auc' });
+    expect(stored.metrics.roc_auc).toBeGreaterThan(0.8);
+    expect((await history(testApp, created.job_id)).map((t) => `${t.source}:${t.to_status}`)).toEqual(['user:queued', 'callback:running', 'callback:complete']);
+    completed = done;
+  });
+
+  timed('manual job: ready until triggered, then runs to complete', 480_000, async () => {
+    const created = await createJob(testApp, request({ name: 'manual' }), false);
+    expect(created.status).toBe('ready');
+    await sleep(3_000);
+    expect((await job(testApp, created.job_id)).status).toBe('ready');
+    expect((await trigger(testApp, created.job_id)).status).toBe('queued');
+    const done = await waitStatus(testApp, created.job_id, ['complete', 'failed'], 440_000);
+    expect(done).toMatchObject({ status: 'complete', error_message: null });
+    expect(await registeredVersions(done)).toHaveLength(1);
+  });
+
+  timed('training failure (a missing column) fails the job naming the cause; trigger retries it and it runs again', 300_000, async () => {
+    const created = await createJob(testApp, request({ name: 'missing column', feature_columns: ['mean_radius', 'no_such_column'] }));
+    const failed = await waitStatus(testApp, created.job_id, ['complete', 'failed'], 200_000);
+    expect(failed.status).toBe('failed');
+    expect(failed.error_message).toContain("column 'no_such_column' not found");
+    expect((await trigger(testApp, created.job_id)).status).toBe('queued');
+    const again = await waitStatus(testApp, created.job_id, ['complete', 'failed'], 200_000);
+    expect(again.status).toBe('failed');
+    expect(again.error_message).toContain("column 'no_such_column' not found");
+    // Two runs in Airflow, both failed (the failure callback fires before Airflow finishes the run).
+    await waitFor(
+      'two failed Airflow runs',
+      async () => {
+        const runs = (await rest.api('GET', `/api/v2/dags/${created.airflow_dag_id}/dagRuns`)).body.dag_runs ?? [];
+        return runs.length === 2 && runs.every((r: { state: string }) => r.state === 'failed');
+      },
+      60_000,
+    );
+    expect((await history(testApp, created.job_id)).map((t) => `${t.source}:${t.to_status}`)).toEqual([
+      'user:queued',
+      'callback:running',
+      'callback:failed',
+      'user:queued',
+      'callback:running',
+      'callback:failed',
+    ]);
+  });
+
+  timed('cancel of a running job: Airflow run failed, trainer process gone, MLflow run KILLED; bulk status from one batch request', 300_000, async () => {
+    const created = await createJob(testApp, request({ name: 'to cancel', algorithm: 'xgboost_classifier', preset: 'balanced' }));
+    await waitStatus(testApp, created.job_id, ['running'], 120_000);
+    const [mlflowRun] = await waitFor('the MLflow run of the job', async () => (await mlflow.runsOfJob(created.job_id)).length > 0 && mlflow.runsOfJob(created.job_id), 120_000);
+    const trainers = await waitFor('the trainer process', async () => trainerPids().length > 0 && trainerPids(), 30_000);
+
+    // Bulk status while one job is in flight: one batch request to Airflow answers all of them.
+    const listed = await testApp.http().get(`${JOBS}/${created.job_id}`).set(psk());
+    const ids = [created.job_id, completed?.job_id].filter(Boolean);
+    const before = proxy.exchanges.length;
+    const bulk = await testApp.http().get(`${JOBS}/status?${ids.map((id) => `ids=${id}`).join('&')}`).set(psk()).expect(200);
+    const calls = proxy.since(before).filter((e) => e.path.startsWith('/api/v2/'));
+    expect(calls.map((e) => `${e.method} ${e.path} ${e.status}`)).toEqual(['POST /api/v2/dags/~/dagRuns/list 200']);
+    expect(bulk.body.items).toEqual(expect.arrayContaining([expect.objectContaining({ job_id: created.job_id, status: listed.body.status })]));
+
+    const cancelled = await testApp.http().post(`${JOBS}/${created.job_id}/cancel`).set(user()).expect(200);
+    expect(cancelled.body).toMatchObject({ status: 'failed', error_message: 'cancelled by alice' });
+    await waitFor(
+      'the Airflow run failed',
+      async () => (await rest.api('GET', `/api/v2/dags/${created.airflow_dag_id}/dagRuns`)).body.dag_runs?.[0]?.state === 'failed',
+      30_000,
+    );
+    await waitFor('the trainer process gone', async () => trainers.every((pid) => commandLine(pid) === null || commandLine(pid) === ''), 60_000);
+    await waitFor('the MLflow run KILLED', async () => (await mlflow.get('runs/get', { run_id: mlflowRun.info.run_id })).run.info.status === 'KILLED', 60_000);
+    // The DAG's late failure callback does not overwrite who cancelled.
+    await sleep(3_000);
+    expect((await job(testApp, created.job_id)).error_message).toBe('cancelled by alice');
+  });
+
+  timed('delete: the DAG file goes, the DAG is gone from Airflow and stays gone after the next parse', 120_000, async () => {
+    expect(completed).toBeDefined();
+    await testApp.http().delete(`${JOBS}/${completed.job_id}`).set(user()).expect(204);
+    expect(existsSync(join(info.dagsDir, `${completed.airflow_dag_id}.py`))).toBe(false);
+    await rest.waitDag(completed.airflow_dag_id, 404, 30_000);
+    await sleep(6_000); // three parse intervals of the dag-processor
+    expect((await rest.api('GET', `/api/v2/dags/${completed.airflow_dag_id}`)).status).toBe(404);
+  });
+
+  timed('lost callbacks: the task process killed mid-training, the background reconciler fails the job from Airflow\'s view', 300_000, async () => {
+    const period = 5_000;
+    const reconciling = await startService({ RECONCILE_INTERVAL_MS: String(period) });
+    try {
+      const created = await createJob(reconciling, request({ name: 'lost callbacks', algorithm: 'xgboost_classifier', preset: 'balanced' }));
+      await waitStatus(reconciling, created.job_id, ['running'], 120_000);
+      const [trainer] = await waitFor('the trainer process', async () => trainerPids().length > 0 && trainerPids(), 60_000);
+      // The trainer's parent is the task process that runs train() and would send the failure callback.
+      const stat = (pid: number) => Number((require('node:fs').readFileSync(`/proc/${pid}/stat`, 'utf8') as string).split(') ')[1].split(' ')[1]);
+      const taskProcess = stat(trainer);
+      expect(commandLine(taskProcess)).toBeTruthy();
+      process.kill(taskProcess, 'SIGKILL');
+      const killedAt = Date.now();
+      const failed = await waitStatus(reconciling, created.job_id, ['failed', 'complete'], 240_000);
+      expect(failed.status).toBe('failed');
+      const transitions = await history(reconciling, created.job_id);
+      expect(transitions.at(-1)).toMatchObject({ to_status: 'failed', source: 'reconcile' });
+      took['lost callbacks: kill → job failed by reconcile'] = Date.now() - killedAt;
+      await waitFor('the trainer process gone', async () => commandLine(trainer) === null || commandLine(trainer) === '', 30_000);
+    } finally {
+      await reconciling.close();
+    }
+  });
+});
