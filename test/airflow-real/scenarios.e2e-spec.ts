@@ -179,10 +179,25 @@ describeRealAirflow('jobs on a real Airflow 3 with the real trainer and MLflow',
     expect(versions).toEqual([expect.objectContaining({ name: done.registered_model_name, run_id: done.mlflow_run_id, status: 'READY' })]);
     const run = await mlflow.get('runs/get', { run_id: done.mlflow_run_id });
     expect(run.run.info.status).toBe('FINISHED');
-    // The complete writeback's result summary, stored (the job response does not carry it yet).
-    const [stored] = await testApp.dataSource.query('SELECT model_version, objective, metrics FROM automl_training_jobs WHERE job_id = $1', [created.job_id]);
-    expect(stored).toMatchObject({ model_version: versions[0].version, objective: 'roc_auc' });
-    expect(stored.metrics.roc_auc).toBeGreaterThan(0.8);
+    // The complete writeback's result summary, as the job answers it.
+    expect(done).toMatchObject({ model_version: versions[0].version, objective: 'roc_auc', tuning: { trials: expect.any(Number) } });
+    expect(done.metrics.roc_auc).toBeGreaterThan(0.8);
+    expect(Date.parse(done.finished_at)).toBeGreaterThanOrEqual(Date.parse(done.started_at));
+    // The train task's log, read from the real Airflow through /logs, following its continuation.
+    const logs = (await testApp.http().get(`${JOBS}/${created.job_id}/logs`).set(user()).expect(200)).body;
+    expect(logs.tasks.map((t: { task_id: string }) => t.task_id)).toEqual(['train', 'report_running', 'report_complete']);
+    const train = logs.tasks[0];
+    expect(train).toMatchObject({ try_number: 1, state: 'success' });
+    const lines: string[] = [...train.lines];
+    for (let token = train.continuation_token, pieces = 0; token && pieces < 50; pieces++) {
+      const next = (
+        await testApp.http().get(`${JOBS}/${created.job_id}/logs?task=train&try_number=1&token=${encodeURIComponent(token)}`).set(user()).expect(200)
+      ).body.tasks[0];
+      if (next.lines.length === 0) break;
+      lines.push(...next.lines);
+      token = next.continuation_token;
+    }
+    expect(lines.join('\n')).toMatch(/\S/);
     expect((await history(testApp, created.job_id)).map((t) => `${t.source}:${t.to_status}`)).toEqual(['user:queued', 'callback:running', 'callback:complete']);
     completed = done;
   });
