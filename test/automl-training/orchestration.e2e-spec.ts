@@ -258,6 +258,20 @@ describe.each(['v1', 'v2'] as const)('orchestration with Airflow %s', (version) 
     await testApp.http().delete(`${JOBS}/${job.job_id}`).set(user()).expect(404);
   });
 
+  it('should delete a job whose training runs: Airflow refuses (409) until the run is failed, then the DAG goes', async () => {
+    const job = await createJob(testApp);
+    airflow.parse();
+    airflow.setRunState(job.airflow_dag_id, 'running');
+    airflow.writeTaskLog(job.airflow_dag_id, 'train', ['training'], { state: 'running' });
+    const refusedBefore = airflow.count('DELETE', job.airflow_dag_id);
+    await testApp.http().delete(`${JOBS}/${job.job_id}`).set(user()).expect(204);
+    expect(airflow.count('DELETE', job.airflow_dag_id) - refusedBefore).toBe(2); // the 409, then the 204
+    expect(airflow.count('PATCH', `${job.airflow_dag_id}/dagRuns/`)).toBe(1);
+    expect(airflow.dag(job.airflow_dag_id)).toBeUndefined();
+    expect(existsSync(join(dagsDir, `${job.airflow_dag_id}.py`))).toBe(false);
+    await testApp.http().get(`${JOBS}/${job.job_id}`).set(psk()).expect(404);
+  });
+
   it('should answer bulk status from the database within 2.5 s while Airflow hangs, and fail triggers fast once the breaker opens', async () => {
     const job = await createJob(testApp, {}, false);
     const live = await createJob(testApp);

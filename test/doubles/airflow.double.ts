@@ -151,6 +151,8 @@ export class AirflowDouble {
     const run = runId ? this.runs.find((r) => r.dagId === dagId && r.runId === runId) : this.latest(dagId);
     if (!run) throw new Error(`no run for ${dagId}`);
     run.state = state;
+    // Airflow marks a failed run's running task instances failed (and its unfinished ones skipped) with it.
+    if (state === 'failed') for (const task of run.tasks) if (task.state === 'running') (task.state = 'failed'), (task.endDate = now());
     if (state !== 'queued') run.startDate ??= now();
     if (state === 'success' || state === 'failed') run.endDate = now();
   }
@@ -420,6 +422,10 @@ export class AirflowDouble {
         this.checkRequest(template, 'patch', body);
         dag.isPaused = (body as { is_paused: boolean }).is_paused;
       } else if (method === 'delete') {
+        // Airflow 2 and 3 refuse to delete a DAG while any of its task instances runs (checked on Airflow 3.3).
+        if (this.runs.some((r) => r.dagId === dagId && r.tasks.some((task) => task.state === 'running'))) {
+          throw new HttpError(409, 'AlreadyExists', `Task instances of dag with id: '${dagId}' are still running`);
+        }
         this.dags.delete(dagId);
         for (let i = this.runs.length - 1; i >= 0; i--) if (this.runs[i].dagId === dagId) this.runs.splice(i, 1);
         // Both answer 204 with no body (Airflow 3.3 checked by test/airflow-real/contract.e2e-spec.ts).

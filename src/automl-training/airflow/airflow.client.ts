@@ -11,6 +11,8 @@ import { AirflowV2Api } from './airflow-v2.api';
 type Operation<T> = (signal: AbortSignal) => Promise<T>;
 
 const CONSECUTIVE_FAILURES_TO_OPEN = 3;
+/** Deletes tried while Airflow answers 409 (task instances still running), failing the active runs between. */
+const DELETE_ATTEMPTS = 4;
 
 export interface AirflowCallOptions {
   /** Overall time for the call, retries included; defaults to AIRFLOW_TIMEOUT_MS. */
@@ -97,8 +99,23 @@ export class AirflowClient implements OnModuleDestroy {
     return this.call('setRunFailed', (api, signal) => api.setRunFailed(dagId, runId, { signal }), { retry: true });
   }
 
-  deleteDag(dagId: string): Promise<void> {
-    return this.call('deleteDag', (api, signal) => api.deleteDag(dagId, { signal }), { retry: true });
+  /**
+   * Airflow refuses (409) to delete a DAG while one of its task instances runs: its active runs are
+   * marked failed (which fails their running task instances) and the delete is tried again.
+   */
+  async deleteDag(dagId: string): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.call('deleteDag', (api, signal) => api.deleteDag(dagId, { signal }), { retry: true });
+      } catch (error) {
+        if (!(error instanceof AirflowRequestError) || error.status !== 409 || attempt >= DELETE_ATTEMPTS) throw error;
+      }
+      const runs = await this.call('listRuns', (api, signal) => api.listRuns([dagId], { signal }), { retry: true });
+      const active = runs.filter((run) => run.dagId === dagId && (run.state === 'running' || run.state === 'queued'));
+      this.logger.log(`Airflow refused to delete ${dagId} while its tasks run: failing ${active.length} active run(s) first`);
+      for (const run of active) await this.setRunFailed(dagId, run.runId);
+      if (attempt > 1) await new Promise((resolve) => setTimeout(resolve, 500 * attempt));
+    }
   }
 
   listTaskInstances(dagId: string, runId: string): Promise<AirflowTaskInstance[]> {
