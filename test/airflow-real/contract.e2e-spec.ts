@@ -14,6 +14,7 @@ const MANUAL = 'automl_contract_manual';
 const AUTO = 'automl_contract_auto';
 const MISSING = 'automl_contract_missing';
 const RUN = 'contract-run-1';
+const RUN_2 = 'contract-run-2';
 
 /** A real DAG file that the double's parser reads too (DAG_ID and AUTO_TRIGGER lines). */
 function dagFile(dagId: string, autoTrigger: boolean, command: string): string {
@@ -38,6 +39,10 @@ interface Target {
   parse(): Promise<void>;
   /** Waits until the @once DAG's scheduled run exists. */
   scheduledRun(): Promise<void>;
+  /** Waits until no run of `dagId` is queued or running (the real scheduler finishes an @once run's `true`). */
+  settled(dagId: string): Promise<void>;
+  /** Waits until the task `work` of the run is running (double: it starts now). */
+  taskRunning(dagId: string, runId: string): Promise<void>;
   dagsDir: string;
 }
 
@@ -97,6 +102,8 @@ describeRealAirflow('Airflow double vs real Airflow 3: the same client calls', (
         dagsDir: doubleDir,
         parse: async () => void double.parse(),
         scheduledRun: async () => undefined,
+        settled: async () => undefined,
+        taskRunning: async (dagId) => void double.writeTaskLog(dagId, 'work', ['sleeping'], { state: 'running' }),
       },
       {
         name: 'real',
@@ -113,6 +120,21 @@ describeRealAirflow('Airflow double vs real Airflow 3: the same client calls', (
             if (runs.body?.total_entries > 0) return;
           }
           throw new Error('the @once DAG got no scheduled run within 60 s');
+        },
+        settled: async (dagId) => {
+          for (const deadline = Date.now() + 90_000; Date.now() < deadline; await sleep(500)) {
+            const runs = await rest.api('GET', `/api/v2/dags/${dagId}/dagRuns`);
+            const states: string[] = (runs.body?.dag_runs ?? []).map((run: { state: string }) => run.state);
+            if (states.every((state) => state === 'success' || state === 'failed')) return;
+          }
+          throw new Error(`runs of ${dagId} did not finish within 90 s`);
+        },
+        taskRunning: async (dagId, runId) => {
+          for (const deadline = Date.now() + 90_000; Date.now() < deadline; await sleep(500)) {
+            const tasks = await rest.api('GET', `/api/v2/dags/${dagId}/dagRuns/${runId}/taskInstances`);
+            if ((tasks.body?.task_instances ?? []).some((task: { state: string }) => task.state === 'running')) return;
+          }
+          throw new Error(`no task of ${dagId}/${runId} was running within 90 s`);
         },
       },
     );
@@ -173,6 +195,16 @@ describeRealAirflow('Airflow double vs real Airflow 3: the same client calls', (
     });
     await step('setRunFailed', (t) => t.client.setRunFailed(MANUAL, RUN, signal()));
     await step('PATCH an unknown run', async (t) => raw(t, 'PATCH', `/api/v2/dags/${MANUAL}/dagRuns/nope`, { state: 'failed' }, await token(t)));
+    // Airflow refuses to delete a DAG while a task instance of it runs; the service's AirflowClient then fails the run.
+    await step('triggerRun (a task that runs)', async (t) => {
+      const run = await t.client.triggerRun(MANUAL, RUN_2, { job_id: 'contract' }, 'contract test', signal());
+      await t.taskRunning(MANUAL, RUN_2);
+      return { dagId: run.dagId, runId: run.runId };
+    });
+    await step('deleteDag while its task runs (409)', (t) => t.client.deleteDag(MANUAL, signal()));
+    await step('setRunFailed (fails the running task)', (t) => t.client.setRunFailed(MANUAL, RUN_2, signal()));
+    await step('deleteDag once the run failed', (t) => t.client.deleteDag(MANUAL, signal()));
+    for (const target of targets) await target.settled(AUTO);
     await step('deleteDag', (t) => t.client.deleteDag(AUTO, signal()));
     await step('deleteDag(unknown)', (t) => t.client.deleteDag(MISSING, signal()));
 
@@ -220,7 +252,14 @@ describeRealAirflow('Airflow double vs real Airflow 3: the same client calls', (
       else await rest.waitDag(AUTO, 200, 30_000);
       const back = (await target.client.getDag(AUTO, signal())) !== null;
       unlinkSync(join(target.dagsDir, `${AUTO}.py`));
-      await target.client.deleteDag(AUTO, signal());
+      // Back means scheduled again (@once, its runs went with the DAG): a run of `true` may be under way, and
+      // Airflow refuses (409) to delete a DAG while a task of it runs; once it finished, delete.
+      await target.settled(AUTO);
+      await target.client.deleteDag(AUTO, signal()).catch(async (error: { status?: number }) => {
+        if (error.status !== 409) throw error;
+        await target.settled(AUTO);
+        await target.client.deleteDag(AUTO, signal());
+      });
       if (target.name === 'double') await target.parse();
       else await sleep(6_000); // three parse intervals
       const gone = (await target.client.getDag(AUTO, signal())) === null;
