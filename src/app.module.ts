@@ -2,9 +2,8 @@ import { DynamicModule, Global, Module } from '@nestjs/common';
 import { ConfigModule, ConfigService } from '@nestjs/config';
 import { APP_FILTER, APP_GUARD, RouterModule } from '@nestjs/core';
 import { PassportModule } from '@nestjs/passport';
-import { LoggerModule } from 'nestjs-pino';
 import type { DestinationStream } from 'pino';
-import { loggerParams } from './common/http/logging';
+import { AppLogger, createRootLogger, ROOT_LOGGER } from './common/http/logging';
 import { AutomlTrainingModule } from './automl-training/automl-training.module';
 import { AuthFailureLimiter } from './common/auth/auth-failure.limiter';
 import { AuthGuard } from './common/auth/auth.guard';
@@ -44,6 +43,19 @@ class AppConfigModule {
   }
 }
 
+/** The process's pino logger (ROOT_LOGGER) and Nest's LoggerService on it (AppLogger), for every module. */
+@Global()
+@Module({})
+class AppLoggerModule {
+  static forRoot(config: AppConfig, destination?: DestinationStream): DynamicModule {
+    return {
+      module: AppLoggerModule,
+      providers: [{ provide: ROOT_LOGGER, useValue: createRootLogger(config, destination) }, AppLogger],
+      exports: [ROOT_LOGGER, AppLogger],
+    };
+  }
+}
+
 /**
  * Root module. Global guards and filter are APP_* providers so tests that
  * build this module get exactly the production pipeline. Guard order
@@ -57,7 +69,7 @@ export class AppModule {
       module: AppModule,
       imports: [
         AppConfigModule.forRoot(config),
-        LoggerModule.forRoot(loggerParams(config, options.logDestination)),
+        AppLoggerModule.forRoot(config, options.logDestination),
         DatabaseModule.forRoot(config.database),
         MetricsModule,
         PassportModule,

@@ -1,7 +1,8 @@
 import { INestApplication } from '@nestjs/common';
 import type { NestExpressApplication } from '@nestjs/platform-express';
-import { Logger } from 'nestjs-pino';
-import { correlation } from './common/http/correlation';
+import type { Logger as Pino } from 'pino';
+import { AppLogger, ROOT_LOGGER } from './common/http/logging';
+import { requestObserver } from './common/http/request-observer';
 import { MetricsService } from './metrics/metrics.service';
 import { rawBody } from './common/http/raw-body.middleware';
 import { securityHeaders } from './common/http/security-headers';
@@ -20,9 +21,8 @@ export function configureApp(app: INestApplication, config: AppConfig): void {
   express.set('query parser', 'simple');
   // Who the client is (request.ip, used by the auth failure limit): X-Forwarded-For only through trusted proxies.
   express.set('trust proxy', config.trustProxy);
-  app.useLogger(app.get(Logger));
-  express.use(correlation());
-  express.use(app.get(MetricsService).httpMiddleware());
+  app.useLogger(app.get(AppLogger));
+  express.use(requestObserver(app.get<Pino>(ROOT_LOGGER), app.get(MetricsService)));
   express.use(securityHeaders(config));
   express.use(rawBody(config.bodyLimit));
   // Probes live at the root, where Kubernetes and the Dockerfile's HEALTHCHECK expect them; the API's

@@ -1,6 +1,5 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import type { RequestHandler } from 'express';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { DataSource } from 'typeorm';
 
@@ -18,6 +17,8 @@ export type AuthFailureReason = 'missing' | 'invalid_psk' | 'invalid_token' | 'l
 export class MetricsService {
   readonly registry = new Registry();
   private breakerOpen: () => boolean = () => false;
+  /** Route templates and methods are finite (unmatched paths share one label), so this map stays small. */
+  private readonly httpSeries = new Map<string, { count: Counter.Internal; latency: Histogram.Internal<string> }>();
 
   private readonly requests = new Counter({
     name: 'http_requests_total',
@@ -145,18 +146,19 @@ export class MetricsService {
     this.airflowCalls.observe({ operation, outcome }, seconds);
   }
 
-  /** Express middleware recording every request once it has finished. */
-  httpMiddleware(): RequestHandler {
-    return (req, res, next) => {
-      const started = process.hrtime.bigint();
-      res.on('finish', () => {
-        const routed = req as typeof req & { route?: { path?: string } };
-        const route = routed.route?.path ? `${req.baseUrl}${routed.route.path}` : 'unmatched';
-        const labels = { method: req.method, route, status: String(res.statusCode) };
-        this.requests.inc(labels);
-        this.latency.observe(labels, Number(process.hrtime.bigint() - started) / 1e9);
-      });
-      next();
-    };
+  /**
+   * One finished HTTP request. The labelled series of each (method, route, status) are looked up once and
+   * kept: prom-client otherwise hashes the label object on every call.
+   */
+  httpRequest(method: string, route: string, status: number, seconds: number): void {
+    const key = `${method} ${status} ${route}`;
+    let series = this.httpSeries.get(key);
+    if (!series) {
+      const labels = { method, route, status: String(status) };
+      series = { count: this.requests.labels(labels), latency: this.latency.labels(labels) };
+      this.httpSeries.set(key, series);
+    }
+    series.count.inc();
+    series.latency.observe(seconds);
   }
 }

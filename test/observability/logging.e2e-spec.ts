@@ -22,7 +22,7 @@ describe('request logs and correlation ids', () => {
       .set({ ...psk(), 'x-correlation-id': 'trace-abc.123' })
       .expect(200);
     expect(response.headers['x-correlation-id']).toBe('trace-abc.123');
-    // pino-http writes the line when the response finishes, which may be just after the client has it.
+    // The request line is written when the response finishes, which may be just after the client has it.
     await new Promise((resolve) => setTimeout(resolve, 50));
     const line = logs.lines.find((entry) => entry.correlation_id === 'trace-abc.123');
     expect(line).toMatchObject({

@@ -1,27 +1,28 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { randomUUID } from 'node:crypto';
-import type { RequestHandler } from 'express';
 
 export const CORRELATION_HEADER = 'x-correlation-id';
-const ACCEPTED = /^[A-Za-z0-9._:-]{1,128}$/;
-const storage = new AsyncLocalStorage<string>();
+export const ACCEPTED_CORRELATION_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
-/**
- * Takes the caller's `x-correlation-id` (or makes one), echoes it in the
- * response, and keeps it for the rest of the request: in the request log
- * line and on every call to Airflow.
- */
-export function correlation(): RequestHandler {
-  return (req, res, next) => {
-    const offered = req.headers[CORRELATION_HEADER];
-    const id = typeof offered === 'string' && ACCEPTED.test(offered) ? offered : randomUUID();
-    (req as { id?: string }).id = id;
-    res.setHeader(CORRELATION_HEADER, id);
-    storage.run(id, next);
-  };
+/** What a log line or an Airflow call needs of the request being served. */
+export interface RequestContext {
+  id: string;
+  method: string;
+  url: string;
+}
+
+const storage = new AsyncLocalStorage<RequestContext>();
+
+/** Serves `next` with `context` as the current request: the only async context kept per request. */
+export function runInRequest(context: RequestContext, next: () => void): void {
+  storage.run(context, next);
+}
+
+/** The request being served, if any. */
+export function currentRequest(): RequestContext | undefined {
+  return storage.getStore();
 }
 
 /** The correlation id of the request being served, if any. */
 export function currentCorrelationId(): string | undefined {
-  return storage.getStore();
+  return storage.getStore()?.id;
 }

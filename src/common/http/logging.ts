@@ -1,10 +1,9 @@
-import { RequestMethod } from '@nestjs/common';
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Params } from 'nestjs-pino';
-import type { DestinationStream } from 'pino';
+import { Inject, Injectable, LoggerService } from '@nestjs/common';
+import pino, { DestinationStream, Logger as Pino, LoggerOptions } from 'pino';
 import { AppConfig } from '../../config/app.config';
+import { currentRequest } from './correlation';
 
-/** Headers whose values never reach a log line. */
+/** Headers whose values never reach a log line (no line logs headers today: a safety net). */
 const REDACTED = [
   'req.headers.authorization',
   'req.headers["authorization-psk"]',
@@ -12,46 +11,91 @@ const REDACTED = [
   'res.headers["set-cookie"]',
 ];
 
-type RoutedRequest = IncomingMessage & { id?: string; route?: { path?: string }; baseUrl?: string; originalUrl?: string };
+export const ROOT_LOGGER = Symbol('ROOT_LOGGER');
 
-function routeOf(req: IncomingMessage): string {
-  const routed = req as RoutedRequest;
-  return routed.route?.path ? `${routed.baseUrl ?? ''}${routed.route.path}` : 'unmatched';
+type Level = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal';
+
+/**
+ * The process's pino logger: structured JSON lines, credentials redacted,
+ * pretty output in development. A line logged while a request is served
+ * carries that request (`req`: method and path) and its `correlation_id`,
+ * read from the one async context the correlation middleware keeps.
+ */
+export function createRootLogger(config: AppConfig, destination?: DestinationStream): Pino {
+  const pretty = config.env === 'development' && !destination;
+  const options: LoggerOptions = {
+    level: config.logLevel,
+    redact: { paths: REDACTED, censor: '[redacted]' },
+    // The request's own line (RequestObserver) names its request itself.
+    mixin: (line: object) => {
+      if ('correlation_id' in line) return {};
+      const request = currentRequest();
+      return request ? { req: { method: request.method, url: pathOf(request.url) }, correlation_id: request.id } : {};
+    },
+    transport: pretty ? { target: 'pino-pretty', options: { singleLine: true } } : undefined,
+  };
+  return destination ? pino(options, destination) : pino(options);
+}
+
+export function pathOf(url: string): string {
+  const query = url.indexOf('?');
+  return query < 0 ? url : url.slice(0, query);
 }
 
 /**
- * Structured JSON logs (pino): one line per request with method, route,
- * status, duration and correlation id; credentials redacted; pretty output
- * in development.
+ * Nest's LoggerService on the root pino logger, with nestjs-pino's mapping
+ * of Nest's calls: the last optional parameter is the context, an object
+ * message is merged into the line, an Error becomes `err`, and the
+ * exception handlers' `(message, stack, context)` call becomes an `err`
+ * with that stack.
  */
-export function loggerParams(config: AppConfig, destination?: DestinationStream): Params {
-  const pretty = config.env === 'development' && !destination;
-  return {
-    // Every route, in Express 5's wildcard syntax (nestjs-pino's default `*` makes Nest warn and convert it).
-    forRoutes: [{ path: '{*path}', method: RequestMethod.ALL }],
-    pinoHttp: [
-      {
-        level: config.logLevel,
-        redact: { paths: REDACTED, censor: '[redacted]' },
-        genReqId: (req: IncomingMessage) => (req as RoutedRequest).id ?? 'none',
-        customAttributeKeys: { responseTime: 'duration_ms' },
-        // Bound when the request starts, so every line logged while serving it carries the correlation id.
-        customProps: (req: IncomingMessage) => ({ correlation_id: (req as RoutedRequest).id }),
-        // The route is known only once the router has matched: added to the final line alone.
-        customSuccessObject: (req: IncomingMessage, _res: ServerResponse, line: object) => ({ ...line, route: routeOf(req) }),
-        customErrorObject: (req: IncomingMessage, _res: ServerResponse, _error: Error, line: object) => ({ ...line, route: routeOf(req) }),
-        serializers: {
-          req: (req: { method: string; url: string }) => ({ method: req.method, url: req.url.split('?')[0] }),
-          res: (res: { statusCode: number }) => ({ status: res.statusCode }),
-        },
-        customSuccessMessage: (req: IncomingMessage, res: ServerResponse) => `${req.method} ${res.statusCode}`,
-        customErrorMessage: (req: IncomingMessage, res: ServerResponse) => `${req.method} ${res.statusCode}`,
-        customLogLevel: (_req: IncomingMessage, res: ServerResponse, error?: Error) =>
-          error || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info',
-        autoLogging: { ignore: (req: IncomingMessage) => (req.url ?? '').startsWith('/health/') },
-        transport: pretty ? { target: 'pino-pretty', options: { singleLine: true } } : undefined,
-      },
-      destination as DestinationStream,
-    ],
-  } as Params;
+@Injectable()
+export class AppLogger implements LoggerService {
+  constructor(@Inject(ROOT_LOGGER) private readonly root: Pino) {}
+
+  verbose(message: unknown, ...optional: unknown[]): void {
+    this.call('trace', message, optional);
+  }
+
+  debug(message: unknown, ...optional: unknown[]): void {
+    this.call('debug', message, optional);
+  }
+
+  log(message: unknown, ...optional: unknown[]): void {
+    this.call('info', message, optional);
+  }
+
+  warn(message: unknown, ...optional: unknown[]): void {
+    this.call('warn', message, optional);
+  }
+
+  error(message: unknown, ...optional: unknown[]): void {
+    this.call('error', message, optional);
+  }
+
+  fatal(message: unknown, ...optional: unknown[]): void {
+    this.call('fatal', message, optional);
+  }
+
+  private call(level: Level, message: unknown, optional: unknown[]): void {
+    if (!this.root.isLevelEnabled(level)) return;
+    const line: Record<string, unknown> = {};
+    let params = optional;
+    if (optional.length > 0) {
+      line.context = optional[optional.length - 1];
+      params = optional.slice(0, -1);
+    }
+    if (typeof message === 'object' && message !== null) {
+      if (message instanceof Error) line.err = message;
+      else Object.assign(line, message);
+      this.root[level](line, ...(params as []));
+    } else if (level === 'error' && params.length === 1 && typeof params[0] === 'string' && /\n\s*at /.test(params[0])) {
+      const error = new Error(String(message));
+      error.stack = params[0];
+      line.err = error;
+      this.root[level](line);
+    } else {
+      this.root[level](line, String(message), ...(params as []));
+    }
+  }
 }
