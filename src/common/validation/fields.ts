@@ -1,6 +1,5 @@
 import { ApiProperty, ApiPropertyOptions } from '@nestjs/swagger';
-import { registerDecorator, ValidationArguments } from 'class-validator';
-import { checkField, FieldSpec } from './pydantic-errors';
+import { FieldSpec } from './pydantic-errors';
 
 const FIELDS = Symbol('pydantic:fields');
 
@@ -116,24 +115,14 @@ export function parameterOf(location: 'path' | 'query', { name, spec, doc }: Fie
 }
 
 /**
- * Declares one request field: its pydantic rule (checked by class-validator,
- * reported with pydantic's exact items) and its OpenAPI schema, in one place.
+ * Declares one request field: its pydantic rule (checked by `checkField` in
+ * RequestValidationGuard, reported with pydantic's exact items) and its
+ * OpenAPI schema, in one place.
  */
 export function Field(spec: FieldSpec, doc: Documentation = {}): PropertyDecorator {
   return (target, propertyKey) => {
     const name = String(propertyKey);
     Reflect.defineMetadata(FIELDS, [...fieldsOf(target.constructor), { name, spec, doc }], target.constructor);
-    registerDecorator({
-      name: 'pydantic',
-      target: target.constructor,
-      propertyName: name,
-      constraints: [spec],
-      options: { context: spec },
-      validator: {
-        validate: (value: unknown, args: ValidationArguments) => checkField(spec, [name], value, args.object).length === 0,
-        defaultMessage: () => `${name} is invalid`,
-      },
-    });
     ApiProperty(schemaFor(name, spec, doc))(target, propertyKey);
   };
 }

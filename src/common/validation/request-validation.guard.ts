@@ -1,8 +1,7 @@
 import { CanActivate, ExecutionContext, Injectable } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
-import { validate, ValidationError } from 'class-validator';
 import type { Request } from 'express';
-import { fieldsOf } from './fields';
+import { FieldEntry, fieldsOf } from './fields';
 import { checkField, coerceField, FieldSpec, Loc, ValidationItem, RequestValidationError } from './pydantic-errors';
 import { DecodedBody, REQUEST_SCHEMA, RequestSchema, requestState } from './request-schema.decorator';
 
@@ -24,18 +23,16 @@ type DtoClass = new () => object;
 export class RequestValidationGuard implements CanActivate {
   constructor(private readonly reflector: Reflector) {}
 
-  async canActivate(context: ExecutionContext): Promise<boolean> {
+  canActivate(context: ExecutionContext): boolean {
     const schema = this.reflector.get<RequestSchema | undefined>(REQUEST_SCHEMA, context.getHandler());
     if (!schema) return true;
     const request = context.switchToHttp().getRequest<Request>();
     const items: ValidationItem[] = [];
     const state = requestState(request);
 
-    const params = schema.params
-      ? await validateObject(schema.params, request.params as Record<string, unknown>, ['path'], items)
-      : {};
-    const query = schema.query ? await validateQuery(schema.query, queryValues(request, schema.query), items) : {};
-    const body = schema.body ? await validateBody(schema.body, state.decodedBody ?? { kind: 'absent' }, items) : {};
+    const params = schema.params ? validateObject(schema.params, request.params as Record<string, unknown>, ['path'], items) : {};
+    const query = schema.query ? validateQuery(schema.query, queryValues(request, schema.query), items) : {};
+    const body = schema.body ? validateBody(schema.body, state.decodedBody ?? { kind: 'absent' }, items) : {};
     if (items.length > 0) throw new RequestValidationError(items);
     state.validated = { params, query, body };
     return true;
@@ -64,15 +61,15 @@ function isList(spec: FieldSpec): boolean {
 }
 
 /** The query's fields, then (when they are valid) the DTO's own cross-field checks. */
-async function validateQuery(dto: DtoClass, raw: Record<string, unknown>, items: ValidationItem[]): Promise<object> {
+function validateQuery(dto: DtoClass, raw: Record<string, unknown>, items: ValidationItem[]): object {
   const before = items.length;
-  const result = await validateObject(dto, raw, ['query'], items);
+  const result = validateObject(dto, raw, ['query'], items);
   const checks = dto as unknown as Partial<ModelChecks>;
   if (items.length === before && checks.modelErrors) items.push(...checks.modelErrors(result, raw));
   return result;
 }
 
-async function validateBody(dto: DtoClass, decoded: DecodedBody, items: ValidationItem[]): Promise<object> {
+function validateBody(dto: DtoClass, decoded: DecodedBody, items: ValidationItem[]): object {
   if (decoded.kind === 'absent') {
     items.push({ type: 'missing', loc: ['body'], msg: 'Field required', input: null });
     return {};
@@ -89,31 +86,35 @@ async function validateBody(dto: DtoClass, decoded: DecodedBody, items: Validati
   }
   const before = items.length;
   const raw = value as Record<string, unknown>;
-  const result = await validateObject(dto, raw, ['body'], items);
+  const result = validateObject(dto, raw, ['body'], items);
   const checks = dto as unknown as Partial<ModelChecks>;
   if (items.length === before && checks.modelErrors) items.push(...checks.modelErrors(result, raw));
   return result;
 }
 
-async function validateObject(
-  dto: DtoClass,
-  raw: Record<string, unknown>,
-  prefix: Loc,
-  items: ValidationItem[],
-): Promise<object> {
-  const fields = fieldsOf(dto);
-  const candidate = new dto() as Record<string, unknown>;
-  for (const { name } of fields) {
-    candidate[name] = Object.prototype.hasOwnProperty.call(raw, name) ? raw[name] : undefined;
-  }
-  const errors: ValidationError[] = await validate(candidate, { forbidUnknownValues: false, stopAtFirstError: true });
-  const failed = new Set(errors.map((error) => error.property));
-  for (const { name, spec } of fields) {
-    if (failed.has(name)) items.push(...checkField(spec, [...prefix, name], candidate[name], raw));
-  }
+/** A DTO's fields with their `loc` under each prefix, worked out once per DTO and place. */
+const compiled = new WeakMap<DtoClass, Map<string, { field: FieldEntry; loc: Loc }[]>>();
+
+function fieldsAt(dto: DtoClass, prefix: Loc): { field: FieldEntry; loc: Loc }[] {
+  let byPrefix = compiled.get(dto);
+  if (!byPrefix) compiled.set(dto, (byPrefix = new Map()));
+  const key = prefix.join('.');
+  let entries = byPrefix.get(key);
+  if (!entries) byPrefix.set(key, (entries = fieldsOf(dto).map((field) => ({ field, loc: [...prefix, field.name] }))));
+  return entries;
+}
+
+/**
+ * Each field checked by its pydantic rule (`checkField`, the rule its @Field declared), in declaration
+ * order; the DTO instance holds the coerced values of the valid fields.
+ */
+function validateObject(dto: DtoClass, raw: Record<string, unknown>, prefix: Loc, items: ValidationItem[]): object {
   const result = new dto() as Record<string, unknown>;
-  for (const { name, spec } of fields) {
-    if (candidate[name] !== undefined && !failed.has(name)) result[name] = coerceField(spec, candidate[name]);
+  for (const { field, loc } of fieldsAt(dto, prefix)) {
+    const value = Object.prototype.hasOwnProperty.call(raw, field.name) ? raw[field.name] : undefined;
+    // The shared `loc` goes into no item: a refused field is checked again for its items with a copy.
+    if (checkField(field.spec, loc, value, raw).length > 0) items.push(...checkField(field.spec, [...loc], value, raw));
+    else if (value !== undefined) result[field.name] = coerceField(field.spec, value);
   }
   return result;
 }
