@@ -1,7 +1,6 @@
 import { CanActivate, ExecutionContext, Injectable, Logger } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
-import type { Request, Response } from 'express';
-import { Passport } from 'passport';
+import type { Request } from 'express';
 import { AuthFailureReason, MetricsService } from '../../metrics/metrics.service';
 import { AuthenticationError, DomainError, PermissionDeniedError, TooManyFailuresError } from '../errors/domain.error';
 import { AuthFailureLimiter } from './auth-failure.limiter';
@@ -10,15 +9,20 @@ import { BearerNotConfiguredError, KeycloakJwtStrategy, TokenClaimError } from '
 import type { Principal } from './principal';
 import { PSK_HEADER, PskStrategy } from './psk.strategy';
 
-const STRATEGY: Record<AuthMethod, string> = {
-  [AuthMethod.Psk]: 'psk',
-  [AuthMethod.Bearer]: 'keycloak-jwt',
-};
 const CHALLENGE: Record<AuthMethod, string> = {
   [AuthMethod.Psk]: 'APIKey',
   [AuthMethod.Bearer]: 'Bearer',
 };
 const BEARER = /^bearer\s+\S/i;
+
+/** What passport gives a strategy for one authentication. */
+interface StrategyCallbacks {
+  success(user: unknown, info?: unknown): void;
+  fail(challenge?: unknown, status?: number): void;
+  error(error: unknown): void;
+  redirect(url: string, status?: number): void;
+  pass(): void;
+}
 
 type Outcome = { ok: true; principal: Principal } | { ok: false; reason: string; unavailable?: boolean };
 
@@ -50,20 +54,14 @@ class CredentialRefused extends AuthenticationError {
 @Injectable()
 export class AuthGuard implements CanActivate {
   private readonly logger = new Logger(AuthGuard.name);
-  // This app's own Passport: the global registry is shared by every app in the
-  // process, so a second app (tests, several instances) would replace our strategies.
-  private readonly passport = new Passport();
 
   constructor(
     private readonly reflector: Reflector,
-    psk: PskStrategy,
-    keycloak: KeycloakJwtStrategy,
+    private readonly psk: PskStrategy,
+    private readonly keycloak: KeycloakJwtStrategy,
     private readonly failures: AuthFailureLimiter,
     private readonly metrics: MetricsService,
-  ) {
-    this.passport.use(STRATEGY[AuthMethod.Psk], psk);
-    this.passport.use(STRATEGY[AuthMethod.Bearer], keycloak);
-  }
+  ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
     if (context.getType() !== 'http') return true;
@@ -77,7 +75,7 @@ export class AuthGuard implements CanActivate {
     const http = context.switchToHttp();
     const request = http.getRequest<Request & { user?: Principal }>();
     try {
-      return await this.authenticateRequest(methods, request, http.getResponse<Response>());
+      return await this.authenticateRequest(methods, request);
     } catch (error) {
       if (error instanceof CredentialRefused) throw await this.refuse(request, error);
       throw error;
@@ -105,7 +103,6 @@ export class AuthGuard implements CanActivate {
   private async authenticateRequest(
     methods: AuthMethod[],
     request: Request & { user?: Principal },
-    response: Response,
   ): Promise<boolean> {
     const presented = presentedMethods(request);
     const challenges = methods.map((method) => CHALLENGE[method]);
@@ -114,7 +111,7 @@ export class AuthGuard implements CanActivate {
     let validButRefused: AuthMethod | null = null;
     let firstFailure: { method: AuthMethod; outcome: Extract<Outcome, { ok: false }> } | null = null;
     for (const method of presented) {
-      const outcome = await this.authenticate(method, request, response);
+      const outcome = await this.authenticate(method, request);
       if (outcome.ok && methods.includes(method)) {
         request.user = outcome.principal;
         return true;
@@ -138,15 +135,24 @@ export class AuthGuard implements CanActivate {
     ]);
   }
 
-  private authenticate(method: AuthMethod, request: Request, response: Response): Promise<Outcome> {
+  /**
+   * The strategies are called directly, without passport's per-request middleware: the PSK is one constant-time
+   * comparison; the bearer token goes through passport-jwt's strategy on a per-call object whose success, fail
+   * and error settle the outcome (what passport.authenticate does, minus its multi-strategy and session machinery).
+   */
+  private authenticate(method: AuthMethod, request: Request): Outcome | Promise<Outcome> {
+    if (method === AuthMethod.Psk) {
+      const principal = this.psk.validate(request.headers[PSK_HEADER] as string);
+      return principal ? { ok: true, principal } : this.failure(method, undefined);
+    }
     return new Promise((resolve) => {
-      const done = (error: unknown, user?: Principal | false, info?: unknown) => {
-        if (user) return resolve({ ok: true, principal: user });
-        resolve(this.failure(method, error ?? info));
-      };
-      this.passport.authenticate(STRATEGY[method], { session: false }, done)(request, response, (error: unknown) =>
-        done(error),
-      );
+      const call = Object.create(this.keycloak) as StrategyCallbacks & { authenticate(request: Request, options: object): void };
+      call.success = (user: Principal) => resolve({ ok: true, principal: user });
+      call.fail = (info?: unknown) => resolve(this.failure(method, info));
+      call.error = (error: unknown) => resolve(this.failure(method, error));
+      call.redirect = () => resolve(this.failure(method, undefined));
+      call.pass = () => resolve(this.failure(method, undefined));
+      call.authenticate(request, { session: false });
     });
   }
 
