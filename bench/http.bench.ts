@@ -89,13 +89,20 @@ export function cpuTicks(pid: number): number {
   return Number(fields[11]) + Number(fields[12]);
 }
 
-/** CPU ticks of every PostgreSQL server process on this machine (the benchmark's database server). */
+/**
+ * CPU ticks of every PostgreSQL server process on this machine (the benchmark's database server), plus those of
+ * the backends that have ended: the postmaster's cutime + cstime, so a backend that exits during a run (another
+ * client disconnecting) does not take its ticks out of the sum and make it go negative.
+ */
 function postgresTicks(): number {
   let ticks = 0;
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
-      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').startsWith('postgres')) ticks += cpuTicks(Number(entry));
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      if (stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')) !== 'postgres') continue;
+      const fields = stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
+      ticks += Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14]);
     } catch {
       // The process ended meanwhile.
     }
