@@ -36,14 +36,18 @@ async function waitUntil(check: () => Promise<boolean>, timeoutMs: number): Prom
 }
 
 function handle(child: ChildProcess, url: string, started: number): RunningProcess {
+  const exited = () => child.exitCode !== null || child.signalCode !== null;
   return {
     url,
     pid: child.pid!,
     startMs: Date.now() - started,
-    peakRssMiB: () => peakRss(child.pid!),
+    peakRssMiB: () => {
+      if (exited()) throw new Error(`${url}: the server process ${child.pid} has ended (exit code ${child.exitCode}, signal ${child.signalCode})`);
+      return peakRss(child.pid!);
+    },
     stop: () =>
       new Promise((resolve) => {
-        if (child.exitCode !== null) return resolve();
+        if (exited()) return resolve();
         child.once('exit', () => resolve());
         child.kill('SIGTERM');
       }),
