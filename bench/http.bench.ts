@@ -5,10 +5,14 @@ import { join } from 'node:path';
 import { Client } from 'pg';
 import { encodeCursor } from '../src/automl-training/job-cursor';
 import { BENCH_PSK, createBenchDatabase } from './bench-app';
-import { startBaseline, startService } from './service-process';
+import { RunningProcess, startBaseline, startFastApi, startService } from './service-process';
 
 const POOL_SIZE = 10;
-const WRITEBACK_JOBS = 120_000;
+/** Queued jobs per server for the writeback: its check, 2 s warm-up and 10 s run each take fresh ones. */
+const WRITEBACK_WARM_JOBS = 8_000;
+const WRITEBACK_RUN_JOBS = 45_000;
+const WRITEBACK_SERVERS = ['service', 'baseline', 'fastapi'] as const;
+const WRITEBACK_JOBS = WRITEBACK_SERVERS.length * (1 + WRITEBACK_WARM_JOBS + WRITEBACK_RUN_JOBS);
 const LISTING_JOBS = 100_000;
 const HEADERS = { 'Authorization-PSK': BENCH_PSK, 'content-type': 'application/json' };
 
@@ -85,13 +89,20 @@ export function cpuTicks(pid: number): number {
   return Number(fields[11]) + Number(fields[12]);
 }
 
-/** CPU ticks of every PostgreSQL server process on this machine (the benchmark's database server). */
+/**
+ * CPU ticks of every PostgreSQL server process on this machine (the benchmark's database server), plus those of
+ * the backends that have ended: the postmaster's cutime + cstime, so a backend that exits during a run (another
+ * client disconnecting) does not take its ticks out of the sum and make it go negative.
+ */
 function postgresTicks(): number {
   let ticks = 0;
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
-      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').startsWith('postgres')) ticks += cpuTicks(Number(entry));
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      if (stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')) !== 'postgres') continue;
+      const fields = stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
+      ticks += Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14]);
     } catch {
       // The process ended meanwhile.
     }
@@ -118,8 +129,49 @@ export async function withCpu(pid: number, load: () => Promise<autocannon.Result
   };
 }
 
+type WritebackServer = (typeof WRITEBACK_SERVERS)[number];
+
+/**
+ * One writeback before the load, on a queued job: 200, the job now running, and
+ * (for the FastAPI reference) the same top-level keys as ours, so it does the same
+ * work. The bare baseline returns its raw row (RETURNING *): status only.
+ */
+async function checkWriteback(server: WritebackServer, url: string, jobId: string, keys: string[] | null): Promise<string[]> {
+  const response = await fetch(`${url}/api/automl/train/jobs/${jobId}/status`, {
+    method: 'PUT',
+    headers: HEADERS,
+    body: '{"status":"running"}',
+  });
+  const text = await response.text();
+  if (response.status !== 200 || !text.includes('"status":"running"')) {
+    throw new Error(`writeback check, ${server}: expected 200 with "status":"running", got ${response.status}: ${text.slice(0, 500)}`);
+  }
+  const got = Object.keys(JSON.parse(text) as object).sort();
+  if (keys && got.join() !== keys.join()) {
+    throw new Error(`writeback check, ${server}: top-level keys differ from ours:\n  ours: ${keys.join(', ')}\n  ${server}: ${got.join(', ')}`);
+  }
+  return got;
+}
+
+/** a ÷ b, rounded to 2 decimals. */
+const ratio = (a: number, b: number) => Math.round((a / b) * 100) / 100;
+
 export interface HttpBenchResult {
-  writeback: { service: LoadFigures; baseline: LoadFigures; ratio: number; cpu: { service: CpuPerRequest; baseline: CpuPerRequest } };
+  writeback: {
+    service: LoadFigures;
+    baseline: LoadFigures;
+    fastapi: LoadFigures;
+    /** Throughput, ours ÷ the bare baseline. */
+    ratio: number;
+    /** Throughput, ours ÷ FastAPI. */
+    fastapiRatio: number;
+    cpu: { service: CpuPerRequest; baseline: CpuPerRequest; fastapi: CpuPerRequest };
+    /** Server CPU per writeback, ours ÷ the baseline's and ours ÷ FastAPI's. */
+    cpuRatio: { baseline: number; fastapi: number };
+    /** The FastAPI reference: its peak RSS (VmHWM) and the access log lines it wrote. */
+    fastapiPeakRssMiB: number;
+    fastapiAccessLogLines: number;
+  };
   listing: { first: LoadFigures; deep: LoadFigures; ratio: number };
   peakRssMiB: number;
   coldStartEmbeddedMs: number;
@@ -143,47 +195,72 @@ export async function benchHttp(): Promise<HttpBenchResult> {
     AIRFLOW_DAGS_DIR: dagsDir,
     ...(process.env.BENCH_LOG_LEVEL ? { LOG_LEVEL: process.env.BENCH_LOG_LEVEL } : {}),
   });
+  let baseline: RunningProcess | null = null;
+  let fastapi: RunningProcess | null = null;
   try {
+    baseline = await startBaseline(database.url, POOL_SIZE);
+    fastapi = await startFastApi(database.url, POOL_SIZE, BENCH_PSK);
     await seedJobs(database.url, WRITEBACK_JOBS);
     const ids = (await query<{ job_id: string }>(database.url, 'SELECT job_id FROM automl_training_jobs')).map((row) => row.job_id);
-    await writebackLoad(service.url, ids.slice(-2_000), 2);
-    const serviceRun = await withCpu(service.pid, () => writebackLoad(service.url, ids.slice(0, 60_000), 10));
-
-    const baseline = await startBaseline(database.url, POOL_SIZE);
-    try {
-      await writebackLoad(baseline.url, ids.slice(-4_000, -2_000), 2);
-      const baselineRun = await withCpu(baseline.pid, () => writebackLoad(baseline.url, ids.slice(60_000, 118_000), 10));
-
-      await query(database.url, 'TRUNCATE automl_training_job_transitions, automl_training_jobs');
-      await seedJobs(database.url, LISTING_JOBS);
-      const [deepest] = await query<{ created_at: Date; job_id: string }>(
-        database.url,
-        'SELECT created_at, job_id FROM automl_training_jobs ORDER BY created_at DESC, job_id DESC OFFSET $1 LIMIT 1',
-        [LISTING_JOBS - 100],
-      );
-      const cursor = encodeCursor({ createdAt: deepest.created_at, jobId: deepest.job_id });
-      const listing = (path: string) =>
-        autocannon({ url: `${service.url}${path}`, connections: 10, duration: 5, headers: HEADERS }).then(figures);
-      await listing('/api/automl/train/jobs?limit=50');
-      const first = await listing('/api/automl/train/jobs?limit=50');
-      const deep = await listing(`/api/automl/train/jobs?limit=50&cursor=${encodeURIComponent(cursor)}`);
-
-      return {
-        writeback: {
-          service: serviceRun.figures,
-          baseline: baselineRun.figures,
-          ratio: Math.round((serviceRun.figures.requestsPerSecond / baselineRun.figures.requestsPerSecond) * 100) / 100,
-          cpu: { service: serviceRun.cpu, baseline: baselineRun.cpu },
-        },
-        listing: { first, deep, ratio: Math.round((first.requestsPerSecond / deep.requestsPerSecond) * 100) / 100 },
-        peakRssMiB: service.peakRssMiB(),
-        coldStartEmbeddedMs,
-        coldStartPostgresMs: service.startMs,
-      };
-    } finally {
-      await baseline.stop();
+    const servers: Record<WritebackServer, RunningProcess> = { service, baseline, fastapi };
+    // Interleaved, on one database: each server checked, warmed 2 s, then measured 10 s, each on its own queued jobs.
+    const runs = {} as Record<WritebackServer, { figures: LoadFigures; cpu: CpuPerRequest }>;
+    let ourKeys: string[] | null = null;
+    for (const [index, name] of WRITEBACK_SERVERS.entries()) {
+      const server = servers[name];
+      const slice = ids.slice(index * (1 + WRITEBACK_WARM_JOBS + WRITEBACK_RUN_JOBS));
+      const keys = await checkWriteback(name, server.url, slice[0], name === 'fastapi' ? ourKeys : null);
+      if (name === 'service') ourKeys = keys;
+      await writebackLoad(server.url, slice.slice(1, 1 + WRITEBACK_WARM_JOBS), 2);
+      const runIds = slice.slice(1 + WRITEBACK_WARM_JOBS, 1 + WRITEBACK_WARM_JOBS + WRITEBACK_RUN_JOBS);
+      runs[name] = await withCpu(server.pid, () => writebackLoad(server.url, runIds, 10));
+      const total = runs[name].figures.requestsPerSecond * 10;
+      if (total > runIds.length) {
+        console.warn(`writeback, ${name}: about ${total} requests on ${runIds.length} queued jobs (repeats after that): raise WRITEBACK_RUN_JOBS`);
+      }
     }
+    const fastapiPeakRssMiB = fastapi.peakRssMiB();
+    const fastapiAccessLogLines = readFileSync(fastapi.logFile!, 'utf8')
+      .split('\n')
+      .filter((line) => line.includes('"PUT /api/automl/train/jobs/')).length;
+
+    await query(database.url, 'TRUNCATE automl_training_job_transitions, automl_training_jobs');
+    await seedJobs(database.url, LISTING_JOBS);
+    const [deepest] = await query<{ created_at: Date; job_id: string }>(
+      database.url,
+      'SELECT created_at, job_id FROM automl_training_jobs ORDER BY created_at DESC, job_id DESC OFFSET $1 LIMIT 1',
+      [LISTING_JOBS - 100],
+    );
+    const cursor = encodeCursor({ createdAt: deepest.created_at, jobId: deepest.job_id });
+    const listing = (path: string) =>
+      autocannon({ url: `${service.url}${path}`, connections: 10, duration: 5, headers: HEADERS }).then(figures);
+    await listing('/api/automl/train/jobs?limit=50');
+    const first = await listing('/api/automl/train/jobs?limit=50');
+    const deep = await listing(`/api/automl/train/jobs?limit=50&cursor=${encodeURIComponent(cursor)}`);
+
+    return {
+      writeback: {
+        service: runs.service.figures,
+        baseline: runs.baseline.figures,
+        fastapi: runs.fastapi.figures,
+        ratio: ratio(runs.service.figures.requestsPerSecond, runs.baseline.figures.requestsPerSecond),
+        fastapiRatio: ratio(runs.service.figures.requestsPerSecond, runs.fastapi.figures.requestsPerSecond),
+        cpu: { service: runs.service.cpu, baseline: runs.baseline.cpu, fastapi: runs.fastapi.cpu },
+        cpuRatio: {
+          baseline: ratio(runs.service.cpu.serverMs, runs.baseline.cpu.serverMs),
+          fastapi: ratio(runs.service.cpu.serverMs, runs.fastapi.cpu.serverMs),
+        },
+        fastapiPeakRssMiB,
+        fastapiAccessLogLines,
+      },
+      listing: { first, deep, ratio: ratio(first.requestsPerSecond, deep.requestsPerSecond) },
+      peakRssMiB: service.peakRssMiB(),
+      coldStartEmbeddedMs,
+      coldStartPostgresMs: service.startMs,
+    };
   } finally {
+    await fastapi?.stop();
+    await baseline?.stop();
     await service.stop();
     await database.drop();
     rmSync(dagsDir, { recursive: true, force: true });

@@ -19,19 +19,28 @@ const atLeast = (benchmark: string, ratio: number, goal: number): Row => ({ benc
 const atMost = (benchmark: string, ratio: number, goal: number): Row => ({ benchmark, ratio, goal: `≤ ${goal}`, met: ratio <= goal ? 'yes' : 'NO' });
 
 function httpRows(http: HttpBenchResult): { rows: Row[]; details: { run: string; figures: string }[] } {
+  const { writeback } = http;
+  const cpu = (c: { serverMs: number; postgresMs: number }) => `server ${c.serverMs} ms + PostgreSQL ${c.postgresMs} ms`;
   return {
     rows: [
-      atLeast('writeback throughput: service ÷ raw node:http + pg UPDATE … RETURNING (50 connections)', http.writeback.ratio, 0.6),
+      atLeast('writeback throughput: service ÷ FastAPI original (pydantic 2, uvloop + httptools, access log on; 50 connections)', writeback.fastapiRatio, 1.2),
+      atLeast('writeback throughput: service ÷ raw node:http + pg UPDATE … RETURNING (50 connections)', writeback.ratio, 0.6),
+      atMost('server CPU per writeback: service ÷ raw node:http + pg baseline', writeback.cpuRatio.baseline, 2.5),
+      atMost('service peak RSS (VmHWM) after the bench, on PostgreSQL, in MiB (not a ratio)', http.peakRssMiB, 120),
       atMost('listing: a page 99 900 jobs deep ÷ the first page (100 000 jobs, time per request)', http.listing.ratio, 1.5),
     ],
     details: [
-      { run: 'writeback, service', figures: load(http.writeback.service) },
-      { run: 'writeback, raw baseline', figures: load(http.writeback.baseline) },
+      { run: 'writeback, service', figures: load(writeback.service) },
+      { run: 'writeback, raw baseline', figures: load(writeback.baseline) },
+      { run: 'writeback, FastAPI original', figures: load(writeback.fastapi) },
       {
-        run: 'writeback CPU per request, service | baseline',
-        figures:
-          `server ${http.writeback.cpu.service.serverMs} ms + PostgreSQL ${http.writeback.cpu.service.postgresMs} ms | ` +
-          `server ${http.writeback.cpu.baseline.serverMs} ms + PostgreSQL ${http.writeback.cpu.baseline.postgresMs} ms`,
+        run: 'writeback CPU per request, service | baseline | FastAPI',
+        figures: `${cpu(writeback.cpu.service)} | ${cpu(writeback.cpu.baseline)} | ${cpu(writeback.cpu.fastapi)}`,
+      },
+      { run: 'server CPU per writeback, service ÷ FastAPI', figures: `${writeback.cpuRatio.fastapi}` },
+      {
+        run: 'FastAPI original: peak RSS (VmHWM), access log',
+        figures: `${writeback.fastapiPeakRssMiB} MiB; ${writeback.fastapiAccessLogLines} access log lines written`,
       },
       { run: 'listing, first page', figures: load(http.listing.first) },
       { run: 'listing, deep page', figures: load(http.listing.deep) },

@@ -1,6 +1,8 @@
-import { ChildProcess, fork, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { ChildProcess, execFile, fork, spawn } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { freePort } from '../test/utils/net';
 import { ROOT, SERVICE_MAIN } from '../test/utils/service-main';
 
@@ -14,6 +16,8 @@ export interface RunningProcess {
   /** Peak resident set size so far (VmHWM), in MiB. */
   peakRssMiB(): number;
   stop(): Promise<void>;
+  /** Where the server's output goes, when it is kept (the FastAPI reference's access log). */
+  logFile?: string;
 }
 
 function peakRss(pid: number): number {
@@ -32,14 +36,18 @@ async function waitUntil(check: () => Promise<boolean>, timeoutMs: number): Prom
 }
 
 function handle(child: ChildProcess, url: string, started: number): RunningProcess {
+  const exited = () => child.exitCode !== null || child.signalCode !== null;
   return {
     url,
     pid: child.pid!,
     startMs: Date.now() - started,
-    peakRssMiB: () => peakRss(child.pid!),
+    peakRssMiB: () => {
+      if (exited()) throw new Error(`${url}: the server process ${child.pid} has ended (exit code ${child.exitCode}, signal ${child.signalCode})`);
+      return peakRss(child.pid!);
+    },
     stop: () =>
       new Promise((resolve) => {
-        if (child.exitCode !== null) return resolve();
+        if (exited()) return resolve();
         child.once('exit', () => resolve());
         child.kill('SIGTERM');
       }),
@@ -72,4 +80,64 @@ export async function startBaseline(databaseUrl: string, poolSize: number): Prom
   });
   const port = await new Promise<number>((resolve) => child.once('message', (message: { port: number }) => resolve(message.port)));
   return handle(child, `http://127.0.0.1:${port}`, started);
+}
+
+/**
+ * The FastAPI reference of the writeback (bench/fastapi/app.py) under uvicorn with
+ * uvloop and httptools, one worker, access log on (uvicorn's default, written to
+ * `logFile`), in the cached venv of bench/fastapi/requirements.lock (built on first use).
+ * With one worker uvicorn serves in the process it starts in, so `pid` is the server.
+ */
+export async function startFastApi(databaseUrl: string, poolSize: number, psk: string): Promise<RunningProcess> {
+  const { stdout } = await promisify(execFile)(join(ROOT, 'scripts', 'pyenv.sh'), ['fastapi-bench', 'bench/fastapi/requirements.lock'], {
+    cwd: ROOT,
+    maxBuffer: 1 << 20,
+    timeout: 600_000,
+  });
+  const venv = stdout.trim().split('\n').pop()!;
+  const port = await freePort();
+  const logDir = mkdtempSync(join(tmpdir(), 'automl-bench-fastapi-'));
+  const logFile = join(logDir, 'uvicorn.log');
+  const log = openSync(logFile, 'w');
+  const started = Date.now();
+  const child = spawn(
+    join(venv, 'bin', 'python'),
+    [
+      ...['-m', 'uvicorn', 'app:app', '--app-dir', join(ROOT, 'bench', 'fastapi')],
+      ...['--loop', 'uvloop', '--http', 'httptools', '--workers', '1', '--host', '127.0.0.1', '--port', String(port)],
+    ],
+    {
+      cwd: ROOT,
+      env: {
+        PATH: process.env.PATH ?? '',
+        DATABASE_URL: databaseUrl,
+        API_PSK: psk,
+        POOL_SIZE: String(poolSize),
+        // Keep the checkout clean (no __pycache__ next to app.py).
+        PYTHONDONTWRITEBYTECODE: '1',
+      },
+      stdio: ['ignore', log, log],
+    },
+  );
+  closeSync(log);
+  const exited = new Promise<never>((_, reject) =>
+    child.once('exit', (code) => reject(new Error(`uvicorn exited (${code}) before answering; see ${logFile}:\n${readFileSync(logFile, 'utf8')}`))),
+  );
+  exited.catch(() => undefined);
+  const url = `http://127.0.0.1:${port}`;
+  try {
+    await Promise.race([waitUntil(async () => (await fetch(`${url}/openapi.json`)).ok, 60_000), exited]);
+  } catch (error) {
+    child.kill('SIGKILL');
+    throw error;
+  }
+  const running = handle(child, url, started);
+  return {
+    ...running,
+    logFile,
+    stop: async () => {
+      await running.stop();
+      rmSync(logDir, { recursive: true, force: true });
+    },
+  };
 }
