@@ -1,3 +1,5 @@
+import { request as httpRequest } from 'node:http';
+import { gzipSync } from 'node:zlib';
 import { usesPostgres } from '../setup/test-database';
 import { psk, rawRequest, startTestApp, TestApp, whileDatabaseRefusesConnections } from '../utils/test-app';
 import { createJob } from '../utils/jobs';
@@ -181,6 +183,38 @@ describe('FastAPI/pydantic-exact errors', () => {
       .send(JSON.stringify({ status: 'running', error_message: 'x'.repeat(2 * 1024 * 1024) }))
       .expect(413);
     expect(response.body).toEqual({ error: 'Request body is larger than the limit of 1mb', code: 413 });
+  });
+
+  it('should read chunked and gzip-encoded bodies, and refuse oversized chunked ones and unknown encodings', async () => {
+    const job = await createJob(testApp);
+    const url = new URL(`${JOBS}/${job.job_id}/status`, await testApp.app.getUrl());
+    const send = (headers: Record<string, string>, chunks: Buffer[]) =>
+      new Promise<{ status: number; body: Record<string, unknown> }>((resolve, reject) => {
+        const request = httpRequest(url, { method: 'PUT', headers: { ...psk(), 'Content-Type': 'application/json', ...headers } }, (response) => {
+          const parts: Buffer[] = [];
+          response.on('data', (part: Buffer) => parts.push(part));
+          response.on('end', () => resolve({ status: response.statusCode!, body: JSON.parse(Buffer.concat(parts).toString('utf8')) }));
+        });
+        request.on('error', reject);
+        for (const chunk of chunks) request.write(chunk);
+        request.end();
+      });
+    // No Content-Length: Node sends these chunked.
+    const chunked = await send({}, [Buffer.from('{"status":'), Buffer.from('"running"}')]);
+    expect(chunked).toMatchObject({ status: 200, body: { status: 'running' } });
+    const gzipped = await send({ 'Content-Encoding': 'gzip' }, [gzipSync('{"status":"complete"}')]);
+    expect(gzipped).toMatchObject({ status: 200, body: { status: 'complete' } });
+    const big = Buffer.alloc(256 * 1024, 0x20);
+    expect(await send({}, [Buffer.from('{"status":"failed"'), big, big, big, big, big, Buffer.from('}')])).toEqual({
+      status: 413,
+      body: { error: 'Request body is larger than the limit of 1mb', code: 413 },
+    });
+    expect(await send({ 'Content-Encoding': 'x-unknown' }, [Buffer.from('{"status":"failed"}')])).toEqual({
+      status: 415,
+      body: { error: 'Unsupported request body encoding', code: 415 },
+    });
+    const after = await testApp.http().get(`${JOBS}/${job.job_id}`).set(psk()).expect(200);
+    expect(after.body.status).toBe('complete');
   });
 
   it('should answer unknown ids and unknown routes with 404 ErrorResponse', async () => {

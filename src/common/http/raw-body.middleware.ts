@@ -1,27 +1,101 @@
-import express, { RequestHandler } from 'express';
+import { AsyncResource } from 'node:async_hooks';
+import express, { Request, RequestHandler, Response } from 'express';
 import { errorBody } from '../errors/error-response.filter';
 
+/** BODY_LIMIT (`512kb`, `1mb`, validated at start) in bytes, 1024-based as body-parser counts. */
+export function limitBytes(limit: string): number {
+  const match = /^(\d+)(kb|mb)$/i.exec(limit);
+  if (!match) throw new Error(`not a body size: ${limit}`);
+  return Number(match[1]) * (match[2].toLowerCase() === 'kb' ? 1024 : 1024 * 1024);
+}
+
+type Failure = 'too_large' | 'invalid';
+
 /**
- * Reads every request body as raw bytes, whatever its content type; decoding
- * happens per route (BodyDecodeGuard) because FastAPI only parses bodies of
- * routes that declare one. Parser failures (too large, bad length, aborted)
- * are answered here with the contract's ErrorResponse.
+ * Reads every request body as raw bytes (req.body, a Buffer), whatever its
+ * content type; decoding happens per route (BodyDecodeGuard) because FastAPI
+ * only parses bodies of routes that declare one. A plain body is read here
+ * directly (chunks kept, the limit checked as they come); a body with a
+ * Content-Encoding goes through express.raw (body-parser), which inflates
+ * gzip/deflate/br and refuses other encodings. Failures (too large, bad
+ * length, unsupported encoding) are answered with the contract's
+ * ErrorResponse once the request has been read off, as body-parser does.
  */
 export function rawBody(limit: string): RequestHandler {
-  const parse = express.raw({ type: () => true, limit });
-  return (req, res, next) => {
-    parse(req, res, (error?: unknown) => {
-      if (!error) return next();
-      const status = (error as { status?: number }).status ?? 400;
-      const type = (error as { type?: string }).type;
-      const message =
-        type === 'entity.too.large'
-          ? `Request body is larger than the limit of ${limit}`
-          : status === 415
-            ? 'Unsupported request body encoding'
-            : 'There was an error parsing the body';
-      const code = type === 'entity.too.large' ? 413 : status >= 400 && status < 500 ? status : 400;
-      res.status(code).json(errorBody(message, code));
-    });
+  const maxBytes = limitBytes(limit);
+  const encoded = express.raw({ type: () => true, limit });
+  const refuse = (res: Response, failure: Failure | { status?: number; type?: string }) => {
+    const type = typeof failure === 'string' ? (failure === 'too_large' ? 'entity.too.large' : 'request.size.invalid') : failure.type;
+    const status = typeof failure === 'string' ? (failure === 'too_large' ? 413 : 400) : (failure.status ?? 400);
+    const message =
+      type === 'entity.too.large'
+        ? `Request body is larger than the limit of ${limit}`
+        : status === 415
+          ? 'Unsupported request body encoding'
+          : 'There was an error parsing the body';
+    const code = type === 'entity.too.large' ? 413 : status >= 400 && status < 500 ? status : 400;
+    res.status(code).json(errorBody(message, code));
   };
+  return (req, res, next) => {
+    if (req.headers['content-encoding'] !== undefined) {
+      encoded(req, res, (error?: unknown) => (error ? refuse(res, error as { status?: number; type?: string }) : next()));
+      return;
+    }
+    const declared = req.headers['content-length'];
+    // No body at all (neither a length nor chunks): body-parser's hasBody.
+    if (declared === undefined && req.headers['transfer-encoding'] === undefined) return next();
+    const expected = declared === undefined ? null : Number(declared);
+    if (expected !== null && expected > maxBytes) return readOff(req, () => refuse(res, 'too_large'));
+    // Stream events come in the connection's async context: bound, the rest of the request keeps its own
+    // (the correlation id of its log lines and Airflow calls).
+    readBody(
+      req,
+      expected,
+      maxBytes,
+      AsyncResource.bind((failure: Failure | null, body?: Buffer) => {
+        if (failure) return readOff(req, () => refuse(res, failure));
+        req.body = body;
+        next();
+      }),
+    );
+  };
+}
+
+/** Collects the body; `done` once, with the bytes or why they are refused (nothing if the client went away). */
+function readBody(req: Request, expected: number | null, maxBytes: number, done: (failure: Failure | null, body?: Buffer) => void): void {
+  const chunks: Buffer[] = [];
+  let received = 0;
+  const cleanup = () => {
+    req.off('data', onData);
+    req.off('end', onEnd);
+    req.off('error', onGone);
+    req.off('close', onGone);
+  };
+  const onData = (chunk: Buffer) => {
+    received += chunk.length;
+    if (received > maxBytes) {
+      cleanup();
+      return done('too_large');
+    }
+    chunks.push(chunk);
+  };
+  const onEnd = () => {
+    cleanup();
+    if (expected !== null && received !== expected) return done('invalid');
+    done(null, chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, received));
+  };
+  // Aborted or broken: there is no one left to answer.
+  const onGone = () => cleanup();
+  req.on('data', onData);
+  req.on('end', onEnd);
+  req.on('error', onGone);
+  req.on('close', onGone);
+}
+
+/** Reads off what remains of the request before answering, so the connection stays usable (body-parser's dump). */
+function readOff(req: Request, then: () => void): void {
+  if (req.readableEnded) return then();
+  req.on('end', then);
+  req.on('error', then);
+  req.resume();
 }
