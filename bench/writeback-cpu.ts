@@ -9,7 +9,14 @@ import { startBaseline, startService } from './service-process';
  */
 async function main(): Promise<void> {
   const database = await createBenchDatabase();
-  const service = await startService({ NODE_ENV: 'production', API_PSK: BENCH_PSK, DATABASE_URL: database.url, DATABASE_POOL_SIZE: '10' });
+  const service = await startService({
+    NODE_ENV: 'production',
+    API_PSK: BENCH_PSK,
+    DATABASE_URL: database.url,
+    DATABASE_POOL_SIZE: '10',
+    ...(process.env.BENCH_LOG_LEVEL ? { LOG_LEVEL: process.env.BENCH_LOG_LEVEL } : {}),
+    ...(process.env.BENCH_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS } : {}),
+  });
   try {
     await seedJobs(database.url, 50_000);
     const ids = (await query<{ job_id: string }>(database.url, 'SELECT job_id FROM automl_training_jobs')).map((row) => row.job_id);
