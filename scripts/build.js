@@ -6,7 +6,8 @@
  * build succeeds. With --if-stale (npm start's prestart) it builds only when
  * dist/ is missing, the last build failed or was not recorded, or any input
  * differs: a fresh clone and a changed, added or deleted source still get
- * built; an up-to-date checkout starts at once.
+ * built; an up-to-date checkout starts at once. It also makes the embedded
+ * database's template once per PGlite version (src/database/embedded-postgres.ts).
  */
 const { createHash } = require('node:crypto');
 const { spawnSync } = require('node:child_process');
@@ -38,4 +39,7 @@ if (process.argv.includes('--if-stale') && existsSync(MAIN) && existsSync(STAMP)
 
 const build = spawnSync(process.execPath, [require.resolve('@nestjs/cli/bin/nest.js'), 'build'], { cwd: ROOT, stdio: 'inherit' });
 if (build.status !== 0) process.exit(build.status ?? 1);
+// The embedded database's initdb template (node_modules/.cache), made once per PGlite version, so the first
+// start on a fresh data dir does not pay for initdb.
+spawnSync(process.execPath, ['-e', "require('./dist/database/embedded-postgres').pgliteTemplate()"], { cwd: ROOT, stdio: 'inherit' });
 writeFileSync(STAMP, inputs);
