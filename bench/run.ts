@@ -5,6 +5,7 @@ import { AuthFloodBenchResult, benchAuthFlood } from './auth-flood.bench';
 import { benchBulkStatus, BulkStatusResult } from './bulk-status.bench';
 import { benchEventStreams, EventStreamBenchResult } from './event-stream.bench';
 import { benchHttp, HttpBenchResult, LoadFigures } from './http.bench';
+import { benchStartup, StartupBenchResult } from './startup.bench';
 
 const load = (f: LoadFigures) => `${f.requestsPerSecond} req/s, p50 ${f.p50Ms} ms, p99 ${f.p99Ms} ms${f.non2xx || f.errors ? `, ${f.non2xx} non-2xx, ${f.errors} errors` : ''}`;
 
@@ -99,19 +100,39 @@ function authRows(auth: AuthFloodBenchResult): { rows: Row[]; details: { run: st
   };
 }
 
+function startupRows(startup: StartupBenchResult): { rows: Row[]; details: { run: string; figures: string }[] } {
+  return {
+    rows: [
+      atMost('`npm start` to first answer, built checkout, existing PGlite data (s, median)', startup.npmStartSeconds, 3),
+      atMost('cold start to first answer, fresh PGlite data dir (s, median)', startup.coldStartEmbeddedSeconds, 3),
+    ],
+    details: [
+      { run: '`npm start` to first answer, each run', figures: `${startup.npmStartMs.join(', ')} ms` },
+      { run: 'cold start, fresh PGlite data dir, each run', figures: `${startup.coldStartEmbeddedMs.join(', ')} ms` },
+    ],
+  };
+}
+
 /**
- * Runs the benchmarks once (npm run bench; BENCH_ONLY=http,bulk,streams,auth picks
+ * Runs the benchmarks once (npm run bench; BENCH_ONLY=http,bulk,streams,auth,startup picks
  * some); prints a table and writes bench-results/latest.json.
  */
 async function main(): Promise<void> {
   const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
-  const only = new Set((process.env.BENCH_ONLY ?? 'http,bulk,streams,auth').split(',').map((name) => name.trim()));
-  const results: { http?: HttpBenchResult; bulk?: BulkStatusResult; streams?: EventStreamBenchResult; auth?: AuthFloodBenchResult } = {};
+  const only = new Set((process.env.BENCH_ONLY ?? 'http,bulk,streams,auth,startup').split(',').map((name) => name.trim()));
+  const results: {
+    http?: HttpBenchResult;
+    bulk?: BulkStatusResult;
+    streams?: EventStreamBenchResult;
+    auth?: AuthFloodBenchResult;
+    startup?: StartupBenchResult;
+  } = {};
   const tables = [];
   if (only.has('http')) tables.push(httpRows((results.http = await benchHttp())));
   if (only.has('bulk')) tables.push(bulkRows((results.bulk = await benchBulkStatus())));
   if (only.has('streams')) tables.push(streamRows((results.streams = await benchEventStreams())));
   if (only.has('auth')) tables.push(authRows((results.auth = await benchAuthFlood())));
+  if (only.has('startup')) tables.push(startupRows((results.startup = await benchStartup())));
   const rows = tables.flatMap((table) => table.rows);
   console.log(`\nmachine: ${machine}\n`);
   console.table(rows);

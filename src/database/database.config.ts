@@ -4,7 +4,7 @@ import { TrainingJobTransitionEntity } from '../automl-training/training-job-tra
 import { TrainingJobEntity } from '../automl-training/training-job.entity';
 import { IdempotencyKeyEntity } from '../automl-training/idempotency-key.entity';
 import { AuthFailureEntity } from '../common/auth/auth-failure.entity';
-import { EmbeddedPostgres } from './embedded-postgres';
+import type { EmbeddedPostgres } from './embedded-postgres';
 import { MIGRATIONS } from './migrations';
 
 export const ENTITIES = [TrainingJobEntity, TrainingJobTransitionEntity, IdempotencyKeyEntity, AuthFailureEntity];
@@ -24,7 +24,8 @@ export interface ResolvedDatabase {
  * Schema changes only through migrations: `synchronize` is always false.
  */
 export async function resolveDatabase(config: DatabaseConfig): Promise<ResolvedDatabase> {
-  const embedded = config.kind === 'pglite' ? await EmbeddedPostgres.start(config.dataDir) : null;
+  // Loaded only when configured: PGlite and its socket server are of no use on PostgreSQL.
+  const embedded = config.kind === 'pglite' ? await (await import('./embedded-postgres')).EmbeddedPostgres.start(config.dataDir) : null;
   const url = embedded ? embedded.url : config.kind === 'postgres' ? config.url : '';
   const options: DataSourceOptions = {
     type: 'postgres',

@@ -3,7 +3,7 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import { DataSource, DataSourceOptions } from 'typeorm';
 import { DatabaseConfig } from '../config/app.config';
 import { resolveDatabase, runMigrations } from './database.config';
-import { EmbeddedPostgres } from './embedded-postgres';
+import type { EmbeddedPostgres } from './embedded-postgres';
 
 /** Stops the embedded server, if any, once the connection pool is closed. */
 class AppDataSource extends DataSource {

@@ -5,8 +5,8 @@ import { MetricsService } from '../../metrics/metrics.service';
 import { AirflowApi, AirflowDag, AirflowLogChunk, AirflowRun, AirflowTaskInstance } from './airflow-api';
 import { AirflowNotConfiguredError, AirflowRequestError, AirflowUnavailableError } from './airflow.errors';
 import { AirflowServerError } from './airflow-http';
-import { AirflowV1Api } from './airflow-v1.api';
-import { AirflowV2Api } from './airflow-v2.api';
+import type { AirflowV1Api } from './airflow-v1.api';
+import type { AirflowV2Api } from './airflow-v2.api';
 
 type Operation<T> = (signal: AbortSignal) => Promise<T>;
 
@@ -40,7 +40,12 @@ export class AirflowClient implements OnModuleDestroy {
   ) {
     const { url, username, password, apiVersion, timeoutMs } = config.airflow;
     this.timeoutMs = timeoutMs;
-    this.api = !url ? null : apiVersion === 'v1' ? new AirflowV1Api(url, username, password) : new AirflowV2Api(url, username, password);
+    // Only the configured API version's client is loaded.
+    this.api = !url
+      ? null
+      : apiVersion === 'v1'
+        ? new (require('./airflow-v1.api') as { AirflowV1Api: typeof AirflowV1Api }).AirflowV1Api(url, username, password)
+        : new (require('./airflow-v2.api') as { AirflowV2Api: typeof AirflowV2Api }).AirflowV2Api(url, username, password);
     this.breaker = new CircuitBreaker((operation: Operation<unknown>, deadline: number) => this.attempt(operation, deadline), {
       timeout: false,
       errorThresholdPercentage: 50,
