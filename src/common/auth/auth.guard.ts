@@ -15,15 +15,6 @@ const CHALLENGE: Record<AuthMethod, string> = {
 };
 const BEARER = /^bearer\s+\S/i;
 
-/** What passport gives a strategy for one authentication. */
-interface StrategyCallbacks {
-  success(user: unknown, info?: unknown): void;
-  fail(challenge?: unknown, status?: number): void;
-  error(error: unknown): void;
-  redirect(url: string, status?: number): void;
-  pass(): void;
-}
-
 type Outcome = { ok: true; principal: Principal } | { ok: false; reason: string; unavailable?: boolean };
 
 /** A missing or invalid credential, with the reason the failure metric counts it under. */
@@ -146,13 +137,16 @@ export class AuthGuard implements CanActivate {
       return principal ? { ok: true, principal } : this.failure(method, undefined);
     }
     return new Promise((resolve) => {
-      const call = Object.create(this.keycloak) as StrategyCallbacks & { authenticate(request: Request, options: object): void };
-      call.success = (user: Principal) => resolve({ ok: true, principal: user });
-      call.fail = (info?: unknown) => resolve(this.failure(method, info));
-      call.error = (error: unknown) => resolve(this.failure(method, error));
-      call.redirect = () => resolve(this.failure(method, undefined));
-      call.pass = () => resolve(this.failure(method, undefined));
-      call.authenticate(request, { session: false });
+      this.keycloak.authenticate(
+        {
+          success: (user: unknown) => resolve({ ok: true, principal: user as Principal }),
+          fail: (info?: unknown) => resolve(this.failure(method, info)),
+          error: (error: unknown) => resolve(this.failure(method, error)),
+          redirect: () => resolve(this.failure(method, undefined)),
+          pass: () => resolve(this.failure(method, undefined)),
+        },
+        request,
+      );
     });
   }
 
