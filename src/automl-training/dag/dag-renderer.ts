@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import Handlebars from 'handlebars';
+import type { TemplateDelegate } from 'handlebars';
 import { readFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import { join } from 'node:path';
@@ -50,10 +50,17 @@ export interface RenderedDag {
  */
 export const MAX_CONTAINER_SPEC_BYTES = 128_000;
 
-const TEMPLATE = Handlebars.compile(readFileSync(join(__dirname, 'training-dag.py.hbs'), 'utf8'), {
-  noEscape: true,
-  strict: true,
-});
+let compiled: TemplateDelegate | null = null;
+
+/** The DAG template, compiled on the first render (handlebars is loaded then: reads and writebacks never need it). */
+function template(): TemplateDelegate {
+  if (!compiled) {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const Handlebars = require('handlebars') as typeof import('handlebars');
+    compiled = Handlebars.compile(readFileSync(join(__dirname, 'training-dag.py.hbs'), 'utf8'), { noEscape: true, strict: true });
+  }
+  return compiled;
+}
 
 /** The pod's AUTOML_JOB_SPEC_GZ_B64: base64 of the gzip of the spec's ASCII-only JSON. */
 export function containerSpecValue(spec: unknown): string {
@@ -115,7 +122,7 @@ export class DagRenderer {
     const { pskVariable, sourceConnId, mlflowConnId, trainingImage, trainingCommand } = this.config.airflow;
     // Encoded here, not by the DAG: the API's size check then measures exactly what the pod gets.
     const containerSpec = trainingImage ? containerSpecValue(spec) : null;
-    const source = TEMPLATE({
+    const source = template()({
       job_id_comment: job.jobId,
       dag_id: pythonString(dagId),
       callback_url: pythonString(`${publicUrl}/api/automl/train/jobs/${job.jobId}/status`),
