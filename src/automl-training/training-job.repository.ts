@@ -366,11 +366,14 @@ export class TrainingJobRepository {
     return rows.length > 0;
   }
 
+  /** Entity property ← row column, worked out once from the entity's metadata. */
+  private columnPairs: [string, string][] | null = null;
+
   private toEntity(row: Record<string, unknown>): TrainingJobEntity {
-    const entity = this.jobs.create();
-    for (const column of this.jobs.metadata.columns) {
-      (entity as unknown as Record<string, unknown>)[column.propertyName] = row[column.databaseName];
-    }
+    this.columnPairs ??= this.jobs.metadata.columns.map((column) => [column.propertyName, column.databaseName]);
+    const entity = this.jobs.metadata.create() as TrainingJobEntity;
+    const target = entity as unknown as Record<string, unknown>;
+    for (const [property, column] of this.columnPairs) target[property] = row[column];
     return entity;
   }
 }
