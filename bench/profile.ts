@@ -1,7 +1,8 @@
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { BENCH_PSK, createBenchDatabase } from './bench-app';
 import { figures, query, seedJobs, writebackLoad } from './http.bench';
+import { summariseProfile } from './profile-summary';
 import { startService } from './service-process';
 
 const OUT = join(__dirname, '..', 'bench-results', 'profiles');
@@ -28,7 +29,16 @@ async function main(): Promise<void> {
     await service.stop();
     await database.drop();
   }
-  console.log(`profile written to ${OUT}`);
+  const newest = readdirSync(OUT)
+    .filter((name) => name.endsWith('.cpuprofile'))
+    .map((name) => join(OUT, name))
+    .sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)[0];
+  console.log(`profile written to ${newest}`);
+  const summary = summariseProfile(newest);
+  console.log(`busy ${summary.busyMs} ms (idle ${summary.idleShare} % of the profile); by package (Node internals count for their caller):`);
+  console.table(summary.byOwner);
+  console.log('by function (self time):');
+  console.table(summary.byFunction);
 }
 
 main().then(
