@@ -1,4 +1,3 @@
-import { AsyncResource } from 'node:async_hooks';
 import express, { Request, RequestHandler, Response } from 'express';
 import { errorBody } from '../errors/error-response.filter';
 
@@ -46,18 +45,11 @@ export function rawBody(limit: string): RequestHandler {
     if (declared === undefined && req.headers['transfer-encoding'] === undefined) return next();
     const expected = declared === undefined ? null : Number(declared);
     if (expected !== null && expected > maxBytes) return readOff(req, () => refuse(res, 'too_large'));
-    // Stream events come in the connection's async context: bound, the rest of the request keeps its own
-    // (the correlation id of its log lines and Airflow calls).
-    readBody(
-      req,
-      expected,
-      maxBytes,
-      AsyncResource.bind((failure: Failure | null, body?: Buffer) => {
-        if (failure) return readOff(req, () => refuse(res, failure));
-        req.body = body;
-        next();
-      }),
-    );
+    readBody(req, expected, maxBytes, (failure, body) => {
+      if (failure) return readOff(req, () => refuse(res, failure));
+      req.body = body;
+      next();
+    });
   };
 }
 

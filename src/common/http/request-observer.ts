@@ -13,15 +13,22 @@ export function routeOf(req: Request): string {
   return path ? `${req.baseUrl}${path}` : 'unmatched';
 }
 
+/** Runs `first`, then `second`, as one middleware (an error from `first` goes to `next`). */
+export function inSequence(first: RequestHandler, second: RequestHandler): RequestHandler {
+  return (req, res, next) => first(req, res, (error?: unknown) => (error ? next(error) : second(req, res, next)));
+}
+
 /**
- * The first middleware: takes the caller's `x-correlation-id` (or makes one),
- * echoes it in the response and keeps it for the rest of the request (log
- * lines, calls to Airflow); once the response is finished it records the
- * request's metrics and writes its one log line (method, path, status,
- * duration, route, correlation id; probes under /health/ are not logged).
- * One async context and one pair of listeners per request.
+ * The one app-level middleware: takes the caller's `x-correlation-id` (or
+ * makes one) and echoes it in the response, runs `before` (security headers,
+ * reading the body), then serves the rest of the request in the one async
+ * context it keeps (the correlation id of log lines and Airflow calls:
+ * entered once the body is read, so no stream callback has to carry it).
+ * Once the response is finished it records the request's metrics and writes
+ * its one log line (method, path, status, duration, route, correlation id;
+ * probes under /health/ are not logged).
  */
-export function requestObserver(logger: Pino, metrics: MetricsService): RequestHandler {
+export function requestObserver(logger: Pino, metrics: MetricsService, before: RequestHandler): RequestHandler {
   return (req: RoutedRequest, res: Response, next) => {
     const started = process.hrtime.bigint();
     const offered = req.headers[CORRELATION_HEADER];
@@ -56,6 +63,6 @@ export function requestObserver(logger: Pino, metrics: MetricsService): RequestH
     const onClose = () => complete('close');
     res.on('finish', onFinish);
     res.on('close', onClose);
-    runInRequest({ id, method: req.method, url }, next);
+    before(req, res, (error?: unknown) => (error ? next(error) : runInRequest({ id, method: req.method, url }, next)));
   };
 }
