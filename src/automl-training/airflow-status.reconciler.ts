@@ -7,7 +7,7 @@ import { statusOfRun } from './airflow/airflow-state.mapper';
 import { AutoMLTrainingJobStatus, TransitionSource } from './automl-training.enums';
 import { decideTransition, isTerminal } from './training-job.lifecycle';
 import { TrainingJobRepository } from './training-job.repository';
-import { TrainingJobStatusReconciler } from './training-job-status.reconciler';
+import { ReconcilableJob, TrainingJobStatusReconciler } from './training-job-status.reconciler';
 import { TrainingJobEntity } from './training-job.entity';
 
 /**
@@ -34,7 +34,7 @@ export class AirflowStatusReconciler extends TrainingJobStatusReconciler {
     this.budgetMs = config.airflow.reconcileBudgetMs;
   }
 
-  async reconcile(jobs: TrainingJobEntity[]): Promise<TrainingJobEntity[]> {
+  async reconcile<T extends ReconcilableJob>(jobs: T[]): Promise<(T | TrainingJobEntity)[]> {
     return (await this.reconcileBatch(jobs))?.jobs ?? jobs;
   }
 
@@ -42,7 +42,7 @@ export class AirflowStatusReconciler extends TrainingJobStatusReconciler {
    * Reconciles `jobs`; also says which live jobs' DAGs have no run in Airflow
    * at all. Null when Airflow could not answer (the jobs stand as stored).
    */
-  async reconcileBatch(jobs: TrainingJobEntity[]): Promise<{ jobs: TrainingJobEntity[]; withoutRun: TrainingJobEntity[] } | null> {
+  async reconcileBatch<T extends ReconcilableJob>(jobs: T[]): Promise<{ jobs: (T | TrainingJobEntity)[]; withoutRun: T[] } | null> {
     const live = jobs.filter((job) => !isTerminal(job.status) && job.airflowDagId);
     if (live.length === 0 || !this.airflow.configured) return { jobs, withoutRun: [] };
     this.metrics.reconcileBatchSize(live.length);
@@ -56,7 +56,7 @@ export class AirflowStatusReconciler extends TrainingJobStatusReconciler {
       this.logger.warn(`Answering from the database: ${(error as Error).message}`);
       return null;
     }
-    const reconciled = new Map<string, TrainingJobEntity>();
+    const reconciled = new Map<string, T | TrainingJobEntity>();
     await Promise.all(
       live.map(async (job) => {
         const run = runs.get(job.airflowDagId!);
@@ -69,7 +69,7 @@ export class AirflowStatusReconciler extends TrainingJobStatusReconciler {
     };
   }
 
-  private async apply(job: TrainingJobEntity, run: AirflowRun): Promise<TrainingJobEntity> {
+  private async apply<T extends ReconcilableJob>(job: T, run: AirflowRun): Promise<T | TrainingJobEntity> {
     // After a trigger we know our run; an older run Airflow still lists says nothing about it.
     if (job.airflowRunId && run.runId !== job.airflowRunId) return job;
     const next = statusOfRun(run.state);

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource, InjectRepository } from '@nestjs/typeorm';
-import { DataSource, In, IsNull, Repository } from 'typeorm';
+import { DataSource, Repository } from 'typeorm';
 import { AutoMLAlgorithm, AutoMLTrainingJobStatus, ProblemType, TransitionSource } from './automl-training.enums';
 import { TrainingJobTransitionEntity } from './training-job-transition.entity';
 import { TrainingJobEntity } from './training-job.entity';
@@ -90,6 +90,15 @@ export interface TransitionFilter {
   owner?: string;
 }
 
+/**
+ * A job as a status answer and its reconciliation read it: no DAG source (tens
+ * of kB a job) nor request columns, so a thousand of them cost little to fetch.
+ */
+export type JobStatusView = Pick<
+  TrainingJobEntity,
+  'jobId' | 'owner' | 'status' | 'airflowDagId' | 'airflowRunId' | 'errorMessage' | 'version' | 'updatedAt'
+>;
+
 export type NewJob = Omit<TrainingJobEntity, 'createdAt' | 'updatedAt' | 'deletedAt' | 'version' | 'startedAt' | 'finishedAt'>;
 
 const NOW = 'clock_timestamp()';
@@ -126,10 +135,26 @@ export class TrainingJobRepository {
     return rows.length > 0 ? this.toEntity(rows[0]) : null;
   }
 
-  /** Live jobs among `jobIds`, in no particular order. */
-  findByIds(jobIds: string[]): Promise<TrainingJobEntity[]> {
-    if (jobIds.length === 0) return Promise.resolve([]);
-    return this.jobs.find({ where: { jobId: In(jobIds), deletedAt: IsNull() } });
+  /** Status views of the live jobs among `jobIds` (valid uuids), in no particular order; one round trip. */
+  async statusesByIds(jobIds: string[]): Promise<JobStatusView[]> {
+    if (jobIds.length === 0) return [];
+    const rows = await this.sql(
+      `SELECT job_id, owner, status, airflow_dag_id, airflow_run_id, error_message, version, updated_at
+         FROM automl_training_jobs
+        WHERE job_id = ANY($1::uuid[]) AND deleted_at IS NULL`,
+      [jobIds],
+      'job_statuses_by_ids',
+    );
+    return rows.map((row) => ({
+      jobId: row.job_id as string,
+      owner: row.owner as string,
+      status: row.status as AutoMLTrainingJobStatus,
+      airflowDagId: row.airflow_dag_id as string | null,
+      airflowRunId: row.airflow_run_id as string | null,
+      errorMessage: row.error_message as string | null,
+      version: row.version as number,
+      updatedAt: row.updated_at as Date,
+    }));
   }
 
   /** Newest first (or oldest first), keyset-paged on (created_at, job_id); returns up to `limit` rows. */
