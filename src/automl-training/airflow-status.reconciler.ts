@@ -56,24 +56,32 @@ export class AirflowStatusReconciler extends TrainingJobStatusReconciler {
       this.logger.warn(`Answering from the database: ${(error as Error).message}`);
       return null;
     }
+    // Most jobs have nothing to change: decided synchronously, only the advancing ones are written.
     const reconciled = new Map<string, T | TrainingJobEntity>();
-    await Promise.all(
-      live.map(async (job) => {
-        const run = runs.get(job.airflowDagId!);
-        if (run) reconciled.set(job.jobId, await this.apply(job, run));
-      }),
-    );
-    return {
-      jobs: jobs.map((job) => reconciled.get(job.jobId) ?? job),
-      withoutRun: live.filter((job) => !runs.has(job.airflowDagId!)),
-    };
+    const writes: Promise<void>[] = [];
+    const withoutRun: T[] = [];
+    for (const job of live) {
+      const run = runs.get(job.airflowDagId!);
+      if (!run) {
+        withoutRun.push(job);
+        continue;
+      }
+      const next = this.advanceTo(job, run);
+      if (next) writes.push(this.apply(job, run, next).then((updated) => void reconciled.set(job.jobId, updated)));
+    }
+    await Promise.all(writes);
+    return { jobs: reconciled.size === 0 ? jobs : jobs.map((job) => reconciled.get(job.jobId) ?? job), withoutRun };
   }
 
-  private async apply<T extends ReconcilableJob>(job: T, run: AirflowRun): Promise<T | TrainingJobEntity> {
+  /** The status `run` moves `job` forward to, if any. */
+  private advanceTo(job: ReconcilableJob, run: AirflowRun): AutoMLTrainingJobStatus | null {
     // After a trigger we know our run; an older run Airflow still lists says nothing about it.
-    if (job.airflowRunId && run.runId !== job.airflowRunId) return job;
+    if (job.airflowRunId && run.runId !== job.airflowRunId) return null;
     const next = statusOfRun(run.state);
-    if (!next || decideTransition(job.status, next) !== 'advance') return job;
+    return next && decideTransition(job.status, next) === 'advance' ? next : null;
+  }
+
+  private async apply<T extends ReconcilableJob>(job: T, run: AirflowRun, next: AutoMLTrainingJobStatus): Promise<T | TrainingJobEntity> {
     const errorMessage =
       next === AutoMLTrainingJobStatus.Failed && !job.errorMessage ? `Airflow run ${run.runId} failed` : undefined;
     const updated = await this.repository.compareAndSet(
