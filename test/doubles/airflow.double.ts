@@ -359,8 +359,9 @@ export class AirflowDouble {
       const template = t(v1 ? '/dags/~/dagRuns/list' : '/dags/{dag_id}/dagRuns/list');
       this.checkRequest(template, 'post', body);
       const { dag_ids: dagIds, page_offset: offset = 0, page_limit: limit = 100 } = body as { dag_ids?: string[]; page_offset?: number; page_limit?: number };
+      const wanted = dagIds && new Set(dagIds);
       const selected = this.runs
-        .filter((run) => !dagIds || dagIds.includes(run.dagId))
+        .filter((run) => !wanted || wanted.has(run.dagId))
         .sort((a, b) => (a.runAfter < b.runAfter ? 1 : -1));
       const page = selected.slice(offset, offset + limit).map((run) => this.run(run));
       const payload = v1
