@@ -4,9 +4,9 @@ import { MetricsService } from '../metrics/metrics.service';
 import { AirflowClient } from './airflow/airflow.client';
 import { AirflowRun } from './airflow/airflow-api';
 import { statusOfRun } from './airflow/airflow-state.mapper';
-import { AutoMLTrainingJobStatus, TransitionSource } from './automl-training.enums';
+import { AutoMLTrainingJobStatus } from './automl-training.enums';
 import { decideTransition, isTerminal } from './training-job.lifecycle';
-import { TrainingJobRepository } from './training-job.repository';
+import { ReconcileChange, ReconciledColumns, TrainingJobRepository } from './training-job.repository';
 import { ReconcilableJob, TrainingJobStatusReconciler } from './training-job-status.reconciler';
 import { TrainingJobEntity } from './training-job.entity';
 
@@ -56,41 +56,46 @@ export class AirflowStatusReconciler extends TrainingJobStatusReconciler {
       this.logger.warn(`Answering from the database: ${(error as Error).message}`);
       return null;
     }
-    // Most jobs have nothing to change: decided synchronously, only the advancing ones are written.
-    const reconciled = new Map<string, T | TrainingJobEntity>();
-    const writes: Promise<void>[] = [];
+    // Most jobs have nothing to change: decided synchronously; those that advance are written in one statement.
     const withoutRun: T[] = [];
+    const changes: ReconcileChange[] = [];
+    const advancing = new Map<string, T>();
     for (const job of live) {
       const run = runs.get(job.airflowDagId!);
       if (!run) {
         withoutRun.push(job);
         continue;
       }
-      const next = this.advanceTo(job, run);
-      if (next) writes.push(this.apply(job, run, next).then((updated) => void reconciled.set(job.jobId, updated)));
+      const next = advanceTo(job, run);
+      if (!next) continue;
+      const errorMessage = next === AutoMLTrainingJobStatus.Failed && !job.errorMessage ? `Airflow run ${run.runId} failed` : null;
+      changes.push({ jobId: job.jobId, version: job.version, from: job.status, to: next, airflowRunId: run.runId, errorMessage });
+      advancing.set(job.jobId, job);
     }
-    await Promise.all(writes);
-    return { jobs: reconciled.size === 0 ? jobs : jobs.map((job) => reconciled.get(job.jobId) ?? job), withoutRun };
-  }
-
-  /** The status `run` moves `job` forward to, if any. */
-  private advanceTo(job: ReconcilableJob, run: AirflowRun): AutoMLTrainingJobStatus | null {
-    // After a trigger we know our run; an older run Airflow still lists says nothing about it.
-    if (job.airflowRunId && run.runId !== job.airflowRunId) return null;
-    const next = statusOfRun(run.state);
-    return next && decideTransition(job.status, next) === 'advance' ? next : null;
-  }
-
-  private async apply<T extends ReconcilableJob>(job: T, run: AirflowRun, next: AutoMLTrainingJobStatus): Promise<T | TrainingJobEntity> {
-    const errorMessage =
-      next === AutoMLTrainingJobStatus.Failed && !job.errorMessage ? `Airflow run ${run.runId} failed` : undefined;
-    const updated = await this.repository.compareAndSet(
-      job.jobId,
-      job.version,
-      { status: next, airflowRunId: run.runId, errorMessage },
-      { from: job.status, to: next, source: TransitionSource.Reconcile, actor: 'airflow', errorMessage: errorMessage ?? null },
-    );
+    if (changes.length === 0) return { jobs, withoutRun };
+    const reconciled = new Map<string, T | TrainingJobEntity>();
+    for (const columns of await this.repository.reconcileMany(changes, 'airflow')) {
+      reconciled.set(columns.jobId, withColumns(advancing.get(columns.jobId)!, columns));
+    }
     // Lost the race: the other writer's state is fresher than ours.
-    return updated ?? (await this.repository.findById(job.jobId)) ?? job;
+    await Promise.all(
+      changes
+        .filter((change) => !reconciled.has(change.jobId))
+        .map(async ({ jobId }) => reconciled.set(jobId, (await this.repository.findById(jobId)) ?? advancing.get(jobId)!)),
+    );
+    return { jobs: jobs.map((job) => reconciled.get(job.jobId) ?? job), withoutRun };
   }
+}
+
+/** The status `run` moves `job` forward to, if any. */
+function advanceTo(job: ReconcilableJob, run: AirflowRun): AutoMLTrainingJobStatus | null {
+  // After a trigger we know our run; an older run Airflow still lists says nothing about it.
+  if (job.airflowRunId && run.runId !== job.airflowRunId) return null;
+  const next = statusOfRun(run.state);
+  return next && decideTransition(job.status, next) === 'advance' ? next : null;
+}
+
+/** `job` (a copy, of the same class) with the columns a reconcile statement changed, as it left them. */
+function withColumns<T extends ReconcilableJob>(job: T, columns: ReconciledColumns): T {
+  return Object.assign(Object.create(Object.getPrototypeOf(job) as object) as T, job, columns);
 }
