@@ -4,10 +4,10 @@ import { MetricsService } from '../metrics/metrics.service';
 import { AirflowClient } from './airflow/airflow.client';
 import { AirflowRun } from './airflow/airflow-api';
 import { statusOfRun } from './airflow/airflow-state.mapper';
-import { AutoMLTrainingJobStatus, TransitionSource } from './automl-training.enums';
+import { AutoMLTrainingJobStatus } from './automl-training.enums';
 import { decideTransition, isTerminal } from './training-job.lifecycle';
-import { TrainingJobRepository } from './training-job.repository';
-import { TrainingJobStatusReconciler } from './training-job-status.reconciler';
+import { ReconcileChange, ReconciledColumns, TrainingJobRepository } from './training-job.repository';
+import { ReconcilableJob, TrainingJobStatusReconciler } from './training-job-status.reconciler';
 import { TrainingJobEntity } from './training-job.entity';
 
 /**
@@ -34,7 +34,7 @@ export class AirflowStatusReconciler extends TrainingJobStatusReconciler {
     this.budgetMs = config.airflow.reconcileBudgetMs;
   }
 
-  async reconcile(jobs: TrainingJobEntity[]): Promise<TrainingJobEntity[]> {
+  async reconcile<T extends ReconcilableJob>(jobs: T[]): Promise<(T | TrainingJobEntity)[]> {
     return (await this.reconcileBatch(jobs))?.jobs ?? jobs;
   }
 
@@ -42,7 +42,7 @@ export class AirflowStatusReconciler extends TrainingJobStatusReconciler {
    * Reconciles `jobs`; also says which live jobs' DAGs have no run in Airflow
    * at all. Null when Airflow could not answer (the jobs stand as stored).
    */
-  async reconcileBatch(jobs: TrainingJobEntity[]): Promise<{ jobs: TrainingJobEntity[]; withoutRun: TrainingJobEntity[] } | null> {
+  async reconcileBatch<T extends ReconcilableJob>(jobs: T[]): Promise<{ jobs: (T | TrainingJobEntity)[]; withoutRun: T[] } | null> {
     const live = jobs.filter((job) => !isTerminal(job.status) && job.airflowDagId);
     if (live.length === 0 || !this.airflow.configured) return { jobs, withoutRun: [] };
     this.metrics.reconcileBatchSize(live.length);
@@ -56,33 +56,46 @@ export class AirflowStatusReconciler extends TrainingJobStatusReconciler {
       this.logger.warn(`Answering from the database: ${(error as Error).message}`);
       return null;
     }
-    const reconciled = new Map<string, TrainingJobEntity>();
-    await Promise.all(
-      live.map(async (job) => {
-        const run = runs.get(job.airflowDagId!);
-        if (run) reconciled.set(job.jobId, await this.apply(job, run));
-      }),
-    );
-    return {
-      jobs: jobs.map((job) => reconciled.get(job.jobId) ?? job),
-      withoutRun: live.filter((job) => !runs.has(job.airflowDagId!)),
-    };
-  }
-
-  private async apply(job: TrainingJobEntity, run: AirflowRun): Promise<TrainingJobEntity> {
-    // After a trigger we know our run; an older run Airflow still lists says nothing about it.
-    if (job.airflowRunId && run.runId !== job.airflowRunId) return job;
-    const next = statusOfRun(run.state);
-    if (!next || decideTransition(job.status, next) !== 'advance') return job;
-    const errorMessage =
-      next === AutoMLTrainingJobStatus.Failed && !job.errorMessage ? `Airflow run ${run.runId} failed` : undefined;
-    const updated = await this.repository.compareAndSet(
-      job.jobId,
-      job.version,
-      { status: next, airflowRunId: run.runId, errorMessage },
-      { from: job.status, to: next, source: TransitionSource.Reconcile, actor: 'airflow', errorMessage: errorMessage ?? null },
-    );
+    // Most jobs have nothing to change: decided synchronously; those that advance are written in one statement.
+    const withoutRun: T[] = [];
+    const changes: ReconcileChange[] = [];
+    const advancing = new Map<string, T>();
+    for (const job of live) {
+      const run = runs.get(job.airflowDagId!);
+      if (!run) {
+        withoutRun.push(job);
+        continue;
+      }
+      const next = advanceTo(job, run);
+      if (!next) continue;
+      const errorMessage = next === AutoMLTrainingJobStatus.Failed && !job.errorMessage ? `Airflow run ${run.runId} failed` : null;
+      changes.push({ jobId: job.jobId, version: job.version, from: job.status, to: next, airflowRunId: run.runId, errorMessage });
+      advancing.set(job.jobId, job);
+    }
+    if (changes.length === 0) return { jobs, withoutRun };
+    const reconciled = new Map<string, T | TrainingJobEntity>();
+    for (const columns of await this.repository.reconcileMany(changes, 'airflow')) {
+      reconciled.set(columns.jobId, withColumns(advancing.get(columns.jobId)!, columns));
+    }
     // Lost the race: the other writer's state is fresher than ours.
-    return updated ?? (await this.repository.findById(job.jobId)) ?? job;
+    await Promise.all(
+      changes
+        .filter((change) => !reconciled.has(change.jobId))
+        .map(async ({ jobId }) => reconciled.set(jobId, (await this.repository.findById(jobId)) ?? advancing.get(jobId)!)),
+    );
+    return { jobs: jobs.map((job) => reconciled.get(job.jobId) ?? job), withoutRun };
   }
+}
+
+/** The status `run` moves `job` forward to, if any. */
+function advanceTo(job: ReconcilableJob, run: AirflowRun): AutoMLTrainingJobStatus | null {
+  // After a trigger we know our run; an older run Airflow still lists says nothing about it.
+  if (job.airflowRunId && run.runId !== job.airflowRunId) return null;
+  const next = statusOfRun(run.state);
+  return next && decideTransition(job.status, next) === 'advance' ? next : null;
+}
+
+/** `job` (a copy, of the same class) with the columns a reconcile statement changed, as it left them. */
+function withColumns<T extends ReconcilableJob>(job: T, columns: ReconciledColumns): T {
+  return Object.assign(Object.create(Object.getPrototypeOf(job) as object) as T, job, columns);
 }

@@ -20,7 +20,7 @@ import {
 import { AutoMLTrainingRequest, AutoMLTrainingStatusUpdate, DEFAULT_PAGE_SIZE, JobSort, ListJobsQuery } from './dto/request.dto';
 import { decodeCursor, encodeCursor } from './job-cursor';
 import { decideTransition, statusesAdvancingTo } from './training-job.lifecycle';
-import { JobPatch, TrainingJobRepository } from './training-job.repository';
+import { JobPatch, JobStatusView, TrainingJobRepository } from './training-job.repository';
 import { TrainingJobStatusReconciler } from './training-job-status.reconciler';
 import { TrainingJobTransitionEntity } from './training-job-transition.entity';
 import { TrainingJobEntity } from './training-job.entity';
@@ -210,9 +210,9 @@ export class AutomlTrainingService {
   }
 
   /** Reconciled statuses of the live jobs among `ids`, in the order first asked; unknown ids left out. */
-  async statuses(ids: string[], principal: Principal): Promise<TrainingJobEntity[]> {
+  async statuses(ids: string[], principal: Principal): Promise<(JobStatusView | TrainingJobEntity)[]> {
     const unique = [...new Set(ids)];
-    const found = (await this.repository.findByIds(unique)).filter((job) => canAccessOwner(principal, job.owner));
+    const found = (await this.repository.statusesByIds(unique)).filter((job) => canAccessOwner(principal, job.owner));
     const reconciled = await this.reconciler.reconcile(found);
     const byId = new Map(reconciled.map((job) => [job.jobId, job]));
     return unique.flatMap((id) => byId.get(id) ?? []);

@@ -45,7 +45,7 @@ export function toListItem(job: TrainingJobEntity): AutoMLTrainingJobResponse {
   return { ...toJobResponse(job), rendered_dag: null };
 }
 
-export function toStatusItem(job: TrainingJobEntity): AutoMLTrainingJobStatusItem {
+export function toStatusItem(job: Pick<TrainingJobEntity, 'jobId' | 'status' | 'errorMessage' | 'updatedAt'>): AutoMLTrainingJobStatusItem {
   return {
     job_id: job.jobId,
     status: job.status,

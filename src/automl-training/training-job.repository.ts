@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource, InjectRepository } from '@nestjs/typeorm';
-import { DataSource, In, IsNull, Repository } from 'typeorm';
+import { DataSource, Repository } from 'typeorm';
 import { AutoMLAlgorithm, AutoMLTrainingJobStatus, ProblemType, TransitionSource } from './automl-training.enums';
 import { TrainingJobTransitionEntity } from './training-job-transition.entity';
 import { TrainingJobEntity } from './training-job.entity';
@@ -90,6 +90,32 @@ export interface TransitionFilter {
   owner?: string;
 }
 
+/**
+ * A job as a status answer and its reconciliation read it: no DAG source (tens
+ * of kB a job) nor request columns, so a thousand of them cost little to fetch.
+ */
+export type JobStatusView = Pick<
+  TrainingJobEntity,
+  'jobId' | 'owner' | 'status' | 'airflowDagId' | 'airflowRunId' | 'errorMessage' | 'version' | 'updatedAt'
+>;
+
+/** One job's move in reconcileMany: from `from` (as read, at `version`) to `to`, with the Airflow run seen. */
+export interface ReconcileChange {
+  jobId: string;
+  version: number;
+  from: AutoMLTrainingJobStatus;
+  to: AutoMLTrainingJobStatus;
+  airflowRunId: string;
+  /** Set on the job and recorded on its transition; null leaves the job's as it is. */
+  errorMessage: string | null;
+}
+
+/** The columns a reconcile statement changes, as it left them. */
+export type ReconciledColumns = Pick<
+  TrainingJobEntity,
+  'jobId' | 'status' | 'airflowRunId' | 'errorMessage' | 'version' | 'updatedAt' | 'startedAt' | 'finishedAt'
+>;
+
 export type NewJob = Omit<TrainingJobEntity, 'createdAt' | 'updatedAt' | 'deletedAt' | 'version' | 'startedAt' | 'finishedAt'>;
 
 const NOW = 'clock_timestamp()';
@@ -126,10 +152,26 @@ export class TrainingJobRepository {
     return rows.length > 0 ? this.toEntity(rows[0]) : null;
   }
 
-  /** Live jobs among `jobIds`, in no particular order. */
-  findByIds(jobIds: string[]): Promise<TrainingJobEntity[]> {
-    if (jobIds.length === 0) return Promise.resolve([]);
-    return this.jobs.find({ where: { jobId: In(jobIds), deletedAt: IsNull() } });
+  /** Status views of the live jobs among `jobIds` (valid uuids), in no particular order; one round trip. */
+  async statusesByIds(jobIds: string[]): Promise<JobStatusView[]> {
+    if (jobIds.length === 0) return [];
+    const rows = await this.sql(
+      `SELECT job_id, owner, status, airflow_dag_id, airflow_run_id, error_message, version, updated_at
+         FROM automl_training_jobs
+        WHERE job_id = ANY($1::uuid[]) AND deleted_at IS NULL`,
+      [jobIds],
+      'job_statuses_by_ids',
+    );
+    return rows.map((row) => ({
+      jobId: row.job_id as string,
+      owner: row.owner as string,
+      status: row.status as AutoMLTrainingJobStatus,
+      airflowDagId: row.airflow_dag_id as string | null,
+      airflowRunId: row.airflow_run_id as string | null,
+      errorMessage: row.error_message as string | null,
+      version: row.version as number,
+      updatedAt: row.updated_at as Date,
+    }));
   }
 
   /** Newest first (or oldest first), keyset-paged on (created_at, job_id); returns up to `limit` rows. */
@@ -291,6 +333,62 @@ export class TrainingJobRepository {
     if (rows.length === 0) return null;
     if (transition) this.notifications.committed();
     return this.toEntity(rows[0]);
+  }
+
+  /**
+   * Reconciliation's compare-and-sets in one statement: each job moves to its
+   * `status` and `airflowRunId` (and `errorMessage`, when given), with its run
+   * times, a version bump and a `reconcile` transition from the status it had,
+   * only if its row still has the `version` it was read with. Rows another
+   * writer changed first are left alone and missing from the answer, which
+   * carries what the statement changed of each job it updated.
+   */
+  async reconcileMany(changes: ReconcileChange[], actor: string): Promise<ReconciledColumns[]> {
+    if (changes.length === 0) return [];
+    const rows = await this.sql(
+      `WITH ${CLOCK}, wanted AS (
+         SELECT * FROM unnest($1::uuid[], $2::int[], $3::varchar[], $4::varchar[], $5::text[], $6::text[])
+           AS i(job_id, version, from_status, status, run_id, error_message)
+       ), updated AS (
+         UPDATE automl_training_jobs job
+            SET status = i.status,
+                airflow_run_id = i.run_id,
+                error_message = COALESCE(i.error_message, job.error_message),
+                ${runTimes('i.status').join(',\n                ')},
+                version = job.version + 1,
+                updated_at = ${CLOCK_NOW}
+           FROM wanted i
+          WHERE job.job_id = i.job_id AND job.version = i.version AND job.deleted_at IS NULL
+          RETURNING job.job_id, job.status, job.airflow_run_id, job.error_message, job.version, job.updated_at,
+                    job.started_at, job.finished_at, i.from_status, i.error_message AS transition_error
+       ), logged AS (
+         INSERT INTO automl_training_job_transitions (job_id, from_status, to_status, source, actor, error_message, at)
+         SELECT job_id, from_status, status, $7, $8, transition_error, updated_at FROM updated
+       )
+       SELECT job_id, status, airflow_run_id, error_message, version, updated_at, started_at, finished_at FROM updated`,
+      [
+        changes.map((change) => change.jobId),
+        changes.map((change) => change.version),
+        changes.map((change) => change.from),
+        changes.map((change) => change.to),
+        changes.map((change) => change.airflowRunId),
+        changes.map((change) => change.errorMessage),
+        TransitionSource.Reconcile,
+        actor,
+      ],
+      'jobs_reconcile_many',
+    );
+    if (rows.length > 0) this.notifications.committed();
+    return rows.map((row) => ({
+      jobId: row.job_id as string,
+      status: row.status as AutoMLTrainingJobStatus,
+      airflowRunId: row.airflow_run_id as string | null,
+      errorMessage: row.error_message as string | null,
+      version: row.version as number,
+      updatedAt: row.updated_at as Date,
+      startedAt: row.started_at as Date | null,
+      finishedAt: row.finished_at as Date | null,
+    }));
   }
 
   /**
