@@ -249,7 +249,14 @@ export function checkField(spec: FieldSpec, loc: Loc, input: unknown, whole: unk
     case 'uuid_list': {
       const values = input as unknown[];
       if (values.length > spec.maxItems) return [tooLong(loc, values, values.length, spec.maxItems)];
-      return values.flatMap((item, index) => uuidItem([...loc, index], item) ?? []);
+      // Up to 1000 ids per bulk call: an item's loc is built only when it is refused.
+      const items: ValidationItem[] = [];
+      values.forEach((item, index) => {
+        if (typeof item === 'string' && parseUuid(item) !== null) return;
+        const refused = uuidItem([...loc, index], item);
+        if (refused) items.push(refused);
+      });
+      return items;
     }
     case 'number_map':
       return numberMapItems(loc, input, spec.maxItems, spec.keyMaxLength, spec.nul);
