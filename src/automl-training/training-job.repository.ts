@@ -132,6 +132,32 @@ function runTimes(status: string): string[] {
   ];
 }
 
+/** The writeback's one statement (TrainingJobRepository.advance), built once. */
+const ADVANCE_SQL = `WITH ${CLOCK}, current AS (
+         SELECT job_id, status FROM automl_training_jobs
+          WHERE job_id = $1 AND deleted_at IS NULL AND status = ANY($2)
+          FOR UPDATE
+       ), updated AS (
+         UPDATE automl_training_jobs job
+            SET status = $3,
+                mlflow_run_id = COALESCE($4, job.mlflow_run_id),
+                registered_model_name = COALESCE($5, job.registered_model_name),
+                error_message = COALESCE($6, job.error_message),
+                model_version = COALESCE($10, job.model_version),
+                objective = COALESCE($11, job.objective),
+                metrics = COALESCE($12::jsonb, job.metrics),
+                ${runTimes('$3::varchar').join(',\n                ')},
+                version = job.version + 1,
+                updated_at = ${CLOCK_NOW}
+           FROM current
+          WHERE job.job_id = current.job_id
+          RETURNING job.*, current.status AS previous_status
+       ), logged AS (
+         INSERT INTO automl_training_job_transitions (job_id, from_status, to_status, source, actor, error_message, at)
+         SELECT job_id, previous_status, status, $7, $8, $9, updated_at FROM updated
+       )
+       SELECT * FROM updated`;
+
 
 @Injectable()
 export class TrainingJobRepository {
@@ -407,30 +433,7 @@ export class TrainingJobRepository {
     transition: Omit<TransitionRecord, 'from' | 'to'>,
   ): Promise<TrainingJobEntity | null> {
     const rows = await this.sql(
-      `WITH ${CLOCK}, current AS (
-         SELECT job_id, status FROM automl_training_jobs
-          WHERE job_id = $1 AND deleted_at IS NULL AND status = ANY($2)
-          FOR UPDATE
-       ), updated AS (
-         UPDATE automl_training_jobs job
-            SET status = $3,
-                mlflow_run_id = COALESCE($4, job.mlflow_run_id),
-                registered_model_name = COALESCE($5, job.registered_model_name),
-                error_message = COALESCE($6, job.error_message),
-                model_version = COALESCE($10, job.model_version),
-                objective = COALESCE($11, job.objective),
-                metrics = COALESCE($12::jsonb, job.metrics),
-                ${runTimes('$3::varchar').join(',\n                ')},
-                version = job.version + 1,
-                updated_at = ${CLOCK_NOW}
-           FROM current
-          WHERE job.job_id = current.job_id
-          RETURNING job.*, current.status AS previous_status
-       ), logged AS (
-         INSERT INTO automl_training_job_transitions (job_id, from_status, to_status, source, actor, error_message, at)
-         SELECT job_id, previous_status, status, $7, $8, $9, updated_at FROM updated
-       )
-       SELECT * FROM updated`,
+      ADVANCE_SQL,
       [
         jobId,
         from,

