@@ -58,10 +58,10 @@ function handle(child: ChildProcess, url: string, started: number): RunningProce
  * The built service (the file `npm start` runs) in a child process; `nodeArgs`
  * go to node before it (e.g. `--cpu-prof`).
  */
-export async function startService(env: Record<string, string>, nodeArgs: string[] = []): Promise<RunningProcess> {
+export async function startService(env: Record<string, string>, nodeArgs: string[] = [], main = SERVICE_MAIN): Promise<RunningProcess> {
   const port = await freePort();
   const started = Date.now();
-  const child = spawn(process.execPath, [...nodeArgs, SERVICE_MAIN], {
+  const child = spawn(process.execPath, [...nodeArgs, main], {
     cwd: env.CWD ?? ROOT,
     env: { PATH: process.env.PATH ?? '', PORT: String(port), ...env },
     stdio: 'ignore',

@@ -1,41 +1,53 @@
 import { BENCH_PSK, createBenchDatabase } from './bench-app';
-import { query, seedJobs, withCpu, writebackLoad } from './http.bench';
-import { startBaseline, startService } from './service-process';
+import { CpuPerRequest, LoadFigures, query, seedJobs, withCpu, writebackLoad } from './http.bench';
+import { RunningProcess, startBaseline, startService } from './service-process';
+
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const JOBS_PER_RUN = 14_000;
 
 /**
  * `npm run bench:cpu`: a quick look at one figure while changing the hot path, the server CPU per
- * writeback (and req/s) of the built service, then of the raw node:http + pg baseline, each warmed
- * 2 s and measured 8 s at 50 connections. `npm run bench` gives the figures that count.
+ * writeback (and req/s): the built service and the raw node:http + pg baseline, in ROUNDS interleaved
+ * rounds (each warmed 2 s, measured 6 s, 50 connections), medians printed. With
+ * BENCH_COMPARE=<another checkout's dist/main.js> that build runs in the same rounds too (e.g. the
+ * commit before a change). `npm run bench` gives the figures that count.
  */
 async function main(): Promise<void> {
   const database = await createBenchDatabase();
-  const service = await startService({
+  const env = {
     NODE_ENV: 'production',
     API_PSK: BENCH_PSK,
     DATABASE_URL: database.url,
     DATABASE_POOL_SIZE: '10',
     ...(process.env.BENCH_LOG_LEVEL ? { LOG_LEVEL: process.env.BENCH_LOG_LEVEL } : {}),
     ...(process.env.BENCH_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS } : {}),
-  });
+  };
+  const servers: { name: string; process: RunningProcess }[] = [{ name: 'service', process: await startService(env) }];
+  if (process.env.BENCH_COMPARE) servers.push({ name: 'compared', process: await startService(env, [], process.env.BENCH_COMPARE) });
+  if (process.env.BENCH_BASELINE !== 'off') servers.push({ name: 'baseline', process: await startBaseline(database.url, 10) });
+  const results = new Map<string, { figures: LoadFigures; cpu: CpuPerRequest }[]>();
   try {
-    await seedJobs(database.url, 50_000);
+    await seedJobs(database.url, JOBS_PER_RUN * servers.length * ROUNDS + 5_000);
     const ids = (await query<{ job_id: string }>(database.url, 'SELECT job_id FROM automl_training_jobs')).map((row) => row.job_id);
-    await writebackLoad(service.url, ids.slice(-3_000), 2);
-    const ours = await withCpu(service.pid, () => writebackLoad(service.url, ids.slice(0, 25_000), 8));
-    console.log(`service:  ${ours.figures.requestsPerSecond} req/s, server ${ours.cpu.serverMs} ms + PostgreSQL ${ours.cpu.postgresMs} ms CPU per writeback, peak RSS ${service.peakRssMiB()} MiB`);
-    if (process.env.BENCH_BASELINE !== 'off') {
-      const baseline = await startBaseline(database.url, 10);
-      try {
-        await writebackLoad(baseline.url, ids.slice(-6_000, -3_000), 2);
-        const raw = await withCpu(baseline.pid, () => writebackLoad(baseline.url, ids.slice(25_000, 47_000), 8));
-        console.log(`baseline: ${raw.figures.requestsPerSecond} req/s, server ${raw.cpu.serverMs} ms + PostgreSQL ${raw.cpu.postgresMs} ms CPU per writeback`);
-        console.log(`ratios: throughput ${(ours.figures.requestsPerSecond / raw.figures.requestsPerSecond).toFixed(2)}, server CPU ${(ours.cpu.serverMs / raw.cpu.serverMs).toFixed(2)}`);
-      } finally {
-        await baseline.stop();
+    let next = 0;
+    const take = (count: number) => ids.slice(next, (next += count));
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const { name, process: server } of servers) {
+        await writebackLoad(server.url, take(1_500), 2);
+        const run = await withCpu(server.pid, () => writebackLoad(server.url, take(JOBS_PER_RUN - 1_500), 6));
+        results.set(name, [...(results.get(name) ?? []), run]);
       }
     }
+    const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+    for (const { name, process: server } of servers) {
+      const runs = results.get(name)!;
+      console.log(
+        `${name.padEnd(9)} ${median(runs.map((r) => r.figures.requestsPerSecond))} req/s, server ${median(runs.map((r) => r.cpu.serverMs))} ms ` +
+          `(${runs.map((r) => r.cpu.serverMs).join(', ')}) + PostgreSQL ${median(runs.map((r) => r.cpu.postgresMs))} ms CPU per writeback, peak RSS ${server.peakRssMiB()} MiB`,
+      );
+    }
   } finally {
-    await service.stop();
+    for (const { process: server } of servers) await server.stop();
     await database.drop();
   }
 }
