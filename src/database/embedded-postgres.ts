@@ -16,22 +16,30 @@ const WORKER = join(__dirname, 'embedded-postgres.worker.js');
 /** Runs serveEmbedded in a worker thread, so seeding and PGlite's start proceed while this thread loads the app. */
 function serveInWorker(options: EmbeddedOptions): Promise<EmbeddedServer> {
   const worker = new Worker(WORKER, { workerData: { dataDir: options.dataDir, migrated: options.migrationsRun } });
+  let ended = false;
+  worker.once('exit', () => (ended = true));
   return new Promise((resolve, reject) => {
     const failed = (error: Error) => {
       void worker.terminate();
       reject(error);
     };
+    const exitedEarly = (code: number) => failed(new Error(`embedded PostgreSQL worker exited (${code}) before it started`));
     worker.once('error', failed);
-    worker.once('exit', (code) => failed(new Error(`embedded PostgreSQL worker exited (${code}) before it started`)));
+    worker.once('exit', exitedEarly);
     worker.once('message', (message: { port?: number; error?: string }) => {
-      worker.removeAllListeners('exit');
+      worker.off('exit', exitedEarly);
       if (message.error !== undefined || message.port === undefined) return failed(new Error(`embedded PostgreSQL failed to start: ${message.error}`));
       resolve({
         port: message.port,
+        // Done when the worker has ended: after it closed the server and PGlite, or at once if it already had.
         stop: () =>
           new Promise<void>((done, fail) => {
+            if (ended) return done();
+            let failure: string | undefined;
+            worker.once('exit', () => (failure === undefined ? done() : fail(new Error(`embedded PostgreSQL failed to stop: ${failure}`))));
             worker.once('message', (reply: { error?: string }) => {
-              void worker.terminate().then(() => (reply.error === undefined ? done() : fail(new Error(reply.error))), fail);
+              failure = reply.error;
+              void worker.terminate();
             });
             worker.postMessage('stop');
           }),
