@@ -11,7 +11,7 @@ export { freePort };
 export interface RunningProcess {
   url: string;
   pid: number;
-  /** Milliseconds from spawn until the service answered. */
+  /** Milliseconds from spawn until the service answered (our service: /health/live; the FastAPI reference: /openapi.json). */
   startMs: number;
   /** Peak resident set size so far (VmHWM), in MiB. */
   peakRssMiB(): number;
@@ -67,7 +67,8 @@ export async function startService(env: Record<string, string>, nodeArgs: string
     stdio: 'ignore',
   });
   const url = `http://127.0.0.1:${port}`;
-  await waitUntil(async () => (await fetch(`${url}/openapi.json`)).ok, 60_000);
+  // The first answer: the liveness probe (the OpenAPI document is built on its first request, not at start).
+  await waitUntil(async () => (await fetch(`${url}/health/live`)).ok, 60_000);
   return handle(child, url, started);
 }
 

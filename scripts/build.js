@@ -7,7 +7,7 @@
  * dist/ is missing, the last build failed or was not recorded, or any input
  * differs: a fresh clone and a changed, added or deleted source still get
  * built; an up-to-date checkout starts at once. It also makes the embedded
- * database's template once per PGlite version (src/database/embedded-postgres.ts).
+ * database's templates (src/database/pglite-template.ts).
  */
 const { createHash } = require('node:crypto');
 const { spawnSync } = require('node:child_process');
@@ -39,7 +39,7 @@ if (process.argv.includes('--if-stale') && existsSync(MAIN) && existsSync(STAMP)
 
 const build = spawnSync(process.execPath, [require.resolve('@nestjs/cli/bin/nest.js'), 'build'], { cwd: ROOT, stdio: 'inherit' });
 if (build.status !== 0) process.exit(build.status ?? 1);
-// The embedded database's initdb template (node_modules/.cache), made once per PGlite version, so the first
-// start on a fresh data dir does not pay for initdb.
-spawnSync(process.execPath, ['-e', "require('./dist/database/embedded-postgres').pgliteTemplate()"], { cwd: ROOT, stdio: 'inherit' });
+// The embedded database's templates (node_modules/.cache): initdb's output, made once per PGlite version, and
+// that with this build's migrations applied, so the first start on a fresh data dir pays for neither.
+spawnSync(process.execPath, ['-e', "require('./dist/database/database.config').buildMigratedTemplate()"], { cwd: ROOT, stdio: 'inherit' });
 writeFileSync(STAMP, inputs);

@@ -1,13 +1,8 @@
 import 'reflect-metadata';
-import { Logger } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
-import { AppModule } from './app.module';
-import { configureApp } from './app.setup';
-import { createHttpAdapter } from './common/http/http-adapter';
 import { AppConfig, loadAppConfig } from './config/app.config';
 import { ConfigurationError } from './config/env.validation';
-import { AIRFLOW_NOT_CONFIGURED } from './automl-training/airflow/airflow.errors';
+import { EmbeddedPostgres } from './database/embedded-postgres';
 
 function announceGeneratedPsk(config: AppConfig): void {
   if (!config.auth.pskGenerated) return;
@@ -28,6 +23,17 @@ async function bootstrap(): Promise<void> {
     }
     throw error;
   }
+  // The embedded database starts in a worker thread while this one loads the app's modules (about a second),
+  // which are therefore required only now.
+  if (config.database.kind === 'pglite') EmbeddedPostgres.prestart(config.database);
+  const [{ Logger }, { NestFactory }, { AppModule }, { configureApp }, { createHttpAdapter }, { AIRFLOW_NOT_CONFIGURED }] = await Promise.all([
+    import('@nestjs/common'),
+    import('@nestjs/core'),
+    import('./app.module'),
+    import('./app.setup'),
+    import('./common/http/http-adapter'),
+    import('./automl-training/airflow/airflow.errors'),
+  ]);
   const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config), createHttpAdapter(), {
     bodyParser: false,
     bufferLogs: true,

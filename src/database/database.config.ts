@@ -6,6 +6,7 @@ import { IdempotencyKeyEntity } from '../automl-training/idempotency-key.entity'
 import { AuthFailureEntity } from '../common/auth/auth-failure.entity';
 import type { EmbeddedPostgres } from './embedded-postgres';
 import { MIGRATIONS } from './migrations';
+import { makeTemplate, migratedTemplatePath } from './pglite-template';
 
 export const ENTITIES = [TrainingJobEntity, TrainingJobTransitionEntity, IdempotencyKeyEntity, AuthFailureEntity];
 
@@ -25,7 +26,10 @@ export interface ResolvedDatabase {
  */
 export async function resolveDatabase(config: DatabaseConfig): Promise<ResolvedDatabase> {
   // Loaded only when configured: PGlite and its socket server are of no use on PostgreSQL.
-  const embedded = config.kind === 'pglite' ? await (await import('./embedded-postgres')).EmbeddedPostgres.start(config.dataDir) : null;
+  const embedded =
+    config.kind === 'pglite'
+      ? await (await import('./embedded-postgres')).EmbeddedPostgres.start({ dataDir: config.dataDir, migrationsRun: config.migrationsRun })
+      : null;
   const url = embedded ? embedded.url : config.kind === 'postgres' ? config.url : '';
   const options: DataSourceOptions = {
     type: 'postgres',
@@ -65,5 +69,30 @@ export async function runMigrations(dataSource: DataSource): Promise<void> {
     }
   } finally {
     await queryRunner.release();
+  }
+}
+
+/**
+ * Makes the migrated PGlite template (pglite-template.ts) of this build if
+ * missing: a data dir seeded from the base template with every migration
+ * applied. Run by the build (scripts/build.js); false if it could not be made.
+ */
+export async function buildMigratedTemplate(): Promise<boolean> {
+  const template = migratedTemplatePath();
+  if (!template) return false;
+  try {
+    return await makeTemplate(template, async (dir) => {
+      const { options, embedded } = await resolveDatabase({ kind: 'pglite', dataDir: dir, migrationsRun: false });
+      const dataSource = new DataSource(options);
+      try {
+        await dataSource.initialize();
+        await runMigrations(dataSource);
+      } finally {
+        if (dataSource.isInitialized) await dataSource.destroy();
+        await embedded?.stop();
+      }
+    });
+  } catch {
+    return false;
   }
 }

@@ -1,78 +1,91 @@
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { PGlite } from '@electric-sql/pglite';
-import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
+import { Worker } from 'node:worker_threads';
+import type { EmbeddedServer } from './embedded-server';
 
-/**
- * A freshly initialised PGlite data dir (what `initdb` writes) for the
- * installed PGlite version, kept under node_modules/.cache and copied into
- * each new data dir: initdb in WebAssembly takes seconds and a few hundred
- * MiB, a copy of its result milliseconds. Created on first need (or by the
- * build, scripts/build.js) in a temporary dir renamed into place once
- * complete, so concurrent starts never see half a template. Returns null
- * where there is no writable node_modules: callers then run initdb as before.
- */
-export async function pgliteTemplate(): Promise<string | null> {
-  try {
-    const entry = require.resolve('@electric-sql/pglite');
-    const nodeModules = entry.slice(0, entry.lastIndexOf('/node_modules/') + '/node_modules'.length);
-    const { version } = JSON.parse(readFileSync(join(nodeModules, '@electric-sql', 'pglite', 'package.json'), 'utf8')) as { version: string };
-    const template = join(nodeModules, '.cache', 'automl-pglite-template', version);
-    if (existsSync(join(template, 'PG_VERSION'))) return template;
-    const building = `${template}.${process.pid}.${Date.now()}`;
-    try {
-      mkdirSync(building, { recursive: true });
-      await (await PGlite.create(building)).close();
-      try {
-        renameSync(building, template);
-      } catch (error) {
-        // Another process put its template there first.
-        if (!existsSync(join(template, 'PG_VERSION'))) throw error;
-      }
-    } finally {
-      rmSync(building, { recursive: true, force: true });
-    }
-    return template;
-  } catch {
-    return null;
-  }
+export interface EmbeddedOptions {
+  /** Null: in memory. */
+  dataDir: string | null;
+  /** Migrations run at start: a new data dir may then be seeded with the schema already migrated. */
+  migrationsRun: boolean;
 }
 
-/** Fills a missing or empty data dir from the template; false (and the dir left empty) if it could not. */
-async function seed(dataDir: string): Promise<boolean> {
-  if (existsSync(dataDir) && readdirSync(dataDir).length > 0) return false;
-  const template = await pgliteTemplate();
-  if (!template) return false;
-  try {
-    cpSync(template, dataDir, { recursive: true });
-    return true;
-  } catch {
-    rmSync(dataDir, { recursive: true, force: true });
-    return false;
-  }
+/** The compiled worker entry; absent when running from TypeScript sources (ts-jest), where the server runs in this thread. */
+const WORKER = join(__dirname, 'embedded-postgres.worker.js');
+
+/** Runs serveEmbedded in a worker thread, so seeding and PGlite's start proceed while this thread loads the app. */
+function serveInWorker(options: EmbeddedOptions): Promise<EmbeddedServer> {
+  const worker = new Worker(WORKER, { workerData: { dataDir: options.dataDir, migrated: options.migrationsRun } });
+  let ended = false;
+  worker.once('exit', () => (ended = true));
+  return new Promise((resolve, reject) => {
+    const failed = (error: Error) => {
+      void worker.terminate();
+      reject(error);
+    };
+    const exitedEarly = (code: number) => failed(new Error(`embedded PostgreSQL worker exited (${code}) before it started`));
+    worker.once('error', failed);
+    worker.once('exit', exitedEarly);
+    worker.once('message', (message: { port?: number; error?: string }) => {
+      worker.off('exit', exitedEarly);
+      if (message.error !== undefined || message.port === undefined) return failed(new Error(`embedded PostgreSQL failed to start: ${message.error}`));
+      resolve({
+        port: message.port,
+        // Done when the worker has ended: after it closed the server and PGlite, or at once if it already had.
+        stop: () =>
+          new Promise<void>((done, fail) => {
+            if (ended) return done();
+            let failure: string | undefined;
+            worker.once('exit', () => (failure === undefined ? done() : fail(new Error(`embedded PostgreSQL failed to stop: ${failure}`))));
+            worker.once('message', (reply: { error?: string }) => {
+              failure = reply.error;
+              void worker.terminate();
+            });
+            worker.postMessage('stop');
+          }),
+      });
+    });
+  });
 }
+
+async function serve(options: EmbeddedOptions): Promise<EmbeddedServer> {
+  if (existsSync(WORKER)) return serveInWorker(options);
+  const { serveEmbedded } = await import('./embedded-server');
+  return serveEmbedded(options.dataDir, options.migrationsRun);
+}
+
+let early: { options: EmbeddedOptions; server: Promise<EmbeddedServer> } | null = null;
 
 /**
  * Embedded PostgreSQL (PGlite) served over the PostgreSQL wire protocol on a
  * loopback port chosen by the OS, so the app reaches it through the same `pg`
  * driver, TypeORM dialect and migrations as a real server. PGlite has a single
  * session, so clients must use a pool of one connection: that serialises
- * transactions instead of interleaving them.
+ * transactions instead of interleaving them. PGlite runs in a worker thread
+ * (embedded-postgres.worker.ts) in the built service.
  */
 export class EmbeddedPostgres {
   private constructor(
-    private readonly db: PGlite,
-    private readonly server: PGLiteSocketServer,
+    private readonly server: EmbeddedServer,
     readonly port: number,
   ) {}
 
-  static async start(dataDir: string | null): Promise<EmbeddedPostgres> {
-    if (dataDir && !(await seed(dataDir))) mkdirSync(dataDir, { recursive: true });
-    const db = await PGlite.create(dataDir ?? 'memory://');
-    const server = new PGLiteSocketServer({ db, host: '127.0.0.1', port: 0 });
-    await server.start();
-    const address = (server as unknown as { server: { address(): { port: number } } }).server.address();
-    return new EmbeddedPostgres(db, server, address.port);
+  /**
+   * Starts the database now, before the app's modules are loaded (main.ts);
+   * the next `start` with the same options takes it over.
+   */
+  static prestart(options: EmbeddedOptions): void {
+    const server = serve(options);
+    // Failures surface in `start`; if nothing takes it over, the process is failing for another reason.
+    server.catch(() => undefined);
+    early = { options, server };
+  }
+
+  static async start(options: EmbeddedOptions): Promise<EmbeddedPostgres> {
+    const prestarted = early && early.options.dataDir === options.dataDir && early.options.migrationsRun === options.migrationsRun ? early.server : null;
+    if (prestarted) early = null;
+    const server = await (prestarted ?? serve(options));
+    return new EmbeddedPostgres(server, server.port);
   }
 
   get url(): string {
@@ -81,6 +94,5 @@ export class EmbeddedPostgres {
 
   async stop(): Promise<void> {
     await this.server.stop();
-    await this.db.close();
   }
 }
