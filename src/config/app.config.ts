@@ -20,6 +20,8 @@ export interface AuthConfig {
   adminRoles: string[];
   /** Failed authentications allowed per minute and client address before 429. */
   failureLimitPerMinute: number;
+  /** How long a 429 for an address over the limit is held before it is sent (a closed-loop flood then waits, not spins). */
+  limitedDelayMs: number;
   /** True when no API_PSK was configured and a key was generated for this process. */
   pskGenerated: boolean;
   keycloak: KeycloakConfig | null;
@@ -135,6 +137,7 @@ function authConfig(env: EnvironmentVariables, appEnv: AppConfig['env']): AuthCo
     keycloak,
     adminRoles: (env.ADMIN_ROLES ?? 'automl-admin').split(','),
     failureLimitPerMinute: env.AUTH_FAILURE_LIMIT ?? 30,
+    limitedDelayMs: env.AUTH_FAILURE_DELAY_MS ?? 500,
   };
 }
 

@@ -199,6 +199,9 @@ export class EnvironmentVariables {
   @IntVariable(1, 100_000, 'an integer number of failed authentications per minute and client address')
   AUTH_FAILURE_LIMIT?: number;
 
+  @IntVariable(0, 10_000, 'an integer number of milliseconds (0 answers at once)')
+  AUTH_FAILURE_DELAY_MS?: number;
+
   @IsOptional()
   @Transform(emptyToUndefined)
   @Validate(TrustProxyAddresses, { message: TRUST_PROXY_MESSAGE })

@@ -150,6 +150,18 @@ describe('auth failure limit', () => {
       expect(refusals().every((line) => line.client === '127.0.0.1')).toBe(true);
     });
 
+    it('should hold a 429 back AUTH_FAILURE_DELAY_MS (500 by default) while a valid request from the same address is answered at once', async () => {
+      const sent = Date.now();
+      const limited = testApp.http().get(`${JOBS}/${jobId}`).set(psk('still-wrong')).then((response) => ({ response, ms: Date.now() - sent }));
+      const valid = await testApp.http().get(`${JOBS}/${jobId}`).set(psk()).expect(200);
+      expect(valid.body.job_id).toBe(jobId);
+      expect(Date.now() - sent).toBeLessThan(450);
+      const { response, ms } = await limited;
+      expectLimited(response);
+      expect(ms).toBeGreaterThanOrEqual(490);
+      expect(ms).toBeLessThan(3_000);
+    });
+
     it('should log one line per refused request, with reason, client and status, and no credential', async () => {
       const refused = refusals();
       expect(refused.find((line) => line.method === 'PUT')).toMatchObject({

@@ -1,4 +1,5 @@
-import { CanActivate, ExecutionContext, Injectable, Logger } from '@nestjs/common';
+import { CanActivate, ExecutionContext, Inject, Injectable, Logger } from '@nestjs/common';
+import { APP_CONFIG, AppConfig } from '../../config/app.config';
 import { Reflector } from '@nestjs/core';
 import type { Request } from 'express';
 import { AuthFailureReason, MetricsService } from '../../metrics/metrics.service';
@@ -14,6 +15,8 @@ const CHALLENGE: Record<AuthMethod, string> = {
   [AuthMethod.Bearer]: 'Bearer',
 };
 const BEARER = /^bearer\s+\S/i;
+/** Most 429 answers held back at once (each holds a socket and a timer). */
+const MAX_HELD = 1_000;
 
 type Outcome = { ok: true; principal: Principal } | { ok: false; reason: string; unavailable?: boolean };
 
@@ -39,12 +42,15 @@ class CredentialRefused extends AuthenticationError {
  * its address has failed before (nothing is read or written for it); each
  * failure is counted per client address (AuthFailureLimiter, shared by every
  * replica), and past AUTH_FAILURE_LIMIT in a minute the failing requests get
- * 429 with Retry-After instead of 401. Every refusal is counted by reason and
- * logged once, without the credential.
+ * 429 with Retry-After instead of 401, held back AUTH_FAILURE_DELAY_MS. Every
+ * refusal is counted by reason and logged once, without the credential.
  */
 @Injectable()
 export class AuthGuard implements CanActivate {
   private readonly logger = new Logger(AuthGuard.name);
+  private readonly limitedDelayMs: number;
+  /** 429 answers being held right now (see refuse). */
+  private held = 0;
 
   constructor(
     private readonly reflector: Reflector,
@@ -52,7 +58,10 @@ export class AuthGuard implements CanActivate {
     private readonly keycloak: KeycloakJwtStrategy,
     private readonly failures: AuthFailureLimiter,
     private readonly metrics: MetricsService,
-  ) {}
+    @Inject(APP_CONFIG) config: AppConfig,
+  ) {
+    this.limitedDelayMs = config.auth.limitedDelayMs;
+  }
 
   canActivate(context: ExecutionContext): boolean | Promise<boolean> {
     if (context.getType() !== 'http') return true;
@@ -100,6 +109,14 @@ export class AuthGuard implements CanActivate {
       method: request.method,
       path: request.path,
     });
+    // A client over the limit that keeps failing (a DAG with a rotated-out PSK, a script in a loop) gets its 429
+    // after AUTH_FAILURE_DELAY_MS: a closed-loop flood then waits on its own sockets instead of taking the CPU
+    // that valid callers need. At most MAX_HELD answers are held at once; past that they go at once.
+    if (verdict.limited && this.limitedDelayMs > 0 && this.held < MAX_HELD) {
+      this.held++;
+      await new Promise((resolve) => setTimeout(resolve, this.limitedDelayMs));
+      this.held--;
+    }
     return error;
   }
 
