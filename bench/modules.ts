@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { BENCH_PSK, createBenchDatabase } from './bench-app';
-import { freePort } from './service-process';
+import { freePort, waitUntil } from './service-process';
 import { ROOT, SERVICE_MAIN } from '../test/utils/service-main';
 
 /**
@@ -42,15 +42,6 @@ interface Report {
 const mib = (bytes: number) => Math.round((bytes / MiB) * 10) / 10;
 const ms = (value: number) => Math.round(value * 10) / 10;
 
-async function waitFor(check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check().catch(() => false)) return;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error('timed out');
-}
-
 async function run(env: Record<string, string>, nodeArgs: string[]): Promise<{ answerMs: number; report: Report | null }> {
   const port = await freePort();
   const started = Date.now();
@@ -60,13 +51,13 @@ async function run(env: Record<string, string>, nodeArgs: string[]): Promise<{ a
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   try {
-    await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/health/live`)).ok, 60_000);
+    await waitUntil(async () => (await fetch(`http://127.0.0.1:${port}/health/live`)).ok, 60_000);
     const answerMs = Date.now() - started;
     const out = env.MODULE_ACCOUNTING_OUT;
     if (!out) return { answerMs, report: null };
     child.kill('SIGUSR2');
-    await waitFor(async () => existsSync(out) && readFileSync(out, 'utf8').endsWith('}'), 30_000);
-    if (env.MODULE_ACCOUNTING_HEAP_SNAPSHOT) await waitFor(async () => existsSync(env.MODULE_ACCOUNTING_HEAP_SNAPSHOT), 60_000);
+    await waitUntil(async () => existsSync(out) && readFileSync(out, 'utf8').endsWith('}'), 30_000, 'no module report');
+    if (env.MODULE_ACCOUNTING_HEAP_SNAPSHOT) await waitUntil(async () => existsSync(env.MODULE_ACCOUNTING_HEAP_SNAPSHOT), 60_000, 'no heap snapshot');
     return { answerMs, report: JSON.parse(readFileSync(out, 'utf8')) as Report };
   } finally {
     await new Promise<void>((done) => {

@@ -26,13 +26,14 @@ function peakRss(pid: number): number {
   return Math.round((kb / 1024) * 10) / 10;
 }
 
-async function waitUntil(check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+/** Polls `check` (a rejection counts as false) until it holds; throws after `timeoutMs`. */
+export async function waitUntil(check: () => Promise<boolean>, timeoutMs: number, what = 'service did not start'): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (await check().catch(() => false)) return;
     await new Promise((r) => setTimeout(r, 25));
   }
-  throw new Error('service did not start in time');
+  throw new Error(`${what} in time`);
 }
 
 function handle(child: ChildProcess, url: string, started: number): RunningProcess {
