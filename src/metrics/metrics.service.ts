@@ -17,8 +17,6 @@ export type AuthFailureReason = 'missing' | 'invalid_psk' | 'invalid_token' | 'l
 export class MetricsService {
   readonly registry = new Registry();
   private breakerOpen: () => boolean = () => false;
-  /** Route templates and methods are finite (unmatched paths share one label), so this map stays small. */
-  private readonly httpSeries = new Map<string, { count: Counter.Internal; latency: Histogram.Internal<string> }>();
 
   private readonly requests = new Counter({
     name: 'http_requests_total',
@@ -146,19 +144,10 @@ export class MetricsService {
     this.airflowCalls.observe({ operation, outcome }, seconds);
   }
 
-  /**
-   * One finished HTTP request. The labelled series of each (method, route, status) are looked up once and
-   * kept: prom-client otherwise hashes the label object on every call.
-   */
+  /** One finished HTTP request. */
   httpRequest(method: string, route: string, status: number, seconds: number): void {
-    const key = `${method} ${status} ${route}`;
-    let series = this.httpSeries.get(key);
-    if (!series) {
-      const labels = { method, route, status: String(status) };
-      series = { count: this.requests.labels(labels), latency: this.latency.labels(labels) };
-      this.httpSeries.set(key, series);
-    }
-    series.count.inc();
-    series.latency.observe(seconds);
+    const labels = { method, route, status: String(status) };
+    this.requests.inc(labels);
+    this.latency.observe(labels, seconds);
   }
 }
