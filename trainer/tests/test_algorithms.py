@@ -3,7 +3,6 @@ tracked in a real MLflow server, and its registered version loads with mlflow.py
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -18,7 +17,6 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from automl_trainer.evaluate import mean_ndcg, random_order_ndcg
-from automl_trainer.prepare import Preprocessing
 
 from . import data
 from .conftest import MEASUREMENTS, TrainerRun, make_spec, run_status, run_trainer, trainer_env, write_table
@@ -90,37 +88,42 @@ def baseline_and_check(case: Case, frame: pd.DataFrame, metrics: dict[str, float
     return metrics["policy_value_snips"], metrics["logged_policy_value"]
 
 
-def check_new_rows(case: Case, model: Any, pre: Preprocessing) -> None:
-    """The registered model predicts rows it never saw, prepared as preprocessing.json says."""
+def check_new_rows(case: Case, model: Any, frame: pd.DataFrame) -> None:
+    """The registered model predicts raw rows it never saw (the table's own columns, label included and ignored)
+    and answers in the table's own values."""
     fresh = case.make(seed=1)
     if case.problem == "ranking":
         fresh = fresh.sort_values("query_id", kind="stable").reset_index(drop=True)
-    predictions = np.asarray(model.predict(pre.transform(fresh)))
+    predictions = np.asarray(model.predict(fresh))
     assert len(predictions) == len(fresh)
     if case.problem in ("binary_classification", "multiclass_classification"):
-        if predictions.ndim == 2:  # class probabilities (LightGBM's booster)
-            predictions = predictions.argmax(axis=1)
-        elif predictions.dtype.kind == "f":  # P(class 1) (LightGBM's booster)
-            predictions = (predictions >= 0.5).astype(int)
         label = case.columns["label_column"]
-        truth = fresh[label].map({c: i for i, c in enumerate(pre.classes or [])}).to_numpy()
-        accuracy = float((predictions.astype(int) == truth).mean())
+        assert set(predictions) <= set(frame[label])
+        accuracy = float((predictions == fresh[label].to_numpy()).mean())
         assert accuracy > (0.75 if case.problem == "binary_classification" else 0.6)
+        proba = model.predict(fresh, params={"predict_method": "predict_proba"})
+        assert sorted(proba.columns) == sorted(str(c) for c in frame[label].unique())
+        np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-6)
+        assert (proba.idxmax(axis=1).to_numpy() == predictions.astype(str)).all()
     elif case.problem == "regression":
-        rmse = float(np.sqrt(np.mean((predictions.astype(float) - fresh["spend"].to_numpy()) ** 2)))
+        assert predictions.dtype == np.float64
+        rmse = float(np.sqrt(np.mean((predictions - fresh["spend"].to_numpy()) ** 2)))
         assert rmse < 0.7 * float(fresh["spend"].std())
     elif case.problem == "ranking":
         groups = pd.factorize(fresh["query_id"])[0]
         y = fresh["relevance"].to_numpy()
         assert mean_ndcg(y, predictions.astype(float), groups, 10) > random_order_ndcg(y, groups, 10) + 0.1
     elif case.problem == "anomaly_detection":
-        flagged = predictions == -1
+        assert set(np.unique(predictions)) <= {"anomaly", "normal"}
+        flagged = predictions == "anomaly"
         truth = fresh["is_anomaly"].to_numpy() == 1
-        assert set(np.unique(predictions)) <= {-1, 1}
         assert flagged[truth].mean() > flagged[~truth].mean() + 0.5
+        scores = np.asarray(model.predict(fresh, params={"predict_method": "score"}))
+        assert scores[truth].mean() > scores[~truth].mean()
     else:
-        chosen = np.array(pre.actions, dtype=object)[predictions.astype(int)]
-        assert (chosen == data.bandit_best_action(fresh)).mean() > 0.6
+        assert (predictions == data.bandit_best_action(fresh)).mean() > 0.6
+        rewards = model.predict(fresh, params={"predict_method": "score"})
+        assert sorted(rewards.columns) == sorted(frame["shown"].unique())
 
 
 Trained = tuple[Case, pd.DataFrame, dict[str, Any], TrainerRun]
@@ -200,13 +203,11 @@ def test_algorithm_trains_tracks_and_registers(
     assert version.status == "READY"
     assert version.tags["automl.job_id"] == spec["job_id"]
 
-    pre_path = mlflow.artifacts.download_artifacts(
-        run_id=result["mlflow_run_id"], artifact_path="preprocessing.json", dst_path=str(tmp_path / "pre")
-    )
-    saved = json.loads(Path(pre_path).read_text(encoding="utf-8"))
-    pre = Preprocessing(**{k: v for k, v in saved.items() if k != "encoding"})
     model = mlflow.pyfunc.load_model(f"models:/{spec['registered_model_name']}/{result['model_version']}")
-    check_new_rows(case, model, pre)
+    check_new_rows(case, model, frame)
+    report = {a.path for a in client.list_artifacts(result["mlflow_run_id"], "report")}
+    assert {"report/feature_importance.json", "report/feature_importance.png"} <= report
+    assert len([p for p in report if p.endswith(".png")]) >= 2
 
     MEASUREMENTS.append(
         {

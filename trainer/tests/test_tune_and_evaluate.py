@@ -11,15 +11,17 @@ from automl_trainer.algorithms import get_algorithm
 from automl_trainer.algorithms.base import Context
 from automl_trainer.evaluate import mean_ndcg, off_policy, random_order_ndcg
 from automl_trainer.prepare import Data, Preprocessing
+from automl_trainer.serving import Column, Features
 from automl_trainer.spec import Tuning
 from automl_trainer.tune import TUNE_SHARE, tune
 
 
 def _binary(n: int) -> tuple[Data, Context]:
     rng = np.random.default_rng(0)
-    X = pd.DataFrame({"a": rng.normal(size=n), "b": rng.normal(size=n)})
-    y = (X["a"] + rng.normal(0, 0.5, n) > 0).astype(np.int64).to_numpy()
-    pre = Preprocessing(features=["a", "b"], categorical={}, classes=[0, 1])
+    X = pd.DataFrame({"f0": rng.normal(size=n), "f1": rng.normal(size=n)})
+    y = (X["f0"] + rng.normal(0, 0.5, n) > 0).astype(np.int64).to_numpy()
+    columns = [Column(name="a", key="f0", kind="number"), Column(name="b", key="f1", kind="number")]
+    pre = Preprocessing(features=Features(columns), classes=[0, 1])
     return Data(X=X, y=y), Context("binary_classification", pre, threads=1, seed=0)
 
 

@@ -6,7 +6,7 @@ import sys
 import time
 from typing import Any
 
-from automl_trainer import track
+from automl_trainer import package, report, track
 from automl_trainer.algorithms import get_algorithm
 from automl_trainer.algorithms.base import Context
 from automl_trainer.evaluate import OBJECTIVES, evaluate
@@ -44,6 +44,7 @@ def run_pipeline(spec: JobSpec, source_url: str, run_id: str, threads: int, star
 
     # prepare
     data, pre = prepare(frame, features, spec)
+    raw_example = frame[features].head(package.EXAMPLE_ROWS).copy()  # keeps each column's dtype for the signature
     del frame
     ctx = Context(problem=spec.problem_type, preprocessing=pre, threads=useful_threads(threads, data.X.size), seed=SEED)
     train_rows, test_rows = split(data, spec.problem_type, TEST_FRACTION, SEED)
@@ -82,7 +83,8 @@ def run_pipeline(spec: JobSpec, source_url: str, run_id: str, threads: int, star
     log(f"{result.trials_run} trials ({result.trials_pruned} pruned) in {result.seconds:.1f}s; best {result.params}")
 
     # evaluate
-    metrics = evaluate(spec.problem_type, test, algo.predict(final.model, test, ctx))
+    test_scores = algo.predict(final.model, test, ctx)
+    metrics = evaluate(spec.problem_type, test, test_scores)
     objective = OBJECTIVES[spec.problem_type][0]
     log(f"test metrics {metrics}")
 
@@ -99,9 +101,15 @@ def run_pipeline(spec: JobSpec, source_url: str, run_id: str, threads: int, star
     track.log_metrics({**metrics, **summary})
     track.log_json("trials.json", result.history)
     log("logging and registering the model")
-    info = algo.log_model(final.model, ctx, spec.registered_model_name, test)
-    algo.release(final.model)
+    info, meta = package.log_model(algo, final.model, spec, ctx, raw_example)
     model_version = str(info.registered_model_version)
+    log("writing the report")
+    try:
+        report.log_report(algo, final.model, ctx, test, test_scores, meta)
+    except Exception as error:  # the model is registered and sound: a report that fails is noted, not fatal
+        log(f"report incomplete: {type(error).__name__}: {error}")
+        track.set_tag("automl.report_error", f"{type(error).__name__}: {error}"[:5000])
+    algo.release(final.model)
     track.tag_version(spec.registered_model_name, model_version, spec.job_id)
     log(f"registered {spec.registered_model_name} version {model_version}")
     time_used = time.monotonic() - started

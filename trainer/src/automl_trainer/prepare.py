@@ -1,13 +1,16 @@
 """Stage 2: turn the loaded table into model inputs, and split it in a way that fits the problem.
 
-Every model takes the same prepared input: one float column per feature, numeric columns as numbers,
-categorical (non-numeric) columns as integer codes of the category list saved in preprocessing.json
-(unknown or missing → NaN). Missing values stay NaN: LightGBM, XGBoost and VW handle them natively,
-the isolation forest pipeline imputes.
+Every model takes the same encoded input, made by `serving.Features.transform` (the code the registered model
+runs too): one float column per feature under an internal name (f0, f1, …: every library accepts it, whatever
+the table calls the column), numbers as numbers, booleans as 0/1, datetimes as epoch seconds, text as the index
+of the value in the column's category list (unknown or missing → NaN). Missing values stay NaN: LightGBM,
+XGBoost and VW handle them natively, the isolation forest imputes the training medians.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import decimal
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +19,7 @@ import pandas as pd
 from sklearn.model_selection import GroupShuffleSplit, ShuffleSplit, StratifiedShuffleSplit
 
 from automl_trainer.errors import TrainerError
+from automl_trainer.serving import Column, Features, category_text
 from automl_trainer.spec import JobSpec
 
 MAX_CATEGORIES = 1000  # rarer values of a wider categorical column fall into "unknown" (NaN)
@@ -23,44 +27,80 @@ MAX_CATEGORIES = 1000  # rarer values of a wider categorical column fall into "u
 
 @dataclass
 class Preprocessing:
-    """What a caller needs to build model input from raw rows (logged as preprocessing.json)."""
+    """What turns raw rows into model input, and model output back into the table's values."""
 
-    features: list[str]
-    categorical: dict[str, list[str]]  # column → categories; code = index
+    features: Features
     classes: list[Any] | None = None  # classification: original label values; model output i = classes[i]
     actions: list[Any] | None = None  # bandit: original action values; action index i = actions[i]
 
+    @property
+    def keys(self) -> list[str]:
+        return self.features.keys
+
+    @property
+    def categorical(self) -> list[str]:
+        """Internal names of the categorical columns."""
+        return self.features.categorical_keys
+
     def transform(self, raw: pd.DataFrame) -> pd.DataFrame:
-        out: dict[str, pd.Series] = {}
-        for column in self.features:
-            values = raw[column]
-            if column in self.categorical:
-                lookup = {v: i for i, v in enumerate(self.categorical[column])}
-                codes = values.map(lambda v, lk=lookup: lk.get(str(v)) if not _missing(v) else None)
-                out[column] = pd.to_numeric(codes, errors="coerce").astype("float64")
-            else:
-                out[column] = pd.to_numeric(values, errors="coerce").astype("float64")
-        return pd.DataFrame(out, index=raw.index)
+        return self.features.transform(raw)
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "features": self.features,
-            "categorical": self.categorical,
+            "columns": self.features.to_json(),
             "classes": _jsonable(self.classes),
             "actions": _jsonable(self.actions),
-            "encoding": "numeric columns as float; categorical columns as the index of the value in "
-            "'categorical'[column] (unknown or missing: NaN)",
+            "encoding": "each column under its internal name (key): numbers as float, booleans 0/1, datetimes as "
+            "epoch seconds (UTC), categories as the index of the value in 'categories' (unknown or missing: NaN)",
         }
-
-
-def _missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA
 
 
 def _jsonable(values: list[Any] | None) -> list[Any] | None:
     if values is None:
         return None
     return [v.item() if isinstance(v, np.generic) else v for v in values]
+
+
+def column_kind(series: pd.Series) -> str:
+    """number | boolean | datetime | category, from the values the database driver gave."""
+    if pd.api.types.is_bool_dtype(series.dtype):
+        return "boolean"
+    if pd.api.types.is_datetime64_any_dtype(series.dtype):
+        return "datetime"
+    if pd.api.types.is_numeric_dtype(series.dtype):
+        return "number"
+    present = series.dropna()
+    if len(present) == 0:
+        return "category"
+    if all(isinstance(v, bool | np.bool_) for v in present):
+        return "boolean"
+    if all(isinstance(v, dt.date) for v in present):  # date / datetime objects (timestamptz, date columns)
+        return "datetime"
+    if all(isinstance(v, decimal.Decimal | int | float) and not isinstance(v, bool) for v in present):
+        return "number"  # NUMERIC columns come as Decimal
+    return "category"
+
+
+def describe_features(frame: pd.DataFrame, names: list[str]) -> Features:
+    columns: list[Column] = []
+    for i, name in enumerate(names):
+        series = frame[name]
+        kind = column_kind(series)
+        categories = None
+        if kind == "category":
+            counts = series.dropna().map(category_text).value_counts()
+            categories = sorted(counts.index[:MAX_CATEGORIES].tolist())
+        columns.append(
+            Column(name=name, key=f"f{i}", kind=kind, required=not series.isna().any(), categories=categories)
+        )
+    return Features(columns)
+
+
+def signature_type(series: pd.Series, column: Column) -> str:
+    """The MLflow column type the model's signature gives this raw column."""
+    if column.kind == "number":
+        return "long" if pd.api.types.is_integer_dtype(series.dtype) else "double"
+    return {"boolean": "boolean", "datetime": "datetime", "category": "string"}[column.kind]
 
 
 @dataclass
@@ -102,19 +142,11 @@ class Data:
 
 
 def _is_numeric(series: pd.Series) -> bool:
-    return pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series)
+    return column_kind(series) in ("number", "boolean")
 
 
 def prepare(frame: pd.DataFrame, features: list[str], spec: JobSpec) -> tuple[Data, Preprocessing]:
-    categorical: dict[str, list[str]] = {}
-    for column in features:
-        series = frame[column]
-        if pd.api.types.is_datetime64_any_dtype(series):
-            frame[column] = series.astype("int64", errors="ignore") / 1e9
-        elif not _is_numeric(series):
-            counts = series.dropna().astype(str).value_counts()
-            categorical[column] = sorted(counts.index[:MAX_CATEGORIES].tolist())
-    pre = Preprocessing(features=features, categorical=categorical)
+    pre = Preprocessing(features=describe_features(frame, features))
     X = pre.transform(frame)
     data = Data(X=X)
     problem = spec.problem_type

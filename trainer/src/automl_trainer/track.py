@@ -122,3 +122,9 @@ def tag_version(name: str, model_version: str, job_id: str) -> None:
     from mlflow.tracking import MlflowClient
 
     MlflowClient().set_model_version_tag(name, model_version, "automl.job_id", job_id)
+
+
+def set_tag(key: str, value: str) -> None:
+    import mlflow
+
+    mlflow.set_tag(key, value)

@@ -31,7 +31,13 @@ class Context:
 
     @property
     def categorical(self) -> list[str]:
+        """Internal names (f0, f1, …) of the categorical features."""
         return list(self.preprocessing.categorical)
+
+    @property
+    def keys(self) -> list[str]:
+        """Internal names of every feature, in order: what the libraries see."""
+        return self.preprocessing.keys
 
 
 class Monitor:
@@ -55,6 +61,17 @@ class Monitor:
         return time.monotonic() >= self.deadline
 
 
+@dataclass(frozen=True)
+class Exported:
+    """A fitted model written in its library's own format, and what loading it takes."""
+
+    path: str
+    library: str  # lightgbm | xgboost | vowpalwabbit | sklearn (serving.Scorer)
+    model_format: str  # lightgbm-text | xgboost-ubjson | vowpalwabbit | skops
+    requirements: list[str]  # pip requirements of the library, pinned to what trained it
+    extra: dict[str, Any]
+
+
 @dataclass
 class Fitted:
     model: Any
@@ -62,8 +79,6 @@ class Fitted:
 
 
 class Algorithm(ABC):
-    flavour: str  # the MLflow flavour its model is logged in
-
     def __init__(self, name: str) -> None:
         self.name = name
 
@@ -92,8 +107,12 @@ class Algorithm(ABC):
         """Free native resources of a model that is no longer needed."""
 
     @abstractmethod
-    def log_model(self, model: Any, ctx: Context, registered_model_name: str, example: Data) -> Any:
-        """Log the model in its MLflow flavour, registered under the name; returns mlflow's ModelInfo."""
+    def export(self, model: Any, ctx: Context, directory: str) -> Exported:
+        """Write the model in its library's own format (no pickle where a format exists) into directory."""
+
+    def native_importance(self, model: Any, ctx: Context) -> dict[str, float] | None:
+        """The library's own importance per internal feature name (gain), where it has one."""
+        return None
 
 
 def scaled_rounds(rounds: int | None, train_fraction: float, default: int) -> int:

@@ -7,12 +7,13 @@ The number of rounds is not searched: early stopping on the validation rows pick
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import numpy as np
 import optuna
 
-from automl_trainer.algorithms.base import Algorithm, Context, Fitted, Monitor, scaled_rounds
+from automl_trainer.algorithms.base import Algorithm, Context, Exported, Fitted, Monitor, scaled_rounds
 from automl_trainer.prepare import Data
 from automl_trainer.track import pins
 
@@ -35,8 +36,6 @@ class Boosting(Algorithm):
 
 
 class LightGBM(Boosting):
-    flavour = "lightgbm"
-
     def _metric(self, ctx: Context) -> str:
         return {
             "binary_classification": "auc",
@@ -110,24 +109,19 @@ class LightGBM(Boosting):
         rounds = model.best_iteration_ if valid is not None and model.best_iteration_ else None
         return Fitted(model=model, rounds=rounds)
 
-    def log_model(self, model: Any, ctx: Context, registered_model_name: str, example: Data) -> Any:
-        import mlflow.lightgbm
+    def export(self, model: Any, ctx: Context, directory: str) -> Exported:
+        # The Booster in LightGBM's own text format: no pickle, no skops.
+        path = os.path.join(directory, "model.txt")
+        model.booster_.save_model(path)
+        return Exported(path, "lightgbm", "lightgbm-text", pins("lightgbm", "numpy", "pandas", "scipy"), {})
 
-        # The Booster, in LightGBM's own text format: no pickle, no skops (whose import alone took 14 s here, and
-        # which refuses LGBMRanker as an untrusted type). Its pyfunc returns P(class 1) for binary, class
-        # probabilities for multiclass, values for regression and scores for ranking.
-        return mlflow.lightgbm.log_model(
-            model.booster_,
-            name="model",
-            registered_model_name=registered_model_name,
-            input_example=example.X.head(5),
-            pip_requirements=pins("lightgbm", "scikit-learn", "pandas", "numpy", "scipy"),
-        )
+    def native_importance(self, model: Any, ctx: Context) -> dict[str, float] | None:
+        booster = model.booster_
+        gains = booster.feature_importance(importance_type="gain")
+        return {str(k): float(v) for k, v in zip(booster.feature_name(), gains, strict=True)}
 
 
 class XGBoost(Boosting):
-    flavour = "xgboost"
-
     def _metric(self, ctx: Context) -> str:
         return {
             "binary_classification": "auc",
@@ -166,7 +160,7 @@ class XGBoost(Boosting):
             "n_estimators": MAX_ROUNDS,
             "tree_method": "hist",
             "enable_categorical": bool(categorical),
-            "feature_types": ["c" if f in categorical else "q" for f in ctx.preprocessing.features],
+            "feature_types": ["c" if f in categorical else "q" for f in ctx.keys],
             "n_jobs": ctx.threads,
             "random_state": ctx.seed,
             "eval_metric": self._metric(ctx),
@@ -209,14 +203,12 @@ class XGBoost(Boosting):
             model.set_params(callbacks=None, early_stopping_rounds=None)
         return Fitted(model=model, rounds=rounds)
 
-    def log_model(self, model: Any, ctx: Context, registered_model_name: str, example: Data) -> Any:
-        import mlflow.xgboost
+    def export(self, model: Any, ctx: Context, directory: str) -> Exported:
+        # The Booster in XGBoost's own binary JSON (UBJSON): no pickle.
+        path = os.path.join(directory, "model.ubj")
+        model.get_booster().save_model(path)
+        return Exported(path, "xgboost", "xgboost-ubjson", pins("xgboost-cpu", "numpy", "pandas", "scipy"), {})
 
-        return mlflow.xgboost.log_model(
-            model,
-            name="model",
-            registered_model_name=registered_model_name,
-            input_example=example.X.head(5),
-            model_format="ubj",
-            pip_requirements=pins("xgboost-cpu", "scikit-learn", "pandas", "numpy", "scipy"),
-        )
+    def native_importance(self, model: Any, ctx: Context) -> dict[str, float] | None:
+        gains = model.get_booster().get_score(importance_type="total_gain")
+        return {key: float(gains.get(key, 0.0)) for key in ctx.keys}

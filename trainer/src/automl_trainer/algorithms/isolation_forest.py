@@ -1,4 +1,4 @@
-"""scikit-learn IsolationForest behind a median imputer, logged as one sklearn Pipeline.
+"""scikit-learn IsolationForest; missing values take the training medians (kept with the model).
 
 Without a label there is nothing to score a trial against: one fit with the defaults (trials_run 0). With a
 label, the search maximises ROC AUC of the anomaly score on the validation rows.
@@ -6,19 +6,18 @@ label, the search maximises ROC AUC of the anomaly score on the validation rows.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import numpy as np
 import optuna
 
-from automl_trainer.algorithms.base import Algorithm, Context, Fitted, Monitor
+from automl_trainer.algorithms.base import Algorithm, Context, Exported, Fitted, Monitor
 from automl_trainer.prepare import Data
 from automl_trainer.track import pins
 
 
 class IsolationForestAlgorithm(Algorithm):
-    flavour = "sklearn"
-
     def default_params(self, ctx: Context) -> dict[str, Any]:
         return {"n_estimators": 100, "max_samples": 256, "max_features": 1.0, "bootstrap": False}
 
@@ -32,8 +31,6 @@ class IsolationForestAlgorithm(Algorithm):
 
     def fit(self, params: dict[str, Any], train: Data, valid: Data | None, ctx: Context, monitor: Monitor) -> Fitted:
         from sklearn.ensemble import IsolationForest
-        from sklearn.impute import SimpleImputer
-        from sklearn.pipeline import Pipeline
 
         forest = IsolationForest(
             n_estimators=int(params["n_estimators"]),
@@ -43,22 +40,43 @@ class IsolationForestAlgorithm(Algorithm):
             n_jobs=ctx.threads,
             random_state=ctx.seed,
         )
-        impute = SimpleImputer(strategy="median", keep_empty_features=True)
-        pipeline = Pipeline([("impute", impute), ("forest", forest)])
-        pipeline.fit(train.X)
-        return Fitted(model=pipeline)
+        values = train.X.to_numpy(dtype=np.float64)
+        medians = np.zeros(values.shape[1])
+        for j in range(values.shape[1]):
+            present = values[~np.isnan(values[:, j]), j]
+            medians[j] = float(np.median(present)) if len(present) else 0.0
+        forest.fit(fill_missing(values, medians))
+        return Fitted(model=ImputedForest(forest, medians))
 
     def predict(self, model: Any, data: Data, ctx: Context) -> np.ndarray:
-        return -np.asarray(model.score_samples(data.X), dtype=np.float64)  # higher = more abnormal
+        values = fill_missing(data.X.to_numpy(dtype=np.float64), model.medians)
+        return -np.asarray(model.forest.score_samples(values), dtype=np.float64)  # higher = more abnormal
 
-    def log_model(self, model: Any, ctx: Context, registered_model_name: str, example: Data) -> Any:
-        import mlflow.sklearn
+    def export(self, model: Any, ctx: Context, directory: str) -> Exported:
+        import skops.io
 
-        return mlflow.sklearn.log_model(
-            model,
-            name="model",
-            registered_model_name=registered_model_name,
-            input_example=example.X.head(5),
-            serialization_format="cloudpickle",
-            pip_requirements=pins("scikit-learn", "cloudpickle", "pandas", "numpy", "scipy"),
-        )
+        # skops, not pickle: loading refuses any type beyond sklearn's defaults and serving.SKOPS_TRUSTED.
+        path = os.path.join(directory, "model.skops")
+        skops.io.dump(model.forest, path)
+        extra = {
+            "medians": [float(m) for m in model.medians],
+            # IsolationForest.predict's own rule: an anomaly where score_samples < offset_.
+            "threshold": float(-model.forest.offset_),
+        }
+        return Exported(path, "sklearn", "skops", pins("scikit-learn", "skops", "numpy", "pandas", "scipy"), extra)
+
+
+class ImputedForest:
+    """The forest and the training medians that stand in for missing values."""
+
+    def __init__(self, forest: Any, medians: np.ndarray) -> None:
+        self.forest = forest
+        self.medians = medians
+
+
+def fill_missing(values: np.ndarray, medians: np.ndarray) -> np.ndarray:
+    holes = np.isnan(values)
+    if holes.any():
+        values = values.copy()
+        values[holes] = np.take(medians, np.nonzero(holes)[1])
+    return values

@@ -8,19 +8,17 @@ Searched: learning rate, power_t, L2, quadratic interactions (bandit: the cost e
 
 from __future__ import annotations
 
-import json
 import os
-import tempfile
 from typing import Any
 
 import numpy as np
 import optuna
 
-from automl_trainer.algorithms.base import Algorithm, Context, Fitted, Monitor
+from automl_trainer.algorithms.base import Algorithm, Context, Exported, Fitted, Monitor
 from automl_trainer.evaluate import OBJECTIVES, evaluate
 from automl_trainer.prepare import Data
+from automl_trainer.serving import vw_bandit_example, vw_feature_strings, vw_predict
 from automl_trainer.track import pins
-from automl_trainer.vw_pyfunc import bandit_example, feature_strings, predict_raw
 
 MAX_PASSES = 20
 PATIENCE = 2
@@ -38,8 +36,6 @@ class VWModel:
 
 
 class VowpalWabbit(Algorithm):
-    flavour = "pyfunc"
-
     def _mode(self, ctx: Context) -> str:
         return {
             "binary_classification": "binary",
@@ -97,12 +93,12 @@ class VowpalWabbit(Algorithm):
         return args, predict_args
 
     def _examples(self, data: Data, ctx: Context) -> list[Any]:
-        rows = feature_strings(data.X, set(ctx.categorical))
+        rows = vw_feature_strings(data.X, set(ctx.categorical))
         mode = self._mode(ctx)
         if mode == "bandit":
             assert data.action is not None and data.reward is not None and data.propensity is not None
             return [
-                bandit_example(r, ctx.n_actions, (int(a), -float(w), float(p)))
+                vw_bandit_example(r, ctx.n_actions, (int(a), -float(w), float(p)))
                 for r, a, w, p in zip(rows, data.action, data.reward, data.propensity, strict=True)
             ]
         assert data.y is not None
@@ -149,8 +145,8 @@ class VowpalWabbit(Algorithm):
         return {**params, "passes": fitted.rounds or 1}
 
     def predict(self, model: Any, data: Data, ctx: Context) -> np.ndarray:
-        rows = feature_strings(data.X, set(ctx.categorical))
-        raw = predict_raw(model.workspace, model.mode, rows, ctx.n_actions)
+        rows = vw_feature_strings(data.X, set(ctx.categorical))
+        raw = vw_predict(model.workspace, model.mode, rows, ctx.n_actions)
         if model.mode == "bandit":
             return -raw  # VW estimates costs; evaluate() wants rewards
         return raw
@@ -160,32 +156,8 @@ class VowpalWabbit(Algorithm):
         # process's last line, which must stay the error line.
         model.workspace.finish()
 
-    def log_model(self, model: Any, ctx: Context, registered_model_name: str, example: Data) -> Any:
-        import mlflow.pyfunc
-
-        from automl_trainer import vw_pyfunc
-
-        pre = ctx.preprocessing.to_json()
-        meta = {
-            "mode": model.mode,
-            "args": model.args,
-            "predict_args": model.predict_args,
-            "features": pre["features"],
-            "categorical": list(pre["categorical"]),
-            "classes": pre["classes"],
-            "actions": pre["actions"],
-        }
-        with tempfile.TemporaryDirectory() as directory:
-            model_path = os.path.join(directory, "model.vw")
-            meta_path = os.path.join(directory, "meta.json")
-            model.workspace.save(model_path)
-            with open(meta_path, "w", encoding="utf-8") as handle:
-                json.dump(meta, handle)
-            return mlflow.pyfunc.log_model(
-                name="model",
-                python_model=vw_pyfunc.__file__,
-                artifacts={"model": model_path, "meta": meta_path},
-                registered_model_name=registered_model_name,
-                input_example=example.X.head(5),
-                pip_requirements=pins("mlflow", "vowpalwabbit", "pandas", "numpy"),
-            )
+    def export(self, model: Any, ctx: Context, directory: str) -> Exported:
+        path = os.path.join(directory, "model.vw")
+        model.workspace.save(path)
+        extra = {"mode": model.mode, "args": model.args, "predict_args": model.predict_args}
+        return Exported(path, "vowpalwabbit", "vowpalwabbit", pins("vowpalwabbit", "numpy", "pandas"), extra)

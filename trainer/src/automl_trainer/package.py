@@ -1,0 +1,116 @@
+"""Stage 6: the registered model. One self-contained MLflow pyfunc per job, for every algorithm: serving.py as the
+model's code, features.json and the fitted model file (the library's own format) as its artifacts, a signature of
+the table's own columns and types, raw rows as its input example, and pinned requirements of only what loading it
+takes (never this trainer package).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from importlib.metadata import version
+from typing import Any
+
+import pandas as pd
+
+from automl_trainer import serving
+from automl_trainer.algorithms.base import Algorithm, Context
+from automl_trainer.prepare import signature_type
+from automl_trainer.serving import METHODS, Meta
+from automl_trainer.spec import JobSpec
+
+EXAMPLE_ROWS = 5
+
+
+def output_type(values: list[Any]) -> str:
+    """The MLflow type of a list of labels / actions as the table holds them."""
+    if all(isinstance(v, bool) for v in values):
+        return "boolean"
+    if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+        return "long"
+    if all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+        return "double"
+    return "string"
+
+
+def signature(ctx: Context, raw: pd.DataFrame) -> Any:
+    from mlflow.models.signature import ModelSignature
+    from mlflow.types.schema import ColSpec, ParamSchema, ParamSpec, Schema
+
+    pre = ctx.preprocessing
+    inputs = Schema(
+        [ColSpec(signature_type(raw[c.name], c), c.name, required=c.required) for c in pre.features.columns]
+    )
+    problem = ctx.problem
+    if pre.classes is not None:
+        out = output_type(pre.classes)
+    elif pre.actions is not None:
+        out = output_type(pre.actions)
+    elif problem == "anomaly_detection":
+        out = "string"
+    else:
+        out = "double"
+    params = ParamSchema([ParamSpec("predict_method", "string", "predict")])
+    return ModelSignature(inputs=inputs, outputs=Schema([ColSpec(out)]), params=params)
+
+
+def meta_of(spec: JobSpec, ctx: Context, library: str, model_format: str, extra: dict[str, Any]) -> Meta:
+    pre = ctx.preprocessing.to_json()
+    return Meta(
+        problem=spec.problem_type,
+        algorithm=spec.algorithm,
+        library=library,
+        model_format=model_format,
+        features=ctx.preprocessing.features,
+        classes=pre["classes"],
+        actions=pre["actions"],
+        label=spec.label_column if spec.problem_type != "contextual_bandit" else spec.action_column,
+        extra=extra,
+    )
+
+
+def example_rows(raw: pd.DataFrame, ctx: Context) -> pd.DataFrame:
+    """A few raw rows as the signature declares them: NUMERIC (Decimal) as float, dates as naive UTC datetimes."""
+    rows = raw.head(EXAMPLE_ROWS).copy()
+    for column in ctx.preprocessing.features.columns:
+        series = rows[column.name]
+        if column.kind == "number" and series.dtype == object:
+            rows[column.name] = pd.to_numeric(series, errors="coerce").astype("float64")
+        elif column.kind == "datetime":
+            rows[column.name] = pd.to_datetime(series, errors="coerce", utc=True).dt.tz_localize(None)
+    return rows
+
+
+def log_model(algo: Algorithm, model: Any, spec: JobSpec, ctx: Context, raw_example: pd.DataFrame) -> tuple[Any, Meta]:
+    """Log and register the job's model; returns MLflow's ModelInfo and the model's features.json content."""
+    import mlflow.pyfunc
+
+    with tempfile.TemporaryDirectory() as directory:
+        exported = algo.export(model, ctx, directory)
+        meta = meta_of(spec, ctx, exported.library, exported.model_format, exported.extra)
+        meta_path = os.path.join(directory, "features.json")
+        with open(meta_path, "w", encoding="utf-8") as handle:
+            json.dump(meta.to_json(), handle, indent=1, default=str)
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=serving.__file__,
+            artifacts={"features": meta_path, "model": exported.path},
+            signature=signature(ctx, raw_example),
+            input_example=example_rows(raw_example, ctx),
+            pip_requirements=[f"mlflow-skinny=={version('mlflow-skinny')}", *exported.requirements],
+            registered_model_name=spec.registered_model_name,
+            metadata={
+                "automl": {
+                    "format": serving.FORMAT,
+                    "algorithm": spec.algorithm,
+                    "problem_type": spec.problem_type,
+                    "library": exported.library,
+                    "model_format": exported.model_format,
+                    "model_file": os.path.basename(exported.path),
+                    "predict_methods": list(METHODS[spec.problem_type]),
+                    "job_id": spec.job_id,
+                }
+            },
+        )
+        return info, meta
