@@ -17,7 +17,7 @@ import pandas as pd
 from automl_trainer import serving
 from automl_trainer.algorithms.base import Algorithm, Context
 from automl_trainer.prepare import signature_type
-from automl_trainer.serving import METHODS, Meta
+from automl_trainer.serving import METHODS, Column, Meta
 from automl_trainer.spec import JobSpec
 
 EXAMPLE_ROWS = 5
@@ -36,12 +36,17 @@ def output_type(values: list[Any]) -> str:
 
 def signature(ctx: Context, raw: pd.DataFrame) -> Any:
     from mlflow.models.signature import ModelSignature
-    from mlflow.types.schema import ColSpec, ParamSchema, ParamSpec, Schema
+    from mlflow.types.schema import AnyType, ColSpec, ParamSchema, ParamSpec, Schema
 
     pre = ctx.preprocessing
-    inputs = Schema(
-        [ColSpec(signature_type(raw[c.name], c), c.name, required=c.required) for c in pre.features.columns]
-    )
+
+    def spec(column: Column) -> Any:
+        kind = signature_type(raw[column.name], column)
+        # MLflow's `datetime` refuses text, which is what CSV and JSON callers (`mlflow models predict/serve`) send:
+        # a datetime column takes any value, and the model parses datetimes and ISO 8601 text alike.
+        return ColSpec(AnyType() if kind == "datetime" else kind, column.name, required=column.required)
+
+    inputs = Schema([spec(c) for c in pre.features.columns])
     problem = ctx.problem
     if pre.classes is not None:
         out = output_type(pre.classes)
