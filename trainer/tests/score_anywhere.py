@@ -33,15 +33,20 @@ def main() -> None:
         trainer_importable = True
     except ImportError:
         trainer_importable = False
+    import time
+
+    t0 = time.monotonic()
     import mlflow.pyfunc
 
     model = mlflow.pyfunc.load_model(uri)
+    load_seconds = time.monotonic() - t0
     rows: pd.DataFrame = pd.read_json(rows_path, orient="table")
     extra = rows.assign(not_a_feature=1)
     unseen = rows.copy()
     unseen[text] = "a value never seen in training"
     report: dict[str, Any] = {
         "trainer_importable": trainer_importable,
+        "load_seconds": load_seconds,
         "predict": attempt(lambda: model.predict(rows)),
         "predict_proba": attempt(lambda: model.predict(rows, params={"predict_method": "predict_proba"})),
         "score": attempt(lambda: model.predict(rows, params={"predict_method": "score"})),

@@ -55,6 +55,8 @@ def awkward_table(n: int = 900, seed: int = 0) -> pd.DataFrame:
     return frame
 
 
+SIZES: list[dict[str, Any]] = []  # written to test-artifacts/model-sizes.json
+
 CASES: dict[str, dict[str, Any]] = {
     "lightgbm_classifier": {"problem_type": "multiclass_classification", "label_column": "segment"},
     "xgboost_classifier": {"problem_type": "binary_classification", "label_column": "bought"},
@@ -73,6 +75,14 @@ def table(pg_url: str) -> pd.DataFrame:
     finally:
         engine.dispose()
     return frame
+
+
+@pytest.fixture(scope="module", autouse=True)
+def sizes_file() -> Iterator[None]:
+    yield
+    target = Path(__file__).resolve().parents[2] / "test-artifacts" / "model-sizes.json"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(SIZES, indent=1))
 
 
 @pytest.fixture(scope="module")
@@ -138,6 +148,9 @@ def test_registered_model_scores_raw_rows_in_its_own_environment(
     seen = json.loads(answer.stdout.strip().splitlines()[-1])
 
     assert seen["trainer_importable"] is False
+    size = sum(f.stat().st_size for f in local.rglob("*") if f.is_file())
+    SIZES.append({"algorithm": algorithm, "model_bytes": size, "load_seconds": round(seen["load_seconds"], 2)})
+    print(f"{algorithm}: model {size / 1024:.0f} KiB, import mlflow + load {seen['load_seconds']:.2f} s")
     inputs = {c["name"]: c for c in seen["signature_inputs"]}
     assert list(inputs) == FEATURES  # the table's own names, in its order
     assert inputs[COUNT]["type"] == "long" and inputs[COUNT]["required"] is True
