@@ -15,9 +15,9 @@ describe(mlflowLinks.name, () => {
   });
 
   it('should percent-encode each path segment', () => {
-    expect(mlflowLinks('https://m/p', { mlflowRunId: 'r/1', registeredModelName: 'sales / churn #2 ?%', modelVersion: '1' })).toEqual({
+    expect(mlflowLinks('https://m/p', { mlflowRunId: 'r/1', registeredModelName: 'churn #2 (v?) ü', modelVersion: '1' })).toEqual({
       mlflow_run_url: 'https://m/p/#/runs/r%2F1',
-      model_version_url: 'https://m/p/#/models/sales%20%2F%20churn%20%232%20%3F%25/versions/1',
+      model_version_url: 'https://m/p/#/models/churn%20%232%20(v%3F)%20%C3%BC/versions/1',
     });
   });
 

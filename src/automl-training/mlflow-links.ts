@@ -18,6 +18,8 @@ export interface MlflowResultIds {
  * redirects to the run's page, so the run link needs no experiment id, and
  * `/models/:modelName/versions/:version` is a registered model version's page.
  * Each path segment is percent-encoded, as the UI's own route builders do.
+ * (The model version page decodes the name once more after the router has:
+ * a name with '%' does not open there, from its own links either.)
  */
 export function mlflowLinks(uiUrl: string | null, ids: MlflowResultIds): MlflowLinks {
   if (uiUrl === null) return { mlflow_run_url: null, model_version_url: null };
