@@ -112,6 +112,7 @@ async function main(): Promise<void> {
         RECONCILE_BUDGET_MS: '10000',
         PUBLIC_URL: `http://127.0.0.1:${port}`,
         TRAINING_COMMAND: trainingCommand(venv),
+        MLFLOW_UI_URL: mlflow.url,
       },
     });
     stops.push(async () => {
@@ -157,7 +158,8 @@ async function main(): Promise<void> {
     2. POST /api/automl/train/jobs → Try it out → this body → Execute:
          ${JSON.stringify(example)}
     3. GET /api/automl/train/jobs/{job_id} (or /history): queued → running → complete in a minute or two,
-       with mlflow_run_id and registered_model_name; the model is under Models in MLflow.
+       with mlflow_run_id and registered_model_name; mlflow_run_url and model_version_url open the run
+       and the registered model version in MLflow's UI.
 
   Ctrl-C stops everything.
 `);
@@ -194,6 +196,7 @@ async function runDemo(
         const versions = await mlflow.get('model-versions/search', { filter: `name='${current.registered_model_name}'` });
         const version = versions?.model_versions?.find((v: { run_id: string }) => v.run_id === current.mlflow_run_id);
         step(`demo: mlflow_run_id ${current.mlflow_run_id}, model ${current.registered_model_name} version ${version?.version} (${version?.status})`);
+        step(`demo: in MLflow's UI: ${current.mlflow_run_url} and ${current.model_version_url}`);
       }
       return;
     }

@@ -1,4 +1,4 @@
-import { applyDecorators, Controller, Delete, Get, Headers, HttpCode, Post, Put, Res } from '@nestjs/common';
+import { applyDecorators, Controller, Delete, Get, Headers, HttpCode, Inject, Post, Put, Res } from '@nestjs/common';
 import type { Response } from 'express';
 import {
   ApiBody,
@@ -12,6 +12,7 @@ import { RequestValidationError, valueError } from '../common/validation/pydanti
 import { Auth, AuthMethod, CurrentPrincipal } from '../common/auth/auth.decorator';
 import type { Principal } from '../common/auth/principal';
 import { HTTPValidationError } from '../common/openapi/validation-error.dto';
+import { APP_CONFIG, AppConfig } from '../config/app.config';
 import { ValidateRequest, ValidBody, ValidParams, ValidQuery } from '../common/validation/request-schema.decorator';
 import { AutomlTrainingService } from './automl-training.service';
 import { TrainingJobOrchestrator } from './training-job.orchestrator';
@@ -37,6 +38,7 @@ import {
   ErrorResponse,
 } from './dto/response.dto';
 import { TransitionEventStreams } from './events/transition-event-streams';
+import { TrainingJobEntity } from './training-job.entity';
 import { toJobResponse, toListItem, toStatusItem, toTransition } from './training-job.mapper';
 
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
@@ -73,11 +75,20 @@ const authErrors = () =>
 @ApiExtraModels(ErrorResponse, HTTPValidationError, AutoMLTrainingJobEvent, AutoMLTrainingTuningBudget)
 @Controller('automl/train/jobs')
 export class AutomlTrainingController {
+  private readonly mlflowUiUrl: string | null;
+
   constructor(
     private readonly service: AutomlTrainingService,
     private readonly orchestrator: TrainingJobOrchestrator,
     private readonly streams: TransitionEventStreams,
-  ) {}
+    @Inject(APP_CONFIG) config: AppConfig,
+  ) {
+    this.mlflowUiUrl = config.mlflow.uiUrl;
+  }
+
+  private respond(job: TrainingJobEntity): AutoMLTrainingJobResponse {
+    return toJobResponse(job, this.mlflowUiUrl);
+  }
 
   @Post()
   @HttpCode(201)
@@ -114,10 +125,10 @@ export class AutomlTrainingController {
   ): Promise<AutoMLTrainingJobResponse> {
     const autoTrigger = query.auto_trigger ?? true;
     const key = optionalHeader('idempotency-key', idempotencyKey, IDEMPOTENCY_KEY, 'Idempotency-Key must be 1 to 255 visible ASCII characters');
-    if (key === undefined) return toJobResponse(await this.service.create(body, autoTrigger, principal));
+    if (key === undefined) return this.respond(await this.service.create(body, autoTrigger, principal));
     const { job, replayed } = await this.service.createIdempotent(body, autoTrigger, principal, key);
     if (replayed) response.setHeader('Idempotent-Replayed', 'true');
-    return toJobResponse(job);
+    return this.respond(job);
   }
 
   @Get()
@@ -137,7 +148,7 @@ export class AutomlTrainingController {
   async list(@ValidQuery() query: ListJobsQuery, @CurrentPrincipal() principal: Principal): Promise<AutoMLTrainingJobList> {
     const page = await this.service.list(query, principal);
     // A listing item leaves out the DAG source (kilobytes each); create and GET /jobs/{id} carry it.
-    return { items: page.items.map(toListItem), next_cursor: page.nextCursor };
+    return { items: page.items.map((job) => toListItem(job, this.mlflowUiUrl)), next_cursor: page.nextCursor };
   }
 
   // Declared before `:job_id` routes so `status` is not parsed as a job id (seed 003).
@@ -227,7 +238,7 @@ export class AutomlTrainingController {
   @notFound()
   @invalid()
   async get(@ValidParams() params: JobIdParams, @CurrentPrincipal() principal: Principal): Promise<AutoMLTrainingJobResponse> {
-    return toJobResponse(await this.service.get(params.job_id, principal));
+    return this.respond(await this.service.get(params.job_id, principal));
   }
 
   @Put(':job_id/status')
@@ -249,7 +260,7 @@ export class AutomlTrainingController {
     @ValidParams() params: JobIdParams,
     @ValidBody() body: AutoMLTrainingStatusUpdate,
   ): Promise<AutoMLTrainingJobResponse> {
-    return toJobResponse(await this.service.writeback(params.job_id, body));
+    return this.respond(await this.service.writeback(params.job_id, body));
   }
 
   @Get(':job_id/history')
@@ -314,7 +325,7 @@ export class AutomlTrainingController {
   @unavailable()
   @invalid()
   async trigger(@ValidParams() params: JobIdParams, @CurrentPrincipal() principal: Principal): Promise<AutoMLTrainingJobResponse> {
-    return toJobResponse(await this.orchestrator.trigger(params.job_id, principal));
+    return this.respond(await this.orchestrator.trigger(params.job_id, principal));
   }
 
   @Post(':job_id/cancel')
@@ -335,7 +346,7 @@ export class AutomlTrainingController {
   @unavailable()
   @invalid()
   async cancel(@ValidParams() params: JobIdParams, @CurrentPrincipal() principal: Principal): Promise<AutoMLTrainingJobResponse> {
-    return toJobResponse(await this.orchestrator.cancel(params.job_id, principal));
+    return this.respond(await this.orchestrator.cancel(params.job_id, principal));
   }
 
   @Delete(':job_id')

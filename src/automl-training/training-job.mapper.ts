@@ -1,9 +1,11 @@
 import { tuningBudget } from './dag/training-presets';
+import { mlflowLinks } from './mlflow-links';
 import { AutoMLTrainingJobResponse, AutoMLTrainingJobStatusItem, AutoMLTrainingJobTransition } from './dto/response.dto';
 import { TrainingJobTransitionEntity } from './training-job-transition.entity';
 import { TrainingJobEntity } from './training-job.entity';
 
-export function toJobResponse(job: TrainingJobEntity): AutoMLTrainingJobResponse {
+/** The job as the API answers it; `mlflowUiUrl` (MLFLOW_UI_URL, or null) is the base of its MLflow links. */
+export function toJobResponse(job: TrainingJobEntity, mlflowUiUrl: string | null): AutoMLTrainingJobResponse {
   return {
     job_id: job.jobId,
     name: job.name,
@@ -37,12 +39,13 @@ export function toJobResponse(job: TrainingJobEntity): AutoMLTrainingJobResponse
     model_version: job.modelVersion,
     objective: job.objective,
     metrics: job.metrics,
+    ...mlflowLinks(mlflowUiUrl, job),
   };
 }
 
 /** A listing item: the job without its DAG source (`rendered_dag` null), which only create and GET /jobs/{id} carry. */
-export function toListItem(job: TrainingJobEntity): AutoMLTrainingJobResponse {
-  return { ...toJobResponse(job), rendered_dag: null };
+export function toListItem(job: TrainingJobEntity, mlflowUiUrl: string | null): AutoMLTrainingJobResponse {
+  return { ...toJobResponse(job, mlflowUiUrl), rendered_dag: null };
 }
 
 export function toStatusItem(job: Pick<TrainingJobEntity, 'jobId' | 'status' | 'errorMessage' | 'updatedAt'>): AutoMLTrainingJobStatusItem {

@@ -31,3 +31,24 @@ describe('TRUST_PROXY', () => {
     },
   );
 });
+
+describe('MLFLOW_UI_URL', () => {
+  it('should leave the MLflow links off when unset or blank', () => {
+    expect(load({}).mlflow.uiUrl).toBeNull();
+    expect(load({ MLFLOW_UI_URL: '' }).mlflow.uiUrl).toBeNull();
+  });
+
+  it('should take an http(s) URL, trailing slashes trimmed', () => {
+    expect(load({ MLFLOW_UI_URL: 'http://127.0.0.1:5000/' }).mlflow.uiUrl).toBe('http://127.0.0.1:5000');
+    expect(load({ MLFLOW_UI_URL: 'https://mlflow.internal/prefix//' }).mlflow.uiUrl).toBe('https://mlflow.internal/prefix');
+  });
+
+  it.each(['mlflow.internal:5000', 'ftp://mlflow.internal', 'http://', 'http:///x', 'http://mlflow/#/', 'http://mlflow/?o=1', 'http://ml flow'])(
+    'should refuse %p with one line naming the variable',
+    (value) => {
+      expect(() => load({ MLFLOW_UI_URL: value })).toThrow(
+        `Invalid configuration: MLFLOW_UI_URL: expected an http(s) URL without ?query or #fragment (got ${JSON.stringify(value)})`,
+      );
+    },
+  );
+});

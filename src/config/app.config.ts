@@ -64,6 +64,11 @@ export interface EventsConfig {
   maxBufferedBytes: number;
 }
 
+export interface MlflowConfig {
+  /** Base of the MLflow UI links on a job (no trailing slash); null: the links are null. */
+  uiUrl: string | null;
+}
+
 export interface AppConfig {
   env: 'development' | 'production' | 'test';
   port: number;
@@ -79,6 +84,7 @@ export interface AppConfig {
   auth: AuthConfig;
   airflow: AirflowConfig;
   events: EventsConfig;
+  mlflow: MlflowConfig;
 }
 
 export const APP_CONFIG = Symbol('APP_CONFIG');
@@ -184,6 +190,9 @@ export function loadAppConfig(raw: Record<string, unknown> = process.env): AppCo
       maxStreamsPerCredential: env.STREAM_MAX_PER_CREDENTIAL ?? 10,
       heartbeatMs: env.STREAM_HEARTBEAT_MS ?? 15_000,
       maxBufferedBytes: env.STREAM_MAX_BUFFER_BYTES ?? 1_048_576,
+    },
+    mlflow: {
+      uiUrl: env.MLFLOW_UI_URL ? env.MLFLOW_UI_URL.replace(/\/+$/, '') : null,
     },
   };
 }

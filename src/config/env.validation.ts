@@ -130,6 +130,12 @@ export class EnvironmentVariables {
   @UrlVariable()
   AIRFLOW_UI_URL?: string;
 
+  // Links append `/#/…` (MLflow's UI is a hash router): a query or fragment of its own would break them.
+  @IsOptional()
+  @Transform(emptyToUndefined)
+  @Matches(/^https?:\/\/[^\s/?#][^\s?#]*$/, { message: 'an http(s) URL without ?query or #fragment' })
+  MLFLOW_UI_URL?: string;
+
   @IntVariable(100, 60_000, 'an integer number of milliseconds')
   AIRFLOW_TIMEOUT_MS?: number;
 

@@ -88,6 +88,7 @@ describeRealAirflow('jobs on a real Airflow 3 with the real trainer and MLflow',
       PORT: String(port),
       PUBLIC_URL: `http://127.0.0.1:${port}`,
       TRAINING_COMMAND: command,
+      MLFLOW_UI_URL: info.mlflowUrl,
       ...env,
     });
   }
@@ -183,6 +184,11 @@ describeRealAirflow('jobs on a real Airflow 3 with the real trainer and MLflow',
     expect(done).toMatchObject({ model_version: versions[0].version, objective: 'roc_auc', tuning: { trials: expect.any(Number) } });
     expect(done.metrics.roc_auc).toBeGreaterThan(0.8);
     expect(Date.parse(done.finished_at)).toBeGreaterThanOrEqual(Date.parse(done.started_at));
+    // Links into MLflow's UI at MLFLOW_UI_URL (the run's direct route, the registered version's page), and the UI is served there.
+    const ui = info.mlflowUrl.replace(/\/+$/, '');
+    expect(done.mlflow_run_url).toBe(`${ui}/#/runs/${done.mlflow_run_id}`);
+    expect(done.model_version_url).toBe(`${ui}/#/models/${encodeURIComponent(done.registered_model_name)}/versions/${versions[0].version}`);
+    expect((await fetch(`${ui}/`)).status).toBe(200);
     // The train task's log, read from the real Airflow through /logs, following its continuation.
     const logs = (await testApp.http().get(`${JOBS}/${created.job_id}/logs`).set(user()).expect(200)).body;
     expect(logs.tasks.map((t: { task_id: string }) => t.task_id)).toEqual(['train', 'report_running', 'report_complete']);
@@ -200,6 +206,12 @@ describeRealAirflow('jobs on a real Airflow 3 with the real trainer and MLflow',
     expect(lines.join('\n')).toMatch(/\S/);
     expect((await history(testApp, created.job_id)).map((t) => `${t.source}:${t.to_status}`)).toEqual(['user:queued', 'callback:running', 'callback:complete']);
     completed = done;
+    // The trainer's report (feature importance as JSON and a chart, and at least one other chart), logged on the run.
+    // Asserted after `completed` is set, so the scenarios that reuse this job still run while it fails.
+    const report = await mlflow.artifactPaths(done.mlflow_run_id, 'report');
+    expect(report).toEqual(expect.arrayContaining(['report/feature_importance.json', 'report/feature_importance.png']));
+    const otherCharts = report.filter((path) => path.endsWith('.png') && path !== 'report/feature_importance.png');
+    expect({ report, otherCharts: otherCharts.length > 0 }).toEqual({ report, otherCharts: true });
   });
 
   timed('manual job: ready until triggered, then runs to complete', 480_000, async () => {

@@ -100,6 +100,9 @@ describe('GET /api/automl/train/jobs/events (one instance)', () => {
       metrics: { roc_auc: 0.91, log_loss: 0.3 },
       started_at: done.body.started_at,
       finished_at: done.body.finished_at,
+      // No MLFLOW_UI_URL here: the links are null (mlflow-links.e2e-spec.ts has them).
+      mlflow_run_url: null,
+      model_version_url: null,
     });
     expect(done.body.finished_at).toBe(done.body.updated_at);
   });
@@ -291,6 +294,8 @@ describe('GET /api/automl/train/jobs/events (one instance)', () => {
       'metrics',
       'started_at',
       'finished_at',
+      'mlflow_run_url',
+      'model_version_url',
     ]);
     expect(document.components.schemas.AutoMLTrainingJobEvent.required).toEqual(['job_id', 'from', 'to', 'status', 'error_message', 'updated_at']);
   });

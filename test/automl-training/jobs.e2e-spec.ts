@@ -56,6 +56,8 @@ describe('training jobs: create, get, list', () => {
         model_version: null,
         objective: null,
         metrics: null,
+        mlflow_run_url: null,
+        model_version_url: null,
       });
       expect(queued.body.airflow_dag_id).toBe(`automl_training_${queued.body.job_id.replace(/-/g, '_')}`);
       expect(readFileSync(join(testApp.config.airflow.dagsDir, `${queued.body.airflow_dag_id}.py`), 'utf8')).toBe(

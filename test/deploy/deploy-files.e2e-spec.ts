@@ -9,7 +9,7 @@ const ROOT = join(__dirname, '..', '..');
 
 describe('docker-compose.yml', () => {
   const compose = load(readFileSync(join(ROOT, 'docker-compose.yml'), 'utf8')) as {
-    services: Record<string, { environment?: Record<string, string>; volumes?: string[] }>;
+    services: Record<string, { environment?: Record<string, string>; volumes?: string[]; ports?: string[] }>;
   };
 
   it('should configure the service only with variables it knows, and values its validation accepts', () => {
@@ -25,6 +25,9 @@ describe('docker-compose.yml', () => {
       jwksUri: 'http://keycloak:8080/realms/rapid/protocol/openid-connect/certs',
     });
     expect(config.airflow).toMatchObject({ apiVersion: 'v2', dagsDir: '/dags' });
+    // The job's MLflow links are for the browser: MLflow's port as published on the host.
+    expect(config.mlflow.uiUrl).toBe('http://localhost:5000');
+    expect(compose.services.mlflow.ports).toContain('5000:5000');
   });
 
   it('should give Airflow the PSK Variable the DAGs read and share the DAG folder with the service', () => {

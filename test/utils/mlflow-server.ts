@@ -49,6 +49,14 @@ export class MlflowRest {
     return JSON.parse(text);
   }
 
+  /** Paths of every file a run logged under `path` (`report/…`), from `artifacts/list` recursively. */
+  async artifactPaths(runId: string, path: string): Promise<string[]> {
+    const listed = await this.get('artifacts/list', { run_id: runId, path });
+    const entries: { path: string; is_dir: boolean }[] = listed?.files ?? [];
+    const nested = await Promise.all(entries.map((entry) => (entry.is_dir ? this.artifactPaths(runId, entry.path) : [entry.path])));
+    return nested.flat();
+  }
+
   /** Runs tagged with the job id (the trainer tags `automl.job_id`). */
   async runsOfJob(jobId: string): Promise<{ info: { run_id: string; status: string } }[]> {
     const answer = await fetch(`${this.url}/api/2.0/mlflow/runs/search`, {

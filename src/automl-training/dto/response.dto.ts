@@ -40,6 +40,12 @@ export class AutoMLTrainingTuningBudget {
   @Prop('integer', { description: 'No new trial once this many minutes of tuning have passed.' }) time_budget_minutes!: number;
 }
 
+const MLFLOW_RUN_URL =
+  "The MLflow run's page in the MLflow UI (`<MLFLOW_UI_URL>/#/runs/<mlflow_run_id>`); null without MLFLOW_UI_URL or a run id.";
+const MODEL_VERSION_URL =
+  'The registered model version\'s page in the MLflow UI (`<MLFLOW_UI_URL>/#/models/<registered_model_name>/versions/<model_version>`, ' +
+  'path segments percent-encoded); null without MLFLOW_UI_URL, a registered model name or a model version.';
+
 @ApiSchema({ name: 'AutoMLTrainingJobResponse', description: 'A persisted training job.' })
 export class AutoMLTrainingJobResponse {
   @Prop('uuid') job_id!: string;
@@ -84,6 +90,11 @@ export class AutoMLTrainingJobResponse {
   objective?: string | null;
   @Prop('number-map', { nullable: true, required: false, description: 'Evaluation metrics by name, from the complete writeback.' })
   metrics?: Record<string, number> | null;
+  // Additions (issue 17): links into the MLflow UI at MLFLOW_UI_URL, built when answering.
+  @Prop('string', { nullable: true, required: false, description: MLFLOW_RUN_URL })
+  mlflow_run_url?: string | null;
+  @Prop('string', { nullable: true, required: false, description: MODEL_VERSION_URL })
+  model_version_url?: string | null;
 }
 
 @ApiSchema({
@@ -152,6 +163,9 @@ export class AutoMLTrainingJobEvent {
   @Prop('number-map', { nullable: true, required: false, description: 'On complete only.' }) metrics?: Record<string, number> | null;
   @Prop('date-time', { nullable: true, required: false, description: 'On complete only.' }) started_at?: string | null;
   @Prop('date-time', { nullable: true, required: false, description: 'On complete only.' }) finished_at?: string | null;
+  @Prop('string', { nullable: true, required: false, description: `On complete only. ${MLFLOW_RUN_URL}` }) mlflow_run_url?: string | null;
+  @Prop('string', { nullable: true, required: false, description: `On complete only. ${MODEL_VERSION_URL}` })
+  model_version_url?: string | null;
 }
 
 @ApiSchema({ name: 'AutoMLTrainingJobHistory', description: 'Status transitions of a job, oldest first.' })

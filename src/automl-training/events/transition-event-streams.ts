@@ -6,6 +6,7 @@ import { ownerScope, Principal } from '../../common/auth/principal';
 import { APP_CONFIG, AppConfig } from '../../config/app.config';
 import { MetricsService } from '../../metrics/metrics.service';
 import { TooManyStreamsError } from '../automl-training.errors';
+import { mlflowLinks, MlflowLinks } from '../mlflow-links';
 import { CompletionResult, TrainingJobRepository, TransitionEventRow, TransitionFilter } from '../training-job.repository';
 import { TransitionFeed } from './transition-feed';
 
@@ -42,14 +43,22 @@ interface OpenStream {
   expiry: NodeJS.Timeout | null;
 }
 
-/** A completion's result in the job response's shapes (timestamps as ISO 8601 with milliseconds). */
-function completionFields(result: CompletionResult): CompletionResult {
+/**
+ * A completion's result in the job response's shapes (timestamps as ISO 8601
+ * with milliseconds), with the job's MLflow links at `mlflowUiUrl`.
+ */
+function completionFields(result: CompletionResult, mlflowUiUrl: string | null): CompletionResult & MlflowLinks {
   const iso = (value: string | null) => (value === null ? null : new Date(value).toISOString());
-  return { ...result, started_at: iso(result.started_at), finished_at: iso(result.finished_at) };
+  const links = mlflowLinks(mlflowUiUrl, {
+    mlflowRunId: result.mlflow_run_id,
+    registeredModelName: result.registered_model_name,
+    modelVersion: result.model_version,
+  });
+  return { ...result, started_at: iso(result.started_at), finished_at: iso(result.finished_at), ...links };
 }
 
-/** One SSE frame; the data line is a single line of JSON. */
-export function eventFrame(event: TransitionEventRow): string {
+/** One SSE frame; the data line is a single line of JSON. `mlflowUiUrl` is MLFLOW_UI_URL (or null). */
+export function eventFrame(event: TransitionEventRow, mlflowUiUrl: string | null): string {
   const data = JSON.stringify({
     job_id: event.jobId,
     from: event.from,
@@ -57,7 +66,7 @@ export function eventFrame(event: TransitionEventRow): string {
     status: event.to,
     error_message: event.errorMessage,
     updated_at: event.at.toISOString(),
-    ...(event.result ? completionFields(event.result) : {}),
+    ...(event.result ? completionFields(event.result, mlflowUiUrl) : {}),
   });
   return `id: ${event.id}\ndata: ${data}\n\n`;
 }
@@ -80,6 +89,7 @@ export class TransitionEventStreams implements OnApplicationBootstrap, BeforeApp
   private slots = 0;
   private heartbeat: NodeJS.Timeout | null = null;
   private readonly deliver = AsyncResource.bind((events: readonly TransitionEventRow[]) => this.fanOut(events));
+  private readonly frame = (event: TransitionEventRow): string => eventFrame(event, this.config.mlflow.uiUrl);
 
   constructor(
     private readonly feed: TransitionFeed,
@@ -225,7 +235,7 @@ export class TransitionEventStreams implements OnApplicationBootstrap, BeforeApp
         if (page.length === 0) break;
         cursor = page[page.length - 1].id;
         this.metrics.eventsWritten('replay', page.length);
-        if (!stream.response.write(page.map(eventFrame).join(''))) await this.drained(stream);
+        if (!stream.response.write(page.map(this.frame).join(''))) await this.drained(stream);
       }
     } catch (error) {
       if (!stream.closed) {
@@ -239,7 +249,7 @@ export class TransitionEventStreams implements OnApplicationBootstrap, BeforeApp
     stream.held = null;
     stream.after = Math.max(upTo, lastEventId);
     const late = held.filter((event) => event.id > stream.after);
-    this.write(stream, late.map(eventFrame).join(''), late.length);
+    this.write(stream, late.map(this.frame).join(''), late.length);
   }
 
   private async drained(stream: OpenStream): Promise<void> {
@@ -255,7 +265,7 @@ export class TransitionEventStreams implements OnApplicationBootstrap, BeforeApp
     const frames = new Map<TransitionEventRow, string>();
     const frameOf = (event: TransitionEventRow): string => {
       let frame = frames.get(event);
-      if (frame === undefined) frames.set(event, (frame = eventFrame(event)));
+      if (frame === undefined) frames.set(event, (frame = this.frame(event)));
       return frame;
     };
     // Streams that take the whole batch (the unfiltered ones) share one encoded chunk.
