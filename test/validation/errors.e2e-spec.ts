@@ -261,6 +261,22 @@ describe('hostile input never reaches a 500', () => {
     expect(listing.body.detail[0]).toMatchObject({ type: 'value_error', loc: ['query', 'q'] });
   });
 
+  it('should refuse an unpaired surrogate ("\\ud800", no Unicode text) in stored text with a 422, not a 500', async () => {
+    const body = { name: 'n', domain: 'd', owner: 'o', source_table: 't', label_column: 'y', problem_type: 'regression', algorithm: 'lightgbm_regressor' };
+    const response = await testApp.http().post(JOBS).set(psk()).send({ ...body, feature_columns: ['ok', 'x\ud800'] }).expect(422);
+    expect(response.body.detail).toEqual([
+      expect.objectContaining({ type: 'value_error', loc: ['body', 'feature_columns', 1], msg: 'Value error, unpaired surrogate characters (invalid Unicode) are not allowed' }),
+    ]);
+    await testApp.http().post(JOBS).set(psk()).send({ ...body, name: '\udc00' }).expect(422);
+    await testApp.http().post(JOBS).set(psk()).send({ ...body, name: 'pair \ud83d\ude00 fine' }).expect(201);
+  });
+
+  it('should keep a DAG failure callback whose text holds an unpaired surrogate, replacing it', async () => {
+    const job = await createJob(testApp);
+    const response = await put(testApp, job.job_id).send({ status: 'failed', error_message: 'bad\ud800text' }).expect(200);
+    expect(response.body.error_message).toBe('bad\ufffdtext');
+  });
+
   it('should keep a DAG failure callback whose text holds NUL, replacing the NUL', async () => {
     const job = await createJob(testApp);
     const response = await put(testApp, job.job_id).send({ status: 'failed', error_message: 'bad\u0000byte' }).expect(200);

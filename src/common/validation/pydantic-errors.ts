@@ -108,6 +108,17 @@ export function valueError(loc: Loc, input: unknown, message: string): Validatio
   return { type: 'value_error', loc, msg: `Value error, ${message}`, input, ctx: { error: {} } };
 }
 
+/**
+ * A UTF-16 surrogate without its pair: JSON's `"\ud800"` escape parses to one, but it is no Unicode text, so
+ * PostgreSQL's json and UTF-8 cannot hold it. Refused like NUL; replaced by U+FFFD where NUL is replaced.
+ */
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+const LONE_SURROGATES = new RegExp(LONE_SURROGATE.source, 'g');
+
+function wellFormed(text: string): string {
+  return text.replace(/\u0000/g, '\ufffd').replace(LONE_SURROGATES, '\ufffd');
+}
+
 function stringItems(
   loc: Loc,
   input: unknown,
@@ -118,6 +129,9 @@ function stringItems(
 ): ValidationItem[] {
   if (typeof input !== 'string') return [stringType(loc, input)];
   if (nul === 'refuse' && input.includes('\u0000')) return [valueError(loc, input, 'NUL characters are not allowed')];
+  if (nul === 'refuse' && LONE_SURROGATE.test(input)) {
+    return [valueError(loc, input, 'unpaired surrogate characters (invalid Unicode) are not allowed')];
+  }
   const length = [...input].length;
   if (minLength !== undefined && length < minLength) {
     const unit = minLength === 1 ? 'character' : 'characters';
@@ -285,14 +299,14 @@ export function coerceField(spec: FieldSpec, input: unknown): unknown {
   if (input === undefined || input === null) return input;
   switch (spec.kind) {
     case 'string':
-      return spec.nul === 'replace' ? (input as string).replace(/\u0000/g, '\ufffd') : input;
+      return spec.nul === 'replace' ? wellFormed(input as string) : input;
     case 'uuid':
       return parseUuid(input as string);
     case 'uuid_list':
       return (input as string[]).map((value) => parseUuid(value));
     case 'number_map':
       return spec.nul === 'replace'
-        ? Object.fromEntries(Object.entries(input as Record<string, number>).map(([key, value]) => [key.replace(/\u0000/g, '\ufffd'), value]))
+        ? Object.fromEntries(Object.entries(input as Record<string, number>).map(([key, value]) => [wellFormed(key), value]))
         : input;
     case 'bool':
       return parseBool(input as string);
