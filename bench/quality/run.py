@@ -83,7 +83,8 @@ def score(problem: str, y: np.ndarray, predicted: np.ndarray, classes: list[Any]
     if problem == "binary_classification":
         return float(roc_auc_score(y, predicted))
     if problem == "multiclass_classification":
-        return float(log_loss(y, np.clip(predicted, 1e-15, 1), labels=classes))
+        proba = np.clip(predicted, 1e-15, 1.0)
+        return float(log_loss(y, proba / proba.sum(axis=1, keepdims=True), labels=classes))
     return float(root_mean_squared_error(y, predicted))
 
 
@@ -114,7 +115,7 @@ def run_autogluon(problem: str, train: pd.DataFrame, test: pd.DataFrame, seed: i
         predictor = TabularPredictor(
             label="y", eval_metric=metric[problem], problem_type=kind[problem], path=directory, verbosity=0
         )
-        predictor.fit(train, time_limit=BUDGET, presets="medium_quality", num_cpus=THREADS, random_seed=seed)
+        predictor.fit(train, time_limit=BUDGET, presets="medium_quality", num_cpus=THREADS)
         X = test.drop(columns="y")
         if problem == "regression":
             return np.asarray(predictor.predict(X), dtype=float)
