@@ -13,7 +13,7 @@ from automl_trainer.evaluate import mean_ndcg, off_policy, random_order_ndcg
 from automl_trainer.prepare import Data, Preprocessing
 from automl_trainer.serving import Column, Features
 from automl_trainer.spec import Tuning
-from automl_trainer.tune import TUNE_SHARE, tune
+from automl_trainer.tune import CV_BELOW_ROWS, CV_FOLDS, PATIENCE, TUNE_SHARE, tune, validation_for
 
 
 def _binary(n: int) -> tuple[Data, Context]:
@@ -51,6 +51,67 @@ def test_time_budget_stops_the_search() -> None:
     assert result.seconds >= deadline - 0.5  # it did search until the deadline
     assert elapsed < budget_minutes * 60 + 5
     assert "passes" in result.params
+
+
+def test_validation_fits_the_data_size() -> None:
+    """k-fold CV below CV_BELOW_ROWS training rows (stratified for classification, grouped for ranking), one
+    holdout above."""
+    small, _ = _binary(600)
+    cv = validation_for(small, "binary_classification", 0)
+    assert cv.method == "cv" and len(cv.pairs) == CV_FOLDS
+    assert cv.rows == len(small)  # every row validates once
+    share = small.y.mean()  # type: ignore[union-attr]
+    for _fit, valid in cv.pairs:
+        assert abs(valid.y.mean() - share) < 0.02  # type: ignore[union-attr]  stratified
+    large, _ = _binary(CV_BELOW_ROWS + 100)
+    holdout = validation_for(large, "binary_classification", 0)
+    assert holdout.method == "holdout" and len(holdout.pairs) == 1
+    rng = np.random.default_rng(1)
+    n = 400
+    ranked = Data(
+        X=pd.DataFrame({"f0": rng.normal(size=n)}), y=rng.integers(0, 3, n), group=np.repeat(np.arange(40), 10)
+    )
+    for fit, valid in validation_for(ranked, "ranking", 0).pairs:
+        assert not set(fit.group.tolist()) & set(valid.group.tolist())  # type: ignore[union-attr]  grouped
+
+
+def _test_auc(model_params: dict[str, object], n: int = 2000) -> float:
+    from sklearn.metrics import roc_auc_score
+
+    algo = get_algorithm("lightgbm_classifier")
+    data, ctx = _binary(n)
+    held, _ = _binary(n)
+    _, final = tune(algo, data, ctx, Tuning(**model_params), time.monotonic())  # type: ignore[arg-type]
+    return float(roc_auc_score(held.y, algo.predict(final.model, held, ctx)))
+
+
+def test_one_trial_budget_gives_a_sound_model() -> None:
+    algo = get_algorithm("lightgbm_classifier")
+    data, ctx = _binary(2000)
+    result, _ = tune(algo, data, ctx, Tuning(1, 5), time.monotonic())
+    assert result.trials_run == 1
+    assert result.params["n_estimators"] >= 10
+    assert _test_auc({"trials": 1, "time_budget_minutes": 5}) > 0.9
+
+
+def test_a_first_trial_cut_by_the_deadline_still_gives_a_sound_model() -> None:
+    """The budget ends inside the first trial: its round count is not the refit's (it was 1 before the fix)."""
+    algo = get_algorithm("lightgbm_classifier")
+    data, ctx = _binary(2000)
+    tiny = Tuning(5, 0.0001)  # 6 ms: the first boosting round already passes the deadline
+    result, _ = tune(algo, data, ctx, tiny, time.monotonic())
+    assert result.trials_run == 1
+    assert result.history[0]["cut_by_deadline"] is True
+    assert result.params["n_estimators"] >= 100  # the library's default, not the cut trial's one round
+    assert _test_auc({"trials": 5, "time_budget_minutes": 0.0001}) > 0.9
+
+
+def test_the_search_stops_when_it_stops_improving() -> None:
+    algo = get_algorithm("vw_classifier")
+    data, ctx = _binary(300)
+    result, _ = tune(algo, data, ctx, Tuning(10_000, 5), time.monotonic())
+    assert result.stopped_by == "patience"
+    assert PATIENCE <= result.trials_run < 10_000
 
 
 def test_ndcg_perfect_random_and_reversed() -> None:

@@ -49,6 +49,7 @@ def run_pipeline(spec: JobSpec, source_url: str, run_id: str, threads: int, star
     ctx = Context(problem=spec.problem_type, preprocessing=pre, threads=useful_threads(threads, data.X.size), seed=SEED)
     train_rows, test_rows = split(data, spec.problem_type, TEST_FRACTION, SEED)
     train, test = data.take(train_rows), data.take(test_rows)
+    training_started = time.monotonic()  # the budget's clock: loading and preparing the table do not count
     track.log_params(
         {
             "algorithm": spec.algorithm,
@@ -79,25 +80,41 @@ def run_pipeline(spec: JobSpec, source_url: str, run_id: str, threads: int, star
     track.log_json("preprocessing.json", pre.to_json())
 
     # tune / train
-    result, final = tune(algo, train, ctx, spec.tuning, started)
-    log(f"{result.trials_run} trials ({result.trials_pruned} pruned) in {result.seconds:.1f}s; best {result.params}")
+    result, final = tune(algo, train, ctx, spec.tuning, training_started)
+    log(
+        f"{result.trials_run} trials ({result.trials_pruned} pruned, stopped by {result.stopped_by}, validation "
+        f"{result.valid_method} on {result.valid_rows} rows) in {result.seconds:.1f}s; best {result.params}"
+    )
 
     # evaluate
     test_scores = algo.predict(final.model, test, ctx)
     metrics = evaluate(spec.problem_type, test, test_scores)
     objective = OBJECTIVES[spec.problem_type][0]
     log(f"test metrics {metrics}")
+    # Which estimate is which, and how many rows are behind each: the test metrics (plain names) come from rows
+    # the search never saw; the validation estimate is the best trial's (CV mean and spread, or one holdout).
+    metrics["test_rows"] = float(len(test))
+    if result.best_valid is not None:
+        metrics[f"validation_{objective}"] = float(result.best_valid)
+        metrics["validation_rows"] = float(result.valid_rows)
+        metrics["validation_folds"] = float(result.valid_folds)
+        if result.valid_std is not None:
+            metrics[f"validation_{objective}_std"] = float(result.valid_std)
 
     # log / register
-    track.log_params({f"hp.{k}": v for k, v in result.params.items()})
+    track.log_params(
+        {
+            **{f"hp.{k}": v for k, v in result.params.items()},
+            "validation_method": result.valid_method,
+            "search_stopped_by": result.stopped_by,
+        }
+    )
     time_used = time.monotonic() - started
     summary = {
         "trials_run": float(result.trials_run),
         "trials_pruned": float(result.trials_pruned),
         "tuning_seconds": result.seconds,
     }
-    if result.best_valid is not None:
-        summary[f"valid_{objective}"] = result.best_valid
     track.log_metrics({**metrics, **summary})
     track.log_json("trials.json", result.history)
     log("logging and registering the model")

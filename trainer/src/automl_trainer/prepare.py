@@ -248,3 +248,28 @@ def split(data: Data, problem: str, fraction: float, seed: int) -> tuple[np.ndar
     splitter = ShuffleSplit(n_splits=1, test_size=fraction, random_state=seed)
     train, test = next(splitter.split(rows))
     return train, test
+
+
+def folds(data: Data, problem: str, k: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]] | None:
+    """k (fit rows, validation rows) pairs: grouped for ranking, stratified for classification and labelled
+    anomalies, shuffled otherwise. None when the data cannot make k folds (too few groups or rows of a class)."""
+    from sklearn.model_selection import GroupKFold, KFold, StratifiedKFold
+
+    n = len(data)
+    rows = np.arange(n)
+    if n < 2 * k:
+        return None
+    if problem == "ranking":
+        assert data.group is not None
+        if len(np.unique(data.group)) < k:
+            return None
+        return list(GroupKFold(n_splits=k, shuffle=True, random_state=seed).split(rows, groups=data.group))
+    if problem in ("binary_classification", "multiclass_classification") or (
+        problem == "anomaly_detection" and data.y is not None
+    ):
+        assert data.y is not None
+        counts = np.bincount(data.y)
+        if counts[counts > 0].min() < k:
+            return None
+        return list(StratifiedKFold(n_splits=k, shuffle=True, random_state=seed).split(rows, data.y))
+    return list(KFold(n_splits=k, shuffle=True, random_state=seed).split(rows))

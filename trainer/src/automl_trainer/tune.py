@@ -1,10 +1,18 @@
-"""Stage 3: search the algorithm's space with Optuna within the job's budget, then refit on all training rows.
+"""Stage 3: search the algorithm's space with Optuna within the job's budget, then fit the final model.
 
-Budget: exactly spec.tuning — at most `trials` trials, and the search stops launching trials once TUNE_SHARE of
-`time_budget_minutes` has passed since the job started (the rest is for the refit, evaluation and logging);
-a trial running at the deadline stops its boosting/passes there. The first trial is the library's defaults
-(so a budget of one trial is a sound default model), then TPE (multivariate, seeded) proposes; trials report
-their validation metric every boosting round / pass and the median pruner stops the hopeless ones.
+Budget (spec.tuning): the clock starts when training starts (the table loaded and prepared), not at process start.
+No trial starts after TUNE_SHARE of `time_budget_minutes` (the rest is for the final fit, evaluation, logging and
+the report), and a trial running then stops its boosting/passes there (it is marked `cut`). `trials` is an upper
+bound: the search also ends once PATIENCE finished trials in a row have not improved the best validation score.
+
+Validation fits the data size: below CV_BELOW_ROWS training rows each trial is scored by k-fold cross-validation
+(stratified for classification and labelled anomalies, grouped for ranking), above it on one holdout (20 %).
+
+Trial 0 is the library's defaults, then a few known strong configurations (the algorithm's starting points),
+then TPE (multivariate, seeded); a holdout trial reports its metric every boosting round / pass to a median pruner,
+a CV trial after every fold. The final model is refit on every training row with the best trial's parameters and
+its boosting rounds / passes (the folds' mean, scaled to the larger set); a trial cut by the deadline never sets
+them below the library's default, and the final fit itself is never cut.
 """
 
 from __future__ import annotations
@@ -14,15 +22,36 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import optuna
 
 from automl_trainer.algorithms.base import Algorithm, Context, Fitted, Monitor
 from automl_trainer.evaluate import OBJECTIVES, evaluate
-from automl_trainer.prepare import Data, split
-from automl_trainer.spec import Tuning
+from automl_trainer.prepare import Data, folds, split
 
 VALID_FRACTION = 0.2
-TUNE_SHARE = 0.75
+TUNE_SHARE = 0.8
+CV_BELOW_ROWS = 10_000
+CV_FOLDS = 5
+PATIENCE = 30
+MIN_IMPROVEMENT = 1e-4  # relative: smaller gains do not reset the patience count
+
+
+@dataclass
+class Validation:
+    """How a trial is scored: k folds, or one holdout (one (fit, valid) pair)."""
+
+    method: str  # "cv" | "holdout"
+    pairs: list[tuple[Data, Data]]
+
+    @property
+    def rows(self) -> int:
+        return sum(len(valid) for _, valid in self.pairs)
+
+    @property
+    def fit_fraction(self) -> float:
+        fit, valid = self.pairs[0]
+        return len(fit) / max(1, len(fit) + len(valid))
 
 
 @dataclass
@@ -33,10 +62,25 @@ class TuneResult:
     best_valid: float | None
     seconds: float
     history: list[dict[str, Any]] = field(default_factory=list)
+    valid_std: float | None = None  # spread of the best trial's fold scores (CV only)
+    valid_method: str = "none"
+    valid_rows: int = 0
+    valid_folds: int = 0
+    stopped_by: str = "trials"  # trials | deadline | patience | no search
 
 
-def tune(algo: Algorithm, train: Data, ctx: Context, tuning: Tuning, started: float) -> tuple[TuneResult, Fitted]:
-    """Search, then refit the best parameters on all of `train`. Returns the search summary and the final model."""
+def validation_for(train: Data, problem: str, seed: int) -> Validation:
+    if len(train) < CV_BELOW_ROWS:
+        pairs = folds(train, problem, CV_FOLDS, seed)
+        if pairs is not None:
+            return Validation("cv", [(train.take(a), train.take(b)) for a, b in pairs])
+    fit_rows, valid_rows = split(train, problem, VALID_FRACTION, seed)
+    return Validation("holdout", [(train.take(fit_rows), train.take(valid_rows))])
+
+
+def tune(algo: Algorithm, train: Data, ctx: Context, tuning: Any, started: float) -> tuple[TuneResult, Fitted]:
+    """Search, then refit the best parameters on all of `train`. `started`: when training started (the budget's
+    clock). Returns the search summary and the final model."""
     t0 = time.monotonic()
     budget = tuning.time_budget_minutes * 60.0
     deadline = started + budget * TUNE_SHARE
@@ -45,47 +89,87 @@ def tune(algo: Algorithm, train: Data, ctx: Context, tuning: Tuning, started: fl
 
     if unsupervised:
         # Nothing to score a trial against without a label: the defaults, no search (trials_run 0).
-        result = TuneResult(dict(algo.default_params(ctx)), 0, 0, None, 0.0)
-        final = algo.fit(result.params, train, None, ctx, Monitor(None, started + budget))
+        result = TuneResult(dict(algo.default_params(ctx)), 0, 0, None, 0.0, stopped_by="no search")
+        final = algo.fit(result.params, train, None, ctx, Monitor(None, math.inf))
         result.seconds = time.monotonic() - t0
         return result, final
 
-    fit_rows, valid_rows = split(train, ctx.problem, VALID_FRACTION, ctx.seed)
-    fit_part, valid_part = train.take(fit_rows), train.take(valid_rows)
+    validation = validation_for(train, ctx.problem, ctx.seed)
+    cv = validation.method == "cv"
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(
         direction=direction,
-        sampler=optuna.samplers.TPESampler(seed=ctx.seed, multivariate=True, n_startup_trials=5),
-        pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=20),
+        sampler=optuna.samplers.TPESampler(seed=ctx.seed, multivariate=True, n_startup_trials=8),
+        pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=0 if cv else 20),
     )
-    study.enqueue_trial(algo.default_params(ctx))
+    for point in algo.starting_points(ctx):
+        study.enqueue_trial(point, skip_if_exists=True)
 
     def objective(trial: optuna.Trial) -> float:
         params = algo.suggest(trial, ctx)
-        fitted = algo.fit(params, fit_part, valid_part, ctx, Monitor(trial, deadline))
-        trial.set_user_attr("rounds", fitted.rounds)
-        try:
-            value = evaluate(ctx.problem, valid_part, algo.predict(fitted.model, valid_part, ctx)).get(objective_name)
-        finally:
-            algo.release(fitted.model)
-        if value is None or not math.isfinite(value):
-            raise optuna.TrialPruned(f"{objective_name} undefined on the validation rows")
-        return float(value)
+        values: list[float] = []
+        rounds: list[int] = []
+        cut = False
+        for i, (fit_part, valid_part) in enumerate(validation.pairs):
+            monitor = Monitor(None if cv else trial, deadline)
+            fitted = algo.fit(params, fit_part, valid_part, ctx, monitor)
+            try:
+                scores = algo.predict(fitted.model, valid_part, ctx)
+                value = evaluate(ctx.problem, valid_part, scores).get(objective_name)
+            finally:
+                algo.release(fitted.model)
+            if value is None or not math.isfinite(value):
+                raise optuna.TrialPruned(f"{objective_name} undefined on the validation rows")
+            values.append(float(value))
+            if fitted.rounds:
+                rounds.append(int(fitted.rounds))
+            cut = monitor.cut
+            if cut:
+                break
+            if cv:
+                trial.report(float(np.mean(values)), i)
+                if trial.should_prune():
+                    raise optuna.TrialPruned(f"pruned after fold {i + 1}")
+        trial.set_user_attr("rounds", round(float(np.mean(rounds))) if rounds else None)
+        trial.set_user_attr("cut", cut)
+        trial.set_user_attr("folds", len(values))
+        trial.set_user_attr("std", float(np.std(values)) if len(values) > 1 else None)
+        return float(np.mean(values))
 
-    def stop_at_deadline(study: optuna.Study, _: optuna.trial.FrozenTrial) -> None:
+    stop = {"by": "trials"}
+    best_seen: dict[str, Any] = {"value": None, "since": 0}
+
+    def callbacks(study: optuna.Study, frozen: optuna.trial.FrozenTrial) -> None:
         if time.monotonic() >= deadline:
+            stop["by"] = "deadline"
+            study.stop()
+            return
+        if frozen.state not in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED):
+            return
+        value, best = frozen.value, best_seen["value"]
+        if frozen.state == optuna.trial.TrialState.COMPLETE and value is not None and _improves(value, best, direction):
+            best_seen.update(value=value, since=0)
+        else:
+            best_seen["since"] += 1
+        if best_seen["since"] >= PATIENCE:
+            stop["by"] = "patience"
             study.stop()
 
     remaining = max(1.0, deadline - time.monotonic())
-    study.optimize(objective, n_trials=tuning.trials, timeout=remaining, callbacks=[stop_at_deadline])
+    study.optimize(objective, n_trials=tuning.trials, timeout=remaining, callbacks=[callbacks])
 
-    complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
-    pruned = [t for t in study.trials if t.state == optuna.trial.TrialState.PRUNED]
-    if complete:
-        best = study.best_trial
+    ran = [t for t in study.trials if t.state != optuna.trial.TrialState.WAITING]  # not the unused enqueued ones
+    complete = [t for t in ran if t.state == optuna.trial.TrialState.COMPLETE]
+    pruned = [t for t in ran if t.state == optuna.trial.TrialState.PRUNED]
+    whole = [t for t in complete if not t.user_attrs.get("cut")] or complete  # a cut trial only if nothing else
+    if whole:
+        best = (max if direction == "maximize" else min)(whole, key=lambda t: float(t.value))  # type: ignore[arg-type]
         params, rounds, best_valid = dict(best.params), best.user_attrs.get("rounds"), best.value
+        if best.user_attrs.get("cut"):
+            rounds = max(rounds or 0, algo.default_rounds(best.params)) or None
+        std = best.user_attrs.get("std")
     else:
-        params, rounds, best_valid = dict(algo.default_params(ctx)), None, None
+        params, rounds, best_valid, std = dict(algo.default_params(ctx)), None, None, None
     job_start_wall = time.time() - (time.monotonic() - started)
     history = [
         {
@@ -95,21 +179,34 @@ def tune(algo: Algorithm, train: Data, ctx: Context, tuning: Tuning, started: fl
             "value": t.value,
             "params": t.params,
             "rounds": t.user_attrs.get("rounds"),
+            "cut_by_deadline": t.user_attrs.get("cut"),
+            "folds": t.user_attrs.get("folds"),
             "seconds": (t.datetime_complete - t.datetime_start).total_seconds()
             if t.datetime_complete and t.datetime_start
             else None,
         }
-        for t in study.trials
+        for t in ran
     ]
-    train_fraction = len(fit_part) / max(1, len(train))
-    final_params = algo.refit_params(params, Fitted(model=None, rounds=rounds), train_fraction)
-    final = algo.fit(final_params, train, None, ctx, Monitor(None, started + budget))
+    final_params = algo.refit_params(params, Fitted(model=None, rounds=rounds), validation.fit_fraction)
+    final = algo.fit(final_params, train, None, ctx, Monitor(None, math.inf))
     result = TuneResult(
         params=final_params,
-        trials_run=len(study.trials),
+        trials_run=len(ran),
         trials_pruned=len(pruned),
         best_valid=best_valid,
         seconds=time.monotonic() - t0,
         history=history,
+        valid_std=std,
+        valid_method=validation.method,
+        valid_rows=validation.rows,
+        valid_folds=len(validation.pairs),
+        stopped_by=stop["by"] if len(ran) < tuning.trials else "trials",
     )
     return result, final
+
+
+def _improves(value: float, best: float | None, direction: str) -> bool:
+    if best is None:
+        return True
+    margin = MIN_IMPROVEMENT * max(abs(best), 1e-12)
+    return value > best + margin if direction == "maximize" else value < best - margin

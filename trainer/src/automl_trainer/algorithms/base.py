@@ -51,6 +51,7 @@ class Monitor:
         self.trial = trial
         self.deadline = deadline
         self.steps = 0
+        self.cut = False  # True once training was stopped by the deadline rather than by its own rule
 
     def step(self, iteration: int, value: float) -> bool:
         self.steps = iteration + 1
@@ -58,7 +59,9 @@ class Monitor:
             self.trial.report(float(value), iteration)
             if self.trial.should_prune():
                 raise optuna.TrialPruned(f"pruned at iteration {iteration}")
-        return time.monotonic() >= self.deadline
+        if time.monotonic() >= self.deadline:
+            self.cut = True
+        return self.cut
 
 
 @dataclass(frozen=True)
@@ -89,6 +92,15 @@ class Algorithm(ABC):
     @abstractmethod
     def suggest(self, trial: optuna.Trial, ctx: Context) -> dict[str, Any]:
         """One point of the search space."""
+
+    def starting_points(self, ctx: Context) -> list[dict[str, Any]]:
+        """The first trials, before the sampler proposes: the defaults, then known strong configurations."""
+        return [self.default_params(ctx)]
+
+    def default_rounds(self, params: dict[str, Any]) -> int:
+        """Boosting rounds / passes the library would train without early stopping (the floor of a refit whose
+        trial was cut by the deadline)."""
+        return 0
 
     @abstractmethod
     def fit(self, params: dict[str, Any], train: Data, valid: Data | None, ctx: Context, monitor: Monitor) -> Fitted:

@@ -19,10 +19,14 @@ from automl_trainer.track import pins
 
 MAX_ROUNDS = 2000
 EARLY_STOPPING_ROUNDS = 50
+DEFAULT_ROUNDS = 100  # both libraries' default n_estimators
 
 
 class Boosting(Algorithm):
     """What LightGBM and XGBoost share: rounds from early stopping, predictions through the sklearn API."""
+
+    def default_rounds(self, params: dict[str, Any]) -> int:
+        return DEFAULT_ROUNDS
 
     def refit_params(self, params: dict[str, Any], fitted: Fitted, train_fraction: float) -> dict[str, Any]:
         return {**params, "n_estimators": scaled_rounds(fitted.rounds, train_fraction, 100)}
@@ -54,6 +58,18 @@ class LightGBM(Boosting):
             "reg_alpha": 1e-8,
             "reg_lambda": 1e-8,
         }
+
+    def starting_points(self, ctx: Context) -> list[dict[str, Any]]:
+        base = self.default_params(ctx)
+        return [
+            base,
+            # small tables: few, shallow leaves with small minimum counts and some L2 (FLAML starts this small)
+            {**base, "learning_rate": 0.05, "num_leaves": 8, "min_child_samples": 5, "reg_lambda": 1.0},
+            # AutoGluon's larger LightGBM configuration, for tables with more signal than a default tree holds
+            {**base, "learning_rate": 0.03, "num_leaves": 128, "min_child_samples": 3, "colsample_bytree": 0.9},
+            # row/column subsampling with a slower rate
+            {**base, "learning_rate": 0.05, "num_leaves": 31, "subsample": 0.8, "colsample_bytree": 0.8},
+        ]
 
     def suggest(self, trial: optuna.Trial, ctx: Context) -> dict[str, Any]:
         return {
@@ -140,6 +156,17 @@ class XGBoost(Boosting):
             "reg_alpha": 1e-8,
             "reg_lambda": 1.0,
         }
+
+    def starting_points(self, ctx: Context) -> list[dict[str, Any]]:
+        base = self.default_params(ctx)
+        return [
+            base,
+            {**base, "learning_rate": 0.1},  # AutoGluon's XGBoost default: the library's trees, a slower rate
+            # shallow, subsampled, slower: what small and noisy tables want
+            {**base, "learning_rate": 0.05, "max_depth": 3, "subsample": 0.8, "colsample_bytree": 0.8},
+            {**base, "learning_rate": 0.05, "max_depth": 8, "min_child_weight": 3.0, "subsample": 0.8,
+             "colsample_bytree": 0.8, "reg_lambda": 5.0},
+        ]  # fmt: skip
 
     def suggest(self, trial: optuna.Trial, ctx: Context) -> dict[str, Any]:
         return {

@@ -21,6 +21,10 @@ class IsolationForestAlgorithm(Algorithm):
     def default_params(self, ctx: Context) -> dict[str, Any]:
         return {"n_estimators": 100, "max_samples": 256, "max_features": 1.0, "bootstrap": False}
 
+    def starting_points(self, ctx: Context) -> list[dict[str, Any]]:
+        base = self.default_params(ctx)
+        return [base, {**base, "n_estimators": 200, "max_samples": 512}, {**base, "max_features": 0.5}]
+
     def suggest(self, trial: optuna.Trial, ctx: Context) -> dict[str, Any]:
         return {
             "n_estimators": trial.suggest_int("n_estimators", 50, 400, log=True),

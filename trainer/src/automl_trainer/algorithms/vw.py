@@ -50,6 +50,18 @@ class VowpalWabbit(Algorithm):
             params["cb_type"] = "mtr"
         return params
 
+    def starting_points(self, ctx: Context) -> list[dict[str, Any]]:
+        base = self.default_params(ctx)
+        return [
+            base,
+            {**base, "interactions": True},
+            {**base, "learning_rate": 0.1, "l2": 1e-8},
+            {**base, "learning_rate": 2.0, "power_t": 0.3},
+        ]
+
+    def default_rounds(self, params: dict[str, Any]) -> int:
+        return 5  # passes
+
     def suggest(self, trial: optuna.Trial, ctx: Context) -> dict[str, Any]:
         params: dict[str, Any] = {
             "learning_rate": trial.suggest_float("learning_rate", 0.01, 4.0, log=True),
