@@ -116,10 +116,10 @@ _FAMILY: dict[AutoMLAlgorithm, str] = {
 }
 
 _BUDGETS: dict[str, dict[Preset, tuple[int, int]]] = {
-    "lightgbm": {Preset.FAST: (20, 10), Preset.BALANCED: (60, 45), Preset.BEST_QUALITY: (200, 180)},
-    "xgboost": {Preset.FAST: (15, 15), Preset.BALANCED: (50, 60), Preset.BEST_QUALITY: (150, 240)},
-    "vw": {Preset.FAST: (30, 5), Preset.BALANCED: (100, 20), Preset.BEST_QUALITY: (300, 90)},
-    "isolation_forest": {Preset.FAST: (5, 5), Preset.BALANCED: (15, 15), Preset.BEST_QUALITY: (40, 45)},
+    "lightgbm": {Preset.FAST: (100, 10), Preset.BALANCED: (300, 45), Preset.BEST_QUALITY: (1000, 180)},
+    "xgboost": {Preset.FAST: (80, 15), Preset.BALANCED: (250, 60), Preset.BEST_QUALITY: (800, 240)},
+    "vw": {Preset.FAST: (200, 5), Preset.BALANCED: (600, 20), Preset.BEST_QUALITY: (1000, 90)},
+    "isolation_forest": {Preset.FAST: (20, 5), Preset.BALANCED: (50, 15), Preset.BEST_QUALITY: (100, 45)},
 }
 
 
@@ -318,6 +318,10 @@ async def update_training_status(
     if row is None:
         raise HTTPException(status_code=404, detail=f"Training job {job_id} not found")
     job = dict(row)
+    # The stored budget (tuning_trials, tuning_time_budget_minutes), the preset's where a column is null.
     trials, minutes = _BUDGETS[_FAMILY[AutoMLAlgorithm(job["algorithm"])]][Preset(job["preset"])]
-    job["tuning"] = {"trials": trials, "time_budget_minutes": minutes}
+    job["tuning"] = {
+        "trials": job.get("tuning_trials") or trials,
+        "time_budget_minutes": job.get("tuning_time_budget_minutes") or minutes,
+    }
     return job

@@ -19,6 +19,7 @@ import { TrainingJobOrchestrator } from './training-job.orchestrator';
 import {
   AutoMLTrainingRequest,
   AutoMLTrainingStatusUpdate,
+  AutoMLTrainingTuning,
   CreateJobQuery,
   JobEventsQuery,
   JobIdParams,
@@ -72,7 +73,7 @@ const authErrors = () =>
   );
 
 @ApiTags('AutoML Training')
-@ApiExtraModels(ErrorResponse, HTTPValidationError, AutoMLTrainingJobEvent, AutoMLTrainingTuningBudget)
+@ApiExtraModels(ErrorResponse, HTTPValidationError, AutoMLTrainingJobEvent, AutoMLTrainingTuningBudget, AutoMLTrainingTuning)
 @Controller('automl/train/jobs')
 export class AutomlTrainingController {
   private readonly mlflowUiUrl: string | null;

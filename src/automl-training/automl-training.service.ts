@@ -7,6 +7,7 @@ import { APP_CONFIG, AppConfig } from '../config/app.config';
 import { MetricsService } from '../metrics/metrics.service';
 import { DagDeployer } from './dag/dag-deployer';
 import { DagRenderer, MAX_CONTAINER_SPEC_BYTES } from './dag/dag-renderer';
+import { presetBudget } from './dag/training-presets';
 import { IdempotencyStore } from './idempotency.store';
 import { missing, RequestValidationError, valueError } from '../common/validation/pydantic-errors';
 import { AutoMLTrainingJobStatus, Preset, TransitionSource } from './automl-training.enums';
@@ -99,6 +100,8 @@ export class AutomlTrainingService {
     }
     const status = autoTrigger ? AutoMLTrainingJobStatus.Queued : AutoMLTrainingJobStatus.Ready;
     const actor = actorOf(principal);
+    const preset = request.preset ?? Preset.Balanced;
+    const tuning = presetBudget(request.algorithm, preset, request.tuning);
     const job = {
       jobId: randomUUID(),
       name: request.name,
@@ -109,7 +112,9 @@ export class AutomlTrainingService {
       featureColumns: request.feature_columns ?? null,
       problemType: request.problem_type,
       algorithm: request.algorithm,
-      preset: request.preset ?? Preset.Balanced,
+      preset,
+      tuningTrials: tuning.trials,
+      tuningTimeBudgetMinutes: tuning.time_budget_minutes,
       autoTrigger,
       featureEngineeringJobId: request.feature_engineering_job_id ?? null,
       groupColumn: request.group_column ?? null,

@@ -44,6 +44,16 @@ export class TrainingJobEntity {
   @Column({ name: 'preset', type: 'varchar', length: 16 })
   preset!: Preset;
 
+  /**
+   * The search budget the job runs with (its request's `tuning` over its preset's), fixed at creation as
+   * its DAG's JOB_SPEC carries it; null means the preset's (training-presets.ts, tuningBudget).
+   */
+  @Column({ name: 'tuning_trials', type: 'integer', nullable: true })
+  tuningTrials!: number | null;
+
+  @Column({ name: 'tuning_time_budget_minutes', type: 'integer', nullable: true })
+  tuningTimeBudgetMinutes!: number | null;
+
   @Column({ name: 'status', type: 'varchar', length: 16 })
   status!: AutoMLTrainingJobStatus;
 

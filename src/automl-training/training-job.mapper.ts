@@ -33,7 +33,7 @@ export function toJobResponse(job: TrainingJobEntity, mlflowUiUrl: string | null
     propensity_column: job.propensityColumn,
     reward_column: job.rewardColumn,
     cost_column: job.costColumn,
-    tuning: tuningBudget(job.algorithm, job.preset),
+    tuning: tuningBudget(job),
     started_at: job.startedAt?.toISOString() ?? null,
     finished_at: job.finishedAt?.toISOString() ?? null,
     model_version: job.modelVersion,

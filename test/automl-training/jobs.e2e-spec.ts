@@ -50,7 +50,7 @@ describe('training jobs: create, get, list', () => {
         propensity_column: null,
         reward_column: null,
         cost_column: null,
-        tuning: { trials: 20, time_budget_minutes: 10 },
+        tuning: { trials: 100, time_budget_minutes: 10 },
         started_at: null,
         finished_at: null,
         model_version: null,

@@ -121,7 +121,7 @@ describe('PUT /jobs/{job_id}/status (DAG writeback)', () => {
       propensity_column: null,
       reward_column: null,
       cost_column: null,
-      tuning: { trials: 20, time_budget_minutes: 10 },
+      tuning: { trials: 100, time_budget_minutes: 10 },
       started_at: null,
       finished_at: null,
       model_version: null,

@@ -148,9 +148,10 @@ export class ContractFuzzer {
     const body: Record<string, unknown> = this.validBody(path);
     const mutations = 1 + Math.floor(this.random() * 3);
     for (let i = 0; i < mutations; i++) {
-      const keys = [...Object.keys(body), 'mlflow_run_id', 'error_message', 'feature_columns', 'preset', 'feature_engineering_job_id', 'status', 'job_id', '__proto__'];
+      const keys = [...Object.keys(body), 'mlflow_run_id', 'error_message', 'feature_columns', 'preset', 'tuning', 'feature_engineering_job_id', 'status', 'job_id', '__proto__'];
       const key = this.pick(keys);
       if (this.chance(0.3)) delete body[key];
+      else if (key === 'tuning' && this.chance(0.5)) body[key] = { trials: this.value(), time_budget_minutes: this.value(), [this.string().slice(0, 20)]: this.value() };
       else body[key] = this.value();
     }
     return { contentType: 'application/json', payload: this.chance(0.05) ? JSON.stringify([body]) : JSON.stringify(body) };

@@ -49,6 +49,11 @@ function enforced(spec: FieldSpec): { required: boolean; nullable: boolean; keyw
       return { required: false, nullable: false, keywords: { type: 'boolean' } };
     case 'int':
       return { required: false, nullable: false, keywords: { type: 'integer', minimum: spec.ge, maximum: spec.le } };
+    case 'strict_int':
+      return { required, nullable, keywords: { type: 'integer', minimum: spec.ge, maximum: spec.le } };
+    case 'model':
+      // Its own fields are checked against the component it references, as the body's are.
+      return { required, nullable, keywords: { type: 'object' } };
   }
 }
 
@@ -167,25 +172,29 @@ describe('every route documents exactly what it accepts', () => {
         continue;
       }
       const ref = documented.requestBody!.content['application/json'].schema.$ref as string;
-      const body = document.components.schemas[ref.split('/').pop()!];
-      const fields = fieldsOf(schema.body);
-      expect({ route, properties: Object.keys(body.properties).sort() }).toEqual({ route, properties: fields.map((f) => f.name).sort() });
-      expect({ route, required: [...(body.required ?? [])].sort() }).toEqual({
-        route,
-        required: fields.filter((f) => enforced(f.spec).required).map((f) => f.name).sort(),
-      });
-      for (const field of fields) {
-        const rule = enforced(field.spec);
-        const keywords = defined(rule.keywords);
-        const { schema: resolved, nullable } = resolve(body.properties[field.name]);
-        expect({ route, field: field.name, nullable, ...stated(resolved, keywords) }).toEqual({
+      const checkModel = (model: Schema, dto: Function, at: string): void => {
+        const fields = fieldsOf(dto);
+        expect({ route, at, properties: Object.keys(model.properties).sort() }).toEqual({ route, at, properties: fields.map((f) => f.name).sort() });
+        expect({ route, at, required: [...(model.required ?? [])].sort() }).toEqual({
           route,
-          field: field.name,
-          nullable: rule.nullable,
-          ...keywords,
+          at,
+          required: fields.filter((f) => enforced(f.spec).required).map((f) => f.name).sort(),
         });
-        checked++;
-      }
+        for (const field of fields) {
+          const rule = enforced(field.spec);
+          const keywords = defined(rule.keywords);
+          const { schema: resolved, nullable } = resolve(model.properties[field.name]);
+          expect({ route, field: `${at}${field.name}`, nullable, ...stated(resolved, keywords) }).toEqual({
+            route,
+            field: `${at}${field.name}`,
+            nullable: rule.nullable,
+            ...keywords,
+          });
+          checked++;
+          if (field.spec.kind === 'model') checkModel(resolved, field.spec.model, `${at}${field.name}.`);
+        }
+      };
+      checkModel(document.components.schemas[ref.split('/').pop()!], schema.body, '');
     }
     expect(checked).toBeGreaterThanOrEqual(12);
   });

@@ -59,6 +59,8 @@ export function dagJob(overrides: Partial<DagJob> = {}): DagJob {
     problemType: ProblemType.BinaryClassification,
     algorithm: AutoMLAlgorithm.LightgbmClassifier,
     preset: Preset.Balanced,
+    tuningTrials: null,
+    tuningTimeBudgetMinutes: null,
     autoTrigger: true,
     featureEngineeringJobId: null,
     groupColumn: null,

@@ -108,7 +108,7 @@ export class DagRenderer {
       problem_type: job.problemType,
       algorithm: job.algorithm,
       preset: job.preset,
-      tuning: tuningBudget(job.algorithm, job.preset),
+      tuning: tuningBudget(job),
       mlflow_experiment_name: mlflowExperimentName,
       registered_model_name: registeredModelName,
       feature_engineering_job_id: job.featureEngineeringJobId,

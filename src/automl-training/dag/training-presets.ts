@@ -1,17 +1,44 @@
 import { AutoMLAlgorithm, Preset } from '../automl-training.enums';
 
 /**
- * The search budget a job's trainer honours exactly: at most `trials` tuning
- * trials, and no new trial once `time_budget_minutes` have passed since the
- * tuning began (the final refit, evaluation and registration come after; the
- * DAG's train task allows 30 minutes more than the budget).
+ * The search budget a job's trainer runs with. `time_budget_minutes` is the
+ * wall clock of the search and the final model, counted from when training
+ * starts (after the table is loaded and prepared): no new trial starts after
+ * NO_NEW_TRIAL_AFTER of it and a trial still running then stops there; the
+ * rest is for the final fit, evaluation, registration and the report (the
+ * DAG's train task allows 30 minutes more than the budget). `trials` is an
+ * upper bound only: the search also ends once it stops improving (the
+ * trainer's patience rule, trainer/README.md).
  */
 export interface TuningBudget {
   trials: number;
   time_budget_minutes: number;
 }
 
+/** What a create request's `tuning` may set; a value left out or null comes from the preset. */
+export interface TuningOverride {
+  trials?: number | null;
+  time_budget_minutes?: number | null;
+}
+
+/** The share of `time_budget_minutes` after which the trainer starts no new trial. */
+export const NO_NEW_TRIAL_AFTER = 0.8;
+
+/** Bounds of a create request's `tuning` values (whole numbers, inclusive). */
+export const TUNING_LIMITS = {
+  trials: { ge: 1, le: 1000 },
+  // 24 h: a job finishes within a day; the DAG's train task gets 30 minutes more.
+  time_budget_minutes: { ge: 1, le: 1440 },
+} as const;
+
 type Family = 'lightgbm' | 'xgboost' | 'vw' | 'isolation_forest';
+
+const FAMILY_NAMES: Record<Family, string> = {
+  lightgbm: 'LightGBM',
+  xgboost: 'XGBoost',
+  vw: 'Vowpal Wabbit',
+  isolation_forest: 'IsolationForest',
+};
 
 function familyOf(algorithm: AutoMLAlgorithm): Family {
   switch (algorithm) {
@@ -33,45 +60,105 @@ function familyOf(algorithm: AutoMLAlgorithm): Family {
 }
 
 /**
- * The one place a preset becomes a budget. Trials end early (early stopping
- * per trial), so the trial count is what binds on small tables and the time
- * on large ones.
+ * The one place a preset becomes a budget, and the one source of the presets
+ * table in the API docs, README.md and trainer/README.md (`npm run
+ * docs:presets`). The time binds: trial caps sit far above what the minutes
+ * usually allow, and the trainer's patience rule ends a search that stopped
+ * improving before either.
  * - fast: a quick, useful model in minutes (FLAML's spirit: a short budget
- *   searched well) — enough trials for a TPE sampler to leave its random
- *   start-up phase on the tree families.
+ *   searched well).
  * - balanced: the default; about an hour for boosted trees.
  * - best_quality: a long search (AutoGluon's best_quality is likewise the
  *   slow, thorough preset), bounded to a few hours so a job finishes the
  *   same working day.
- * Per family: LightGBM trials are cheap; XGBoost's cost more (fewer trials,
- * more time); Vowpal Wabbit learns online in seconds (many short trials);
+ * Per family: LightGBM trials are cheap; XGBoost's cost more (more time);
+ * Vowpal Wabbit learns online in seconds (many short trials, little time);
  * an isolation forest has few parameters and, without a label, only a weak
- * tuning signal, so a handful of trials is all it can use.
+ * tuning signal, so a few dozen trials is all it can use.
  */
-const BUDGETS: Record<Family, Record<Preset, TuningBudget>> = {
+export const BUDGETS: Readonly<Record<Family, Readonly<Record<Preset, TuningBudget>>>> = {
   lightgbm: {
-    [Preset.Fast]: { trials: 20, time_budget_minutes: 10 },
-    [Preset.Balanced]: { trials: 60, time_budget_minutes: 45 },
-    [Preset.BestQuality]: { trials: 200, time_budget_minutes: 180 },
+    [Preset.Fast]: { trials: 100, time_budget_minutes: 10 },
+    [Preset.Balanced]: { trials: 300, time_budget_minutes: 45 },
+    [Preset.BestQuality]: { trials: 1000, time_budget_minutes: 180 },
   },
   xgboost: {
-    [Preset.Fast]: { trials: 15, time_budget_minutes: 15 },
-    [Preset.Balanced]: { trials: 50, time_budget_minutes: 60 },
-    [Preset.BestQuality]: { trials: 150, time_budget_minutes: 240 },
+    [Preset.Fast]: { trials: 80, time_budget_minutes: 15 },
+    [Preset.Balanced]: { trials: 250, time_budget_minutes: 60 },
+    [Preset.BestQuality]: { trials: 800, time_budget_minutes: 240 },
   },
   vw: {
-    [Preset.Fast]: { trials: 30, time_budget_minutes: 5 },
-    [Preset.Balanced]: { trials: 100, time_budget_minutes: 20 },
-    [Preset.BestQuality]: { trials: 300, time_budget_minutes: 90 },
+    [Preset.Fast]: { trials: 200, time_budget_minutes: 5 },
+    [Preset.Balanced]: { trials: 600, time_budget_minutes: 20 },
+    [Preset.BestQuality]: { trials: 1000, time_budget_minutes: 90 },
   },
   isolation_forest: {
-    [Preset.Fast]: { trials: 5, time_budget_minutes: 5 },
-    [Preset.Balanced]: { trials: 15, time_budget_minutes: 15 },
-    [Preset.BestQuality]: { trials: 40, time_budget_minutes: 45 },
+    [Preset.Fast]: { trials: 20, time_budget_minutes: 5 },
+    [Preset.Balanced]: { trials: 50, time_budget_minutes: 15 },
+    [Preset.BestQuality]: { trials: 100, time_budget_minutes: 45 },
   },
 };
 
-/** The concrete tuning budget a preset means for an algorithm. */
-export function tuningBudget(algorithm: AutoMLAlgorithm, preset: Preset): TuningBudget {
-  return { ...BUDGETS[familyOf(algorithm)][preset] };
+/** A create request's budget: its `tuning` values over what its preset means for its algorithm. */
+export function presetBudget(algorithm: AutoMLAlgorithm, preset: Preset, override?: TuningOverride | null): TuningBudget {
+  const budget = BUDGETS[familyOf(algorithm)][preset];
+  return {
+    trials: override?.trials ?? budget.trials,
+    time_budget_minutes: override?.time_budget_minutes ?? budget.time_budget_minutes,
+  };
+}
+
+/**
+ * A job's stored budget (`tuning_trials`, `tuning_time_budget_minutes`): fixed at creation, as its DAG's
+ * JOB_SPEC carries it, so a later change of BUDGETS changes no existing job. Null: the preset's value
+ * (a row written by a replica older than the columns).
+ */
+export interface StoredTuning {
+  algorithm: AutoMLAlgorithm;
+  preset: Preset;
+  tuningTrials: number | null;
+  tuningTimeBudgetMinutes: number | null;
+}
+
+// The renderer reads a job's budget from the same stored fields as the API (a type-only merge into DagJob).
+declare module './dag-renderer' {
+  interface DagJob {
+    tuningTrials: number | null;
+    tuningTimeBudgetMinutes: number | null;
+  }
+}
+
+/** The budget a job runs with, as its responses and its DAG's JOB_SPEC show it. */
+export function tuningBudget(job: StoredTuning): TuningBudget {
+  return presetBudget(job.algorithm, job.preset, { trials: job.tuningTrials, time_budget_minutes: job.tuningTimeBudgetMinutes });
+}
+
+/**
+ * The presets table (Markdown): per family, its algorithms and each preset's
+ * trial cap and minutes, then what the two numbers mean. README.md,
+ * trainer/README.md and the OpenAPI descriptions of `preset` and `tuning`
+ * carry exactly this text.
+ */
+export function presetsTable(): string {
+  const presets = Object.values(Preset);
+  const families = Object.keys(BUDGETS) as Family[];
+  const algorithms = (family: Family) =>
+    Object.values(AutoMLAlgorithm)
+      .filter((algorithm) => familyOf(algorithm) === family)
+      .map((algorithm) => `\`${algorithm}\``)
+      .join(', ');
+  const cell = ({ trials, time_budget_minutes }: TuningBudget) => `≤ ${trials} trials, ${time_budget_minutes} min`;
+  const percent = Math.round(NO_NEW_TRIAL_AFTER * 100);
+  const { trials, time_budget_minutes: minutes } = TUNING_LIMITS;
+  return [
+    `| family (algorithms) | ${presets.map((preset) => `\`${preset}\``).join(' | ')} |`,
+    `| --- | ${presets.map(() => '---').join(' | ')} |`,
+    ...families.map((family) => `| ${FAMILY_NAMES[family]} (${algorithms(family)}) | ${presets.map((preset) => cell(BUDGETS[family][preset])).join(' | ')} |`),
+    '',
+    `\`time_budget_minutes\` is the wall clock of the search and the final model, counted from when training starts ` +
+      `(after the table is loaded and prepared): no new trial starts after ${percent} % of it and a trial still running then ` +
+      `stops there; the rest is for the final fit, evaluation, registration and the report. \`trials\` is an upper bound only: ` +
+      `the search also ends once it stops improving, so the time is what binds. A create request's \`tuning\` overrides either ` +
+      `value for its job (\`trials\` ${trials.ge}–${trials.le}, \`time_budget_minutes\` ${minutes.ge}–${minutes.le}, whole numbers).`,
+  ].join('\n');
 }

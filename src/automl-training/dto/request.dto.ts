@@ -2,6 +2,7 @@ import { ApiSchema } from '@nestjs/swagger';
 import { Field } from '../../common/validation/fields';
 import { valueError, ValidationItem } from '../../common/validation/pydantic-errors';
 import { AutoMLAlgorithm, AutoMLTrainingJobStatus, Preset, ProblemType, problemTypesFor } from '../automl-training.enums';
+import { presetsTable, TUNING_LIMITS } from '../dag/training-presets';
 
 const JOB_ID_DOC = 'Training job ID.';
 
@@ -106,6 +107,25 @@ export class AutoMLTrainingStatusUpdate {
   metrics?: Record<string, number> | null;
 }
 
+/** The presets table, from the budgets themselves (training-presets.ts), for the `preset` and `tuning` descriptions. */
+const PRESETS_DOC = presetsTable();
+
+@ApiSchema({
+  name: 'AutoMLTrainingTuning',
+  description: "A job's own search budget: each value given overrides its preset's; one left out (or null) comes from the preset. Unknown fields are ignored.",
+})
+export class AutoMLTrainingTuning {
+  @Field({ kind: 'strict_int', required: false, nullable: true, ...TUNING_LIMITS.trials }, {
+    description: 'At most this many trials (an upper bound: the search also ends once it stops improving).',
+  })
+  trials?: number | null;
+
+  @Field({ kind: 'strict_int', required: false, nullable: true, ...TUNING_LIMITS.time_budget_minutes }, {
+    description: 'Wall-clock minutes for the search and the final model, from when training starts.',
+  })
+  time_budget_minutes?: number | null;
+}
+
 @ApiSchema({
   name: 'AutoMLTrainingRequest',
   description: 'Create an AutoML training job. Unknown fields are ignored.',
@@ -157,8 +177,14 @@ export class AutoMLTrainingRequest {
     enum: Preset,
     enumName: 'Preset',
     default: Preset.Balanced,
+    description: `The search budget per algorithm family (\`tuning\` overrides either value):\n\n${PRESETS_DOC}`,
   })
   preset?: Preset;
+
+  @Field({ kind: 'model', required: false, nullable: true, model: AutoMLTrainingTuning, schemaName: 'AutoMLTrainingTuning' }, {
+    description: `This job's own \`trials\` and \`time_budget_minutes\`, each over its preset's (optional):\n\n${PRESETS_DOC}`,
+  })
+  tuning?: AutoMLTrainingTuning | null;
 
   @Field({ kind: 'uuid', required: false, nullable: true }, {
     description: 'The feature engineering job that produced the source table.',

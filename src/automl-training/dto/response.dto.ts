@@ -1,6 +1,7 @@
 import { ApiProperty, ApiPropertyOptions, ApiSchema } from '@nestjs/swagger';
 import { fieldTitle } from '../../common/validation/fields';
 import { AutoMLAlgorithm, AutoMLTrainingJobStatus, Preset, ProblemType, TransitionSource } from '../automl-training.enums';
+import { presetsTable } from '../dag/training-presets';
 
 type Kind = 'string' | 'uuid' | 'date-time' | 'integer' | 'string-list' | 'number-map' | 'tuning';
 
@@ -33,11 +34,12 @@ function EnumProp(enumType: Record<string, string>, enumName: string): PropertyD
 
 @ApiSchema({
   name: 'AutoMLTrainingTuningBudget',
-  description: "The concrete search budget of a job's preset for its algorithm: what the trainer honours.",
+  description: "The search budget a job runs with: its request's `tuning` over what its preset means for its algorithm.",
 })
 export class AutoMLTrainingTuningBudget {
-  @Prop('integer', { description: 'At most this many tuning trials.' }) trials!: number;
-  @Prop('integer', { description: 'No new trial once this many minutes of tuning have passed.' }) time_budget_minutes!: number;
+  @Prop('integer', { description: 'At most this many trials (an upper bound: the search also ends once it stops improving).' }) trials!: number;
+  @Prop('integer', { description: 'Wall-clock minutes for the search and the final model, from when training starts.' })
+  time_budget_minutes!: number;
 }
 
 const MLFLOW_RUN_URL =
@@ -79,7 +81,11 @@ export class AutoMLTrainingJobResponse {
   propensity_column?: string | null;
   @Prop('string', { nullable: true, required: false, description: 'Contextual bandit: the reward column (or cost_column).' }) reward_column?: string | null;
   @Prop('string', { nullable: true, required: false, description: 'Contextual bandit: the cost column (or reward_column).' }) cost_column?: string | null;
-  @Prop('tuning', { nullable: true, required: false, description: 'The concrete budget the preset means for the algorithm.' })
+  @Prop('tuning', {
+    nullable: true,
+    required: false,
+    description: `The budget the job runs with: its request's \`tuning\` values over its preset's:\n\n${presetsTable()}`,
+  })
   tuning?: AutoMLTrainingTuningBudget | null;
   @Prop('date-time', { nullable: true, required: false, description: "When the current attempt's run started (its move to running); null before." })
   started_at?: string | null;

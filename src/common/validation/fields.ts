@@ -78,6 +78,10 @@ export function valueSchema(spec: FieldSpec, enumName?: string): Record<string, 
       return { type: 'boolean' };
     case 'int':
       return { type: 'integer', ...(spec.ge !== undefined ? { minimum: spec.ge } : {}), ...(spec.le !== undefined ? { maximum: spec.le } : {}) };
+    case 'strict_int':
+      return nullable({ type: 'integer', ...(spec.ge !== undefined ? { minimum: spec.ge } : {}), ...(spec.le !== undefined ? { maximum: spec.le } : {}) });
+    case 'model':
+      return nullable({ $ref: `#/components/schemas/${spec.schemaName}` });
   }
 }
 
@@ -90,6 +94,10 @@ function schemaFor(name: string, spec: FieldSpec, doc: Documentation): ApiProper
   }
   if (spec.kind === 'enum_list') {
     return { enum: enumType, enumName, isArray: true, required, title, ...rest, ...(spec.maxItems !== undefined ? { maxItems: spec.maxItems } : {}) };
+  }
+  if (spec.kind === 'model') {
+    // pydantic titles no property that is a model reference.
+    return { required, ...rest, oneOf: undefined, ...valueSchema(spec) } as ApiPropertyOptions;
   }
   const schema = valueSchema(spec);
   // @nestjs/swagger takes oneOf/anyOf as given; `oneOf: undefined` stops it adding its own for nullable.

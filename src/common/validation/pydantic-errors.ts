@@ -54,7 +54,19 @@ export type FieldSpec =
       nul?: 'refuse' | 'replace';
     }
   | { kind: 'bool' }
-  | { kind: 'int'; ge?: number; le?: number };
+  /** A query parameter's integer: text parsed as pydantic parses an int from a string. */
+  | { kind: 'int'; ge?: number; le?: number }
+  /**
+   * A body integer (pydantic `StrictInt`): a JSON number with no fraction, never a string or a boolean.
+   * The body decoder yields JS numbers, so `5.0` reads as 5 (pydantic, which keeps the float, refuses it).
+   */
+  | { kind: 'strict_int'; required: boolean; nullable: boolean; ge?: number; le?: number }
+  /**
+   * A nested model (pydantic `BaseModel` field): `model`'s own @Field declarations validate an object, with
+   * the same rules as the body (unknown keys ignored). Validated by RequestValidationGuard; `checkField`
+   * checks only that the value is an object. `schemaName` is the model's OpenAPI component.
+   */
+  | { kind: 'model'; required: boolean; nullable: boolean; model: new () => object; schemaName: string };
 
 /** Python repr of a str. */
 export function pyRepr(value: string): string {
@@ -216,6 +228,17 @@ export function parseBool(input: string): boolean | null {
   return null;
 }
 
+/** pydantic's `ge`/`le` items for `value`, read from `input` (the value itself, or the text it was parsed from). */
+function boundItems(loc: Loc, input: unknown, value: number, ge?: number, le?: number): ValidationItem[] {
+  if (ge !== undefined && value < ge) {
+    return [{ type: 'greater_than_equal', loc, msg: `Input should be greater than or equal to ${ge}`, input, ctx: { ge } }];
+  }
+  if (le !== undefined && value > le) {
+    return [{ type: 'less_than_equal', loc, msg: `Input should be less than or equal to ${le}`, input, ctx: { le } }];
+  }
+  return [];
+}
+
 /**
  * The pydantic errors for one field value. `input === undefined` means absent;
  * `whole` is the object the field was read from (pydantic reports it as the
@@ -282,15 +305,17 @@ export function checkField(spec: FieldSpec, loc: Loc, input: unknown, whole: unk
       if (typeof input !== 'string' || !/^\s*[+-]?\d+\s*$/.test(input)) {
         return [{ type: 'int_parsing', loc, msg: 'Input should be a valid integer, unable to parse string as an integer', input }];
       }
-      const value = Number(input);
-      if (spec.ge !== undefined && value < spec.ge) {
-        return [{ type: 'greater_than_equal', loc, msg: `Input should be greater than or equal to ${spec.ge}`, input, ctx: { ge: spec.ge } }];
-      }
-      if (spec.le !== undefined && value > spec.le) {
-        return [{ type: 'less_than_equal', loc, msg: `Input should be less than or equal to ${spec.le}`, input, ctx: { le: spec.le } }];
-      }
-      return [];
+      return boundItems(loc, input, Number(input), spec.ge, spec.le);
     }
+    case 'strict_int':
+      return typeof input === 'number' && Number.isInteger(input)
+        ? boundItems(loc, input, input, spec.ge, spec.le)
+        : [{ type: 'int_type', loc, msg: 'Input should be a valid integer', input }];
+    case 'model':
+      // FastAPI validates the body with from_attributes=True, which pydantic applies to nested models too.
+      return typeof input === 'object' && input !== null && !Array.isArray(input)
+        ? []
+        : [{ type: 'model_attributes_type', loc, msg: 'Input should be a valid dictionary or object to extract fields from', input }];
   }
 }
 
@@ -312,6 +337,8 @@ export function coerceField(spec: FieldSpec, input: unknown): unknown {
       return parseBool(input as string);
     case 'int':
       return Number(input);
+    case 'model':
+      throw new Error('A nested model is validated and built by RequestValidationGuard');
     case 'date_time':
       return parseDateTime(input as string);
     default:

@@ -106,7 +106,8 @@ function fieldsAt(dto: DtoClass, prefix: Loc): { field: FieldEntry; loc: Loc }[]
 
 /**
  * Each field checked by its pydantic rule (`checkField`, the rule its @Field declared), in declaration
- * order; the DTO instance holds the coerced values of the valid fields.
+ * order, a nested model's fields under its `loc`; the DTO instance holds the coerced values of the valid
+ * fields (a nested model as an instance of its class: declaration order, unknown keys dropped).
  */
 function validateObject(dto: DtoClass, raw: Record<string, unknown>, prefix: Loc, items: ValidationItem[]): object {
   const result = new dto() as Record<string, unknown>;
@@ -114,7 +115,11 @@ function validateObject(dto: DtoClass, raw: Record<string, unknown>, prefix: Loc
     const value = Object.prototype.hasOwnProperty.call(raw, field.name) ? raw[field.name] : undefined;
     // The shared `loc` goes into no item: a refused field is checked again for its items with a copy.
     if (checkField(field.spec, loc, value, raw).length > 0) items.push(...checkField(field.spec, [...loc], value, raw));
-    else if (value !== undefined) result[field.name] = coerceField(field.spec, value);
+    else if (field.spec.kind === 'model' && value !== undefined && value !== null) {
+      const before = items.length;
+      const nested = validateObject(field.spec.model, value as Record<string, unknown>, loc, items);
+      if (items.length === before) result[field.name] = nested;
+    } else if (value !== undefined) result[field.name] = coerceField(field.spec, value);
   }
   return result;
 }
