@@ -24,6 +24,7 @@ import { JobPatch, JobStatusView, TrainingJobRepository } from './training-job.r
 import { TrainingJobStatusReconciler } from './training-job-status.reconciler';
 import { TrainingJobTransitionEntity } from './training-job-transition.entity';
 import { TrainingJobEntity } from './training-job.entity';
+import { scheduledRunId } from './airflow/run-ids';
 
 /**
  * Upper bound on compare-and-set rounds for one writeback. Every round some
@@ -111,6 +112,8 @@ export class AutomlTrainingService {
       algorithm: request.algorithm,
       preset: request.preset ?? Preset.Balanced,
       autoTrigger,
+      // To the second: the auto-triggered run's logical date, and so its run id, name when the job was created.
+      startDate: new Date(Math.floor(Date.now() / 1000) * 1000),
       featureEngineeringJobId: request.feature_engineering_job_id ?? null,
       groupColumn: request.group_column ?? null,
       actionColumn: request.action_column ?? null,
@@ -142,7 +145,7 @@ export class AutomlTrainingService {
           registeredModelName: null,
           airflowDagId: dag.dagId,
           airflowDagUrl: this.dagUrl(dag.dagId),
-          airflowRunId: null,
+          airflowRunId: autoTrigger ? scheduledRunId(job.startDate) : null,
           errorMessage: null,
           modelVersion: null,
           objective: null,

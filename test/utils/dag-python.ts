@@ -60,6 +60,7 @@ export function dagJob(overrides: Partial<DagJob> = {}): DagJob {
     algorithm: AutoMLAlgorithm.LightgbmClassifier,
     preset: Preset.Balanced,
     autoTrigger: true,
+    startDate: new Date('2026-05-01T12:00:03Z'),
     featureEngineeringJobId: null,
     groupColumn: null,
     actionColumn: null,
