@@ -9,7 +9,7 @@
  * job in Swagger UI, how to load a table of your own, and the memory of every process. Ctrl-C stops everything
  * and drops the databases and the role it made.
  *
- * Environment: STACK_DATABASE_URL (a PostgreSQL server it may create databases on; default
+ * Environment: STACK_DATABASE_URL (a PostgreSQL server it may create databases and roles on, as a superuser; default
  * postgres://postgres@127.0.0.1:5432/postgres), STACK_DIR (state; default .data/stack), PORT (service;
  * default 3000 when free). `npm run stack -- --demo` also creates a job through the API and follows it
  * to `complete` and its model version in MLflow.
