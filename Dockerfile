@@ -14,7 +14,11 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist ./dist
-RUN mkdir -p /app/.data && chown -R node:node /app/.data
+# The embedded database's templates that `npm run build` made (initdb's output, and with this build's migrations
+# applied: src/database/pglite-template.ts), so a fresh data dir is a copy instead of an initdb; the cache stays
+# writable by `node` so a template that is missing is made once, not at every start.
+COPY --from=build --chown=node:node /app/node_modules/.cache/automl-pglite-template ./node_modules/.cache/automl-pglite-template
+RUN mkdir -p /app/.data && chown node:node /app/.data /app/node_modules/.cache
 USER node
 EXPOSE 3000
 HEALTHCHECK --interval=15s --timeout=3s --retries=5 \

@@ -2,12 +2,14 @@
  * `npm run stack`: the whole platform on this machine without Docker, wired, on loopback.
  *
  * Installs (cached by lock hash) and starts Apache Airflow 3 (api-server, scheduler, dag-processor;
- * LocalExecutor), an MLflow tracking server and the built service; loads scikit-learn's bundled breast
- * cancer data into PostgreSQL as `samples.breast_cancer`; sets Airflow's PSK Variable and the
- * `automl_source` / `automl_mlflow` Connections through its REST API; prints how to create a job in
- * Swagger UI. Ctrl-C stops everything and drops the databases it made.
+ * LocalExecutor), an MLflow tracking server (one worker, no job runner) and the built service; creates the
+ * service's database and, apart from it, a source database with a read-only role for the trainer, and loads
+ * scikit-learn's bundled breast cancer data there as `samples.breast_cancer`; sets Airflow's PSK Variable and
+ * the `automl_source` (that role) / `automl_mlflow` Connections through its REST API; prints how to create a
+ * job in Swagger UI, how to load a table of your own, and the memory of every process. Ctrl-C stops everything
+ * and drops the databases and the role it made.
  *
- * Environment: STACK_DATABASE_URL (a PostgreSQL server it may create databases on; default
+ * Environment: STACK_DATABASE_URL (a PostgreSQL server it may create databases and roles on, as a superuser; default
  * postgres://postgres@127.0.0.1:5432/postgres), STACK_DIR (state; default .data/stack), PORT (service;
  * default 3000 when free). `npm run stack -- --demo` also creates a job through the API and follows it
  * to `complete` and its model version in MLflow.
@@ -18,13 +20,14 @@ import { mkdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Client } from 'pg';
 import { MlflowServer, loadSampleTable, trainerVenv, trainingCommand } from '../test/utils/mlflow-server';
+import { createSourceDatabase, SOURCE_SCHEMA, sqlalchemyUrl } from '../test/utils/source-database';
 import { freePort } from '../test/utils/net';
-import { airflowVenv, RealAirflow, sleep } from '../test/utils/real-airflow';
+import { airflowVenv, RealAirflow, sleep, treeRssMiB } from '../test/utils/real-airflow';
 import { ROOT, SERVICE_MAIN } from '../test/utils/service-main';
 
 const ADMIN_URL = process.env.STACK_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const DIR = resolve(process.env.STACK_DIR ?? join(ROOT, '.data', 'stack'));
-const TABLE = 'samples.breast_cancer';
+const TABLE = `${SOURCE_SCHEMA}.breast_cancer`;
 const say = (line = '') => process.stdout.write(`${line}\n`);
 
 async function sql(url: string, statement: string): Promise<void> {
@@ -75,9 +78,10 @@ async function main(): Promise<void> {
     serviceDb.pathname = `/${database}`;
     await sql(ADMIN_URL, `CREATE DATABASE "${database}"`);
     stops.push(() => sql(ADMIN_URL, `DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`));
-    const sqlalchemy = new URL(serviceDb.toString());
-    sqlalchemy.protocol = 'postgresql+psycopg2:';
-    step(`sample table: ${loadSampleTable(sqlalchemy.toString(), TABLE, venv)} (database ${database})`);
+    // User tables live apart from the service's data, read by a role that can read nothing else and write nothing.
+    const source = await createSourceDatabase(ADMIN_URL, `${database}_source`, [database]);
+    stops.push(() => source.drop());
+    step(`sample table: ${loadSampleTable(sqlalchemyUrl(source.ownerUrl), TABLE, venv)} (database ${source.database})`);
 
     step('MLflow tracking server and Airflow 3 (db migrate, api-server, scheduler, dag-processor), side by side');
     const mlflowStarting = MlflowServer.start(join(DIR, 'mlflow'), venv).then((server) => (stops.push(() => server.stop()), server));
@@ -85,9 +89,10 @@ async function main(): Promise<void> {
       (started) => (stops.push(() => started.stop()), started),
     );
     const [mlflow, airflow] = await Promise.all([mlflowStarting, airflowStarting]);
+    await sql(ADMIN_URL, `REVOKE CONNECT, TEMPORARY ON DATABASE "${airflow.options.databaseName}" FROM PUBLIC`);
 
     const psk = `stack-${randomBytes(16).toString('hex')}`;
-    await airflow.configureForService(psk, serviceDb.toString(), mlflow.url);
+    await airflow.configureForService(psk, source.readerUrl, mlflow.url);
 
     step('the service (dist/main.js)');
     const port = process.env.PORT ? Number(process.env.PORT) : (await portFree(3000)) ? 3000 : await freePort();
@@ -132,8 +137,9 @@ async function main(): Promise<void> {
       if (i > 120) throw new Error('the service did not become ready in 60 s');
       await sleep(500);
     }
-    const { total } = airflow.rssMiB();
-    step(`up (Airflow ${total} MiB RSS)`);
+    const memory = { ...airflow.rssMiB().byProcess, mlflow: mlflow.rssMiB(), service: service.pid === undefined ? 0 : treeRssMiB(service.pid) };
+    const total = Object.values(memory).reduce((sum, mib) => sum + mib, 0);
+    step(`up; RSS ${total} MiB: ${Object.entries(memory).map(([name, mib]) => `${name} ${mib}`).join(', ')} (MiB, with their workers)`);
 
     const example = {
       name: 'breast cancer',
@@ -150,7 +156,12 @@ async function main(): Promise<void> {
   AutoML Training service  ${base}/docs
   Airflow 3                ${airflow.url}          (admin / ${airflow.password})
   MLflow                   ${mlflow.url}
-  PostgreSQL               ${serviceDb.toString()} (service tables; sample table ${TABLE})
+  PostgreSQL               ${serviceDb.toString()} (the service's tables)
+  Source tables            ${source.ownerUrl} (sample ${TABLE}; Airflow's automl_source
+                           Connection reads it as ${source.role}: read-only, and no access to the service's database)
+
+  Load a CSV of your own (header row first; the table is created, column types inferred) and train on it:
+    ${join(venv, 'bin', 'python')} ${join(ROOT, 'scripts', 'sample_table.py')} '${sqlalchemyUrl(source.ownerUrl)}' ${SOURCE_SCHEMA}.my_table my_table.csv
 
   Create a job in Swagger UI:
     1. open ${base}/docs, click Authorize, paste into APIKeyHeader (Authorization-PSK):

@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import { resolve } from 'node:path';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { AppConfig, loadAppConfig } from './config/app.config';
 import { ConfigurationError } from './config/env.validation';
@@ -10,6 +11,20 @@ function announceGeneratedPsk(config: AppConfig): void {
   process.stdout.write(
     `\nNo API_PSK configured: generated a PSK for this process (development only):\n\n  Authorization-PSK: ${config.auth.psks[0]}\n\n`,
   );
+}
+
+/** Where the jobs are kept, without credentials. */
+function whereData(config: AppConfig): string {
+  const database = config.database;
+  if (database.kind === 'pglite') {
+    return database.dataDir ? `embedded PostgreSQL (PGlite) in ${resolve(database.dataDir)}` : 'embedded PostgreSQL (PGlite) in memory, gone at exit';
+  }
+  try {
+    const url = new URL(database.url);
+    return `PostgreSQL at ${url.host}${url.pathname}`;
+  } catch {
+    return 'PostgreSQL at DATABASE_URL';
+  }
 }
 
 async function bootstrap(): Promise<void> {
@@ -43,7 +58,10 @@ async function bootstrap(): Promise<void> {
   const url = await app.getUrl();
   const logger = new Logger('Bootstrap');
   logger.log(`Listening on ${url.replace('[::1]', 'localhost')}; Swagger UI at /docs`);
-  if (!config.airflow.url) logger.warn(AIRFLOW_NOT_CONFIGURED);
+  logger.log(`Data: ${whereData(config)}; DAG files written to ${config.airflow.dagsDir}`);
+  if (!config.airflow.url) {
+    logger.warn(`${AIRFLOW_NOT_CONFIGURED}. For the whole platform on this machine (Airflow 3, MLflow, the trainer and this service, wired): npm run stack`);
+  }
   announceGeneratedPsk(config);
 }
 

@@ -25,6 +25,7 @@ import { JobPatch, JobStatusView, TrainingJobRepository } from './training-job.r
 import { TrainingJobStatusReconciler } from './training-job-status.reconciler';
 import { TrainingJobTransitionEntity } from './training-job-transition.entity';
 import { TrainingJobEntity } from './training-job.entity';
+import { scheduledRunId } from './airflow/run-ids';
 
 /**
  * Upper bound on compare-and-set rounds for one writeback. Every round some
@@ -116,6 +117,8 @@ export class AutomlTrainingService {
       tuningTrials: tuning.trials,
       tuningTimeBudgetMinutes: tuning.time_budget_minutes,
       autoTrigger,
+      // To the second: the auto-triggered run's logical date, and so its run id, name when the job was created.
+      startDate: new Date(Math.floor(Date.now() / 1000) * 1000),
       featureEngineeringJobId: request.feature_engineering_job_id ?? null,
       groupColumn: request.group_column ?? null,
       actionColumn: request.action_column ?? null,
@@ -147,7 +150,7 @@ export class AutomlTrainingService {
           registeredModelName: null,
           airflowDagId: dag.dagId,
           airflowDagUrl: this.dagUrl(dag.dagId),
-          airflowRunId: null,
+          airflowRunId: autoTrigger ? scheduledRunId(job.startDate) : null,
           errorMessage: null,
           modelVersion: null,
           objective: null,

@@ -4,6 +4,7 @@ import { APP_CONFIG, AppConfig } from '../config/app.config';
 import { AirflowClient } from './airflow/airflow.client';
 import { AirflowStatusReconciler } from './airflow-status.reconciler';
 import { AutoMLTrainingJobStatus, TransitionSource } from './automl-training.enums';
+import { startedByTrigger } from './airflow/run-ids';
 import { TrainingJobRepository } from './training-job.repository';
 
 /** Arbitrary constant shared by every replica: whoever holds it reconciles. */
@@ -78,7 +79,8 @@ export class BackgroundReconciler implements OnApplicationBootstrap, OnApplicati
       const result = await this.reconciler.reconcileBatch(batch);
       if (!result) return report;
       for (const job of result.withoutRun) {
-        if (job.status !== AutoMLTrainingJobStatus.Queued || job.airflowRunId || job.createdAt.getTime() > deadline) continue;
+        // A triggered job's DAG was parsed (trigger needs it); an auto-triggered one still waits for its scheduled run.
+        if (job.status !== AutoMLTrainingJobStatus.Queued || startedByTrigger(job.airflowRunId) || job.createdAt.getTime() > deadline) continue;
         const minutes = Math.round(this.config.airflow.dagParseTimeoutMs / 60_000);
         const message = `Airflow has not parsed DAG ${job.airflowDagId} within ${minutes} minutes; check the DAG folder and Airflow's import errors`;
         const failed = await this.repository.compareAndSet(

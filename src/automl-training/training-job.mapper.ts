@@ -40,6 +40,7 @@ export function toJobResponse(job: TrainingJobEntity, mlflowUiUrl: string | null
     objective: job.objective,
     metrics: job.metrics,
     ...mlflowLinks(mlflowUiUrl, job),
+    airflow_run_id: job.airflowRunId,
   };
 }
 

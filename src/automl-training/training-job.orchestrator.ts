@@ -18,6 +18,7 @@ import { AutoMLTrainingJobLogs, AutoMLTrainingTaskLog } from './dto/response.dto
 import { JobLogsQuery } from './dto/request.dto';
 import { RequestValidationError, valueError } from '../common/validation/pydantic-errors';
 import { DagDeployer } from './dag/dag-deployer';
+import { manualRunId } from './airflow/run-ids';
 import { canTrigger } from './training-job.lifecycle';
 import { TrainingJobRepository } from './training-job.repository';
 import { TrainingJobEntity } from './training-job.entity';
@@ -53,7 +54,7 @@ export class TrainingJobOrchestrator {
       if (dag.hasImportErrors) throw new DagNotReadyError(dagId, 'could not import');
       if (dag.isPaused) await this.airflow.setPaused(dagId, false);
       // One run id per job version: a repeated trigger of the same version reuses the run.
-      return this.airflow.triggerRun(dagId, `automl__v${job.version}`, { job_id: jobId }, `Triggered by ${actor}`);
+      return this.airflow.triggerRun(dagId, manualRunId(jobId, job.version, job.updatedAt), { job_id: jobId }, `Triggered by ${actor}`);
     });
     const updated = await this.repository.compareAndSet(
       jobId,

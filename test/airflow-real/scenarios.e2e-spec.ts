@@ -3,8 +3,8 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KeycloakDouble } from '../doubles/keycloak.double';
-import { withAdminClient } from '../setup/test-database';
 import { createJob } from '../utils/jobs';
+import { createSourceDatabase, SourceDatabase, sqlalchemyUrl } from '../utils/source-database';
 import { MlflowRest, loadSampleTable, trainerVenv, trainingCommand } from '../utils/mlflow-server';
 import { freePort } from '../utils/net';
 import { AirflowRest, commandLine, descendants, RealAirflowInfo, sleep } from '../utils/real-airflow';
@@ -33,7 +33,7 @@ describeRealAirflow('jobs on a real Airflow 3 with the real trainer and MLflow',
   let keycloak: KeycloakDouble;
   let proxy: RecordingProxy;
   let testApp: TestApp;
-  let sourceDb: string;
+  let source: SourceDatabase;
   let work: string;
   let command: string;
 
@@ -133,17 +133,11 @@ describeRealAirflow('jobs on a real Airflow 3 with the real trainer and MLflow',
     command = trainingCommand(venv);
     took['trainer venv (cached after the first build)'] = Date.now() - started;
     mlflow = new MlflowRest(info.mlflowUrl);
-    sourceDb = `automl_source_${randomBytes(5).toString('hex')}`;
-    await withAdminClient((client) => client.query(`CREATE DATABASE "${sourceDb}"`));
-    const admin = new URL(airflowAdminDatabaseUrl());
-    const sqlalchemy = new URL(admin.toString());
-    sqlalchemy.protocol = 'postgresql+psycopg2:';
-    sqlalchemy.pathname = `/${sourceDb}`;
-    loadSampleTable(sqlalchemy.toString(), TABLE, venv);
+    // As `npm run stack` does: the table in a source database of its own, which the trainer reads as a read-only role.
+    source = await createSourceDatabase(airflowAdminDatabaseUrl(), `automl_source_${randomBytes(5).toString('hex')}`);
+    loadSampleTable(sqlalchemyUrl(source.ownerUrl), TABLE, venv);
     // Set up as an operator would, through Airflow's REST API: the callback PSK and the two Connections.
-    const source = new URL(admin.toString());
-    source.pathname = `/${sourceDb}`;
-    await rest.configureForService(TEST_PSK, source.toString(), info.mlflowUrl);
+    await rest.configureForService(TEST_PSK, source.readerUrl, info.mlflowUrl);
     keycloak = await KeycloakDouble.start();
     proxy = await RecordingProxy.start(info.url);
     testApp = await startService();
@@ -153,7 +147,7 @@ describeRealAirflow('jobs on a real Airflow 3 with the real trainer and MLflow',
     await testApp?.close();
     await proxy?.stop();
     await keycloak?.stop();
-    if (sourceDb) await withAdminClient((client) => client.query(`DROP DATABASE IF EXISTS "${sourceDb}" WITH (FORCE)`));
+    await source?.drop();
     if (work) rmSync(work, { recursive: true, force: true });
     process.stdout.write(`real-Airflow scenarios, milliseconds: ${JSON.stringify(took, null, 2)}\n`);
   });
@@ -172,11 +166,42 @@ describeRealAirflow('jobs on a real Airflow 3 with the real trainer and MLflow',
   let completed: any;
 
   // Bounds: 20 LightGBM trials took 86-198 s here on two cores shared with four other workloads.
-  timed('auto-triggered job: parsed, run, trained, registered; history queued → running → complete by callback', 480_000, async () => {
-    const created = await createJob(testApp, request());
+  timed('auto-triggered job: parsed, run, trained, registered; history queued → running → complete by callback; run id scheduled__<creation>', 480_000, async () => {
+    // Beside it, the same first job on a service reconciling in the background as `npm run stack`'s does (every
+    // 15 s): on a fresh Airflow the first task waits seconds, so the reconciler may see the run running first.
+    const stackLike = await startService({ RECONCILE_INTERVAL_MS: '15000', RECONCILE_BUDGET_MS: '10000' });
+    try {
+      const created = await createJob(testApp, request());
+      const first = await createJob(stackLike, request({ name: 'first job on a fresh stack' }));
+      await autoTriggeredJob(created);
+      const done = await waitStatus(stackLike, first.job_id, ['complete', 'failed'], 300_000);
+      expect(done).toMatchObject({ status: 'complete', airflow_run_id: first.airflow_run_id });
+      const steps = (await history(stackLike, first.job_id)).map((t) => `${t.source}:${t.to_status}:${t.actor}`);
+      // Both are what happened: the DAG's callback said running, or Airflow's run was seen running before it did.
+      expect([
+        ['user:queued:psk', 'callback:running:airflow', 'callback:complete:airflow'],
+        ['user:queued:psk', 'reconcile:running:airflow', 'callback:complete:airflow'],
+      ]).toContainEqual(steps);
+      took[`fresh stack's first job: ${steps[1]}`] = 0;
+    } finally {
+      await stackLike.close();
+    }
+  });
+
+  /** The auto-triggered job of the first scenario, run with background reconciliation off: every step by callback. */
+  async function autoTriggeredJob(created: any): Promise<void> {
     expect(created.status).toBe('queued');
+    // The @once DAG starts at the job's creation: its run's logical date and id name that second.
+    expect(created.airflow_run_id).toMatch(/^scheduled__\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00$/);
+    const logicalDate = created.airflow_run_id.slice('scheduled__'.length);
+    expect(Math.abs(Date.parse(logicalDate) - Date.parse(created.created_at))).toBeLessThan(2_000);
     const done = await waitStatus(testApp, created.job_id, ['complete', 'failed'], 460_000);
     expect(done).toMatchObject({ status: 'complete', error_message: null });
+    const runs = (await rest.api('GET', `/api/v2/dags/${created.airflow_dag_id}/dagRuns`)).body.dag_runs;
+    expect(runs.map((run: { dag_run_id: string; logical_date: string }) => [run.dag_run_id, Date.parse(run.logical_date)])).toEqual([
+      [created.airflow_run_id, Date.parse(logicalDate)],
+    ]);
+    expect(done.airflow_run_id).toBe(created.airflow_run_id);
     expect(done.mlflow_run_id).toMatch(/^[0-9a-f]{32}$/);
     const versions = await registeredVersions(done);
     expect(versions).toEqual([expect.objectContaining({ name: done.registered_model_name, run_id: done.mlflow_run_id, status: 'READY' })]);
@@ -214,16 +239,21 @@ describeRealAirflow('jobs on a real Airflow 3 with the real trainer and MLflow',
     expect(report).toEqual(expect.arrayContaining(['report/feature_importance.json', 'report/feature_importance.png']));
     const otherCharts = report.filter((path) => path.endsWith('.png') && path !== 'report/feature_importance.png');
     expect({ report, otherCharts: otherCharts.length > 0 }).toEqual({ report, otherCharts: true });
-  });
+  }
 
   timed('manual job: ready until triggered, then runs to complete', 480_000, async () => {
     const created = await createJob(testApp, request({ name: 'manual' }), false);
     expect(created.status).toBe('ready');
     await sleep(3_000);
     expect((await job(testApp, created.job_id)).status).toBe('ready');
-    expect((await trigger(testApp, created.job_id)).status).toBe('queued');
+    const triggered = await trigger(testApp, created.job_id);
+    expect(triggered.status).toBe('queued');
+    // The run a trigger starts is named after the job, its version and that version's time.
+    expect(triggered.airflow_run_id).toBe(`manual__${created.updated_at.slice(0, 19)}+00:00__${created.job_id}__v1`);
     const done = await waitStatus(testApp, created.job_id, ['complete', 'failed'], 440_000);
-    expect(done).toMatchObject({ status: 'complete', error_message: null });
+    expect(done).toMatchObject({ status: 'complete', error_message: null, airflow_run_id: triggered.airflow_run_id });
+    const runs = (await rest.api('GET', `/api/v2/dags/${created.airflow_dag_id}/dagRuns`)).body.dag_runs;
+    expect(runs.map((run: { dag_run_id: string; run_type: string }) => [run.dag_run_id, run.run_type])).toEqual([[triggered.airflow_run_id, 'manual']]);
     expect(await registeredVersions(done)).toHaveLength(1);
   });
 

@@ -58,6 +58,7 @@ describe('training jobs: create, get, list', () => {
         metrics: null,
         mlflow_run_url: null,
         model_version_url: null,
+        airflow_run_id: expect.stringMatching(/^scheduled__\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00$/),
       });
       expect(queued.body.airflow_dag_id).toBe(`automl_training_${queued.body.job_id.replace(/-/g, '_')}`);
       expect(readFileSync(join(testApp.config.airflow.dagsDir, `${queued.body.airflow_dag_id}.py`), 'utf8')).toBe(
@@ -65,6 +66,7 @@ describe('training jobs: create, get, list', () => {
       );
       const ready = await testApp.http().post(`${JOBS}?auto_trigger=false`).set(psk()).send(jobRequest()).expect(201);
       expect(ready.body.status).toBe('ready');
+      expect(ready.body.airflow_run_id).toBeNull();
       const rows = await testApp.dataSource.query('SELECT job_id, status FROM automl_training_jobs ORDER BY created_at');
       expect(rows).toEqual([
         { job_id: queued.body.job_id, status: 'queued' },

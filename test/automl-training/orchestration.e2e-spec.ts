@@ -105,6 +105,32 @@ describe.each(['v1', 'v2'] as const)('orchestration with Airflow %s', (version) 
     ]);
   });
 
+  it('should name runs after the job and a time, and answer the current run id on the job', async () => {
+    const second = (iso: string) => `${iso.slice(0, 19)}+00:00`;
+    const auto = await createJob(testApp);
+    // The @once DAG's start_date is the job's creation (to the second): its run's logical date and id say so.
+    expect(auto.airflow_run_id).toMatch(/^scheduled__\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00$/);
+    expect(Math.abs(Date.parse(auto.airflow_run_id.slice('scheduled__'.length)) - Date.parse(auto.created_at))).toBeLessThan(2_000);
+    expect(auto.rendered_dag).toContain(`start_date=datetime.fromisoformat("${auto.airflow_run_id.slice('scheduled__'.length)}")`);
+    airflow.parse();
+    expect(airflow.runsOf(auto.airflow_dag_id).map((run) => run.runId)).toEqual([auto.airflow_run_id]);
+    expect((await testApp.http().get(`${JOBS}/${auto.job_id}`).set(psk()).expect(200)).body.airflow_run_id).toBe(auto.airflow_run_id);
+
+    const manual = await createJob(testApp, {}, false);
+    expect(manual.airflow_run_id).toBeNull();
+    airflow.parse();
+    const triggered = (await testApp.http().post(`${JOBS}/${manual.job_id}/trigger`).set(user()).expect(200)).body;
+    expect(triggered.airflow_run_id).toBe(`manual__${second(manual.updated_at)}__${manual.job_id}__v1`);
+    expect(airflow.runsOf(manual.airflow_dag_id).map((run) => run.runId)).toEqual([triggered.airflow_run_id]);
+    const listed = (await testApp.http().get(`${JOBS}?limit=500`).set(psk()).expect(200)).body.items;
+    expect(listed.find((j: { job_id: string }) => j.job_id === manual.job_id).airflow_run_id).toBe(triggered.airflow_run_id);
+    // A retry is a new version of the job: a new run, named after the failure it retries.
+    const failed = (await writeback(testApp, manual.job_id, { status: 'failed', error_message: 'OOM' }).expect(200)).body;
+    const retried = (await testApp.http().post(`${JOBS}/${manual.job_id}/trigger`).set(user()).expect(200)).body;
+    expect(retried.airflow_run_id).toBe(`manual__${second(failed.updated_at)}__${manual.job_id}__v3`);
+    expect(airflow.runsOf(manual.airflow_dag_id).map((run) => run.runId).sort()).toEqual([triggered.airflow_run_id, retried.airflow_run_id].sort());
+  });
+
   it('should trigger a manual job only once Airflow has parsed it, and retry a failed one', async () => {
     const job = await createJob(testApp, {}, false);
     expect(job.status).toBe('ready');

@@ -46,6 +46,20 @@ describe('docker-compose.yml', () => {
     expect(JSON.parse(airflow[`AIRFLOW_CONN_${config.airflow.mlflowConnId.toUpperCase()}`])).toMatchObject({ conn_type: 'http', host: 'mlflow' });
   });
 
+  it("should give the trainer a read-only role on a database apart from the service's, and Airflow a JWT secret HS512 accepts", () => {
+    const source = new URL(compose.services.airflow.environment![`AIRFLOW_CONN_${loadAppConfig(compose.services.automl.environment!).airflow.sourceConnId.toUpperCase()}`]);
+    const service = new URL(compose.services.automl.environment!.DATABASE_URL);
+    expect({ user: source.username, database: source.pathname }).toEqual({ user: 'automl_reader', database: '/automl_source' });
+    expect(source.username).not.toBe(service.username);
+    expect(source.pathname).not.toBe(service.pathname);
+    expect(compose.services.postgres.volumes).toContain('./deploy/postgres:/docker-entrypoint-initdb.d:ro');
+    const init = readFileSync(join(ROOT, 'deploy', 'postgres', '10-source-database.sql'), 'utf8');
+    expect(init).toContain('CREATE ROLE automl_reader LOGIN');
+    expect(init).toContain('ALTER ROLE automl_reader SET default_transaction_read_only = on');
+    expect(init).toContain(`REVOKE CONNECT, TEMPORARY ON DATABASE ${service.pathname.slice(1)} FROM PUBLIC`);
+    expect(Buffer.byteLength(compose.services.airflow.environment!.AIRFLOW__API_AUTH__JWT_SECRET)).toBeGreaterThanOrEqual(64);
+  });
+
   it('should import a rapid realm whose client is the one the service expects', () => {
     const realm = JSON.parse(readFileSync(join(ROOT, 'deploy', 'keycloak', 'rapid-realm.json'), 'utf8'));
     expect(realm.realm).toBe('rapid');

@@ -142,8 +142,8 @@ export class AirflowDouble {
       this.dags.set(dagId, { dagId, fileloc: join(this.options.dagsDir, file), isPaused: false, autoTrigger, parsedAt: now(), taskIds });
       if (autoTrigger) {
         // An @once DAG's run is scheduled at its start_date (its logical date and run_after), as Airflow 3 does.
-        const start = /start_date=datetime\((\d+), (\d+), (\d+)\)/.exec(source);
-        const at = start ? new Date(Date.UTC(Number(start[1]), Number(start[2]) - 1, Number(start[3]))).toISOString() : now();
+        const start = /start_date=datetime\.fromisoformat\("([^"]+)"\)/.exec(source);
+        const at = start ? new Date(start[1]).toISOString() : now();
         this.addRun(dagId, `scheduled__${at.replace('.000Z', '+00:00')}`, 'scheduled', {}, null, at);
       }
     }

@@ -195,7 +195,7 @@ describe('OpenAPI document', () => {
     expect(update.required).toEqual(['status']);
   });
 
-  it('should add the job response fields of issues 13 and 17 as optional and nullable', () => {
+  it('should add the job response fields of issues 13, 17 and 20 as optional and nullable', () => {
     const job = document.components.schemas.AutoMLTrainingJobResponse as ObjectSchema & { properties: Record<string, any> };
     const seed = loadSeed(SEEDS[0]).components.schemas.AutoMLTrainingJobResponse as ObjectSchema;
     const added = Object.keys(job.properties).filter((name) => !(name in seed.properties!));
@@ -204,6 +204,7 @@ describe('OpenAPI document', () => {
         'label_column', 'feature_columns', 'group_column', 'action_column', 'propensity_column', 'reward_column', 'cost_column',
         'tuning', 'started_at', 'finished_at', 'model_version', 'objective', 'metrics',
         'mlflow_run_url', 'model_version_url',
+        'airflow_run_id',
       ].sort(),
     );
     for (const name of added) {

@@ -58,6 +58,9 @@ describe('starting the service', () => {
       // No Airflow configured: said once at start, and in readiness (which it does not fail).
       const warning = 'No Airflow configured (AIRFLOW_URL unset): jobs are stored but stay queued until an Airflow is configured';
       expect(service.output().split(warning)).toHaveLength(2);
+      // Where its data and DAG files are, and the command that brings a whole platform.
+      expect(service.output()).toContain(`Data: embedded PostgreSQL (PGlite) in ${join(cwd, '.data', 'pglite')}; DAG files written to ${join(cwd, '.data', 'dags')}`);
+      expect(service.output()).toContain('npm run stack');
       const ready = await fetch(`http://127.0.0.1:${port}/health/ready`);
       expect(ready.status).toBe(200);
       expect(((await ready.json()) as { details: { airflow: unknown } }).details.airflow).toEqual({

@@ -62,6 +62,7 @@ export function dagJob(overrides: Partial<DagJob> = {}): DagJob {
     tuningTrials: null,
     tuningTimeBudgetMinutes: null,
     autoTrigger: true,
+    startDate: new Date('2026-05-01T12:00:03Z'),
     featureEngineeringJobId: null,
     groupColumn: null,
     actionColumn: null,

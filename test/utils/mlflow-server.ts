@@ -2,7 +2,7 @@ import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort } from './net';
-import { sleep } from './real-airflow';
+import { sleep, treeRssMiB } from './real-airflow';
 import { ROOT } from './service-main';
 
 /** The trainer's cached venv (trainer/requirements.lock: the trainer and a full MLflow, server included). */
@@ -80,7 +80,7 @@ export class MlflowRest {
 
 /**
  * A real MLflow tracking server on loopback, from the trainer's venv: the registry in SQLite and proxied
- * artifacts under `dir`; its own process group.
+ * artifacts under `dir`; its own process group; one uvicorn worker and no job runner (what fits two cores).
  */
 export class MlflowServer extends MlflowRest {
   private constructor(
@@ -98,7 +98,18 @@ export class MlflowServer extends MlflowRest {
     const child = spawn(
       join(venv, 'bin', 'mlflow'),
       ['server', '--host', '127.0.0.1', '--port', String(port), '--workers', '1', '--backend-store-uri', `sqlite:///${join(dir, 'mlflow.db')}`, '--artifacts-destination', join(dir, 'artifacts')],
-      { stdio: ['ignore', log, log], detached: true, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? dir, LANG: 'C.UTF-8' } },
+      {
+        stdio: ['ignore', log, log],
+        detached: true,
+        env: {
+          PATH: process.env.PATH ?? '/usr/bin:/bin',
+          HOME: process.env.HOME ?? dir,
+          LANG: 'C.UTF-8',
+          // MLflow 3's server-side job runner (used by GenAI features, never by this project) starts a Huey consumer
+          // with workers of its own: about 1.5 GiB RSS at rest on this machine. Without it the server is 2 processes.
+          MLFLOW_SERVER_ENABLE_JOB_EXECUTION: 'false',
+        },
+      },
     );
     closeSync(log);
     const server = new MlflowServer(child, `http://127.0.0.1:${port}`, dir);
@@ -113,6 +124,11 @@ export class MlflowServer extends MlflowRest {
       }
       await sleep(500);
     }
+  }
+
+  /** Resident memory of the server and its workers, in MiB. */
+  rssMiB(): number {
+    return this.child.pid === undefined ? 0 : treeRssMiB(this.child.pid);
   }
 
   logTail(): string {

@@ -242,7 +242,8 @@ export class RealAirflow extends AirflowRest {
       AIRFLOW__API__PORT: String(port),
       AIRFLOW__API__WORKERS: '1',
       AIRFLOW__API__BASE_URL: `http://127.0.0.1:${port}/`,
-      AIRFLOW__API_AUTH__JWT_SECRET: randomBytes(32).toString('base64url'),
+      // HS512 (Airflow's JWT algorithm) wants a key of at least 64 bytes; a shorter one draws PyJWT's InsecureKeyLengthWarning.
+      AIRFLOW__API_AUTH__JWT_SECRET: randomBytes(64).toString('base64url'),
       AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME: '0.5',
       AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK: 'False',
       AIRFLOW__LOGGING__LOGGING_LEVEL: 'INFO',
@@ -396,6 +397,11 @@ export function commandLine(pid: number): string | null {
   } catch {
     return null;
   }
+}
+
+/** Resident memory of `pid` and every process below it, in MiB. */
+export function treeRssMiB(pid: number): number {
+  return Math.round(descendants(pid).reduce((sum, each) => sum + rssKiB(each), 0) / 1024);
 }
 
 function rssKiB(pid: number): number {

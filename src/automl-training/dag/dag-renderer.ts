@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { APP_CONFIG, AppConfig } from '../../config/app.config';
 import { AutoMLAlgorithm, Preset, ProblemType } from '../automl-training.enums';
 import { MAX_WRITEBACK_METRICS, WRITEBACK_NAME_MAX_LENGTH } from '../dto/request.dto';
+import { runIdTime } from '../airflow/run-ids';
 import { pythonJsonLiteral, pythonString } from './python-literal';
 import { tuningBudget } from './training-presets';
 
@@ -21,6 +22,8 @@ export interface DagJob {
   algorithm: AutoMLAlgorithm;
   preset: Preset;
   autoTrigger: boolean;
+  /** The DAG's start_date: an auto-triggered DAG's one run has it as its logical date (and in its run id). */
+  startDate: Date;
   featureEngineeringJobId: string | null;
   groupColumn: string | null;
   actionColumn: string | null;
@@ -132,6 +135,7 @@ export class DagRenderer {
       max_metrics: String(MAX_WRITEBACK_METRICS),
       max_name_length: String(WRITEBACK_NAME_MAX_LENGTH),
       auto_trigger: job.autoTrigger ? 'True' : 'False',
+      start_date: pythonString(runIdTime(job.startDate)),
       training_image: trainingImage ? pythonString(trainingImage) : 'None',
       training_command_json: pythonJsonLiteral(trainingCommand),
       job_spec_json: pythonJsonLiteral(spec),

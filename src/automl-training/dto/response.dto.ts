@@ -3,6 +3,11 @@ import { fieldTitle } from '../../common/validation/fields';
 import { AutoMLAlgorithm, AutoMLTrainingJobStatus, Preset, ProblemType, TransitionSource } from '../automl-training.enums';
 import { presetsTable } from '../dag/training-presets';
 
+const AIRFLOW_RUN_ID =
+  "The Airflow run (dag_run_id) of the job's current attempt: `scheduled__<created_at to the second>` for an auto-triggered job's run " +
+  '(its logical date is when the job was created), `manual__<time>__<job_id>__v<version>` for a run started by trigger (the time of the ' +
+  'status it was triggered from, to the second); null before any run.';
+
 type Kind = 'string' | 'uuid' | 'date-time' | 'integer' | 'string-list' | 'number-map' | 'tuning';
 
 const SCHEMA: Record<Kind, object> = {
@@ -101,6 +106,9 @@ export class AutoMLTrainingJobResponse {
   mlflow_run_url?: string | null;
   @Prop('string', { nullable: true, required: false, description: MODEL_VERSION_URL })
   model_version_url?: string | null;
+  // Addition (issue 20): the Airflow run of the current attempt.
+  @Prop('string', { nullable: true, required: false, description: AIRFLOW_RUN_ID })
+  airflow_run_id?: string | null;
 }
 
 @ApiSchema({
