@@ -3,6 +3,7 @@ import { CreateIdempotencyKeys1763923200000 } from './1763923200000-CreateIdempo
 import { CreateAuthFailures1764288000000 } from './1764288000000-CreateAuthFailures';
 import { AddProblemColumnsAndResultSummary1795837482000 } from './1795837482000-AddProblemColumnsAndResultSummary';
 import { AddRunTimes1795840000000 } from './1795840000000-AddRunTimes';
+import { AddDagRetiredAt1795900000000 } from './1795900000000-AddDagRetiredAt';
 
 /** Every migration, in order. Listed explicitly so ts-jest, ts-node and dist all load the same set. */
 export const MIGRATIONS = [
@@ -11,4 +12,5 @@ export const MIGRATIONS = [
   CreateAuthFailures1764288000000,
   AddProblemColumnsAndResultSummary1795837482000,
   AddRunTimes1795840000000,
+  AddDagRetiredAt1795900000000,
 ];
