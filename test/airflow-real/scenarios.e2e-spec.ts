@@ -245,6 +245,18 @@ describeRealAirflow('jobs on a real Airflow 3 with the real trainer and MLflow',
       const retried = await createJob(retiring, request({ name: 'retried' }));
       await waitStatus(retiring, retried.job_id, ['running'], 120_000);
       await retiring.http().post(`${JOBS}/${retried.job_id}/cancel`).set(user()).expect(200);
+      // The cancelled attempt ends first: its task's failure callback comes late, and would fail the retry
+      // (a callback names no attempt).
+      await waitFor('the cancelled attempt\'s trainer gone', async () => trainerPids().length === 0, 60_000);
+      await waitFor(
+        'the cancelled attempt\'s train task ended',
+        async () => {
+          const logs = (await retiring.http().get(`${JOBS}/${retried.job_id}/logs`).set(user()).expect(200)).body;
+          return logs.tasks.every((t: { state: string | null }) => !['running', 'queued', 'scheduled', 'up_for_retry'].includes(t.state ?? ''));
+        },
+        60_000,
+      );
+      await sleep(5_000);
       await waitFor('the cancelled job\'s DAG file retired', async () => !existsSync(fileOf(retried.airflow_dag_id)), 60_000);
       // The retry writes the stored DAG back; the service answers 409 until Airflow has parsed it again.
       expect((await trigger(retiring, retried.job_id)).status).toBe('queued');
