@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { AuthFloodBenchResult, benchAuthFlood } from './auth-flood.bench';
 import { benchBulkStatus, BulkStatusResult } from './bulk-status.bench';
 import { benchEventStreams, EventStreamBenchResult } from './event-stream.bench';
+import { benchHistory, HistoryBenchResult } from './history.bench';
 import { benchHttp, HttpBenchResult, LoadFigures } from './http.bench';
 import { benchStartup, StartupBenchResult } from './startup.bench';
 
@@ -56,6 +57,32 @@ function bulkRows(bulk: BulkStatusResult): { rows: Row[]; details: { run: string
   return {
     rows: [atMost(`bulk status: 1000 ids ÷ 1 id (Airflow double at 50 ms): ${bulk.manyIdsMs} ms ÷ ${bulk.oneIdMs} ms`, bulk.ratio, 2)],
     details: [{ run: 'bulk status', figures: `${bulk.airflowRequestsPerCall} Airflow request(s) per call` }],
+  };
+}
+
+function historyRows(history: HistoryBenchResult): { rows: Row[]; details: { run: string; figures: string }[] } {
+  const { small, large } = history;
+  return {
+    rows: [
+      atMost(`history: listing page of 500, 100 000 jobs ÷ 1 000: ${large.listingMs} ms ÷ ${small.listingMs} ms`, history.listingRatio, 1.5),
+      atMost(`history: bulk status of 1000 ids, 100 000 jobs ÷ 1 000: ${large.bulkMs} ms ÷ ${small.bulkMs} ms`, history.bulkRatio, 1.5),
+      atMost(
+        `history: listing page of 500, 100 000 jobs with DAG text ÷ without: ${large.listingMs} ms ÷ ${history.largeWithoutDagTextListingMs} ms`,
+        history.dagTextRatio,
+        1.3,
+      ),
+    ],
+    details: [
+      {
+        run: 'history: reconciler tick (100 in flight), 100 000 jobs ÷ 1 000',
+        figures: `${large.reconcileTickMs} ms ÷ ${small.reconcileTickMs} ms = ${history.reconcileTickRatio}`,
+      },
+      {
+        run: 'history: the page in SQL, 100 000 jobs, SELECT * (before) | the listing\'s columns',
+        figures: `${history.selectAllMs} ms | ${history.selectListingColumnsMs} ms`,
+      },
+      { run: 'history: jobs table with 100 000 jobs', figures: `${history.tableMiB} MiB (${history.dagTextBytesPerJob} bytes of DAG text a job)` },
+    ],
   };
 }
 
@@ -114,15 +141,16 @@ function startupRows(startup: StartupBenchResult): { rows: Row[]; details: { run
 }
 
 /**
- * Runs the benchmarks once (npm run bench; BENCH_ONLY=http,bulk,streams,auth,startup picks
+ * Runs the benchmarks once (npm run bench; BENCH_ONLY=http,bulk,history,streams,auth,startup picks
  * some); prints a table and writes bench-results/latest.json.
  */
 async function main(): Promise<void> {
   const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
-  const only = new Set((process.env.BENCH_ONLY ?? 'http,bulk,streams,auth,startup').split(',').map((name) => name.trim()));
+  const only = new Set((process.env.BENCH_ONLY ?? 'http,bulk,history,streams,auth,startup').split(',').map((name) => name.trim()));
   const results: {
     http?: HttpBenchResult;
     bulk?: BulkStatusResult;
+    history?: HistoryBenchResult;
     streams?: EventStreamBenchResult;
     auth?: AuthFloodBenchResult;
     startup?: StartupBenchResult;
@@ -130,6 +158,7 @@ async function main(): Promise<void> {
   const tables = [];
   if (only.has('http')) tables.push(httpRows((results.http = await benchHttp())));
   if (only.has('bulk')) tables.push(bulkRows((results.bulk = await benchBulkStatus())));
+  if (only.has('history')) tables.push(historyRows((results.history = await benchHistory())));
   if (only.has('streams')) tables.push(streamRows((results.streams = await benchEventStreams())));
   if (only.has('auth')) tables.push(authRows((results.auth = await benchAuthFlood())));
   if (only.has('startup')) tables.push(startupRows((results.startup = await benchStartup())));

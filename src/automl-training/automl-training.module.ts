@@ -3,6 +3,7 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import { AirflowClient } from './airflow/airflow.client';
 import { AirflowStatusReconciler } from './airflow-status.reconciler';
 import { BackgroundReconciler } from './background-reconciler';
+import { DagRetirer } from './dag-retirer';
 import { TransitionEventStreams } from './events/transition-event-streams';
 import { TransitionFeed } from './events/transition-feed';
 import { TransitionNotifications } from './events/transition-notifications';
@@ -32,6 +33,7 @@ import { TrainingJobRepository } from './training-job.repository';
     AirflowStatusReconciler,
     { provide: TrainingJobStatusReconciler, useExisting: AirflowStatusReconciler },
     BackgroundReconciler,
+    DagRetirer,
     TransitionNotifications,
     TransitionFeed,
     TransitionEventStreams,

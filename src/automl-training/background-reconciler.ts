@@ -1,10 +1,10 @@
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
-import { Client } from 'pg';
 import { APP_CONFIG, AppConfig } from '../config/app.config';
 import { AirflowClient } from './airflow/airflow.client';
 import { AirflowStatusReconciler } from './airflow-status.reconciler';
 import { AutoMLTrainingJobStatus, TransitionSource } from './automl-training.enums';
 import { startedByTrigger } from './airflow/run-ids';
+import { LeaderLock } from './leader-lock';
 import { TrainingJobRepository } from './training-job.repository';
 
 /** Arbitrary constant shared by every replica: whoever holds it reconciles. */
@@ -29,7 +29,7 @@ export interface RoundReport {
 export class BackgroundReconciler implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger(BackgroundReconciler.name);
   private timer: NodeJS.Timeout | null = null;
-  private leader: Client | null = null;
+  private readonly leader: LeaderLock;
   private running: Promise<RoundReport | null> | null = null;
 
   constructor(
@@ -37,7 +37,9 @@ export class BackgroundReconciler implements OnApplicationBootstrap, OnApplicati
     private readonly reconciler: AirflowStatusReconciler,
     private readonly airflow: AirflowClient,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
-  ) {}
+  ) {
+    this.leader = new LeaderLock(LEADER_LOCK_KEY, 'background reconciliation', config.database, this.logger);
+  }
 
   onApplicationBootstrap(): void {
     const interval = this.config.airflow.reconcileIntervalMs;
@@ -49,8 +51,7 @@ export class BackgroundReconciler implements OnApplicationBootstrap, OnApplicati
   async onApplicationShutdown(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     await this.running;
-    await this.leader?.end().catch(() => undefined);
-    this.leader = null;
+    await this.leader.release();
   }
 
   /** One round if this replica leads (null otherwise, or while a round is still running). */
@@ -68,7 +69,7 @@ export class BackgroundReconciler implements OnApplicationBootstrap, OnApplicati
   }
 
   private async round(): Promise<RoundReport | null> {
-    if (!(await this.lead())) return null;
+    if (!(await this.leader.lead())) return null;
     const report: RoundReport = { checked: 0, timedOut: 0 };
     const deadline = Date.now() - this.config.airflow.dagParseTimeoutMs;
     for (let after: string | null = null; ; ) {
@@ -92,26 +93,5 @@ export class BackgroundReconciler implements OnApplicationBootstrap, OnApplicati
         if (failed) report.timedOut++;
       }
     }
-  }
-
-  /** True while this replica holds the leader lock (taking it if free). */
-  private async lead(): Promise<boolean> {
-    const database = this.config.database;
-    // An embedded database belongs to one process: it is always the leader.
-    if (database.kind !== 'postgres') return true;
-    if (this.leader) return true;
-    const client = new Client({ connectionString: database.url, connectionTimeoutMillis: 5_000 });
-    client.on('error', () => {
-      if (this.leader === client) this.leader = null;
-    });
-    await client.connect();
-    const { rows } = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1) AS locked', [LEADER_LOCK_KEY]);
-    if (rows[0]?.locked) {
-      this.leader = client;
-      this.logger.log('Leading background reconciliation');
-      return true;
-    }
-    await client.end();
-    return false;
   }
 }

@@ -13,6 +13,9 @@ import { AutoMLAlgorithm, AutoMLTrainingJobStatus, Preset, ProblemType } from '.
 @Index('IDX_automl_training_jobs_status', ['status', 'createdAt', 'jobId'], { where: 'deleted_at IS NULL' })
 @Index('IDX_automl_training_jobs_domain', ['domain', 'createdAt', 'jobId'], { where: 'deleted_at IS NULL' })
 @Index('IDX_automl_training_jobs_owner', ['owner', 'createdAt', 'jobId'], { where: 'deleted_at IS NULL' })
+@Index('IDX_automl_training_jobs_dag_retirement', ['finishedAt'], {
+  where: 'deleted_at IS NULL AND dag_retired_at IS NULL AND finished_at IS NOT NULL',
+})
 export class TrainingJobEntity {
   @PrimaryColumn({ name: 'job_id', type: 'uuid' })
   jobId!: string;
@@ -123,6 +126,10 @@ export class TrainingJobEntity {
   /** When the job reached complete or failed; null while it is not terminal. */
   @Column({ name: 'finished_at', type: 'timestamptz', precision: 3, nullable: true })
   finishedAt!: Date | null;
+
+  /** When the DAG file left the DAG folder, DAG_RETENTION_MS after the job finished; null while it is deployed. */
+  @Column({ name: 'dag_retired_at', type: 'timestamptz', precision: 3, nullable: true })
+  dagRetiredAt!: Date | null;
 
   @Column({ name: 'created_by', type: 'text' })
   createdBy!: string;

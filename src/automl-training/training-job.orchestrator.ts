@@ -41,11 +41,15 @@ export class TrainingJobOrchestrator {
     private readonly jobs: AutomlTrainingService,
   ) {}
 
-  /** ready (or failed, as a retry) → queued: unpause the DAG and start a run with our own run id. */
+  /**
+   * ready (or failed, as a retry) → queued: unpause the DAG and start a run with our own run id. A retry first
+   * deploys the stored DAG again (its file may have been retired), so Airflow re-parses it before it can run.
+   */
   async trigger(jobId: string, principal: Principal): Promise<TrainingJobEntity> {
-    const job = await this.load(jobId, principal);
+    let job = await this.load(jobId, principal);
     if (!canTrigger(job.status)) throw new JobNotTriggerableError(jobId, job.status);
     if (!this.airflow.configured) throw new AirflowNotConfiguredError();
+    if (job.status === Status.Failed) job = await this.redeploy(job, principal);
     const dagId = job.airflowDagId!;
     const actor = actorOf(principal);
     const run = await this.onAirflow(async () => {
@@ -64,6 +68,23 @@ export class TrainingJobOrchestrator {
     );
     if (!updated) throw new ConcurrentUpdateError(jobId);
     return updated;
+  }
+
+  /**
+   * Clears the job's retirement (a compare-and-set, which waits for a retirement sweep holding the row and keeps
+   * the next sweep off it), then writes its stored DAG to the DAG folder.
+   */
+  private async redeploy(job: TrainingJobEntity, principal: Principal): Promise<TrainingJobEntity> {
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      const updated = await this.repository.compareAndSet(job.jobId, job.version, { dagRetiredAt: null }, null);
+      if (updated) {
+        if (updated.airflowDagId && updated.renderedDag) await this.deployer.deploy(updated.airflowDagId, updated.renderedDag);
+        return updated;
+      }
+      job = await this.load(job.jobId, principal);
+      if (!canTrigger(job.status)) throw new JobNotTriggerableError(job.jobId, job.status);
+    }
+    throw new ConcurrentUpdateError(job.jobId);
   }
 
   /** queued/running → failed: mark the Airflow run failed, then the job, naming who cancelled. */

@@ -49,6 +49,7 @@ export type JobPatch = Partial<
     | 'modelVersion'
     | 'objective'
     | 'metrics'
+    | 'dagRetiredAt'
   >
 >;
 
@@ -99,6 +100,22 @@ export type JobStatusView = Pick<
   'jobId' | 'owner' | 'status' | 'airflowDagId' | 'airflowRunId' | 'errorMessage' | 'version' | 'updatedAt'
 >;
 
+/** An in-flight job as background reconciliation reads it: its status view and when it was created. */
+export type InFlightJob = JobStatusView & Pick<TrainingJobEntity, 'createdAt'>;
+
+function statusView(row: Record<string, unknown>): JobStatusView {
+  return {
+    jobId: row.job_id as string,
+    owner: row.owner as string,
+    status: row.status as AutoMLTrainingJobStatus,
+    airflowDagId: row.airflow_dag_id as string | null,
+    airflowRunId: row.airflow_run_id as string | null,
+    errorMessage: row.error_message as string | null,
+    version: row.version as number,
+    updatedAt: row.updated_at as Date,
+  };
+}
+
 /** One job's move in reconcileMany: from `from` (as read, at `version`) to `to`, with the Airflow run seen. */
 export interface ReconcileChange {
   jobId: string;
@@ -116,7 +133,7 @@ export type ReconciledColumns = Pick<
   'jobId' | 'status' | 'airflowRunId' | 'errorMessage' | 'version' | 'updatedAt' | 'startedAt' | 'finishedAt'
 >;
 
-export type NewJob = Omit<TrainingJobEntity, 'createdAt' | 'updatedAt' | 'deletedAt' | 'version' | 'startedAt' | 'finishedAt'>;
+export type NewJob = Omit<TrainingJobEntity, 'createdAt' | 'updatedAt' | 'deletedAt' | 'version' | 'startedAt' | 'finishedAt' | 'dagRetiredAt'>;
 
 const NOW = 'clock_timestamp()';
 
@@ -188,21 +205,18 @@ export class TrainingJobRepository {
       [jobIds],
       'job_statuses_by_ids',
     );
-    return rows.map((row) => ({
-      jobId: row.job_id as string,
-      owner: row.owner as string,
-      status: row.status as AutoMLTrainingJobStatus,
-      airflowDagId: row.airflow_dag_id as string | null,
-      airflowRunId: row.airflow_run_id as string | null,
-      errorMessage: row.error_message as string | null,
-      version: row.version as number,
-      updatedAt: row.updated_at as Date,
-    }));
+    return rows.map(statusView);
   }
 
-  /** Newest first (or oldest first), keyset-paged on (created_at, job_id); returns up to `limit` rows. */
+  private listColumns: string[] | null = null;
+
+  /** Newest first (or oldest first), keyset-paged on (created_at, job_id); returns up to `limit` rows, without `renderedDag`. */
   list(filter: JobFilter, after: KeysetPosition | null, limit: number, ascending = false): Promise<TrainingJobEntity[]> {
-    const query = this.jobs.createQueryBuilder('job').where('job.deleted_at IS NULL');
+    // Every column but rendered_dag (the bulk of a row): a listing item carries no DAG source.
+    this.listColumns ??= this.jobs.metadata.columns
+      .filter((column) => column.databaseName !== 'rendered_dag')
+      .map((column) => `job.${column.propertyName}`);
+    const query = this.jobs.createQueryBuilder('job').select(this.listColumns).where('job.deleted_at IS NULL');
     if (filter.statuses?.length) query.andWhere('job.status IN (:...statuses)', { statuses: [...new Set(filter.statuses)] });
     if (filter.domain) query.andWhere('job.domain = :domain', { domain: filter.domain });
     if (filter.owner) query.andWhere('job.owner = :owner', { owner: filter.owner });
@@ -225,15 +239,48 @@ export class TrainingJobRepository {
   }
 
   /** Live queued or running jobs with a DAG, by job id after `afterJobId`, for background reconciliation. */
-  async inFlight(afterJobId: string | null, limit: number): Promise<TrainingJobEntity[]> {
+  async inFlight(afterJobId: string | null, limit: number): Promise<InFlightJob[]> {
     const rows = await this.sql(
-      `SELECT * FROM automl_training_jobs
+      `SELECT job_id, owner, status, airflow_dag_id, airflow_run_id, error_message, version, updated_at, created_at
+         FROM automl_training_jobs
         WHERE deleted_at IS NULL AND status IN ('queued', 'running') AND airflow_dag_id IS NOT NULL
           AND ($1::uuid IS NULL OR job_id > $1::uuid)
         ORDER BY job_id LIMIT $2`,
       [afterJobId, limit],
+      'jobs_in_flight',
     );
-    return rows.map((row) => this.toEntity(row));
+    return rows.map((row) => ({ ...statusView(row), createdAt: row.created_at as Date }));
+  }
+
+  /**
+   * Retires the DAG files of up to `limit` jobs that finished (and were last
+   * written) more than `retentionMs` ago and still have their file: locks
+   * their rows, has `remove` delete the files, and marks them retired, in one
+   * transaction. A retry's compare-and-set on one of these rows waits for the
+   * commit, so it deploys the file again only after it was removed. Rows
+   * another writer holds are skipped. Returns the DAG ids retired.
+   */
+  async retireDags(retentionMs: number, limit: number, remove: (dagIds: string[]) => Promise<void>): Promise<string[]> {
+    return this.dataSource.transaction(async (manager) => {
+      const rows: { job_id: string; airflow_dag_id: string }[] = await manager.query(
+        `SELECT job_id, airflow_dag_id FROM automl_training_jobs
+          WHERE deleted_at IS NULL AND dag_retired_at IS NULL AND finished_at IS NOT NULL
+            AND finished_at < clock_timestamp() - $1 * interval '1 millisecond'
+            AND updated_at < clock_timestamp() - $1 * interval '1 millisecond'
+            AND airflow_dag_id IS NOT NULL
+          ORDER BY finished_at
+          LIMIT $2
+          FOR UPDATE SKIP LOCKED`,
+        [retentionMs, limit],
+      );
+      if (rows.length === 0) return [];
+      const dagIds = rows.map((row) => row.airflow_dag_id);
+      await remove(dagIds);
+      await manager.query(`UPDATE automl_training_jobs SET dag_retired_at = clock_timestamp() WHERE job_id = ANY($1::uuid[])`, [
+        rows.map((row) => row.job_id),
+      ]);
+      return dagIds;
+    });
   }
 
   /** The highest transition id recorded so far (0 when none). */

@@ -42,6 +42,8 @@ export interface AirflowConfig {
   reconcileIntervalMs: number;
   /** A queued job whose DAG has no run in Airflow after this long is failed. */
   dagParseTimeoutMs: number;
+  /** A terminal job's DAG file leaves the DAG folder this long after the job finished; 0 keeps every file. */
+  dagRetentionMs: number;
   /** Airflow Variable holding the PSK the DAG sends back; the key is never written into a DAG. */
   pskVariable: string;
   /** Airflow Connection the DAG reads the trainer's source database URL from at run time (AUTOML_SOURCE_URL). */
@@ -179,6 +181,7 @@ export function loadAppConfig(raw: Record<string, unknown> = process.env): AppCo
       reconcileBudgetMs: env.RECONCILE_BUDGET_MS ?? 2_000,
       reconcileIntervalMs: env.RECONCILE_INTERVAL_MS ?? 30_000,
       dagParseTimeoutMs: env.DAG_PARSE_TIMEOUT_MS ?? 600_000,
+      dagRetentionMs: env.DAG_RETENTION_MS ?? 7 * 86_400_000,
       pskVariable: env.AIRFLOW_PSK_VARIABLE ?? 'automl_training_psk',
       sourceConnId: env.AIRFLOW_SOURCE_CONN_ID ?? 'automl_source',
       mlflowConnId: env.AIRFLOW_MLFLOW_CONN_ID ?? 'automl_mlflow',

@@ -148,6 +148,10 @@ export class EnvironmentVariables {
   @IntVariable(10_000, 86_400_000, 'an integer number of milliseconds')
   DAG_PARSE_TIMEOUT_MS?: number;
 
+  // Up to ten years: past that, 0 (never retire) says it better.
+  @IntVariable(0, 315_360_000_000, 'an integer number of milliseconds (0 keeps every DAG file)')
+  DAG_RETENTION_MS?: number;
+
   @IntVariable(1, 100_000, 'an integer')
   STREAM_MAX_TOTAL?: number;
 

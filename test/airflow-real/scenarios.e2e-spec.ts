@@ -257,6 +257,50 @@ describeRealAirflow('jobs on a real Airflow 3 with the real trainer and MLflow',
     expect(await registeredVersions(done)).toHaveLength(1);
   });
 
+  timed('retirement: a completed job\'s DAG file leaves the folder after DAG_RETENTION_MS and its logs still answer; a failed job\'s retry deploys it again and completes', 720_000, async () => {
+    const retiring = await startService({ DAG_RETENTION_MS: '3000' });
+    const fileOf = (dagId: string) => join(info.dagsDir, `${dagId}.py`);
+    try {
+      const done = await createJob(retiring, request({ name: 'retired' }));
+      expect((await waitStatus(retiring, done.job_id, ['complete', 'failed'], 300_000)).status).toBe('complete');
+      await waitFor('the completed job\'s DAG file retired', async () => !existsSync(fileOf(done.airflow_dag_id)), 60_000);
+      // Airflow keeps the DAG's runs and task logs once its file is gone (it marks the DAG stale).
+      await sleep(6_000); // three parse intervals of the dag-processor
+      const logs = (await retiring.http().get(`${JOBS}/${done.job_id}/logs`).set(user()).expect(200)).body;
+      expect(logs.tasks.map((t: { task_id: string; state: string }) => `${t.task_id}:${t.state}`)).toEqual([
+        'train:success',
+        'report_running:success',
+        'report_complete:success',
+      ]);
+      expect(logs.tasks[0].lines.join('\n')).toContain('trainer:');
+
+      const retried = await createJob(retiring, request({ name: 'retried' }));
+      await waitStatus(retiring, retried.job_id, ['running'], 120_000);
+      await retiring.http().post(`${JOBS}/${retried.job_id}/cancel`).set(user()).expect(200);
+      // The cancelled attempt ends first: its task's failure callback comes late, and would fail the retry
+      // (a callback names no attempt).
+      await waitFor('the cancelled attempt\'s trainer gone', async () => trainerPids().length === 0, 60_000);
+      await waitFor(
+        'the cancelled attempt\'s train task ended',
+        async () => {
+          const logs = (await retiring.http().get(`${JOBS}/${retried.job_id}/logs`).set(user()).expect(200)).body;
+          return logs.tasks.every((t: { state: string | null }) => !['running', 'queued', 'scheduled', 'up_for_retry'].includes(t.state ?? ''));
+        },
+        60_000,
+      );
+      await sleep(5_000);
+      await waitFor('the cancelled job\'s DAG file retired', async () => !existsSync(fileOf(retried.airflow_dag_id)), 60_000);
+      // The retry writes the stored DAG back; the service answers 409 until Airflow has parsed it again.
+      expect((await trigger(retiring, retried.job_id)).status).toBe('queued');
+      expect(existsSync(fileOf(retried.airflow_dag_id))).toBe(true);
+      const again = await waitStatus(retiring, retried.job_id, ['complete', 'failed'], 300_000);
+      expect({ status: again.status, error: again.error_message }).toEqual({ status: 'complete', error: null });
+      await waitFor('the retried job\'s DAG file retired again', async () => !existsSync(fileOf(retried.airflow_dag_id)), 60_000);
+    } finally {
+      await retiring.close();
+    }
+  });
+
   timed('training failure (a missing column) fails the job naming the cause; trigger retries it and it runs again', 300_000, async () => {
     const created = await createJob(testApp, request({ name: 'missing column', feature_columns: ['mean_radius', 'no_such_column'] }));
     const failed = await waitStatus(testApp, created.job_id, ['complete', 'failed'], 200_000);

@@ -1,5 +1,5 @@
 import { AutoMLAlgorithm, Preset, problemTypesFor } from '../../src/automl-training/automl-training.enums';
-import { DagRenderer } from '../../src/automl-training/dag/dag-renderer';
+import { DagRenderer, trainingRuntime } from '../../src/automl-training/dag/dag-renderer';
 import { loadAppConfig } from '../../src/config/app.config';
 import { dagJob, inspectDags } from '../utils/dag-python';
 import { createJob } from '../utils/jobs';
@@ -68,7 +68,10 @@ describe('rendered DAGs', () => {
     const { source } = renderer.render(dagJob());
     expect(source).not.toContain(TEST_PSK);
     expect(source).toContain('PSK_VARIABLE = "automl_training_psk"');
-    expect(source).toContain('Variable.get(PSK_VARIABLE)');
+    // The runtime the DAG imports reads the Variable the DAG names, when a callback runs.
+    expect(source).toContain('psk_variable=PSK_VARIABLE');
+    expect(trainingRuntime().source).toContain('Variable.get(self.psk_variable)');
+    expect(trainingRuntime().source).not.toContain(TEST_PSK);
   });
 
   describe('over the API', () => {

@@ -6,7 +6,7 @@ import { join, resolve } from 'node:path';
 import { Preset } from '../../src/automl-training/automl-training.enums';
 import { DagJob, DagRenderer, MAX_CONTAINER_SPEC_BYTES } from '../../src/automl-training/dag/dag-renderer';
 import { loadAppConfig } from '../../src/config/app.config';
-import { dagJob, renderedJobSpec } from '../utils/dag-python';
+import { dagJob, renderedJobSpec, writeTrainingRuntime } from '../utils/dag-python';
 import { createJob, jobRequest } from '../utils/jobs';
 import { baseUrl, psk, startTestApp, TEST_PSK, TestApp } from '../utils/test-app';
 
@@ -59,6 +59,7 @@ function harness(request: Record<string, unknown>, raw?: string): Promise<Answer
 
 describe('the rendered DAG run by python3', () => {
   const dir = mkdtempSync(join(tmpdir(), 'automl-dag-train-'));
+  writeTrainingRuntime(dir);
 
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 

@@ -1,5 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http';
 import { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -132,7 +132,11 @@ export class AirflowDouble {
   parse(): string[] {
     const found: string[] = [];
     for (const file of readdirSync(this.options.dagsDir).filter((name) => name.endsWith('.py') && !name.startsWith('.'))) {
-      const source = readFileSync(join(this.options.dagsDir, file), 'utf8');
+      const own = readFileSync(join(this.options.dagsDir, file), 'utf8');
+      // A DAG file's tasks and dates may come from the runtime module it imports, as Airflow would see them.
+      const runtime = /^from (automl_runtime_\w+) import /m.exec(own)?.[1];
+      const runtimePath = runtime ? join(this.options.dagsDir, `${runtime}.py`) : null;
+      const source = runtimePath && existsSync(runtimePath) ? `${own}\n${readFileSync(runtimePath, 'utf8')}` : own;
       const dagId = /^DAG_ID = "([^"]+)"$/m.exec(source)?.[1];
       if (!dagId) continue;
       found.push(dagId);

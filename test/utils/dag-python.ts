@@ -1,7 +1,15 @@
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { AutoMLAlgorithm, Preset, ProblemType } from '../../src/automl-training/automl-training.enums';
-import { DagJob } from '../../src/automl-training/dag/dag-renderer';
+import { DagJob, trainingRuntime } from '../../src/automl-training/dag/dag-renderer';
+
+/** Writes the runtime module rendered DAGs import into `dir`, as the service does in its DAG folder. */
+export function writeTrainingRuntime(dir: string): void {
+  const runtime = trainingRuntime();
+  writeFileSync(join(dir, runtime.fileName), runtime.source);
+}
 
 /**
  * Python-side checks of a rendered DAG: it parses; JOB_SPEC decodes to the

@@ -1,5 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { TemplateDelegate } from 'handlebars';
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import { join } from 'node:path';
@@ -53,16 +54,49 @@ export interface RenderedDag {
  */
 export const MAX_CONTAINER_SPEC_BYTES = 128_000;
 
+/** The runtime module every DAG file imports: its module name (versioned by content) and its text. */
+export interface TrainingRuntime {
+  module: string;
+  fileName: string;
+  source: string;
+}
+
+/**
+ * The pattern, one line of the DAG folder's .airflowignore, that keeps Airflow's
+ * parser off every runtime version: the same files as a glob (Airflow 3's
+ * default syntax) and as a regular expression (Airflow 2's).
+ */
+export const RUNTIME_IGNORE_PATTERN = 'automl_runtime_*';
+
 let compiled: TemplateDelegate | null = null;
+let runtime: TrainingRuntime | null = null;
+
+function handlebars(): typeof import('handlebars') {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return require('handlebars') as typeof import('handlebars');
+}
 
 /** The DAG template, compiled on the first render (handlebars is loaded then: reads and writebacks never need it). */
 function template(): TemplateDelegate {
-  if (!compiled) {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const Handlebars = require('handlebars') as typeof import('handlebars');
-    compiled = Handlebars.compile(readFileSync(join(__dirname, 'training-dag.py.hbs'), 'utf8'), { noEscape: true, strict: true });
-  }
+  compiled ??= handlebars().compile(readFileSync(join(__dirname, 'training-dag.py.hbs'), 'utf8'), { noEscape: true, strict: true });
   return compiled;
+}
+
+/**
+ * This build's runtime module, named by a hash of its text: a DAG file names
+ * the version it was rendered with, so a changed runtime is a new file and
+ * never changes a DAG already deployed.
+ */
+export function trainingRuntime(): TrainingRuntime {
+  if (!runtime) {
+    const source = handlebars().compile(readFileSync(join(__dirname, 'training-runtime.py.hbs'), 'utf8'), { noEscape: true, strict: true })({
+      max_metrics: String(MAX_WRITEBACK_METRICS),
+      max_name_length: String(WRITEBACK_NAME_MAX_LENGTH),
+    });
+    const module = `automl_runtime_${createHash('sha256').update(source).digest('hex').slice(0, 16)}`;
+    runtime = { module, fileName: `${module}.py`, source };
+  }
+  return runtime;
 }
 
 /** The pod's AUTOML_JOB_SPEC_GZ_B64: base64 of the gzip of the spec's ASCII-only JSON. */
@@ -87,7 +121,8 @@ function registeredModelNameOf(domain: string, name: string): string {
 }
 
 /**
- * Renders a job's Airflow DAG from training-dag.py.hbs. Every value the
+ * Renders a job's Airflow DAG from training-dag.py.hbs: the job's own values
+ * and tasks, importing the shared runtime (trainingRuntime). Every value the
  * template receives is already a Python literal built by pythonString or
  * pythonJsonLiteral; user text only ever travels inside the JOB_SPEC JSON.
  */
@@ -127,13 +162,12 @@ export class DagRenderer {
     const containerSpec = trainingImage ? containerSpecValue(spec) : null;
     const source = template()({
       job_id_comment: job.jobId,
+      runtime_module: trainingRuntime().module,
       dag_id: pythonString(dagId),
       callback_url: pythonString(`${publicUrl}/api/automl/train/jobs/${job.jobId}/status`),
       psk_variable: pythonString(pskVariable),
       source_conn_id: pythonString(sourceConnId),
       mlflow_conn_id: pythonString(mlflowConnId),
-      max_metrics: String(MAX_WRITEBACK_METRICS),
-      max_name_length: String(WRITEBACK_NAME_MAX_LENGTH),
       auto_trigger: job.autoTrigger ? 'True' : 'False',
       start_date: pythonString(runIdTime(job.startDate)),
       training_image: trainingImage ? pythonString(trainingImage) : 'None',

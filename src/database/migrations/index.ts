@@ -4,6 +4,7 @@ import { CreateAuthFailures1764288000000 } from './1764288000000-CreateAuthFailu
 import { AddProblemColumnsAndResultSummary1795837482000 } from './1795837482000-AddProblemColumnsAndResultSummary';
 import { AddRunTimes1795840000000 } from './1795840000000-AddRunTimes';
 import { AddTuningBudget1795850000000 } from './1795850000000-AddTuningBudget';
+import { AddDagRetiredAt1795900000000 } from './1795900000000-AddDagRetiredAt';
 
 /** Every migration, in order. Listed explicitly so ts-jest, ts-node and dist all load the same set. */
 export const MIGRATIONS = [
@@ -13,4 +14,5 @@ export const MIGRATIONS = [
   AddProblemColumnsAndResultSummary1795837482000,
   AddRunTimes1795840000000,
   AddTuningBudget1795850000000,
+  AddDagRetiredAt1795900000000,
 ];

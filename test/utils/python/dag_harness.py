@@ -1,5 +1,8 @@
 """Runs parts of a rendered training DAG in plain python3, for the e2e tests (test use only).
 
+The DAG file imports its runtime module from its own folder (as in Airflow's DAG folder); its
+callables are those of the file's `job` (a TrainingJob).
+
 Reads one JSON request on stdin, prints one JSON answer on stdout. Airflow is stubbed only when it
 is not importable: the stubs record what the DAG gives its operators and serve the request's
 Connections and Variables. With a real Airflow the same values go through its environment
@@ -65,6 +68,7 @@ def install_airflow_stubs(request: Request) -> None:
         def __init__(self, task_id: str, **kwargs: Any) -> None:
             self.task_id = task_id
             self.kwargs = kwargs
+            self.python_callable = kwargs.get("python_callable")
             current[-1].task_dict[task_id] = self
 
         def __rshift__(self, other: "StubOperator") -> "StubOperator":
@@ -147,12 +151,19 @@ def configure_real_airflow(request: Request) -> None:
 
 
 def load_dag(path: str) -> types.ModuleType:
+    # As Airflow does: the DAG folder is on sys.path, so the DAG file imports its runtime module from there.
+    sys.path.insert(0, os.path.dirname(os.path.abspath(path)))
     spec = importlib.util.spec_from_file_location("rendered_training_dag", path)
     if spec is None or spec.loader is None:
         raise ImportError(f"cannot load {path}")
     dag_module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(dag_module)
     return dag_module
+
+
+def runtime_of(dag_module: types.ModuleType) -> types.ModuleType:
+    """The runtime module the DAG file imported (automl_runtime_<version>)."""
+    return sys.modules[type(dag_module.job).__module__]
 
 
 def task_arguments(dag_module: types.ModuleType) -> dict[str, dict[str, Any]]:
@@ -202,7 +213,7 @@ def wait_for_pids(tmpdir: str, timeout: float = 30.0) -> dict[str, int]:
 
 def run_train(dag_module: types.ModuleType) -> tuple[Any, str | None]:
     try:
-        return dag_module.train(), None
+        return dag_module.job.train(), None
     except BaseException as error:
         return None, f"{type(error).__name__}: {error}"
 
@@ -281,14 +292,14 @@ class StubTaskInstance:
 
 
 def scenario_report_complete(request: Request, dag_module: types.ModuleType, _tmpdir: str) -> dict[str, Any]:
-    dag_module.report_complete(ti=StubTaskInstance("report_complete", request["result"]))
+    dag_module.job.report_complete(ti=StubTaskInstance("report_complete", request["result"]))
     return {"reported": True}
 
 
 def scenario_report_running(_request: Request, dag_module: types.ModuleType, _tmpdir: str) -> dict[str, Any]:
     started = time.monotonic()
     try:
-        dag_module.report_running()
+        dag_module.job.report_running()
     except Exception as error:  # the answer reports whatever the callback raised
         return {"error": f"{type(error).__name__}: {error}", "seconds": time.monotonic() - started}
     return {"error": None, "seconds": time.monotonic() - started}
@@ -296,9 +307,9 @@ def scenario_report_running(_request: Request, dag_module: types.ModuleType, _tm
 
 def scenario_report_failure(_request: Request, dag_module: types.ModuleType, _tmpdir: str) -> dict[str, Any]:
     try:
-        dag_module.train()
+        dag_module.job.train()
     except Exception as error:
-        dag_module.report_failure({"exception": error, "task_instance": StubTaskInstance("train")})
+        dag_module.job.report_failure({"exception": error, "task_instance": StubTaskInstance("train")})
         return {"error": str(error)}
     return {"error": None}
 
@@ -313,19 +324,19 @@ def scenario_held(_request: Request, dag_module: types.ModuleType, tmpdir: str) 
     a kill before the trainer starts means no trainer starts."""
     calls: list[str] = []
     signal.signal(signal.SIGTERM, lambda _signum, _frame: calls.append("handler"))
-    with dag_module._SignalsHeld():
+    with runtime_of(dag_module)._SignalsHeld():
         os.kill(os.getpid(), signal.SIGTERM)
         time.sleep(0.2)
         calls.append("end of section")
     # The kill arrives while the task reads the Connections, before the trainer starts.
-    read_environment = dag_module.trainer_environment
+    read_environment = dag_module.job.trainer_environment
 
     def killed_while_reading(spec_path: str, result_path: str) -> dict[str, str]:
         dag_module.dag.task_dict["train"].on_kill()
         environment: dict[str, str] = read_environment(spec_path, result_path)
         return environment
 
-    setattr(dag_module, "trainer_environment", killed_while_reading)  # noqa: B010 - replaces the DAG's function
+    setattr(dag_module.job, "trainer_environment", killed_while_reading)  # noqa: B010 - replaces the job's method
     _, error = run_train(dag_module)
     return {"calls": calls, "error": error, "trainer_started": os.path.exists(os.path.join(tmpdir, "trainer-pids.json"))}
 
@@ -378,9 +389,9 @@ def main() -> None:
         stubbed = True
     dag_module = load_dag(request["dag"])
     if "callback_url" in request:
-        setattr(dag_module, "CALLBACK_URL", request["callback_url"])  # noqa: B010 - a module attribute the DAG reads
+        setattr(dag_module.job, "callback_url", request["callback_url"])  # noqa: B010 - an attribute the callbacks read
     if "grace_seconds" in request:
-        setattr(dag_module, "TRAINER_STOP_GRACE_SECONDS", request["grace_seconds"])  # noqa: B010 - as above
+        setattr(dag_module.job, "trainer_stop_grace_seconds", request["grace_seconds"])  # noqa: B010 - as above
     answer = SCENARIOS[request["scenario"]](request, dag_module, tmpdir)
     answer["stubbed_airflow"] = stubbed
     answer["masked"] = MASKED
