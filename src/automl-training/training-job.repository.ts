@@ -149,8 +149,11 @@ function runTimes(status: string): string[] {
   ];
 }
 
-/** The writeback's one statement (TrainingJobRepository.advance), built once. */
-const ADVANCE_SQL = `WITH ${CLOCK}, current AS (
+/**
+ * The writeback's one statement (TrainingJobRepository.advance), built once with the job columns it returns
+ * (`returning`: the entity's columns, never `job.*`; see jobColumns).
+ */
+const advanceSql = (returning: string): string => `WITH ${CLOCK}, current AS (
          SELECT job_id, status FROM automl_training_jobs
           WHERE job_id = $1 AND deleted_at IS NULL AND status = ANY($2)
           FOR UPDATE
@@ -168,7 +171,7 @@ const ADVANCE_SQL = `WITH ${CLOCK}, current AS (
                 updated_at = ${CLOCK_NOW}
            FROM current
           WHERE job.job_id = current.job_id
-          RETURNING job.*, current.status AS previous_status
+          RETURNING ${returning}, current.status AS previous_status
        ), logged AS (
          INSERT INTO automl_training_job_transitions (job_id, from_status, to_status, source, actor, error_message, at)
          SELECT job_id, previous_status, status, $7, $8, $9, updated_at FROM updated
@@ -191,7 +194,8 @@ export class TrainingJobRepository {
   }
 
   async findById(jobId: string): Promise<TrainingJobEntity | null> {
-    const rows = await this.sql('SELECT * FROM automl_training_jobs WHERE job_id = $1 AND deleted_at IS NULL', [jobId], 'job_by_id');
+    this.byIdSql ??= `SELECT ${this.jobColumns()} FROM automl_training_jobs WHERE job_id = $1 AND deleted_at IS NULL`;
+    const rows = await this.sql(this.byIdSql, [jobId], 'job_by_id');
     return rows.length > 0 ? this.toEntity(rows[0]) : null;
   }
 
@@ -480,7 +484,7 @@ export class TrainingJobRepository {
     transition: Omit<TransitionRecord, 'from' | 'to'>,
   ): Promise<TrainingJobEntity | null> {
     const rows = await this.sql(
-      ADVANCE_SQL,
+      (this.advanceSql ??= advanceSql(this.jobColumns('job.'))),
       [
         jobId,
         from,
@@ -516,6 +520,18 @@ export class TrainingJobRepository {
 
   /** Entity property ← row column, worked out once from the entity's metadata. */
   private columnPairs: [string, string][] | null = null;
+  private byIdSql: string | null = null;
+  private advanceSql: string | null = null;
+
+  /**
+   * The entity's columns, quoted (each prefixed, e.g. `job.`). The named (prepared) statements select these,
+   * never `*`: a column that a newer replica's migration adds would otherwise change their result type, and
+   * PostgreSQL then refuses them ("cached plan must not change result type") on every pooled connection of the
+   * replicas still running, until each connection closes.
+   */
+  private jobColumns(prefix = ''): string {
+    return this.jobs.metadata.columns.map((column) => `${prefix}"${column.databaseName}"`).join(', ');
+  }
 
   private toEntity(row: Record<string, unknown>): TrainingJobEntity {
     this.columnPairs ??= this.jobs.metadata.columns.map((column) => [column.propertyName, column.databaseName]);

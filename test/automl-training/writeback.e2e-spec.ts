@@ -93,6 +93,22 @@ describe('PUT /jobs/{job_id}/status (DAG writeback)', () => {
     expect(after.body).toEqual(before);
   });
 
+  it('should keep answering reads and writebacks after a newer replica\'s migration adds a column (no `*` in prepared statements)', async () => {
+    const job = await createJob(testApp);
+    // Prepare the named statements on the pool's connections first, as a running replica has.
+    for (let i = 0; i < 3; i++) await testApp.http().get(`/api/automl/train/jobs/${job.job_id}`).set(psk()).expect(200);
+    await writeback(testApp, job.job_id, { status: 'running' }).expect(200);
+    await testApp.dataSource.query('ALTER TABLE automl_training_jobs ADD COLUMN added_by_a_newer_replica text');
+    try {
+      for (let i = 0; i < 3; i++) await testApp.http().get(`/api/automl/train/jobs/${job.job_id}`).set(psk()).expect(200);
+      await writeback(testApp, job.job_id, { status: 'running' }).expect(200);
+      const done = await writeback(testApp, job.job_id, { status: 'complete', mlflow_run_id: 'r1' }).expect(200);
+      expect(done.body.status).toBe('complete');
+    } finally {
+      await testApp.dataSource.query('ALTER TABLE automl_training_jobs DROP COLUMN added_by_a_newer_replica');
+    }
+  });
+
   it('should refuse a regression between non-terminal statuses (running → queued) with 409', async () => {
     const job = await createJob(testApp);
     await writeback(testApp, job.job_id, { status: 'running' }).expect(200);
