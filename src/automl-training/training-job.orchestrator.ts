@@ -42,14 +42,16 @@ export class TrainingJobOrchestrator {
   ) {}
 
   /**
-   * ready (or failed, as a retry) → queued: unpause the DAG and start a run with our own run id. A retry first
-   * deploys the stored DAG again (its file may have been retired), so Airflow re-parses it before it can run.
+   * ready (or failed, as a retry) → queued: unpause the DAG and start a run with our own run id. A retry of a
+   * retired job first deploys the stored DAG again, so Airflow re-parses it before it can run.
    */
   async trigger(jobId: string, principal: Principal): Promise<TrainingJobEntity> {
     let job = await this.load(jobId, principal);
     if (!canTrigger(job.status)) throw new JobNotTriggerableError(jobId, job.status);
     if (!this.airflow.configured) throw new AirflowNotConfiguredError();
-    if (job.status === Status.Failed) job = await this.redeploy(job, principal);
+    // Only a retired job's file must come back (and its retirement be cleared, which moves its version): a job
+    // whose file is still there keeps its version, so a repeated trigger names the same run (see manualRunId).
+    if (job.status === Status.Failed && job.dagRetiredAt !== null) job = await this.redeploy(job, principal);
     const dagId = job.airflowDagId!;
     const actor = actorOf(principal);
     const run = await this.onAirflow(async () => {
