@@ -2,9 +2,9 @@ import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Client } from 'pg';
 import { freePort } from './net';
 import { ROOT } from './service-main';
+import { withClient } from './source-database';
 
 /** The committed lock of Airflow 3 (and its providers) that `scripts/pyenv.sh` installs, cached by hash. */
 export const AIRFLOW_LOCK = join(ROOT, 'deploy', 'airflow', 'requirements.lock');
@@ -410,16 +410,6 @@ function rssKiB(pid: number): number {
     return match ? Number(match[1]) : 0;
   } catch {
     return 0;
-  }
-}
-
-async function withClient<T>(url: string, fn: (client: Client) => Promise<T>): Promise<T> {
-  const client = new Client({ connectionString: url });
-  await client.connect();
-  try {
-    return await fn(client);
-  } finally {
-    await client.end();
   }
 }
 

@@ -24,7 +24,8 @@ export const SOURCE_SCHEMA = 'samples';
 
 const ident = (name: string) => `"${name.replace(/"/g, '""')}"`;
 
-async function withClient<T>(url: string, fn: (client: Client) => Promise<T>): Promise<T> {
+/** One pg client on `url` for `fn`, always closed. */
+export async function withClient<T>(url: string, fn: (client: Client) => Promise<T>): Promise<T> {
   const client = new Client({ connectionString: url });
   await client.connect();
   try {
