@@ -251,10 +251,12 @@ describeRealAirflow('Airflow double vs real Airflow 3: the same client calls', (
       if (target.name === 'double') await target.parse();
       else await rest.waitDag(AUTO, 200, 30_000);
       const back = (await target.client.getDag(AUTO, signal())) !== null;
-      unlinkSync(join(target.dagsDir, `${AUTO}.py`));
-      // Back means scheduled again (@once, its runs went with the DAG): a run of `true` may be under way, and
-      // Airflow refuses (409) to delete a DAG while a task of it runs; once it finished, delete.
+      // Back means scheduled again (@once, its runs went with the DAG): a run of `true` may be under way. It needs
+      // its file to start (without it Airflow 3 reschedules the task, "Dag not found during start up", and the run
+      // never ends), and Airflow refuses (409) to delete a DAG while a task of it runs: let it finish, then remove
+      // the file and delete.
       await target.settled(AUTO);
+      unlinkSync(join(target.dagsDir, `${AUTO}.py`));
       await target.client.deleteDag(AUTO, signal()).catch(async (error: { status?: number }) => {
         if (error.status !== 409) throw error;
         await target.settled(AUTO);
