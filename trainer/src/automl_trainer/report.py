@@ -17,7 +17,7 @@ import numpy as np
 from automl_trainer.algorithms.base import Algorithm, Context
 from automl_trainer.evaluate import OBJECTIVES, evaluate
 from automl_trainer.prepare import Data
-from automl_trainer.serving import Meta
+from automl_trainer.serving import Meta, class_columns
 
 MAX_ROWS = 5000  # permutation importance on at most this many test rows
 PERMUTATION_SECONDS = 60.0  # stop adding repeats after this long (every column gets at least one)
@@ -134,7 +134,7 @@ def evaluation_figures(ctx: Context, test: Data, scores: np.ndarray, meta: Meta)
     if problem in ("binary_classification", "multiclass_classification"):
         assert test.y is not None
         classes = [str(c) for c in meta.classes or []]
-        proba = np.column_stack([1.0 - scores, scores]) if scores.ndim == 1 else scores
+        proba = class_columns(scores)
         predicted = proba.argmax(axis=1)
         fig = _figure(max(5.0, 0.6 * len(classes) + 3), max(4.0, 0.6 * len(classes) + 2))
         ax = fig.subplots()

@@ -206,6 +206,20 @@ class Meta:
         return cls(**{**raw, "features": Features.from_json(raw["features"])})
 
 
+def class_columns(scores: np.ndarray) -> np.ndarray:
+    """Classifier scores as one column per class: P(class 1) becomes [P(class 0), P(class 1)]."""
+    return np.column_stack([1.0 - scores, scores]) if scores.ndim == 1 else scores
+
+
+def fill_missing(values: np.ndarray, medians: np.ndarray) -> np.ndarray:
+    """NaN cells take their column's training median (the isolation forest's imputation)."""
+    holes = np.isnan(values)
+    if holes.any():
+        values = values.copy()
+        values[holes] = np.take(medians, np.nonzero(holes)[1])
+    return values
+
+
 def scores_to_answer(meta: Meta, scores: np.ndarray, method: str, index: pd.Index | None = None) -> Any:
     """The library-neutral scores of a model kind (P(class 1), class probabilities, values, anomaly scores,
     estimated rewards per action) as the documented answer for `method`."""
@@ -217,8 +231,7 @@ def scores_to_answer(meta: Meta, scores: np.ndarray, method: str, index: pd.Inde
     problem = meta.problem
     if problem in ("binary_classification", "multiclass_classification"):
         classes = list(meta.classes or [])
-        proba = np.column_stack([1.0 - scores, scores]) if scores.ndim == 1 else scores
-        proba = np.clip(proba, 0.0, None)
+        proba = np.clip(class_columns(scores), 0.0, None)
         total = proba.sum(axis=1, keepdims=True)
         proba = np.divide(proba, total, out=np.full_like(proba, 1.0 / proba.shape[1]), where=total > 0)
         if method == "predict_proba":
@@ -293,10 +306,7 @@ class Scorer:
             rows = vw_feature_strings(X, set(meta.features.categorical_keys))
             raw = vw_predict(self.model, mode, rows, len(meta.actions or []))
             return -raw if mode == "bandit" else raw  # VW estimates costs; rewards are their negation
-        medians = np.asarray(meta.extra["medians"], dtype=np.float64)
-        values = X.to_numpy(dtype=np.float64, copy=True)
-        holes = np.isnan(values)
-        values[holes] = np.take(medians, np.nonzero(holes)[1])
+        values = fill_missing(X.to_numpy(dtype=np.float64), np.asarray(meta.extra["medians"], dtype=np.float64))
         return -np.asarray(self.model.score_samples(values), dtype=np.float64)  # higher = more abnormal
 
 

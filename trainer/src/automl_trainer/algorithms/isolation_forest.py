@@ -14,6 +14,7 @@ import optuna
 
 from automl_trainer.algorithms.base import Algorithm, Context, Exported, Fitted, Monitor
 from automl_trainer.prepare import Data
+from automl_trainer.serving import fill_missing
 from automl_trainer.track import pins
 
 
@@ -76,11 +77,3 @@ class ImputedForest:
     def __init__(self, forest: Any, medians: np.ndarray) -> None:
         self.forest = forest
         self.medians = medians
-
-
-def fill_missing(values: np.ndarray, medians: np.ndarray) -> np.ndarray:
-    holes = np.isnan(values)
-    if holes.any():
-        values = values.copy()
-        values[holes] = np.take(medians, np.nonzero(holes)[1])
-    return values
