@@ -3,21 +3,24 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from sklearn.metrics import roc_auc_score
 
 from automl_trainer.algorithms import get_algorithm
-from automl_trainer.algorithms.base import Context
+from automl_trainer.algorithms.base import Bag, Context
 from automl_trainer.evaluate import mean_ndcg, off_policy, random_order_ndcg
 from automl_trainer.prepare import Data, Preprocessing
-from automl_trainer.serving import Column, Features
+from automl_trainer.serving import Column, Features, Meta, Scorer
 from automl_trainer.spec import Tuning
 from automl_trainer.tune import CV_BELOW_ROWS, CV_FOLDS, PATIENCE, TUNE_SHARE, tune, validation_for
 
 
-def _binary(n: int) -> tuple[Data, Context]:
-    rng = np.random.default_rng(0)
+def _binary(n: int, seed: int = 0) -> tuple[Data, Context]:
+    rng = np.random.default_rng(seed)
     X = pd.DataFrame({"f0": rng.normal(size=n), "f1": rng.normal(size=n)})
     y = (X["f0"] + rng.normal(0, 0.5, n) > 0).astype(np.int64).to_numpy()
     columns = [Column(name="a", key="f0", kind="number"), Column(name="b", key="f1", kind="number")]
@@ -104,6 +107,41 @@ def test_a_first_trial_cut_by_the_deadline_still_gives_a_sound_model() -> None:
     assert result.history[0]["cut_by_deadline"] is True
     assert result.params["n_estimators"] >= 100  # the library's default, not the cut trial's one round
     assert _test_auc({"trials": 5, "time_budget_minutes": 0.0001}) > 0.9
+
+
+def test_a_cv_search_ends_in_the_bag_of_its_best_trials_fold_models(tmp_path: Path) -> None:
+    """Below CV_BELOW_ROWS the boosters' final model is the best trial's fold models (trained two at a time),
+    averaged; the exported bag scores the same through the registered model's Scorer (XGBoost's members saved up
+    to their early-stopped best round, as the trainer's own predictions use them). Above it: one refit."""
+    held, _ = _binary(500, seed=1)
+    for name in ("lightgbm_classifier", "xgboost_classifier"):
+        algo = get_algorithm(name)
+        data, ctx = _binary(600)
+        ctx = replace(ctx, folds_at_once=2)
+        result, final = tune(algo, data, ctx, Tuning(4, 5), time.monotonic())
+        assert isinstance(final.model, Bag) and len(final.model.members) == CV_FOLDS
+        assert result.final_model == f"bag of {CV_FOLDS} fold models"
+        assert result.valid_method == "cv" and result.valid_folds == CV_FOLDS
+        expected = np.mean([algo.predict(member, held, ctx) for member in final.model.members], axis=0)
+        np.testing.assert_allclose(algo.predict(final.model, held, ctx), expected)
+        assert float(roc_auc_score(held.y, expected)) > 0.85  # f0 itself scores about 0.94
+        directory = tmp_path / name
+        directory.mkdir()
+        exported = algo.export(final.model, ctx, str(directory))
+        assert exported.extra["bag"] == sorted(p.name for p in Path(exported.path).iterdir())
+        meta = Meta(
+            problem=ctx.problem,
+            algorithm=name,
+            library=exported.library,
+            model_format=exported.model_format,
+            features=ctx.preprocessing.features,
+            classes=[0, 1],
+            extra=exported.extra,
+        )
+        np.testing.assert_allclose(Scorer(meta, exported.path).scores(held.X), expected, rtol=1e-5, atol=1e-7)
+    large, ctx = _binary(CV_BELOW_ROWS + 100)
+    result, final = tune(get_algorithm("lightgbm_classifier"), large, ctx, Tuning(1, 5), time.monotonic())
+    assert result.final_model == "refit on every training row" and not isinstance(final.model, Bag)
 
 
 def test_the_search_stops_when_it_stops_improving() -> None:

@@ -46,7 +46,14 @@ def run_pipeline(spec: JobSpec, source_url: str, run_id: str, threads: int, star
     data, pre = prepare(frame, features, spec)
     raw_example = frame[features].head(package.EXAMPLE_ROWS).copy()  # keeps each column's dtype for the signature
     del frame
-    ctx = Context(problem=spec.problem_type, preprocessing=pre, threads=useful_threads(threads, data.X.size), seed=SEED)
+    per_model = useful_threads(threads, data.X.size)
+    ctx = Context(
+        problem=spec.problem_type,
+        preprocessing=pre,
+        threads=per_model,
+        seed=SEED,
+        folds_at_once=max(1, threads // per_model),  # small tables: cross-validation folds side by side
+    )
     train_rows, test_rows = split(data, spec.problem_type, TEST_FRACTION, SEED)
     train, test = data.take(train_rows), data.take(test_rows)
     training_started = time.monotonic()  # the budget's clock: loading and preparing the table do not count
@@ -83,7 +90,8 @@ def run_pipeline(spec: JobSpec, source_url: str, run_id: str, threads: int, star
     result, final = tune(algo, train, ctx, spec.tuning, training_started)
     log(
         f"{result.trials_run} trials ({result.trials_pruned} pruned, stopped by {result.stopped_by}, validation "
-        f"{result.valid_method} on {result.valid_rows} rows) in {result.seconds:.1f}s; best {result.params}"
+        f"{result.valid_method} on {result.valid_rows} rows) in {result.seconds:.1f}s; final model: "
+        f"{result.final_model}; best {result.params}"
     )
 
     # evaluate
@@ -107,6 +115,7 @@ def run_pipeline(spec: JobSpec, source_url: str, run_id: str, threads: int, star
             **{f"hp.{k}": v for k, v in result.params.items()},
             "validation_method": result.valid_method,
             "search_stopped_by": result.stopped_by,
+            "final_model": result.final_model,
         }
     )
     time_used = time.monotonic() - started

@@ -20,8 +20,9 @@ predict(rows, params={"predict_method": m}), m one of:
 from __future__ import annotations
 
 import json
+import os
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -193,7 +194,7 @@ class Meta:
     classes: list[Any] | None = None  # classifiers: label values; class index i = classes[i]
     actions: list[Any] | None = None  # bandit: action values; action index i = actions[i]
     label: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)  # per library: VW args/mode, isolation forest medians
+    extra: dict[str, Any] = field(default_factory=dict)  # VW args/mode, isolation forest medians, a bag's files
     format: str = FORMAT
 
     def to_json(self) -> dict[str, Any]:
@@ -260,10 +261,15 @@ def _values(values: list[Any]) -> np.ndarray:
 
 
 class Scorer:
-    """A fitted model file of one library; scores() takes the encoded frame (internal names, float64)."""
+    """A fitted model file of one library; scores() takes the encoded frame (internal names, float64).
+
+    A bag (meta.extra["bag"]: the member files in `path`, a folder) scores the mean of its members' scores."""
 
     def __init__(self, meta: Meta, path: str) -> None:
         self.meta = meta
+        self.members = [Scorer(_member_meta(meta), os.path.join(path, name)) for name in meta.extra.get("bag") or []]
+        if self.members:
+            return
         library = meta.library
         if library == "lightgbm":
             import lightgbm
@@ -287,6 +293,8 @@ class Scorer:
             raise ValueError(f"unknown model library {library}")
 
     def scores(self, X: pd.DataFrame) -> np.ndarray:
+        if self.members:
+            return np.mean([member.scores(X) for member in self.members], axis=0)
         meta, library = self.meta, self.meta.library
         if library == "lightgbm":
             return np.asarray(self.model.predict(X.to_numpy(dtype=np.float64)), dtype=np.float64)
@@ -308,6 +316,10 @@ class Scorer:
             return -raw if mode == "bandit" else raw  # VW estimates costs; rewards are their negation
         values = fill_missing(X.to_numpy(dtype=np.float64), np.asarray(meta.extra["medians"], dtype=np.float64))
         return -np.asarray(self.model.score_samples(values), dtype=np.float64)  # higher = more abnormal
+
+
+def _member_meta(meta: Meta) -> Meta:
+    return replace(meta, extra={k: v for k, v in meta.extra.items() if k != "bag"})
 
 
 def predict_frame(meta: Meta, scorer: Scorer, rows: pd.DataFrame, method: str = "predict") -> Any:

@@ -10,15 +10,20 @@ Validation fits the data size: below CV_BELOW_ROWS training rows each trial is s
 
 Trial 0 is the library's defaults, then a few known strong configurations (the algorithm's starting points),
 then TPE (multivariate, seeded); a holdout trial reports its metric every boosting round / pass to a median pruner,
-a CV trial after every fold. The final model is refit on every training row with the best trial's parameters and
-its boosting rounds / passes (the folds' mean, scaled to the larger set); a trial cut by the deadline never sets
-them below the library's default, and the final fit itself is never cut.
+a CV trial after every fold. On a table small enough to train on fewer threads than the job has, the folds of a CV
+trial train side by side (Context.folds_at_once).
+
+The final model: for a CV search of an algorithm that bags (LightGBM, XGBoost), the best trial's fold models,
+averaged; otherwise a refit on every training row with the best trial's parameters and its boosting rounds / passes
+(the folds' mean, scaled to the larger set); a trial cut by the deadline never sets them below the library's
+default, and the final fit itself is never cut.
 """
 
 from __future__ import annotations
 
 import math
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -67,6 +72,7 @@ class TuneResult:
     valid_rows: int = 0
     valid_folds: int = 0
     stopped_by: str = "trials"  # trials | deadline | patience | no search
+    final_model: str = "refit on every training row"  # or "bag of k fold models"
 
 
 def validation_for(train: Data, problem: str, seed: int) -> Validation:
@@ -105,36 +111,65 @@ def tune(algo: Algorithm, train: Data, ctx: Context, tuning: Any, started: float
     for point in algo.starting_points(ctx):
         study.enqueue_trial(point, skip_if_exists=True)
 
+    at_once = max(1, min(ctx.folds_at_once, len(validation.pairs))) if cv else 1
+    pool = ThreadPoolExecutor(max_workers=at_once) if at_once > 1 else None  # the libraries release the GIL
+    kept: dict[str, Any] = {"number": None, "value": None, "models": []}  # the best whole CV trial's fold models
+
+    def release(models: list[Any]) -> None:
+        for model in models:
+            algo.release(model)
+
     def objective(trial: optuna.Trial) -> float:
         params = algo.suggest(trial, ctx)
         values: list[float] = []
         rounds: list[int] = []
+        models: list[Any] = []
         cut = False
-        for i, (fit_part, valid_part) in enumerate(validation.pairs):
+
+        def fold(pair: tuple[Data, Data]) -> tuple[Fitted, float | None, bool]:
+            fit_part, valid_part = pair
             monitor = Monitor(None if cv else trial, deadline)
             fitted = algo.fit(params, fit_part, valid_part, ctx, monitor)
             try:
                 scores = algo.predict(fitted.model, valid_part, ctx)
                 value = evaluate(ctx.problem, valid_part, scores).get(objective_name)
-            finally:
+            except BaseException:
                 algo.release(fitted.model)
-            if value is None or not math.isfinite(value):
-                raise optuna.TrialPruned(f"{objective_name} undefined on the validation rows")
-            values.append(float(value))
-            if fitted.rounds:
-                rounds.append(int(fitted.rounds))
-            cut = monitor.cut
-            if cut:
-                break
-            if cv:
-                trial.report(float(np.mean(values)), i)
-                if trial.should_prune():
-                    raise optuna.TrialPruned(f"pruned after fold {i + 1}")
+                raise
+            return fitted, value, monitor.cut
+
+        try:
+            for start in range(0, len(validation.pairs), at_once):
+                batch = validation.pairs[start : start + at_once]
+                done = list(pool.map(fold, batch)) if pool is not None else [fold(batch[0])]
+                for fitted, value, fold_cut in done:
+                    models.append(fitted.model)
+                    if value is None or not math.isfinite(value):
+                        raise optuna.TrialPruned(f"{objective_name} undefined on the validation rows")
+                    values.append(float(value))
+                    if fitted.rounds:
+                        rounds.append(int(fitted.rounds))
+                    cut = cut or fold_cut
+                if cut:
+                    break
+                if cv:
+                    trial.report(float(np.mean(values)), len(values) - 1)
+                    if trial.should_prune():
+                        raise optuna.TrialPruned(f"pruned after fold {len(values)}")
+        except BaseException:
+            release(models)
+            raise
+        value = float(np.mean(values))
         trial.set_user_attr("rounds", round(float(np.mean(rounds))) if rounds else None)
         trial.set_user_attr("cut", cut)
         trial.set_user_attr("folds", len(values))
         trial.set_user_attr("std", float(np.std(values)) if len(values) > 1 else None)
-        return float(np.mean(values))
+        if cv and not cut and _improves(value, kept["value"], direction, margin=0.0):
+            release(kept["models"])
+            kept.update(number=trial.number, value=value, models=models)
+        else:
+            release(models)
+        return value
 
     stop = {"by": "trials"}
     best_seen: dict[str, Any] = {"value": None, "since": 0}
@@ -156,12 +191,17 @@ def tune(algo: Algorithm, train: Data, ctx: Context, tuning: Any, started: float
             study.stop()
 
     remaining = max(1.0, deadline - time.monotonic())
-    study.optimize(objective, n_trials=tuning.trials, timeout=remaining, callbacks=[callbacks])
+    try:
+        study.optimize(objective, n_trials=tuning.trials, timeout=remaining, callbacks=[callbacks])
+    finally:
+        if pool is not None:
+            pool.shutdown()
 
     ran = [t for t in study.trials if t.state != optuna.trial.TrialState.WAITING]  # not the unused enqueued ones
     complete = [t for t in ran if t.state == optuna.trial.TrialState.COMPLETE]
     pruned = [t for t in ran if t.state == optuna.trial.TrialState.PRUNED]
     whole = [t for t in complete if not t.user_attrs.get("cut")] or complete  # a cut trial only if nothing else
+    best = None
     if whole:
         best = (max if direction == "maximize" else min)(whole, key=lambda t: float(t.value))  # type: ignore[arg-type]
         params, rounds, best_valid = dict(best.params), best.user_attrs.get("rounds"), best.value
@@ -187,8 +227,16 @@ def tune(algo: Algorithm, train: Data, ctx: Context, tuning: Any, started: float
         }
         for t in ran
     ]
-    final_params = algo.refit_params(params, Fitted(model=None, rounds=rounds), validation.fit_fraction)
-    final = algo.fit(final_params, train, None, ctx, Monitor(None, math.inf))
+    bag = algo.bag(kept["models"]) if best is not None and kept["number"] == best.number else None
+    if bag is not None:
+        final_model = f"bag of {len(kept['models'])} fold models"
+        final_params = {**params, "n_estimators": rounds} if rounds else params
+        final = Fitted(model=bag, rounds=rounds)
+    else:
+        release(kept["models"])
+        final_model = "refit on every training row"
+        final_params = algo.refit_params(params, Fitted(model=None, rounds=rounds), validation.fit_fraction)
+        final = algo.fit(final_params, train, None, ctx, Monitor(None, math.inf))
     result = TuneResult(
         params=final_params,
         trials_run=len(ran),
@@ -201,12 +249,13 @@ def tune(algo: Algorithm, train: Data, ctx: Context, tuning: Any, started: float
         valid_rows=validation.rows,
         valid_folds=len(validation.pairs),
         stopped_by=stop["by"] if len(ran) < tuning.trials else "trials",
+        final_model=final_model,
     )
     return result, final
 
 
-def _improves(value: float, best: float | None, direction: str) -> bool:
+def _improves(value: float, best: float | None, direction: str, margin: float | None = None) -> bool:
     if best is None:
         return True
-    margin = MIN_IMPROVEMENT * max(abs(best), 1e-12)
+    margin = MIN_IMPROVEMENT * max(abs(best), 1e-12) if margin is None else margin
     return value > best + margin if direction == "maximize" else value < best - margin

@@ -20,6 +20,7 @@ class Context:
     preprocessing: Preprocessing
     threads: int
     seed: int
+    folds_at_once: int = 1  # cross-validation folds trained side by side (each on `threads` threads)
 
     @property
     def n_classes(self) -> int:
@@ -81,6 +82,13 @@ class Fitted:
     rounds: int | None = None  # boosting rounds / VW passes that early stopping kept
 
 
+@dataclass
+class Bag:
+    """The fold models of the best cross-validated trial: the final model averages their scores."""
+
+    members: list[Any]
+
+
 class Algorithm(ABC):
     def __init__(self, name: str) -> None:
         self.name = name
@@ -114,6 +122,11 @@ class Algorithm(ABC):
     def predict(self, model: Any, data: Data, ctx: Context) -> np.ndarray:
         """Scores evaluate() understands: P(class 1), class probabilities, values, ranking scores,
         anomaly scores (higher = more abnormal) or, for the bandit, estimated reward per action."""
+
+    def bag(self, members: list[Any]) -> Any | None:
+        """The final model made of a cross-validated trial's fold models, or None when this algorithm refits on
+        every training row instead (the benchmark decides per family)."""
+        return None
 
     def release(self, model: Any) -> None:  # noqa: B027  optional hook, a no-op for most libraries
         """Free native resources of a model that is no longer needed."""
