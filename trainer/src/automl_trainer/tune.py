@@ -36,7 +36,7 @@ from automl_trainer.prepare import Data, folds, split
 
 VALID_FRACTION = 0.2
 TUNE_SHARE = 0.8
-CV_BELOW_ROWS = 10_000
+CV_BELOW_ROWS = 20_000
 CV_FOLDS = 5
 PATIENCE = 30
 MIN_IMPROVEMENT = 1e-4  # relative: smaller gains do not reset the patience count
