@@ -8,8 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 from sklearn.metrics import roc_auc_score
 
+import automl_trainer.tune as tune_module
 from automl_trainer.algorithms import get_algorithm
 from automl_trainer.algorithms.base import Bag, Context
 from automl_trainer.evaluate import mean_ndcg, off_policy, random_order_ndcg
@@ -172,3 +174,31 @@ def test_off_policy_estimates_against_a_known_policy() -> None:
     assert abs(values["policy_value_ips"] - 1.0) < 0.05
     assert values["policy_value_dr"] == 1.0
     assert abs(values["logged_policy_value"] - 0.5) < 0.03
+
+
+def test_a_big_table_is_searched_on_a_sample_and_trained_on_every_row(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Above SEARCH_ROWS training rows the trials see a stratified sample of about that many; the final model is
+    refit on every row (its rounds scaled from the sample's fit rows, at most doubled)."""
+    monkeypatch.setattr(tune_module, "SEARCH_ROWS", 1000)
+    monkeypatch.setattr(tune_module, "CV_BELOW_ROWS", 500)  # the sample is searched on a holdout
+    data, ctx = _binary(4000)
+    sample = tune_module.search_sample(data, "binary_classification", 0)
+    assert abs(len(sample) - 1000) <= 1
+    assert abs(sample.y.mean() - data.y.mean()) < 0.01  # type: ignore[union-attr]  stratified
+    algo = get_algorithm("lightgbm_classifier")
+    fitted_rows: list[int] = []
+    fit = algo.fit
+
+    def counted(params: dict[str, object], train: Data, *rest: object) -> object:
+        fitted_rows.append(len(train))
+        return fit(params, train, *rest)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(algo, "fit", counted)
+    result, final = tune(algo, data, ctx, Tuning(3, 5), time.monotonic())
+    assert result.search_rows == len(sample) and result.valid_rows == 200
+    assert result.final_model == "refit on every training row"
+    assert fitted_rows == [800, 800, 800, len(data)]  # three trials on the sample's fit rows, then every row
+    held, _ = _binary(2000, seed=1)
+    assert float(roc_auc_score(held.y, algo.predict(final.model, held, ctx))) > 0.9
+    small, _ = _binary(800)
+    assert tune_module.search_sample(small, "binary_classification", 0) is small

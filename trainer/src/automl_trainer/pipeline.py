@@ -89,9 +89,9 @@ def run_pipeline(spec: JobSpec, source_url: str, run_id: str, threads: int, star
     # tune / train
     result, final = tune(algo, train, ctx, spec.tuning, training_started)
     log(
-        f"{result.trials_run} trials ({result.trials_pruned} pruned, stopped by {result.stopped_by}, validation "
-        f"{result.valid_method} on {result.valid_rows} rows) in {result.seconds:.1f}s; final model: "
-        f"{result.final_model}; best {result.params}"
+        f"{result.trials_run} trials ({result.trials_pruned} pruned, stopped by {result.stopped_by}, search on "
+        f"{result.search_rows} of {len(train)} training rows, validation {result.valid_method} on "
+        f"{result.valid_rows} rows) in {result.seconds:.1f}s; final model: {result.final_model}; best {result.params}"
     )
 
     # evaluate
@@ -116,6 +116,7 @@ def run_pipeline(spec: JobSpec, source_url: str, run_id: str, threads: int, star
             "validation_method": result.valid_method,
             "search_stopped_by": result.stopped_by,
             "final_model": result.final_model,
+            "search_rows": result.search_rows,
         }
     )
     time_used = time.monotonic() - started

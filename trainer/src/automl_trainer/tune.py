@@ -6,7 +6,8 @@ the report), and a trial running then stops its boosting/passes there (it is mar
 bound: the search also ends once PATIENCE finished trials in a row have not improved the best validation score.
 
 Validation fits the data size: below CV_BELOW_ROWS training rows each trial is scored by k-fold cross-validation
-(stratified for classification and labelled anomalies, grouped for ranking), above it on one holdout (20 %).
+(stratified for classification and labelled anomalies, grouped for ranking), above it on one holdout (20 %). Above
+SEARCH_ROWS the search runs on a sample of that many rows; the final model trains on every row.
 
 Trial 0 is the library's defaults, then a few known strong configurations (the algorithm's starting points),
 then TPE (multivariate, seeded); a holdout trial reports its metric every boosting round / pass to a median pruner,
@@ -39,6 +40,7 @@ TUNE_SHARE = 0.8
 CV_BELOW_ROWS = 20_000
 CV_FOLDS = 5
 PATIENCE = 30
+SEARCH_ROWS = 500_000  # above this many training rows the search runs on a sample of them (stratified / grouped)
 MIN_IMPROVEMENT = 1e-4  # relative: smaller gains do not reset the patience count
 
 
@@ -53,11 +55,6 @@ class Validation:
     def rows(self) -> int:
         return sum(len(valid) for _, valid in self.pairs)
 
-    @property
-    def fit_fraction(self) -> float:
-        fit, valid = self.pairs[0]
-        return len(fit) / max(1, len(fit) + len(valid))
-
 
 @dataclass
 class TuneResult:
@@ -71,6 +68,7 @@ class TuneResult:
     valid_method: str = "none"
     valid_rows: int = 0
     valid_folds: int = 0
+    search_rows: int = 0  # training rows the search saw (a sample of them on a big table); the final model sees all
     stopped_by: str = "trials"  # trials | deadline | patience | no search
     final_model: str = "refit on every training row"  # or "bag of k fold models"
 
@@ -82,6 +80,15 @@ def validation_for(train: Data, problem: str, seed: int) -> Validation:
             return Validation("cv", [(train.take(a), train.take(b)) for a, b in pairs])
     fit_rows, valid_rows = split(train, problem, VALID_FRACTION, seed)
     return Validation("holdout", [(train.take(fit_rows), train.take(valid_rows))])
+
+
+def search_sample(train: Data, problem: str, seed: int) -> Data:
+    """The rows the search runs on: all of them up to SEARCH_ROWS, else a sample of about that many, drawn the way
+    the test rows were (stratified for classification, whole groups for ranking)."""
+    if len(train) <= SEARCH_ROWS:
+        return train
+    rows, _ = split(train, problem, 1.0 - SEARCH_ROWS / len(train), seed)
+    return train.take(np.sort(rows))
 
 
 def tune(algo: Algorithm, train: Data, ctx: Context, tuning: Any, started: float) -> tuple[TuneResult, Fitted]:
@@ -100,7 +107,9 @@ def tune(algo: Algorithm, train: Data, ctx: Context, tuning: Any, started: float
         result.seconds = time.monotonic() - t0
         return result, final
 
-    validation = validation_for(train, ctx.problem, ctx.seed)
+    searched = search_sample(train, ctx.problem, ctx.seed)
+    validation = validation_for(searched, ctx.problem, ctx.seed)
+    fit_fraction = len(validation.pairs[0][0]) / len(train)  # of the rows the final model trains on
     cv = validation.method == "cv"
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(
@@ -235,7 +244,7 @@ def tune(algo: Algorithm, train: Data, ctx: Context, tuning: Any, started: float
     else:
         release(kept["models"])
         final_model = "refit on every training row"
-        final_params = algo.refit_params(params, Fitted(model=None, rounds=rounds), validation.fit_fraction)
+        final_params = algo.refit_params(params, Fitted(model=None, rounds=rounds), fit_fraction)
         final = algo.fit(final_params, train, None, ctx, Monitor(None, math.inf))
     result = TuneResult(
         params=final_params,
@@ -250,6 +259,7 @@ def tune(algo: Algorithm, train: Data, ctx: Context, tuning: Any, started: float
         valid_folds=len(validation.pairs),
         stopped_by=stop["by"] if len(ran) < tuning.trials else "trials",
         final_model=final_model,
+        search_rows=len(searched),
     )
     return result, final
 
