@@ -10,7 +10,7 @@ from automl_trainer import package, report, track
 from automl_trainer.algorithms import get_algorithm
 from automl_trainer.algorithms.base import Context
 from automl_trainer.evaluate import OBJECTIVES, evaluate
-from automl_trainer.load import load_frame
+from automl_trainer.load import open_source
 from automl_trainer.prepare import prepare, split
 from automl_trainer.spec import JobSpec
 from automl_trainer.tune import tune
@@ -38,8 +38,11 @@ def run_pipeline(spec: JobSpec, source_url: str, run_id: str, threads: int, star
     algo = get_algorithm(spec.algorithm)
 
     # load
-    log("loading")
-    frame, features = load_frame(source_url, spec)
+    with open_source(source_url, spec) as source:
+        reader = "ADBC (COPY binary)" if source.columnar() else "SQLAlchemy"
+        log(f"loading through {reader}")
+        frame = source.read()
+        features = source.features
     log(f"loaded {len(frame)} rows, {len(features)} features from {spec.source_table}")
 
     # prepare
