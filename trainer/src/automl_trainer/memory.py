@@ -6,7 +6,7 @@ A loaded row is each column's bytes in the DataFrame (`value_bytes`); the 8 byte
 float64 copy. ROW_FACTOR covers what a run holds beyond one copy of each: the reader's Arrow columns while the
 frame is built, the train/test copies of the encoded features, the library's own dataset (LightGBM/XGBoost bins,
 VW's text lines), predictions and the report. Calibrated by measuring peak RSS of whole trainer runs
-(lightgbm_classifier, preset fast) on `npm run bench:trainer`'s table at three sizes: see CALIBRATION.
+(lightgbm_classifier, preset fast) on `npm run bench:trainer`'s table at three sizes (below).
 """
 
 from __future__ import annotations
@@ -23,9 +23,12 @@ from automl_trainer.load import Source
 
 ENV = "AUTOML_TRAINER_MAX_MEMORY"
 
-BASE_BYTES = 400 * 2**20  # the interpreter with pandas, scikit-learn, the algorithm's library, MLflow, … loaded
-ROW_FACTOR = 3.0
-CALIBRATION = "see bench/trainer/results.json (calibration)"
+# Calibrated on `npm run bench:trainer` with BENCH_TRAIN=1 (lightgbm_classifier, preset fast, 3 trials; the
+# bench's 21-column table, 358 bytes per row by value_bytes): peak RSS 621 / 783 / 1203 MiB at 250k / 500k / 1M
+# rows, a straight line of 411 MiB + 824 bytes per row, i.e. 2.30 × the row bytes. Rounded up (420 MiB, 2.5) so
+# the estimate errs high: +2 % / +8 % / +6 % over those peaks.
+BASE_BYTES = 420 * 2**20  # the interpreter with pandas, scikit-learn, the algorithm's library, MLflow, … loaded
+ROW_FACTOR = 2.5
 
 TEXT_BYTES = 32  # a text value when PostgreSQL has no statistics on its width
 UNLIMITED = 2**60  # cgroup v1 writes ~2^63 for "no limit"
