@@ -12,10 +12,12 @@ peak RSS from wait4's ru_maxrss):
 - train (BENCH_TRAIN=1): `python -m automl_trainer`, lightgbm_classifier, preset fast (BENCH_TRIALS trials,
   default 3), MLflow tracking in a local SQLite file; with the trainer's memory estimate beside its peak RSS.
 
-Environment: BENCH_DATABASE_URL (default postgresql://postgres@127.0.0.1:5432/test), BENCH_SCHEMA (default
-automl_bench; tables t_<rows>, reused when their row count matches), BENCH_ROWS (default 1000000,5000000),
-BENCH_TRAIN=1, BENCH_TRIALS, BENCH_REPEAT (runs per load stage, default 2: the best and all are kept),
-BENCH_DROP=1 (drop the schema at the end). Results: bench/trainer/results.json (one entry per size, replaced).
+Environment: BENCH_DATABASE_URL (as `npm run bench`: default postgresql://postgres@127.0.0.1:5432/postgres),
+BENCH_SCHEMA (default automl_bench; tables t_<rows>, reused when their row count matches), BENCH_ROWS (default
+1000000,5000000), BENCH_TRAIN=1, BENCH_TRIALS, BENCH_REPEAT (runs of the COPY and columnar stages, default 2; all
+kept), BENCH_DROP=1 (drop the schema at the end). Results: bench/trainer/results.json, one entry per size,
+replaced by the next run of that size (a size run without BENCH_TRAIN keeps its last whole run's figures), and
+`calibration`: the line through the whole runs' peak RSS that memory.py's constants come from.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from psycopg2 import sql
 
 HERE = Path(__file__).resolve().parent
 SRC = HERE.parents[1] / "trainer" / "src"
-URL = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
+URL = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 SCHEMA = os.environ.get("BENCH_SCHEMA", "automl_bench")
 SIZES = [int(s) for s in os.environ.get("BENCH_ROWS", "1000000,5000000").split(",") if s.strip()]
 TRAIN = os.environ.get("BENCH_TRAIN", "") == "1"

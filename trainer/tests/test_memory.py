@@ -3,6 +3,7 @@ with its MLflow run FAILED."""
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -12,7 +13,8 @@ from mlflow.tracking import MlflowClient
 
 from automl_trainer import memory
 from automl_trainer.errors import TrainerError
-from automl_trainer.load import Source, SourceColumn, TableName
+from automl_trainer.load import Source, SourceColumn, TableName, open_source
+from automl_trainer.spec import parse_spec
 
 from . import data
 from .conftest import make_spec, run_trainer, trainer_env, write_table
@@ -113,3 +115,14 @@ def test_job_over_the_limit_fails_before_loading(pg_url: str, mlflow_uri: str, t
     assert memory.human(estimated) in line
     assert run.result is None
     assert time.monotonic() - t0 < 120
+
+
+def test_no_row_count_outside_postgresql_skips_the_estimate(tmp_path: Path) -> None:
+    # Any non-PostgreSQL dialect goes the SQLAlchemy way with no row estimate (as Trino does); SQLite stands in.
+    url = f"sqlite:///{tmp_path / 'source.db'}"
+    write_table(url, "t", data.binary(n=40))
+    spec = parse_spec(json.dumps(make_spec(source_table="t", label_column="churned")))
+    with open_source(url, spec) as source:
+        assert source.rows is None and not source.columnar()
+        assert memory.estimate(source) is None
+        assert len(source.read()) == 40
