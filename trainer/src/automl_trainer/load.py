@@ -1,19 +1,57 @@
-"""Stage 1: read the needed columns of the source table through SQLAlchemy (PostgreSQL, Trino, …).
+"""Stage 1: read the needed columns of the source table.
 
-Identifiers go through SQLAlchemy's quoting (sa.table / sa.column), never into SQL text by formatting.
+Two readers, one result. The table's metadata (does it exist, its columns and their types, its row count) always
+comes through SQLAlchemy. The rows then come:
+
+- from PostgreSQL, through the ADBC PostgreSQL driver (`adbc-driver-postgresql`, Apache Arrow's libpq-based
+  driver): it runs the SELECT as `COPY (…) TO STDOUT (FORMAT binary)` and decodes straight into Arrow columns,
+  which are turned into the same pandas columns the SQLAlchemy path gives (`columnar_frame`);
+- from any other database (Trino, …), through SQLAlchemy and `pd.read_sql`, as before.
+
+Why ADBC: measured on a 1,000,000-row × 21-column table (15 numeric of smallint/integer/bigint/real/double/
+numeric, 5 text, an integer label, NULLs in some; `npm run bench:trainer`), on the shared 2-core machine:
+`COPY … TO STDOUT (FORMAT binary)` through psql took 1.2–1.4 s (the floor); ADBC 3.9–4.1 s to the final
+DataFrame (3.0–3.1 s to Arrow) at 555 MB peak RSS; ConnectorX 3.4–3.8 s at 560 MB; psycopg 3 binary COPY row by
+row 14.9 s at 1.7 GB; psycopg 3 fetchall 13.2 s at 2.4 GB; the old `pd.read_sql` through psycopg2 18.4 s at
+1.9 GB. ADBC and ConnectorX tie on time and memory; ADBC wins on exactness: it hands NUMERIC over as the
+database's own text (parsed here to float64 exactly as psycopg2's Decimal → float), where ConnectorX forces
+decimal128(38, 10) and rounds every digit past the tenth decimal. It is also the smaller wheel, an Apache Arrow
+subproject, and speaks the DB-API (its errors are DB-API errors).
+
+Identifiers: the SELECT is built by SQLAlchemy (`sa.table` / `sa.column`) and compiled by its PostgreSQL dialect
+(quoting every identifier that needs it, doubling embedded quotes), never by formatting names into SQL text.
+Only column types both readers turn into the same values go the columnar way (`COLUMNAR_TYPES`); a table with
+any other type (uuid, json, interval, arrays, enums, …) is read through SQLAlchemy as before.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import contextlib
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql.base import PGDialect
 from sqlalchemy.engine import Engine
 
 from automl_trainer.errors import TrainerError
 from automl_trainer.spec import JobSpec
+
+# SQLAlchemy column types (as the PostgreSQL inspector reports them) the columnar reader turns into exactly what
+# pd.read_sql through psycopg2 gives: sa.Float is REAL and DOUBLE PRECISION, sa.Numeric NUMERIC; sa.String TEXT,
+# VARCHAR and CHAR (but not enums, which subclass it).
+COLUMNAR_TYPES: tuple[type[sa.types.TypeEngine[Any]], ...] = (
+    sa.Integer,
+    sa.Numeric,
+    sa.Float,  # SQLAlchemy 2.1: no longer a Numeric subclass
+    sa.Boolean,
+    sa.String,
+    sa.Date,
+    sa.DateTime,
+)
 
 
 @dataclass(frozen=True)
@@ -39,11 +77,71 @@ def build_query(table: TableName, columns: list[str]) -> sa.Select[*tuple[Any, .
     return sa.select(*[sa.column(c) for c in columns]).select_from(sa.table(table.name, schema=table.schema))
 
 
-def table_columns(engine: Engine, table: TableName) -> list[str]:
+def postgresql_sql(query: sa.Select[*tuple[Any, ...]]) -> str:
+    """The query as PostgreSQL text, identifiers quoted by SQLAlchemy's PostgreSQL dialect. With the 'named'
+    paramstyle: the default (pyformat, psycopg2's) doubles every '%' in a name for the driver to undo."""
+    compiled = query.compile(dialect=PGDialect(paramstyle="named"))
+    if compiled.params:  # the SELECT has no values in it, only identifiers
+        raise TrainerError("internal error: the table query has parameters")
+    return str(compiled)
+
+
+@dataclass(frozen=True)
+class SourceColumn:
+    name: str
+    type: sa.types.TypeEngine[Any]
+    avg_width: int | None = None  # PostgreSQL's pg_stats.avg_width (bytes), when the table was analysed
+
+
+@dataclass
+class Source:
+    """A source table checked before reading: its needed columns, their types, and its estimated row count."""
+
+    url: str
+    engine: Engine
+    table: TableName
+    features: list[str]
+    columns: list[SourceColumn]
+    rows: int | None = None  # estimate before reading; None when the database gives none (Trino)
+    rows_from: str = ""  # where the estimate came from
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    @property
+    def is_postgresql(self) -> bool:
+        return self.engine.dialect.name == "postgresql"
+
+    def columnar(self) -> bool:
+        """Read through ADBC: a PostgreSQL table whose needed columns are all of types it reads as SQLAlchemy does."""
+        return self.is_postgresql and all(
+            isinstance(c.type, COLUMNAR_TYPES) and not isinstance(c.type, sa.Enum) for c in self.columns
+        )
+
+    def read(self, columnar: bool | None = None) -> pd.DataFrame:
+        """The needed columns as a DataFrame (columnar: None = whenever possible, False = SQLAlchemy path)."""
+        use_columnar = self.columnar() if columnar is None else columnar
+        query = build_query(self.table, self.names)
+        if use_columnar:
+            frame = _read_adbc(self.url, postgresql_sql(query), self.table)
+        else:
+            frame = _read_sqlalchemy(self.engine, query, self.table)
+        if frame.empty:
+            raise TrainerError(f"table {self.table} has no rows")
+        return frame
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def table_columns(engine: Engine, table: TableName) -> list[tuple[str, sa.types.TypeEngine[Any]]]:
+    """Each column's name and type, in the table's order."""
     inspector = sa.inspect(engine)
     if not inspector.has_table(table.name, schema=table.schema):
         raise TrainerError(f"table {table} not found")
-    return [str(c["name"]) for c in inspector.get_columns(table.name, schema=table.schema)]
+    return [(str(c["name"]), c["type"]) for c in inspector.get_columns(table.name, schema=table.schema)]
 
 
 def needed_columns(spec: JobSpec, available: list[str], table: TableName) -> tuple[list[str], list[str]]:
@@ -71,23 +169,136 @@ def with_installed_driver(url: str) -> sa.engine.URL | str:
     return parsed
 
 
-def load_frame(url: str, spec: JobSpec) -> tuple[pd.DataFrame, list[str]]:
-    """The table's needed columns as a DataFrame, and the feature column names."""
+def _first_line(error: BaseException | None, fallback: str) -> str:
+    """The driver's message can echo the URL's host and user; keep only its first line, never the URL."""
+    text = str(error).strip() if error is not None else ""
+    return text.splitlines()[0] if text else fallback
+
+
+def _row_estimate(connection: sa.Connection, table: TableName, query: sa.Select[*tuple[Any, ...]]) -> tuple[int, str]:
+    """PostgreSQL's row count without reading the table: pg_class.reltuples (set by ANALYZE / autovacuum); for a
+    table never analysed (-1), a view or a partitioned parent, the planner's own estimate from EXPLAIN, which
+    scales by the table's current size on disk. Not count(*): that scans the whole table, as slow as the load."""
+    reltuples = connection.execute(
+        sa.text(
+            "SELECT c.reltuples::bigint FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE c.relname = :name AND n.nspname = coalesce(:schema, current_schema()) AND c.relkind IN ('r', 'm')"
+        ),
+        {"name": table.name, "schema": table.schema},
+    ).scalar()
+    if reltuples is not None and reltuples >= 0:
+        return int(reltuples), "pg_class.reltuples"
+    # The driver's own cursor with no parameters: the text goes as compiled, so a '%' or ':' in a name is just that.
+    cursor = connection.connection.cursor()
+    try:
+        cursor.execute("EXPLAIN (FORMAT JSON) " + postgresql_sql(query))
+        row = cursor.fetchone()
+        plan: Any = row[0] if row else [{"Plan": {"Plan Rows": 0}}]
+    finally:
+        cursor.close()
+    return int(plan[0]["Plan"]["Plan Rows"]), "EXPLAIN estimate (table never analysed)"
+
+
+def _avg_widths(connection: sa.Connection, table: TableName) -> dict[str, int]:
+    rows = connection.execute(
+        sa.text(
+            "SELECT attname, avg_width FROM pg_stats "
+            "WHERE tablename = :name AND schemaname = coalesce(:schema, current_schema())"
+        ),
+        {"name": table.name, "schema": table.schema},
+    )
+    return {str(name): int(width) for name, width in rows}
+
+
+@contextlib.contextmanager
+def open_source(url: str, spec: JobSpec) -> Iterator[Source]:
+    """Check the table and its columns (missing ones named), and estimate its rows, before reading anything."""
     table = TableName.parse(spec.source_table)
     try:
         engine = sa.create_engine(with_installed_driver(url), pool_pre_ping=False)
     except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError) as error:
         raise TrainerError(f"AUTOML_SOURCE_URL is not a usable SQLAlchemy URL ({type(error).__name__})") from None
     try:
-        features, columns = needed_columns(spec, table_columns(engine, table), table)
-        with engine.connect() as connection:
-            frame = pd.read_sql(build_query(table, columns), connection)
-    except sa.exc.OperationalError as error:
-        # The driver's message can echo the URL's host and user; keep only its first line, never the URL.
-        first = str(error.orig).strip().splitlines()[0] if error.orig else type(error).__name__
-        raise TrainerError(f"cannot read table {table}: {first}") from None
+        try:
+            described = table_columns(engine, table)
+            features, names = needed_columns(spec, [name for name, _ in described], table)
+            types = dict(described)
+            source = Source(url, engine, table, features, [SourceColumn(n, types[n]) for n in names])
+            if source.is_postgresql:
+                with engine.connect() as connection:
+                    source.rows, source.rows_from = _row_estimate(connection, table, build_query(table, source.names))
+                    widths = _avg_widths(connection, table)
+                source.columns = [SourceColumn(c.name, c.type, widths.get(c.name)) for c in source.columns]
+        except sa.exc.OperationalError as error:
+            raise TrainerError(f"cannot read table {table}: {_first_line(error.orig, type(error).__name__)}") from None
+        yield source
     finally:
         engine.dispose()
-    if frame.empty:
-        raise TrainerError(f"table {table} has no rows")
-    return frame, features
+
+
+def load_frame(url: str, spec: JobSpec, columnar: bool | None = None) -> tuple[pd.DataFrame, list[str]]:
+    """The table's needed columns as a DataFrame, and the feature column names."""
+    with open_source(url, spec) as source:
+        return source.read(columnar), source.features
+
+
+def _read_sqlalchemy(engine: Engine, query: sa.Select[*tuple[Any, ...]], table: TableName) -> pd.DataFrame:
+    try:
+        with engine.connect() as connection:
+            return pd.read_sql(query, connection)
+    except sa.exc.OperationalError as error:
+        raise TrainerError(f"cannot read table {table}: {_first_line(error.orig, type(error).__name__)}") from None
+
+
+def libpq_uri(url: str) -> str:
+    """The SQLAlchemy URL as the libpq connection URI ADBC takes (same user, password, host, database, options)."""
+    return sa.engine.make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def _read_adbc(url: str, sql: str, table: TableName) -> pd.DataFrame:
+    import adbc_driver_manager
+    import adbc_driver_postgresql.dbapi
+
+    uri = libpq_uri(url)
+    try:
+        with adbc_driver_postgresql.dbapi.connect(uri) as connection, connection.cursor() as cursor:
+            cursor.execute(sql)
+            arrow = cursor.fetch_arrow_table()
+    except adbc_driver_manager.Error as error:
+        message = _first_line(error, type(error).__name__)
+        password = sa.engine.make_url(url).password
+        for secret in (uri, url, str(password) if password else ""):
+            if secret:
+                message = message.replace(secret, "***")
+        # ADBC prefixes its status ("IO: [libpq] …", "NOT_FOUND: …"); the database's words are what help.
+        message = re.sub(r"^[A-Z_]+: (\[libpq\] )?", "", message)
+        raise TrainerError(f"cannot read table {table}: {message}") from None
+    return columnar_frame(arrow)
+
+
+def columnar_frame(arrow: Any) -> pd.DataFrame:
+    """An Arrow table from ADBC as the DataFrame pd.read_sql through psycopg2 gives for the same columns.
+
+    Integers → int64 (float64 when NULLs are present); real → float64 of its shortest text (psycopg2 parses
+    PostgreSQL's text, so 0.1::real is 0.1, not 0.10000000149); NUMERIC (ADBC: the database's text) → float64,
+    as pd.read_sql's coerce_float makes of Decimals; booleans, text, dates (datetime.date objects), timestamps
+    and timestamptz (UTC) as Arrow's own conversion gives them. Each Arrow column is released once converted, so
+    the peak holds one table's worth of Arrow memory plus the frame built so far, not two whole copies.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    series: dict[str, pd.Series] = {}
+    while arrow.num_columns:
+        name, column = arrow.column_names[0], arrow.column(0)
+        arrow = arrow.remove_column(0)
+        kind = column.type
+        if isinstance(kind, pa.BaseExtensionType):  # NUMERIC: arrow.opaque over the text form
+            column = pc.cast(pa.chunked_array([c.storage for c in column.chunks], kind.storage_type), pa.float64())
+        elif pa.types.is_integer(kind):
+            column = pc.cast(column, pa.int64())
+        elif pa.types.is_float32(kind):
+            column = pc.cast(pc.cast(column, pa.string()), pa.float64())
+        series[name] = column.to_pandas()
+        del column
+    return pd.DataFrame(series, copy=False)

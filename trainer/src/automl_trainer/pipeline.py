@@ -6,11 +6,11 @@ import sys
 import time
 from typing import Any
 
-from automl_trainer import package, report, track
+from automl_trainer import memory, package, report, track
 from automl_trainer.algorithms import get_algorithm
 from automl_trainer.algorithms.base import Context
 from automl_trainer.evaluate import OBJECTIVES, evaluate
-from automl_trainer.load import load_frame
+from automl_trainer.load import open_source
 from automl_trainer.prepare import prepare, split
 from automl_trainer.spec import JobSpec
 from automl_trainer.tune import tune
@@ -38,8 +38,22 @@ def run_pipeline(spec: JobSpec, source_url: str, run_id: str, threads: int, star
     algo = get_algorithm(spec.algorithm)
 
     # load
-    log("loading")
-    frame, features = load_frame(source_url, spec)
+    allowed = memory.limit()
+    with open_source(source_url, spec) as source:
+        needed = memory.estimate(source)
+        if needed is None:
+            log(f"no row count from {source.engine.dialect.name} before reading: memory estimate skipped")
+        else:
+            track.log_params({"estimated_memory_bytes": needed.total, "estimated_rows": needed.rows})
+            log(
+                f"{spec.source_table}: about {needed.rows} rows ({source.rows_from}), needs about "
+                f"{memory.human(needed.total)}; limit {allowed.describe()}"
+            )
+            memory.check(needed, source.table, allowed)
+        reader = "ADBC (COPY binary)" if source.columnar() else "SQLAlchemy"
+        log(f"loading through {reader}")
+        frame = source.read()
+        features = source.features
     log(f"loaded {len(frame)} rows, {len(features)} features from {spec.source_table}")
 
     # prepare
