@@ -72,6 +72,8 @@ def column_kind(series: pd.Series) -> str:
     present = series.dropna()
     if len(present) == 0:
         return "category"
+    if pd.api.types.infer_dtype(present, skipna=True) == "string":  # every value a str: text (checked in C)
+        return "category"
     if all(isinstance(v, bool | np.bool_) for v in present):
         return "boolean"
     if all(isinstance(v, dt.date) for v in present):  # date / datetime objects (timestamptz, date columns)
@@ -88,7 +90,9 @@ def describe_features(frame: pd.DataFrame, names: list[str]) -> Features:
         kind = column_kind(series)
         categories = None
         if kind == "category":
-            counts = series.dropna().map(category_text).value_counts()
+            distinct = series.value_counts(dropna=True)  # each distinct value's text made once, not once per row
+            counts = distinct.groupby(distinct.index.map(category_text)).sum()
+            counts = counts.sort_values(ascending=False, kind="stable")
             categories = sorted(counts.index[:MAX_CATEGORIES].tolist())
         columns.append(
             Column(name=name, key=f"f{i}", kind=kind, required=not series.isna().any(), categories=categories)

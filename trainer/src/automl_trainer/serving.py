@@ -120,12 +120,11 @@ def encode(values: pd.Series, column: Column) -> np.ndarray:
         return np.fromiter((flag(v) for v in values), dtype=np.float64, count=len(values))
     if kind == "datetime":
         return datetime_seconds(values)
+    # Each distinct value is looked up once (pd.factorize: missing values → -1), then the codes are indexed.
     codes = {v: float(i) for i, v in enumerate(column.categories or [])}
-    return np.fromiter(
-        (np.nan if _is_missing(v) else codes.get(category_text(v), np.nan) for v in values),
-        dtype=np.float64,
-        count=len(values),
-    )
+    positions, distinct = pd.factorize(values, use_na_sentinel=True)
+    table = np.fromiter((codes.get(category_text(v), np.nan) for v in distinct), dtype=np.float64, count=len(distinct))
+    return np.append(table, np.nan)[positions]  # -1 (missing) → the appended NaN
 
 
 def category_text(value: Any) -> str:
