@@ -70,6 +70,8 @@ def run_pipeline(spec: JobSpec, source_url: str, run_id: str, threads: int, star
     )
     train_rows, test_rows = split(data, spec.problem_type, TEST_FRACTION, SEED)
     train, test = data.take(train_rows), data.take(test_rows)
+    n_rows = len(data)
+    del data  # train and test are the copies the rest uses: no third one of the table
     training_started = time.monotonic()  # the budget's clock: loading and preparing the table do not count
     track.log_params(
         {
@@ -80,7 +82,7 @@ def run_pipeline(spec: JobSpec, source_url: str, run_id: str, threads: int, star
             "label_column": spec.label_column,
             "budget_trials": spec.tuning.trials,
             "budget_minutes": spec.tuning.time_budget_minutes,
-            "n_rows": len(data),
+            "n_rows": n_rows,
             "n_train": len(train),
             "n_test": len(test),
             "n_features": len(features),

@@ -1,7 +1,7 @@
 """Stage 2: turn the loaded table into model inputs, and split it in a way that fits the problem.
 
 Every model takes the same encoded input, made by `serving.Features.transform` (the code the registered model
-runs too): one float column per feature under an internal name (f0, f1, …: every library accepts it, whatever
+runs too): one float32 column per feature under an internal name (f0, f1, …: every library accepts it, whatever
 the table calls the column), numbers as numbers, booleans as 0/1, datetimes as epoch seconds, text as the index
 of the value in the column's category list (unknown or missing → NaN). Missing values stay NaN: LightGBM,
 XGBoost and VW handle them natively, the isolation forest imputes the training medians.

@@ -81,13 +81,16 @@ class Features:
         absent = [c.name for c in self.columns if c.required and c.name not in raw.columns]
         if absent:
             raise InputError(f"missing input column(s): {', '.join(repr(a) for a in absent)}")
+        # float32: half the memory of float64 for the trainer's copies of a big table, and what the libraries
+        # bin or store anyway (XGBoost keeps float32); the model rounds its input the same way, so it sees what
+        # training saw (a datetime as epoch seconds keeps 2-minute resolution, a number 7 significant digits).
         out: dict[str, np.ndarray] = {}
         n = len(raw)
         for column in self.columns:
             if column.name not in raw.columns:
-                out[column.key] = np.full(n, np.nan)
+                out[column.key] = np.full(n, np.nan, dtype=np.float32)
                 continue
-            out[column.key] = encode(raw[column.name], column)
+            out[column.key] = encode(raw[column.name], column).astype(np.float32)
         return pd.DataFrame(out, index=raw.index)
 
     def to_json(self) -> list[dict[str, Any]]:
@@ -260,7 +263,7 @@ def _values(values: list[Any]) -> np.ndarray:
 
 
 class Scorer:
-    """A fitted model file of one library; scores() takes the encoded frame (internal names, float64).
+    """A fitted model file of one library; scores() takes the encoded frame (internal names, float32).
 
     A bag (meta.extra["bag"]: the member files in `path`, a folder) scores the mean of its members' scores."""
 
