@@ -202,3 +202,21 @@ def test_a_big_table_is_searched_on_a_sample_and_trained_on_every_row(monkeypatc
     assert float(roc_auc_score(held.y, algo.predict(final.model, held, ctx))) > 0.9
     small, _ = _binary(800)
     assert tune_module.search_sample(small, "binary_classification", 0) is small
+
+
+def test_no_trial_starts_once_the_best_trials_refit_would_overrun_the_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The refit on every training row is never cut, so the search stops starting trials once the best one's refit
+    (its fit time scaled by rows) would end past REFIT_BY of the budget. With REFIT_BY 0 that is after trial 0."""
+    monkeypatch.setattr(tune_module, "CV_BELOW_ROWS", 500)  # a holdout search: its final model is a refit
+    monkeypatch.setattr(tune_module, "REFIT_BY", 0.0)
+    data, ctx = _binary(2000)
+    started = time.monotonic()
+    result, final = tune(get_algorithm("lightgbm_classifier"), data, ctx, Tuning(50, 1), started)
+    assert result.trials_run == 1 and result.stopped_by == "deadline"
+    assert result.final_model == "refit on every training row"
+    assert time.monotonic() - started < 0.5 * 60 * TUNE_SHARE  # it did not wait for the search's deadline
+    held, _ = _binary(2000, seed=1)
+    assert float(roc_auc_score(held.y, get_algorithm("lightgbm_classifier").predict(final.model, held, ctx))) > 0.9
+    monkeypatch.setattr(tune_module, "CV_BELOW_ROWS", 20_000)  # a CV search ends in a bag: no refit, no early stop
+    result, _ = tune(get_algorithm("lightgbm_classifier"), _binary(600)[0], ctx, Tuning(3, 1), time.monotonic())
+    assert result.trials_run == 3 and result.final_model.startswith("bag")

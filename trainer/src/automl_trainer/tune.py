@@ -2,7 +2,8 @@
 
 Budget (spec.tuning): the clock starts when training starts (the table loaded and prepared), not at process start.
 No trial starts after TUNE_SHARE of `time_budget_minutes` (the rest is for the final fit, evaluation, logging and
-the report), and a trial running then stops its boosting/passes there (it is marked `cut`). `trials` is an upper
+the report), nor once the best trial's refit on every training row (its time scaled by rows) would end after
+REFIT_BY of it; a trial running at TUNE_SHARE stops its boosting/passes there (it is marked `cut`). `trials` is an upper
 bound: the search also ends once PATIENCE finished trials in a row have not improved the best validation score.
 
 Validation fits the data size: below CV_BELOW_ROWS training rows each trial is scored by k-fold cross-validation
@@ -37,6 +38,7 @@ from automl_trainer.prepare import Data, folds, split
 
 VALID_FRACTION = 0.2
 TUNE_SHARE = 0.8
+REFIT_BY = 0.95  # the refit must be expected to end by this share of the budget (the rest: evaluation, logging)
 CV_BELOW_ROWS = 20_000
 CV_FOLDS = 5
 PATIENCE = 30
@@ -134,6 +136,7 @@ def tune(algo: Algorithm, train: Data, ctx: Context, tuning: Any, started: float
         rounds: list[int] = []
         models: list[Any] = []
         cut = False
+        trial_started = time.monotonic()
 
         def fold(pair: tuple[Data, Data]) -> tuple[Fitted, float | None, bool]:
             fit_part, valid_part = pair
@@ -169,6 +172,9 @@ def tune(algo: Algorithm, train: Data, ctx: Context, tuning: Any, started: float
             release(models)
             raise
         value = float(np.mean(values))
+        # What refitting these parameters on every training row would take: one fold's time, scaled by rows.
+        one_fit = (time.monotonic() - trial_started) * at_once / len(values)
+        trial.set_user_attr("refit_seconds", one_fit * len(train) / len(validation.pairs[0][0]))
         trial.set_user_attr("rounds", round(float(np.mean(rounds))) if rounds else None)
         trial.set_user_attr("cut", cut)
         trial.set_user_attr("folds", len(values))
@@ -182,9 +188,17 @@ def tune(algo: Algorithm, train: Data, ctx: Context, tuning: Any, started: float
 
     stop = {"by": "trials"}
     best_seen: dict[str, Any] = {"value": None, "since": 0}
+    refit: dict[str, Any] = {"value": None, "seconds": 0.0}  # the best whole trial so far, and its refit's cost
+    bags = cv and algo.bag([]) is not None  # a bag needs no refit
+    refit_by = started + budget * REFIT_BY
 
     def callbacks(study: optuna.Study, frozen: optuna.trial.FrozenTrial) -> None:
-        if time.monotonic() >= deadline:
+        value = frozen.value if frozen.state == optuna.trial.TrialState.COMPLETE else None
+        if value is not None and not frozen.user_attrs.get("cut") and _improves(value, refit["value"], direction, 0.0):
+            refit.update(value=frozen.value, seconds=0.0 if bags else float(frozen.user_attrs["refit_seconds"]))
+        # No trial starts after the search's deadline, nor once the best trial's refit would end past refit_by.
+        now = time.monotonic()
+        if now >= deadline or (refit["seconds"] > 0 and now + refit["seconds"] >= refit_by):
             stop["by"] = "deadline"
             study.stop()
             return
