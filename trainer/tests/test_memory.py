@@ -56,8 +56,8 @@ def test_estimate_from_rows_and_types() -> None:
     row = 8 + 8 + 8 + 8 + 40 + 8 + (8 + 10) + (8 + memory.TEXT_BYTES) + 8
     estimate = memory.estimate(_source(1_000_000, columns, features=8))
     assert estimate is not None
-    assert estimate.row_bytes == row + 8 * 8
-    assert estimate.total == int(memory.BASE_BYTES + 1_000_000 * memory.ROW_FACTOR * (row + 64))
+    assert estimate.row_bytes == row + 4 * 8
+    assert estimate.total == int(memory.BASE_BYTES + 1_000_000 * memory.ROW_FACTOR * (row + 32))
     assert memory.estimate(_source(None, columns, features=8)) is None  # no statistics (Trino): no estimate
 
 

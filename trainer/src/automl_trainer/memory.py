@@ -1,9 +1,9 @@
 """Memory known before loading: what a job will need, from the table's row count and column types, against the
 limit it runs under (AUTOML_TRAINER_MAX_MEMORY, else the process's cgroup limit, else 80 % of RAM).
 
-The estimate is peak RSS = BASE_BYTES + rows × ROW_FACTOR × (bytes of one loaded row + 8 bytes per feature).
-A loaded row is each column's bytes in the DataFrame (`value_bytes`); the 8 bytes per feature are its encoded
-float64 copy. ROW_FACTOR covers what a run holds beyond one copy of each: the reader's Arrow columns while the
+The estimate is peak RSS = BASE_BYTES + rows × ROW_FACTOR × (bytes of one loaded row + 4 bytes per feature).
+A loaded row is each column's bytes in the DataFrame (`value_bytes`); the 4 bytes per feature are its encoded
+float32 copy. ROW_FACTOR covers what a run holds beyond one copy of each: the reader's Arrow columns while the
 frame is built, the train/test copies of the encoded features, the library's own dataset (LightGBM/XGBoost bins,
 VW's text lines), predictions and the report. Calibrated by measuring peak RSS of whole trainer runs
 (lightgbm_classifier, preset fast) on `npm run bench:trainer`'s table at three sizes (below).
@@ -24,11 +24,11 @@ from automl_trainer.load import Source
 ENV = "AUTOML_TRAINER_MAX_MEMORY"
 
 # Calibrated on `npm run bench:trainer` with BENCH_TRAIN=1 (lightgbm_classifier, preset fast, 3 trials; the
-# bench's 21-column table, 358 bytes per row by value_bytes): peak RSS 621 / 783 / 1203 MiB at 250k / 500k / 1M
-# rows, a straight line of 411 MiB + 824 bytes per row, i.e. 2.30 × the row bytes. Rounded up (420 MiB, 2.5) so
-# the estimate errs high: +2 % / +8 % / +6 % over those peaks.
+# bench's 21-column table, 278 bytes per row by value_bytes and the float32 features): peak RSS 511 / 609 / 895 /
+# 2005 MiB at 250k / 500k / 1M / 3M rows, a straight line of 352 MiB + 576 bytes per row, i.e. 2.07 × the row
+# bytes. Rounded up (420 MiB, 2.1) so the estimate errs high: +9 % / +15 % / +9 % / +4 % over those peaks.
 BASE_BYTES = 420 * 2**20  # the interpreter with pandas, scikit-learn, the algorithm's library, MLflow, … loaded
-ROW_FACTOR = 2.5
+ROW_FACTOR = 2.1
 
 TEXT_BYTES = 32  # a text value when PostgreSQL has no statistics on its width
 UNLIMITED = 2**60  # cgroup v1 writes ~2^63 for "no limit"
@@ -60,7 +60,7 @@ def estimate(source: Source) -> Estimate | None:
     """The job's estimated peak memory; None when the database gave no row count (e.g. Trino)."""
     if source.rows is None:
         return None
-    row_bytes = sum(value_bytes(c.type, c.avg_width) for c in source.columns) + 8 * len(source.features)
+    row_bytes = sum(value_bytes(c.type, c.avg_width) for c in source.columns) + 4 * len(source.features)
     return Estimate(source.rows, row_bytes, int(BASE_BYTES + source.rows * ROW_FACTOR * row_bytes))
 
 
