@@ -21,6 +21,9 @@ export interface TuningOverride {
   time_budget_minutes?: number | null;
 }
 
+/** The share of `time_budget_minutes` by which the best trial's refit must be expected to end (trainer REFIT_BY). */
+export const REFIT_ENDS_BY = 0.95;
+
 /** The share of `time_budget_minutes` after which the trainer starts no new trial. */
 export const NO_NEW_TRIAL_AFTER = 0.8;
 
@@ -149,6 +152,7 @@ export function presetsTable(): string {
       .join(', ');
   const cell = ({ trials, time_budget_minutes }: TuningBudget) => `≤ ${trials} trials, ${time_budget_minutes} min`;
   const percent = Math.round(NO_NEW_TRIAL_AFTER * 100);
+  const refitPercent = Math.round(REFIT_ENDS_BY * 100);
   const { trials, time_budget_minutes: minutes } = TUNING_LIMITS;
   return [
     `| family (algorithms) | ${presets.map((preset) => `\`${preset}\``).join(' | ')} |`,
@@ -156,8 +160,9 @@ export function presetsTable(): string {
     ...families.map((family) => `| ${FAMILY_NAMES[family]} (${algorithms(family)}) | ${presets.map((preset) => cell(BUDGETS[family][preset])).join(' | ')} |`),
     '',
     `\`time_budget_minutes\` is the wall clock of the search and the final model, counted from when training starts ` +
-      `(after the table is loaded and prepared): no new trial starts after ${percent} % of it and a trial still running then ` +
-      `stops there; the rest is for the final fit, evaluation, registration and the report. \`trials\` is an upper bound only: ` +
+      `(after the table is loaded and prepared): no new trial starts after ${percent} % of it (nor once the best trial's refit on ` +
+      `every training row would end past ${refitPercent} % of it) and a trial still running then stops there; the rest is for ` +
+      `the final fit, evaluation, registration and the report. \`trials\` is an upper bound only: ` +
       `the search also ends once it stops improving, so the time is what binds. A create request's \`tuning\` overrides either ` +
       `value for its job (\`trials\` ${trials.ge}–${trials.le}, \`time_budget_minutes\` ${minutes.ge}–${minutes.le}, whole numbers).`,
   ].join('\n');
