@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -220,3 +221,11 @@ def test_no_trial_starts_once_the_best_trials_refit_would_overrun_the_budget(mon
     monkeypatch.setattr(tune_module, "CV_BELOW_ROWS", 20_000)  # a CV search ends in a bag: no refit, no early stop
     result, _ = tune(get_algorithm("lightgbm_classifier"), _binary(600)[0], ctx, Tuning(3, 1), time.monotonic())
     assert result.trials_run == 3 and result.final_model.startswith("bag")
+
+
+def test_the_documented_shares_are_the_trainers() -> None:
+    """The presets table (generated from training-presets.ts) states the trainer's own TUNE_SHARE and REFIT_BY."""
+    source = (Path(__file__).resolve().parents[2] / "src/automl-training/dag/training-presets.ts").read_text()
+    shares = dict(re.findall(r"export const (NO_NEW_TRIAL_AFTER|REFIT_ENDS_BY) = ([0-9.]+);", source))
+    assert float(shares["NO_NEW_TRIAL_AFTER"]) == TUNE_SHARE
+    assert float(shares["REFIT_ENDS_BY"]) == tune_module.REFIT_BY
