@@ -76,7 +76,8 @@ describe('the rendered DAG run by python3', () => {
   describe('command path', () => {
     it('should hand the trainer its spec in a private file and only the allowlisted environment plus the Connections’ values', async () => {
       const { path, source } = renderTo({ TRAINING_COMMAND: trainingCommand('dump') });
-      const answer = await harness({ ...base, dag: path, scenario: 'train' });
+      const worker_env = { ...WORKER_SECRETS, AUTOML_TRAINER_MAX_MEMORY: '2G' }; // the worker's limit for its jobs
+      const answer = await harness({ ...base, worker_env, dag: path, scenario: 'train' });
       expect(answer.error).toBeNull();
       const { env, spec } = answer.result;
       expect(Object.keys(env).sort()).toEqual(
@@ -84,6 +85,7 @@ describe('the rendered DAG run by python3', () => {
           'AUTOML_JOB_SPEC_PATH',
           'AUTOML_RESULT_PATH',
           'AUTOML_SOURCE_URL',
+          'AUTOML_TRAINER_MAX_MEMORY',
           'HOME',
           'LANG',
           'MLFLOW_TRACKING_PASSWORD',
@@ -100,6 +102,7 @@ describe('the rendered DAG run by python3', () => {
         MLFLOW_TRACKING_USERNAME: 'ml',
         MLFLOW_TRACKING_PASSWORD: MLFLOW_PASSWORD,
         LANG: 'C.UTF-8',
+        AUTOML_TRAINER_MAX_MEMORY: '2G',
       });
       expect(spec).toEqual(renderedJobSpec(source));
       // Airflow's log masker knows the secrets, so no task log line (the trainer's relayed output included) shows them.
