@@ -25,7 +25,9 @@ REPEATS = 3
 TOP = 25  # columns drawn in the chart
 
 
-def permutation_importance(algo: Algorithm, model: Any, ctx: Context, test: Data) -> dict[str, Any]:
+def permutation_importance(
+    algo: Algorithm, model: Any, ctx: Context, test: Data, seconds: float = PERMUTATION_SECONDS
+) -> dict[str, Any]:
     rng = np.random.default_rng(ctx.seed)
     data = test
     if len(test) > MAX_ROWS and test.group is None:
@@ -40,7 +42,7 @@ def permutation_importance(algo: Algorithm, model: Any, ctx: Context, test: Data
     drops: dict[str, list[float]] = {key: [] for key in ctx.keys}
     started = time.monotonic()
     for repeat in range(REPEATS):
-        if repeat and time.monotonic() - started > PERMUTATION_SECONDS:
+        if repeat and time.monotonic() - started > seconds:
             break
         for key in ctx.keys:
             shuffled = data.X.copy()
@@ -68,9 +70,11 @@ def permutation_importance(algo: Algorithm, model: Any, ctx: Context, test: Data
     }
 
 
-def feature_importance(algo: Algorithm, model: Any, ctx: Context, test: Data) -> dict[str, Any]:
+def feature_importance(
+    algo: Algorithm, model: Any, ctx: Context, test: Data, seconds: float = PERMUTATION_SECONDS
+) -> dict[str, Any]:
     features = ctx.preprocessing.features
-    permutation = permutation_importance(algo, model, ctx, test)
+    permutation = permutation_importance(algo, model, ctx, test, seconds)
     gains = algo.native_importance(model, ctx)
     total_gain = sum(gains.values()) if gains else 0.0
     rows = []
@@ -224,12 +228,22 @@ def evaluation_figures(ctx: Context, test: Data, scores: np.ndarray, meta: Meta)
     return figures
 
 
-def log_report(algo: Algorithm, model: Any, ctx: Context, test: Data, scores: np.ndarray, meta: Meta) -> list[str]:
-    """Log report/feature_importance.{json,png} and the evaluation plots; returns the artifact paths."""
+def log_report(
+    algo: Algorithm,
+    model: Any,
+    ctx: Context,
+    test: Data,
+    scores: np.ndarray,
+    meta: Meta,
+    seconds: float = PERMUTATION_SECONDS,
+) -> list[str]:
+    """Log report/feature_importance.{json,png} and the evaluation plots; returns the artifact paths. `seconds`:
+    how long permutation importance may keep adding repeats (what is left of the job's budget, at most
+    PERMUTATION_SECONDS; every column gets one repeat whatever it is)."""
     import mlflow
 
     logged = []
-    importance = feature_importance(algo, model, ctx, test)
+    importance = feature_importance(algo, model, ctx, test, seconds)
     mlflow.log_dict(importance, "report/feature_importance.json")
     logged.append("report/feature_importance.json")
     figures = {"feature_importance.png": importance_chart(importance), **evaluation_figures(ctx, test, scores, meta)}
