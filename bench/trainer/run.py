@@ -135,12 +135,13 @@ def stage(name: str, rows: int) -> dict[str, Any]:
     out["load_seconds"] = time.monotonic() - t0
     out["rows"] = len(frame)
     if name == "prepare":
+        from automl_trainer.pipeline import SEED, TEST_FRACTION
         from automl_trainer.prepare import prepare, split
 
         t1 = time.monotonic()
         data, _ = prepare(frame, features, spec)
         del frame
-        train_rows, test_rows = split(data, spec.problem_type, 0.2, 42)
+        train_rows, test_rows = split(data, spec.problem_type, TEST_FRACTION, SEED)
         train, test = data.take(train_rows), data.take(test_rows)
         out["prepare_seconds"] = time.monotonic() - t1
         out["train_rows"], out["test_rows"] = len(train), len(test)

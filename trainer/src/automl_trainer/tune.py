@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import optuna
 
-from automl_trainer.algorithms.base import Algorithm, Context, Fitted, Monitor
+from automl_trainer.algorithms.base import Algorithm, Bag, Context, Fitted, Monitor
 from automl_trainer.evaluate import OBJECTIVES, evaluate
 from automl_trainer.prepare import Data, folds, split
 
@@ -122,9 +122,10 @@ def tune(algo: Algorithm, train: Data, ctx: Context, tuning: Any, started: float
     for point in algo.starting_points(ctx):
         study.enqueue_trial(point, skip_if_exists=True)
 
+    bags = cv and algo.bags  # the final model will be the best trial's fold models: no refit
     at_once = max(1, min(ctx.folds_at_once, len(validation.pairs))) if cv else 1
     pool = ThreadPoolExecutor(max_workers=at_once) if at_once > 1 else None  # the libraries release the GIL
-    kept: dict[str, Any] = {"number": None, "value": None, "models": []}  # the best whole CV trial's fold models
+    kept: dict[str, Any] = {"number": None, "value": None, "models": []}  # the best whole trial's, when it bags
 
     def release(models: list[Any]) -> None:
         for model in models:
@@ -179,7 +180,7 @@ def tune(algo: Algorithm, train: Data, ctx: Context, tuning: Any, started: float
         trial.set_user_attr("cut", cut)
         trial.set_user_attr("folds", len(values))
         trial.set_user_attr("std", float(np.std(values)) if len(values) > 1 else None)
-        if cv and not cut and _improves(value, kept["value"], direction, margin=0.0):
+        if bags and not cut and _improves(value, kept["value"], direction, margin=0.0):
             release(kept["models"])
             kept.update(number=trial.number, value=value, models=models)
         else:
@@ -189,7 +190,6 @@ def tune(algo: Algorithm, train: Data, ctx: Context, tuning: Any, started: float
     stop = {"by": "trials"}
     best_seen: dict[str, Any] = {"value": None, "since": 0}
     refit: dict[str, Any] = {"value": None, "seconds": 0.0}  # the best whole trial so far, and its refit's cost
-    bags = cv and algo.bag([]) is not None  # a bag needs no refit
     refit_by = started + budget * REFIT_BY
 
     def callbacks(study: optuna.Study, frozen: optuna.trial.FrozenTrial) -> None:
@@ -250,11 +250,10 @@ def tune(algo: Algorithm, train: Data, ctx: Context, tuning: Any, started: float
         }
         for t in ran
     ]
-    bag = algo.bag(kept["models"]) if best is not None and kept["number"] == best.number else None
-    if bag is not None:
+    if bags and best is not None and kept["number"] == best.number:
         final_model = f"bag of {len(kept['models'])} fold models"
         final_params = {**params, "n_estimators": rounds} if rounds else params
-        final = Fitted(model=bag, rounds=rounds)
+        final = Fitted(model=Bag(kept["models"]), rounds=rounds)
     else:
         release(kept["models"])
         final_model = "refit on every training row"

@@ -90,6 +90,10 @@ class Bag:
 
 
 class Algorithm(ABC):
+    # After a cross-validated search: True = the final model is the best trial's fold models (a Bag), False = a
+    # refit on every training row (the benchmark decides per family).
+    bags = False
+
     def __init__(self, name: str) -> None:
         self.name = name
 
@@ -122,11 +126,6 @@ class Algorithm(ABC):
     def predict(self, model: Any, data: Data, ctx: Context) -> np.ndarray:
         """Scores evaluate() understands: P(class 1), class probabilities, values, ranking scores,
         anomaly scores (higher = more abnormal) or, for the bandit, estimated reward per action."""
-
-    def bag(self, members: list[Any]) -> Any | None:
-        """The final model made of a cross-validated trial's fold models, or None when this algorithm refits on
-        every training row instead (the benchmark decides per family)."""
-        return None
 
     def release(self, model: Any) -> None:  # noqa: B027  optional hook, a no-op for most libraries
         """Free native resources of a model that is no longer needed."""

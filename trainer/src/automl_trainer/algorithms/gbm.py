@@ -28,6 +28,7 @@ class Boosting(Algorithm):
     cross-validated search's final model as the bag of its best trial's fold models (each early-stopped on its own
     fold), which beat a refit on every training row on the quality benchmark (README, "Model quality")."""
 
+    bags = True
     library = ""  # serving.Scorer's name of the library
     package = ""  # the pip distribution that loads the model
     model_format = ""
@@ -38,9 +39,6 @@ class Boosting(Algorithm):
 
     def refit_params(self, params: dict[str, Any], fitted: Fitted, train_fraction: float) -> dict[str, Any]:
         return {**params, "n_estimators": scaled_rounds(fitted.rounds, train_fraction, 100)}
-
-    def bag(self, members: list[Any]) -> Any | None:
-        return Bag(list(members))
 
     def predict(self, model: Any, data: Data, ctx: Context) -> np.ndarray:
         if isinstance(model, Bag):  # the mean of the members' probabilities / values / ranking scores
