@@ -1,6 +1,8 @@
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { APP_CONFIG, AppConfig } from '../config/app.config';
 import { AirflowClient } from './airflow/airflow.client';
+import { AirflowRequestError } from './airflow/airflow.errors';
+import { DagDeployer } from './dag/dag-deployer';
 import { AirflowStatusReconciler } from './airflow-status.reconciler';
 import { AutoMLTrainingJobStatus, TransitionSource } from './automl-training.enums';
 import { startedByTrigger } from './airflow/run-ids';
@@ -10,10 +12,14 @@ import { TrainingJobRepository } from './training-job.repository';
 /** Arbitrary constant shared by every replica: whoever holds it reconciles. */
 const LEADER_LOCK_KEY = 727_143_002;
 const BATCH_SIZE = 500;
+/** At most this many DAGs of deleted jobs are checked per round (one GET each), the most recently deleted first. */
+const RECREATED_CHECKS = 100;
 
 export interface RoundReport {
   checked: number;
   timedOut: number;
+  /** DAGs of deleted jobs that Airflow had re-created, deleted again. */
+  redeleted: number;
 }
 
 /**
@@ -24,6 +30,11 @@ export interface RoundReport {
  * dedicated connection: replicas never double the work, and when the leader
  * dies its session ends and another takes over. A queued job whose DAG has
  * no run in Airflow after DAG_PARSE_TIMEOUT_MS is failed.
+ *
+ * It also deletes again the DAG of a job deleted within DAG_PARSE_TIMEOUT_MS
+ * that Airflow shows again: Airflow's dag-processor writes what a parse that
+ * was under way when the file went read, after the service's DELETE (seen on
+ * Airflow 3.3.2), and a DAG without its file then stays, stale, for good.
  */
 @Injectable()
 export class BackgroundReconciler implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -36,6 +47,7 @@ export class BackgroundReconciler implements OnApplicationBootstrap, OnApplicati
     private readonly repository: TrainingJobRepository,
     private readonly reconciler: AirflowStatusReconciler,
     private readonly airflow: AirflowClient,
+    private readonly deployer: DagDeployer,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {
     this.leader = new LeaderLock(LEADER_LOCK_KEY, 'background reconciliation', config.database, this.logger);
@@ -70,15 +82,21 @@ export class BackgroundReconciler implements OnApplicationBootstrap, OnApplicati
 
   private async round(): Promise<RoundReport | null> {
     if (!(await this.leader.lead())) return null;
-    const report: RoundReport = { checked: 0, timedOut: 0 };
+    const report: RoundReport = { checked: 0, timedOut: 0, redeleted: 0 };
+    await this.reconcileInFlight(report);
+    report.redeleted = await this.deleteRecreatedDags();
+    return report;
+  }
+
+  private async reconcileInFlight(report: RoundReport): Promise<void> {
     const deadline = Date.now() - this.config.airflow.dagParseTimeoutMs;
     for (let after: string | null = null; ; ) {
       const batch = await this.repository.inFlight(after, BATCH_SIZE);
-      if (batch.length === 0) return report;
+      if (batch.length === 0) return;
       after = batch[batch.length - 1].jobId;
       report.checked += batch.length;
       const result = await this.reconciler.reconcileBatch(batch);
-      if (!result) return report;
+      if (!result) return;
       for (const job of result.withoutRun) {
         // A triggered job's DAG was parsed (trigger needs it); an auto-triggered one still waits for its scheduled run.
         if (job.status !== AutoMLTrainingJobStatus.Queued || startedByTrigger(job.airflowRunId) || job.createdAt.getTime() > deadline) continue;
@@ -93,5 +111,24 @@ export class BackgroundReconciler implements OnApplicationBootstrap, OnApplicati
         if (failed) report.timedOut++;
       }
     }
+  }
+
+  /** Deletes again the DAGs of recently deleted jobs that Airflow shows again (their files stay removed). */
+  private async deleteRecreatedDags(): Promise<number> {
+    const dagIds = await this.repository.recentlyDeletedDags(this.config.airflow.dagParseTimeoutMs, RECREATED_CHECKS);
+    let redeleted = 0;
+    for (const dagId of dagIds) {
+      if ((await this.airflow.getDag(dagId)) === null) continue;
+      await this.deployer.remove(dagId);
+      try {
+        await this.airflow.deleteDag(dagId);
+      } catch (error) {
+        if (error instanceof AirflowRequestError && error.status === 404) continue;
+        throw error;
+      }
+      this.logger.warn(`Airflow showed DAG ${dagId} of a deleted job again (a parse under way when its file went); deleted it again`);
+      redeleted++;
+    }
+    return redeleted;
   }
 }

@@ -257,6 +257,22 @@ export class TrainingJobRepository {
   }
 
   /**
+   * DAG ids of the jobs deleted within the last `withinMs` whose file was still deployed (not retired), newest
+   * first, at most `limit`.
+   */
+  async recentlyDeletedDags(withinMs: number, limit: number): Promise<string[]> {
+    const rows = await this.sql(
+      `SELECT airflow_dag_id FROM automl_training_jobs
+        WHERE deleted_at IS NOT NULL AND airflow_dag_id IS NOT NULL AND dag_retired_at IS NULL
+          AND deleted_at > clock_timestamp() - $1 * interval '1 millisecond'
+        ORDER BY deleted_at DESC LIMIT $2`,
+      [withinMs, limit],
+      'recently_deleted_dags',
+    );
+    return rows.map((row) => row.airflow_dag_id as string);
+  }
+
+  /**
    * Retires the DAG files of up to `limit` jobs that finished (and were last
    * written) more than `retentionMs` ago and still have their file: locks
    * their rows, has `remove` delete the files, and marks them retired, in one

@@ -1,3 +1,5 @@
+import { existsSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { usesPostgres } from '../setup/test-database';
 import { EventStreamClient } from '../utils/event-stream';
 import { createJob } from '../utils/jobs';
@@ -42,6 +44,28 @@ describe('background reconciliation', () => {
     const stored = await statusOf(a.testApp, job.job_id);
     expect(stored.status).toBe('failed');
     expect(stored.error_message).toBe(`Airflow has not parsed DAG ${job.airflow_dag_id} within 10 minutes; check the DAG folder and Airflow's import errors`);
+  });
+
+  it('should delete again a deleted job\'s DAG that Airflow re-created from a parse under way when its file went, and leave the others alone', async () => {
+    const [recreated, gone] = [await createJob(a.testApp), await createJob(a.testApp)];
+    a.airflow.parse();
+    const file = join(a.testApp.config.airflow.dagsDir, `${recreated.airflow_dag_id}.py`);
+    const text = readFileSync(file, 'utf8');
+    for (const job of [recreated, gone]) await a.testApp.http().delete(`/api/automl/train/jobs/${job.job_id}`).set(psk()).expect(204);
+    expect(a.airflow.dag(recreated.airflow_dag_id)).toBeUndefined();
+    // What the real dag-processor does when it collects a parse that read the file before the service removed it.
+    writeFileSync(file, text);
+    a.airflow.parse();
+    unlinkSync(file);
+    expect(a.airflow.dag(recreated.airflow_dag_id)).toBeDefined();
+    const deletes = a.airflow.count('DELETE', `/dags/${recreated.airflow_dag_id}`);
+    await until(async () => a.airflow.dag(recreated.airflow_dag_id) === undefined, PERIOD_MS * 4);
+    expect(a.airflow.count('DELETE', `/dags/${recreated.airflow_dag_id}`)).toBe(deletes + 1);
+    expect(existsSync(file)).toBe(false);
+    // The one that stayed gone is only looked at, never deleted twice.
+    await new Promise((r) => setTimeout(r, PERIOD_MS * 2));
+    expect(a.airflow.count('DELETE', `/dags/${gone.airflow_dag_id}`)).toBe(1);
+    expect(a.airflow.count('GET', `/dags/${gone.airflow_dag_id}`)).toBeGreaterThan(0);
   });
 
   (usesPostgres() ? describe : describe.skip)('with two instances on one database', () => {

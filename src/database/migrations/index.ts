@@ -5,6 +5,7 @@ import { AddProblemColumnsAndResultSummary1795837482000 } from './1795837482000-
 import { AddRunTimes1795840000000 } from './1795840000000-AddRunTimes';
 import { AddTuningBudget1795850000000 } from './1795850000000-AddTuningBudget';
 import { AddDagRetiredAt1795900000000 } from './1795900000000-AddDagRetiredAt';
+import { AddDeletedDagIndex1795950000000 } from './1795950000000-AddDeletedDagIndex';
 
 /** Every migration, in order. Listed explicitly so ts-jest, ts-node and dist all load the same set. */
 export const MIGRATIONS = [
@@ -15,4 +16,5 @@ export const MIGRATIONS = [
   AddRunTimes1795840000000,
   AddTuningBudget1795850000000,
   AddDagRetiredAt1795900000000,
+  AddDeletedDagIndex1795950000000,
 ];
