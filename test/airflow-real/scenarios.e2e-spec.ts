@@ -361,7 +361,12 @@ describeRealAirflow('jobs on a real Airflow 3 with the real trainer and MLflow',
   timed('delete: the DAG file goes, the DAG is gone from Airflow and stays gone after the next parse, deleted again if a parse under way re-created it', 180_000, async () => {
     expect(completed).toBeDefined();
     const period = 2_000;
-    const reconciling = await startService({ RECONCILE_INTERVAL_MS: String(period) });
+    // A second replica on the same database, reconciling in the background (the first one does not).
+    expect(testApp.config.database.kind).toBe('postgres');
+    const reconciling = await startService({
+      RECONCILE_INTERVAL_MS: String(period),
+      DATABASE_URL: testApp.config.database.kind === 'postgres' ? testApp.config.database.url : '',
+    });
     try {
       const file = join(info.dagsDir, `${completed.airflow_dag_id}.py`);
       const text = readFileSync(file, 'utf8');
