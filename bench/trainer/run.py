@@ -123,6 +123,7 @@ def sqlalchemy_url() -> str:
 
 
 def stage(name: str, rows: int) -> dict[str, Any]:
+    from automl_trainer.cli import thread_count
     from automl_trainer.load import open_source
     from automl_trainer.spec import parse_spec
 
@@ -130,7 +131,7 @@ def stage(name: str, rows: int) -> dict[str, Any]:
     out: dict[str, Any] = {}
     t0 = time.monotonic()
     with open_source(sqlalchemy_url(), spec) as source:
-        frame = source.read(columnar=name != "load_sqlalchemy")
+        frame = source.read(columnar=name != "load_sqlalchemy", streams=thread_count())
         features = source.features
     out["load_seconds"] = time.monotonic() - t0
     out["rows"] = len(frame)
@@ -269,6 +270,9 @@ def calibration(sizes: dict[str, Any]) -> dict[str, Any] | None:
 
 def main() -> None:
     if len(sys.argv) == 4 and sys.argv[1] == "--stage":
+        from automl_trainer.cli import return_freed_memory
+
+        return_freed_memory()  # as the trainer's entry point does, before pandas and pyarrow load
         print(json.dumps(stage(sys.argv[2], int(sys.argv[3]))), flush=True)
         return
     results: dict[str, Any] = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +43,10 @@ from automl_trainer.spec import JobSpec
 # SQLAlchemy column types (as the PostgreSQL inspector reports them) the columnar reader turns into exactly what
 # pd.read_sql through psycopg2 gives: sa.Float is REAL and DOUBLE PRECISION, sa.Numeric NUMERIC; sa.String TEXT,
 # VARCHAR and CHAR (but not enums, which subclass it).
+# A table of this many rows or more is read in parts side by side (one connection and thread each, AUTOML_TRAINER_
+# THREADS of them): on 2 cores, 3M rows took 5.9 s in two parts against 8.3 s in one (COPY binary: 4.1 s).
+PARALLEL_ROWS = 250_000
+
 COLUMNAR_TYPES: tuple[type[sa.types.TypeEngine[Any]], ...] = (
     sa.Integer,
     sa.Numeric,
@@ -104,11 +108,18 @@ class Source:
     columns: list[SourceColumn]
     rows: int | None = None  # estimate before reading; None when the database gives none (Trino)
     rows_from: str = ""  # where the estimate came from
+    pages: int | None = None  # PostgreSQL: the table's size in pages now (None for a view or a partitioned table)
     notes: list[str] = field(default_factory=list)
 
     @property
     def names(self) -> list[str]:
         return [c.name for c in self.columns]
+
+    @property
+    def features_only(self) -> list[str]:
+        """Feature columns that are not also the label or a special column (the columnar read makes them compact)."""
+        special = set(self.names[len(self.features) :])
+        return [name for name in self.features if name not in special]
 
     @property
     def is_postgresql(self) -> bool:
@@ -120,17 +131,27 @@ class Source:
             isinstance(c.type, COLUMNAR_TYPES) and not isinstance(c.type, sa.Enum) for c in self.columns
         )
 
-    def read(self, columnar: bool | None = None) -> pd.DataFrame:
-        """The needed columns as a DataFrame (columnar: None = whenever possible, False = SQLAlchemy path)."""
+    def read(self, columnar: bool | None = None, streams: int = 1) -> pd.DataFrame:
+        """The needed columns as a DataFrame (columnar: None = whenever possible, False = SQLAlchemy path). On the
+        columnar path a plain table of PARALLEL_ROWS rows or more is read in `streams` parts side by side."""
         use_columnar = self.columnar() if columnar is None else columnar
         query = build_query(self.table, self.names)
         if use_columnar:
-            frame = _read_adbc(self.url, postgresql_sql(query), self.table)
+            parts = self.parts(streams)
+            sql = table_parts(query, self.pages or 0, parts) if parts > 1 else postgresql_sql(query)
+            frame = _read_adbc(self.url, sql, self.table, self.features_only)
         else:
             frame = _read_sqlalchemy(self.engine, query, self.table)
         if frame.empty:
             raise TrainerError(f"table {self.table} has no rows")
         return frame
+
+    def parts(self, streams: int) -> int:
+        """How many parts the columnar read takes: one per stream for a big plain table (a part per
+        PARALLEL_ROWS rows at least), else one."""
+        if streams < 2 or not self.pages or not self.rows or self.rows < PARALLEL_ROWS:
+            return 1
+        return max(1, min(streams, self.rows // PARALLEL_ROWS, self.pages))
 
     def close(self) -> None:
         self.engine.dispose()
@@ -199,6 +220,20 @@ def _row_estimate(connection: sa.Connection, table: TableName, query: sa.Select[
     return int(plan[0]["Plan"]["Plan Rows"]), "EXPLAIN estimate (table never analysed)"
 
 
+def _pages(connection: sa.Connection, table: TableName) -> int | None:
+    """The table's size in pages now (not relpages, which only ANALYZE and VACUUM update); None for a view, a
+    partitioned table or anything else that has no ctid ranges to split by."""
+    pages = connection.execute(
+        sa.text(
+            "SELECT pg_relation_size(c.oid) / current_setting('block_size')::bigint FROM pg_class c "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE c.relname = :name AND n.nspname = coalesce(:schema, current_schema()) AND c.relkind IN ('r', 'm')"
+        ),
+        {"name": table.name, "schema": table.schema},
+    ).scalar()
+    return None if pages is None else int(pages)
+
+
 def _avg_widths(connection: sa.Connection, table: TableName) -> dict[str, int]:
     rows = connection.execute(
         sa.text(
@@ -227,6 +262,7 @@ def open_source(url: str, spec: JobSpec) -> Iterator[Source]:
             if source.is_postgresql:
                 with engine.connect() as connection:
                     source.rows, source.rows_from = _row_estimate(connection, table, build_query(table, source.names))
+                    source.pages = _pages(connection, table)
                     widths = _avg_widths(connection, table)
                 source.columns = [SourceColumn(c.name, c.type, widths.get(c.name)) for c in source.columns]
         except sa.exc.OperationalError as error:
@@ -255,16 +291,20 @@ def libpq_uri(url: str) -> str:
     return sa.engine.make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-def _read_adbc(url: str, sql: str, table: TableName) -> pd.DataFrame:
+def _read_adbc(url: str, sql: str | list[str], table: TableName, compact: Collection[str] = ()) -> pd.DataFrame:
+    """Run the SELECT through ADBC; a list of SELECTs (the parts of one table) runs side by side, one connection
+    each, all on one snapshot (the first exports it), and their rows come in the list's order."""
     import adbc_driver_manager
-    import adbc_driver_postgresql.dbapi
+    import pyarrow as pa
 
     uri = libpq_uri(url)
     try:
-        with adbc_driver_postgresql.dbapi.connect(uri) as connection, connection.cursor() as cursor:
-            cursor.execute(sql)
-            arrow = cursor.fetch_arrow_table()
-    except adbc_driver_manager.Error as error:
+        if isinstance(sql, str):
+            with _adbc_connect(uri) as connection, connection.cursor() as cursor:
+                cursor.execute(sql)
+                return columnar_frame(cursor.fetch_record_batch(), compact)
+        return _read_parts(uri, sql, compact)
+    except (adbc_driver_manager.Error, pa.ArrowException) as error:
         message = _first_line(error, type(error).__name__)
         password = sa.engine.make_url(url).password
         for secret in (uri, url, str(password) if password else ""):
@@ -273,33 +313,139 @@ def _read_adbc(url: str, sql: str, table: TableName) -> pd.DataFrame:
         # ADBC prefixes its status ("IO: [libpq] …", "NOT_FOUND: …"); the database's words are what help.
         message = re.sub(r"^[A-Z_]+: (\[libpq\] )?", "", message)
         raise TrainerError(f"cannot read table {table}: {message}") from None
-    return columnar_frame(arrow)
 
 
-def columnar_frame(arrow: Any) -> pd.DataFrame:
-    """An Arrow table from ADBC as the DataFrame pd.read_sql through psycopg2 gives for the same columns.
+def _adbc_connect(uri: str, autocommit: bool = False) -> Any:
+    import adbc_driver_postgresql.dbapi
 
-    Integers → int64 (float64 when NULLs are present); real → float64 of its shortest text (psycopg2 parses
-    PostgreSQL's text, so 0.1::real is 0.1, not 0.10000000149); NUMERIC (ADBC: the database's text) → float64,
-    as pd.read_sql's coerce_float makes of Decimals; booleans, text, dates (datetime.date objects), timestamps
-    and timestamptz (UTC) as Arrow's own conversion gives them. The peak holds the Arrow table and the frame at
-    once: handing this function the only reference and dropping each column once converted did not lower it
-    (`bench:trainer`, 3M rows: 1,263 MiB either way; ADBC's batches appear to free their buffers together).
+    return adbc_driver_postgresql.dbapi.connect(uri, autocommit=autocommit)
+
+
+def _read_parts(uri: str, parts: list[str], compact: Collection[str]) -> pd.DataFrame:
+    from concurrent.futures import ThreadPoolExecutor
+
+    with contextlib.ExitStack() as stack:
+        cursors = []
+        for _ in parts:
+            connection = stack.enter_context(_adbc_connect(uri, autocommit=True))
+            cursors.append(stack.enter_context(connection.cursor()))
+        for cursor in cursors:
+            cursor.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        cursors[0].execute("SELECT pg_export_snapshot()")
+        snapshot = str(cursors[0].fetchone()[0])
+        if not re.fullmatch(r"[0-9A-Fa-f-]+", snapshot):
+            raise TrainerError(f"internal error: unexpected snapshot id {snapshot!r}")
+        for cursor in cursors[1:]:
+            cursor.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
+
+        def read(index: int) -> tuple[Any, dict[str, list[Any]]]:
+            cursor = cursors[index]
+            cursor.execute(parts[index])
+            batches = cursor.fetch_record_batch()
+            return batches.schema, _chunks(batches, compact)
+
+        with ThreadPoolExecutor(max_workers=len(parts), thread_name_prefix="load") as pool:
+            results = list(pool.map(read, range(len(parts))))
+        return _frame(results[0][0], [chunks for _, chunks in results], compact)
+
+
+def table_parts(query: sa.Select[*tuple[Any, ...]], pages: int, count: int) -> list[str]:
+    """The SELECT split into `count` ranges of the table's pages by ctid (TID range scans, PostgreSQL 14+); the
+    last range is open, so pages added since `pages` was measured are read too."""
+    bounds = [pages * i // count for i in range(count + 1)]
+    parts = []
+    for i in range(count):
+        part = query
+        if i > 0:
+            part = part.where(sa.text(f"ctid >= '({int(bounds[i])},0)'::tid"))
+        if i < count - 1:
+            part = part.where(sa.text(f"ctid < '({int(bounds[i + 1])},0)'::tid"))
+        parts.append(postgresql_sql(part))
+    return parts
+
+
+def columnar_frame(batches: Any, compact: Collection[str] = ()) -> pd.DataFrame:
+    """Record batches from ADBC as a DataFrame, converted batch by batch (each batch's buffers freed as it goes).
+
+    Every column but the `compact` ones becomes what pd.read_sql through psycopg2 gives: integers → int64
+    (float64 when NULLs are present); real → float64 of its shortest text (psycopg2 parses PostgreSQL's text, so
+    0.1::real is 0.1, not 0.10000000149); NUMERIC (ADBC: the database's text) → float64, as pd.read_sql's
+    coerce_float makes of Decimals; booleans, text, dates (datetime.date objects), timestamps and timestamptz
+    (UTC) as Arrow's own conversion gives them.
+
+    `compact` columns (the features) come as small as the model input they become allows, with the same
+    prepared result (`Features.transform` makes float32 of every number): integers in their own width (float64
+    when NULLs are present, as pd.read_sql gives them), double, real and NUMERIC as float32, text as a pandas
+    Categorical (a code per row, each distinct text once) instead of a Python str per row.
     """
+    return _frame(batches.schema, [_chunks(batches, compact)], compact)
+
+
+def _chunks(batches: Any, compact: Collection[str]) -> dict[str, list[Any]]:
+    """Each column's converted chunks, batch by batch; the batch is dropped once converted."""
+    chunks: dict[str, list[Any]] = {name: [] for name in batches.schema.names}
+    for batch in batches:
+        for name, column in zip(batch.schema.names, batch.columns, strict=True):
+            chunks[name].append(_chunk(column, name in compact))
+        del batch, column
+    return chunks
+
+
+def _frame(schema: Any, parts: list[dict[str, list[Any]]], compact: Collection[str]) -> pd.DataFrame:
+    """One column at a time from the chunks of every part, in order (each column's chunks freed once built)."""
+    import pyarrow as pa
+
+    series: dict[str, pd.Series] = {}
+    for field_ in schema:
+        name = field_.name
+        chunks = [chunk for part in parts for chunk in part.pop(name)]
+        kind = chunks[0].type if chunks else _chunk_type(field_.type, name in compact)
+        series[name] = _column(pa.chunked_array(chunks, type=kind), name in compact)
+        del chunks
+    return pd.DataFrame(series, copy=False)
+
+
+def _chunk_type(kind: Any, compact: bool) -> Any:
+    """The Arrow type `_chunk` gives a column of this type (for a table without rows)."""
+    import pyarrow as pa
+
+    if isinstance(kind, pa.BaseExtensionType):
+        return pa.float32() if compact else pa.float64()
+    if pa.types.is_integer(kind):
+        return kind if compact else pa.int64()
+    if pa.types.is_floating(kind):
+        return pa.float32() if compact else pa.float64()
+    if compact and (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
+        return pa.dictionary(pa.int32(), kind)
+    return kind
+
+
+def _chunk(column: Any, compact: bool) -> Any:
+    """One batch's column converted, in buffers of its own (a slice of the batch would keep the whole batch)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    series: dict[str, pd.Series] = {}
-    while arrow.num_columns:
-        name, column = arrow.column_names[0], arrow.column(0)
-        arrow = arrow.remove_column(0)
-        kind = column.type
-        if isinstance(kind, pa.BaseExtensionType):  # NUMERIC: arrow.opaque over the text form
-            column = pc.cast(pa.chunked_array([c.storage for c in column.chunks], kind.storage_type), pa.float64())
-        elif pa.types.is_integer(kind):
-            column = pc.cast(column, pa.int64())
-        elif pa.types.is_float32(kind):
-            column = pc.cast(pc.cast(column, pa.string()), pa.float64())
-        series[name] = column.to_pandas()
-        del column
-    return pd.DataFrame(series, copy=False)
+    kind = column.type
+    if isinstance(kind, pa.BaseExtensionType):  # NUMERIC: arrow.opaque over the text form
+        number = pc.cast(column.storage, pa.float64())
+        return pc.cast(number, pa.float32()) if compact else number
+    if compact:
+        if pa.types.is_float64(kind):
+            return pc.cast(column, pa.float32())
+        if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+            return pc.dictionary_encode(column)
+        return pa.concat_arrays([column])
+    if pa.types.is_integer(kind) and kind != pa.int64():
+        return pc.cast(column, pa.int64())
+    if pa.types.is_float32(kind):
+        return pc.cast(pc.cast(column, pa.string()), pa.float64())
+    return pa.concat_arrays([column])
+
+
+def _column(chunked: Any, compact: bool) -> pd.Series:
+    import pyarrow as pa
+
+    kind = chunked.type
+    if compact and pa.types.is_dictionary(kind):
+        return chunked.unify_dictionaries().to_pandas()
+    return chunked.to_pandas()

@@ -12,6 +12,7 @@ import tempfile
 from importlib.metadata import version
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from automl_trainer import serving
@@ -80,7 +81,14 @@ def example_rows(raw: pd.DataFrame, ctx: Context) -> pd.DataFrame:
     rows = raw.head(EXAMPLE_ROWS).copy()
     for column in ctx.preprocessing.features.columns:
         series = rows[column.name]
-        if column.kind == "number" and series.dtype == object:
+        if isinstance(series.dtype, pd.CategoricalDtype):  # text as the columnar load gives it
+            rows[column.name] = series.astype(series.cat.categories.dtype)  # text's own dtype, as pd.read_sql's
+        elif column.kind == "number" and pd.api.types.is_float_dtype(series.dtype):
+            # float32 as loaded: the signature's double, by its shortest text (0.1, not 0.10000000149)
+            rows[column.name] = series.astype(str).astype("float64") if series.dtype == np.float32 else series
+        elif column.kind == "number" and pd.api.types.is_integer_dtype(series.dtype):
+            rows[column.name] = series.astype("int64")  # smallint/integer in their own width: the signature's long
+        elif column.kind == "number" and series.dtype == object:
             rows[column.name] = pd.to_numeric(series, errors="coerce").astype("float64")
         elif column.kind == "datetime":
             rows[column.name] = pd.to_datetime(series, errors="coerce", utc=True).dt.tz_localize(None)

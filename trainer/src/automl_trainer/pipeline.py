@@ -50,9 +50,14 @@ def run_pipeline(spec: JobSpec, source_url: str, run_id: str, threads: int, star
                 f"{memory.human(needed.total)}; limit {allowed.describe()}"
             )
             memory.check(needed, source.table, allowed)
-        reader = "ADBC (COPY binary)" if source.columnar() else "SQLAlchemy"
+        parts = source.parts(threads)
+        reader = (
+            "SQLAlchemy"
+            if not source.columnar()
+            else "ADBC (COPY binary" + (f", {parts} parts side by side)" if parts > 1 else ")")
+        )
         log(f"loading through {reader}")
-        frame = source.read()
+        frame = source.read(streams=threads)
         features = source.features
     log(f"loaded {len(frame)} rows, {len(features)} features from {spec.source_table}")
 

@@ -63,6 +63,8 @@ def _jsonable(values: list[Any] | None) -> list[Any] | None:
 
 def column_kind(series: pd.Series) -> str:
     """number | boolean | datetime | category, from the values the database driver gave."""
+    if isinstance(series.dtype, pd.CategoricalDtype):  # text as the columnar load gives a feature
+        return "category"
     if pd.api.types.is_bool_dtype(series.dtype):
         return "boolean"
     if pd.api.types.is_datetime64_any_dtype(series.dtype):
@@ -91,8 +93,10 @@ def describe_features(frame: pd.DataFrame, names: list[str]) -> Features:
         categories = None
         if kind == "category":
             distinct = series.value_counts(dropna=True)  # each distinct value's text made once, not once per row
-            counts = distinct.groupby(distinct.index.map(category_text)).sum()
-            counts = counts.sort_values(ascending=False, kind="stable")
+            distinct = distinct[distinct > 0]  # a Categorical counts its unused categories too
+            counts = distinct.groupby(distinct.index.map(category_text).astype(object)).sum()
+            # The most frequent first, ties by text: the same list whatever order the reader met the values in.
+            counts = counts.sort_index().sort_values(ascending=False, kind="stable")
             categories = sorted(counts.index[:MAX_CATEGORIES].tolist())
         columns.append(
             Column(name=name, key=f"f{i}", kind=kind, required=not series.isna().any(), categories=categories)

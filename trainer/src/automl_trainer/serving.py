@@ -84,14 +84,12 @@ class Features:
         # float32: half the memory of float64 for the trainer's copies of a big table, and what the libraries
         # bin or store anyway (XGBoost keeps float32); the model rounds its input the same way, so it sees what
         # training saw (a datetime as epoch seconds keeps 2-minute resolution, a number 7 significant digits).
-        out: dict[str, np.ndarray] = {}
-        n = len(raw)
-        for column in self.columns:
-            if column.name not in raw.columns:
-                out[column.key] = np.full(n, np.nan, dtype=np.float32)
-                continue
-            out[column.key] = encode(raw[column.name], column).astype(np.float32)
-        return pd.DataFrame(out, index=raw.index)
+        # One float32 block, written column by column: pandas keeps it as it is (a dict of columns would be
+        # copied into a block once more, a second copy of the table at its peak).
+        out = np.empty((len(raw), len(self.columns)), dtype=np.float32, order="F")
+        for j, column in enumerate(self.columns):
+            out[:, j] = encode(raw[column.name], column) if column.name in raw.columns else np.nan
+        return pd.DataFrame(out, index=raw.index, columns=self.keys, copy=False)
 
     def to_json(self) -> list[dict[str, Any]]:
         return [asdict(c) for c in self.columns]
