@@ -15,9 +15,10 @@ peak RSS from wait4's ru_maxrss):
 Environment: BENCH_DATABASE_URL (as `npm run bench`: default postgresql://postgres@127.0.0.1:5432/postgres),
 BENCH_SCHEMA (default automl_bench; tables t_<rows>, reused when their row count matches), BENCH_ROWS (default
 1000000,5000000), BENCH_TRAIN=1, BENCH_TRIALS, BENCH_REPEAT (runs of the COPY and columnar stages, default 2; all
-kept), BENCH_DROP=1 (drop the schema at the end). Results: bench/trainer/results.json, one entry per size,
-replaced by the next run of that size (a size run without BENCH_TRAIN keeps its last whole run's figures), and
-`calibration`: the line through the whole runs' peak RSS that memory.py's constants come from.
+kept), BENCH_SQLALCHEMY_MAX_ROWS (default 3000000: the old load is not run on bigger tables), BENCH_DROP=1 (drop
+the schema at the end). Results: bench/trainer/results.json, one entry per size, replaced by the next run of that
+size (a size run without BENCH_TRAIN keeps its last whole run's figures), and `calibration`: the line through the
+whole runs' peak RSS that memory.py's constants come from.
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ SIZES = [int(s) for s in os.environ.get("BENCH_ROWS", "1000000,5000000").split("
 TRAIN = os.environ.get("BENCH_TRAIN", "") == "1"
 TRIALS = int(os.environ.get("BENCH_TRIALS", "3"))
 REPEAT = int(os.environ.get("BENCH_REPEAT", "2"))
+# The old load's peak grows 1.7 GiB per million rows: above this it is not run.
+SQLALCHEMY_MAX_ROWS = int(os.environ.get("BENCH_SQLALCHEMY_MAX_ROWS", "3000000"))
 RESULTS = HERE / "results.json"
 
 NUMERIC = [f"i{i}" for i in range(5)] + [f"d{i}" for i in range(7)] + ["r0", "n0", "n1"]
@@ -289,6 +292,10 @@ def main() -> None:
         entry["copy_floor"] = [copy_floor(rows) for _ in range(REPEAT)]
         floor = min(r["wall_seconds"] for r in entry["copy_floor"])
         for name in ("load_sqlalchemy", "load_columnar", "prepare"):
+            if name == "load_sqlalchemy" and rows > SQLALCHEMY_MAX_ROWS:
+                entry[name] = [{"skipped": f"over BENCH_SQLALCHEMY_MAX_ROWS={SQLALCHEMY_MAX_ROWS}"}]
+                print(f"  {name:<16} skipped (over {SQLALCHEMY_MAX_ROWS:,} rows)", file=sys.stderr, flush=True)
+                continue
             repeat = 1 if name != "load_columnar" else REPEAT
             runs = [measured([sys.executable, __file__, "--stage", name, str(rows)]) for _ in range(repeat)]
             for run in runs:

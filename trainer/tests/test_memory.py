@@ -36,9 +36,9 @@ def test_parse_size_and_human() -> None:
     assert memory.human(100) == "100 B"
 
 
-def _source(rows: int | None, columns: list[SourceColumn], features: int) -> Source:
-    engine = sa.create_engine("sqlite://")
-    return Source("sqlite://", engine, TableName(None, "t"), [c.name for c in columns[:features]], columns, rows)
+def _source(rows: int | None, columns: list[SourceColumn], features: int, url: str = "sqlite://") -> Source:
+    engine = sa.create_engine(url)  # no connection is made
+    return Source(url, engine, TableName(None, "t"), [c.name for c in columns[:features]], columns, rows)
 
 
 def test_estimate_from_rows_and_types() -> None:
@@ -53,11 +53,22 @@ def test_estimate_from_rows_and_types() -> None:
         SourceColumn("v", sa.String(20)),  # no statistics: TEXT_BYTES
         SourceColumn("label", sa.Integer()),
     ]
+    # Read through SQLAlchemy (any database but PostgreSQL, or a column type ADBC does not take): a Python object
+    # per text and date value, the old load's factor.
     row = 8 + 8 + 8 + 8 + 40 + 8 + (8 + 10) + (8 + memory.TEXT_BYTES) + 8
     estimate = memory.estimate(_source(1_000_000, columns, features=8))
     assert estimate is not None
     assert estimate.row_bytes == row + 4 * 8
-    assert estimate.total == int(memory.BASE_BYTES + 1_000_000 * memory.ROW_FACTOR * (row + 32))
+    assert estimate.total == int(memory.BASE_BYTES + 1_000_000 * memory.SQLALCHEMY_ROW_FACTOR * (row + 32))
+    # PostgreSQL through ADBC: the features compact (float32 numbers, text as one- or two-byte category codes),
+    # the label as pd.read_sql gives it.
+    postgres = _source(1_000_000, columns, features=8, url="postgresql+psycopg2://reader@127.0.0.1:1/db")
+    assert postgres.columnar()
+    compact = memory.estimate(postgres)
+    assert compact is not None
+    row = 8 + 4 + 4 + 8 + 40 + 8 + 2 + 2 + 8
+    assert compact.row_bytes == row + 4 * 8
+    assert compact.total == int(memory.BASE_BYTES + 1_000_000 * memory.ROW_FACTOR * (row + 32))
     assert memory.estimate(_source(None, columns, features=8)) is None  # no statistics (Trino): no estimate
 
 

@@ -4,8 +4,12 @@ Two readers, one result. The table's metadata (does it exist, its columns and th
 comes through SQLAlchemy. The rows then come:
 
 - from PostgreSQL, through the ADBC PostgreSQL driver (`adbc-driver-postgresql`, Apache Arrow's libpq-based
-  driver): it runs the SELECT as `COPY (…) TO STDOUT (FORMAT binary)` and decodes straight into Arrow columns,
-  which are turned into the same pandas columns the SQLAlchemy path gives (`columnar_frame`);
+  driver): it runs the SELECT as `COPY (…) TO STDOUT (FORMAT binary)` and decodes straight into Arrow record
+  batches, each converted as it comes (`columnar_frame`): the features compact (float32 numbers, integers in
+  their own width, text as categories), the label and other special columns as the SQLAlchemy path gives them.
+  The prepared features are the same either way (tests/test_columnar_load.py). A plain table of PARALLEL_ROWS
+  rows or more is read in ctid ranges side by side, one connection and thread per range, all on one exported
+  snapshot (`table_parts`), so the client's decoding runs on as many cores as the server's encoding;
 - from any other database (Trino, …), through SQLAlchemy and `pd.read_sql`, as before.
 
 Why ADBC: measured on a 1,000,000-row × 21-column table (15 numeric of smallint/integer/bigint/real/double/
@@ -40,13 +44,13 @@ from sqlalchemy.engine import Engine
 from automl_trainer.errors import TrainerError
 from automl_trainer.spec import JobSpec
 
+# A plain table is read in parts side by side, one per PARALLEL_ROWS rows up to one per thread (a connection and a
+# thread each, AUTOML_TRAINER_THREADS): on 2 cores, 3M rows took 5.9 s in two parts, 8.3 s in one (COPY: 4.1 s).
+PARALLEL_ROWS = 100_000
+
 # SQLAlchemy column types (as the PostgreSQL inspector reports them) the columnar reader turns into exactly what
 # pd.read_sql through psycopg2 gives: sa.Float is REAL and DOUBLE PRECISION, sa.Numeric NUMERIC; sa.String TEXT,
 # VARCHAR and CHAR (but not enums, which subclass it).
-# A table of this many rows or more is read in parts side by side (one connection and thread each, AUTOML_TRAINER_
-# THREADS of them): on 2 cores, 3M rows took 5.9 s in two parts against 8.3 s in one (COPY binary: 4.1 s).
-PARALLEL_ROWS = 250_000
-
 COLUMNAR_TYPES: tuple[type[sa.types.TypeEngine[Any]], ...] = (
     sa.Integer,
     sa.Numeric,
@@ -138,8 +142,9 @@ class Source:
         query = build_query(self.table, self.names)
         if use_columnar:
             parts = self.parts(streams)
-            sql = table_parts(query, self.pages or 0, parts) if parts > 1 else postgresql_sql(query)
-            frame = _read_adbc(self.url, sql, self.table, self.features_only)
+            whole = postgresql_sql(query)
+            sql = table_parts(query, self.pages or 0, parts) if parts > 1 else whole
+            frame = _read_adbc(self.url, sql, self.table, self.features_only, whole)
         else:
             frame = _read_sqlalchemy(self.engine, query, self.table)
         if frame.empty:
@@ -147,8 +152,8 @@ class Source:
         return frame
 
     def parts(self, streams: int) -> int:
-        """How many parts the columnar read takes: one per stream for a big plain table (a part per
-        PARALLEL_ROWS rows at least), else one."""
+        """How many parts the columnar read takes: for a plain table, one per PARALLEL_ROWS rows up to one per
+        stream; else one."""
         if streams < 2 or not self.pages or not self.rows or self.rows < PARALLEL_ROWS:
             return 1
         return max(1, min(streams, self.rows // PARALLEL_ROWS, self.pages))
@@ -291,19 +296,25 @@ def libpq_uri(url: str) -> str:
     return sa.engine.make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-def _read_adbc(url: str, sql: str | list[str], table: TableName, compact: Collection[str] = ()) -> pd.DataFrame:
+def _read_adbc(
+    url: str, sql: str | list[str], table: TableName, compact: Collection[str] = (), whole: str = ""
+) -> pd.DataFrame:
     """Run the SELECT through ADBC; a list of SELECTs (the parts of one table) runs side by side, one connection
-    each, all on one snapshot (the first exports it), and their rows come in the list's order."""
+    each, all on one snapshot (the first exports it), and their rows come in the list's order. Where the server
+    exports no snapshot for the others to share (a standby may refuse), `whole` is read in one stream instead."""
     import adbc_driver_manager
     import pyarrow as pa
 
     uri = libpq_uri(url)
     try:
-        if isinstance(sql, str):
-            with _adbc_connect(uri) as connection, connection.cursor() as cursor:
-                cursor.execute(sql)
-                return columnar_frame(cursor.fetch_record_batch(), compact)
-        return _read_parts(uri, sql, compact)
+        if isinstance(sql, list):
+            frame = _read_parts(uri, sql, compact)
+            if frame is not None:
+                return frame
+            sql = whole
+        with _adbc_connect(uri) as connection, connection.cursor() as cursor:
+            cursor.execute(sql)
+            return columnar_frame(cursor.fetch_record_batch(), compact)
     except (adbc_driver_manager.Error, pa.ArrowException) as error:
         message = _first_line(error, type(error).__name__)
         password = sa.engine.make_url(url).password
@@ -321,22 +332,27 @@ def _adbc_connect(uri: str, autocommit: bool = False) -> Any:
     return adbc_driver_postgresql.dbapi.connect(uri, autocommit=autocommit)
 
 
-def _read_parts(uri: str, parts: list[str], compact: Collection[str]) -> pd.DataFrame:
+def _read_parts(uri: str, parts: list[str], compact: Collection[str]) -> pd.DataFrame | None:
     from concurrent.futures import ThreadPoolExecutor
+
+    import adbc_driver_manager
 
     with contextlib.ExitStack() as stack:
         cursors = []
         for _ in parts:
             connection = stack.enter_context(_adbc_connect(uri, autocommit=True))
             cursors.append(stack.enter_context(connection.cursor()))
-        for cursor in cursors:
-            cursor.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        cursors[0].execute("SELECT pg_export_snapshot()")
-        snapshot = str(cursors[0].fetchone()[0])
-        if not re.fullmatch(r"[0-9A-Fa-f-]+", snapshot):
-            raise TrainerError(f"internal error: unexpected snapshot id {snapshot!r}")
-        for cursor in cursors[1:]:
-            cursor.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
+        try:
+            for cursor in cursors:
+                cursor.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            cursors[0].execute("SELECT pg_export_snapshot()")
+            snapshot = str(cursors[0].fetchone()[0])
+            if not re.fullmatch(r"[0-9A-Fa-f-]+", snapshot):
+                return None
+            for cursor in cursors[1:]:
+                cursor.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
+        except adbc_driver_manager.Error:
+            return None
 
         def read(index: int) -> tuple[Any, dict[str, list[Any]]]:
             cursor = cursors[index]

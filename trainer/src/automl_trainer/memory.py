@@ -1,12 +1,14 @@
 """Memory known before loading: what a job will need, from the table's row count and column types, against the
 limit it runs under (AUTOML_TRAINER_MAX_MEMORY, else the process's cgroup limit, else 80 % of RAM).
 
-The estimate is peak RSS = BASE_BYTES + rows × ROW_FACTOR × (bytes of one loaded row + 4 bytes per feature).
-A loaded row is each column's bytes in the DataFrame (`value_bytes`); the 4 bytes per feature are its encoded
-float32 copy. ROW_FACTOR covers what a run holds beyond one copy of each: the reader's Arrow columns while the
-frame is built, the train/test copies of the encoded features, the library's own dataset (LightGBM/XGBoost bins,
-VW's text lines), predictions and the report. Calibrated by measuring peak RSS of whole trainer runs
-(lightgbm_classifier, preset fast) on `npm run bench:trainer`'s table at three sizes (below).
+The estimate is peak RSS = BASE_BYTES + rows × factor × (bytes of one loaded row + 4 bytes per feature).
+A loaded row is each column's bytes in the DataFrame (`value_bytes`: the features compact on the columnar path);
+the 4 bytes per feature are its encoded float32 copy. The factor covers what a run holds beyond one copy of each:
+the reader's chunks while a column is built, the train/test copies of the encoded features, the library's own
+dataset (LightGBM/XGBoost bins, VW's text lines), predictions and the report: ROW_FACTOR on the columnar path,
+calibrated by measuring peak RSS of whole trainer runs (lightgbm_classifier, preset fast) on `npm run
+bench:trainer`'s table at four sizes (below); SQLALCHEMY_ROW_FACTOR for a table read through SQLAlchemy (a
+Python object per value while it loads), from the same bench's old-load stage.
 """
 
 from __future__ import annotations
@@ -24,11 +26,14 @@ from automl_trainer.load import Source
 ENV = "AUTOML_TRAINER_MAX_MEMORY"
 
 # Calibrated on `npm run bench:trainer` with BENCH_TRAIN=1 (lightgbm_classifier, preset fast, 3 trials; the
-# bench's 21-column table, 278 bytes per row by value_bytes and the float32 features): peak RSS 511 / 609 / 895 /
-# 2005 MiB at 250k / 500k / 1M / 3M rows, a straight line of 352 MiB + 576 bytes per row, i.e. 2.07 × the row
-# bytes. Rounded up (420 MiB, 2.1) so the estimate errs high: +9 % / +15 % / +9 % / +4 % over those peaks.
+# bench's 21-column table, 178 bytes per row by value_bytes on the columnar path with the float32 features): peak
+# RSS 419 / 465 / 583 / 961 MiB at 250k / 500k / 1M / 3M rows, a straight line of 373 MiB + 207 bytes per row,
+# i.e. 1.16 × the row bytes. Rounded up (420 MiB, 1.3) so the estimate errs high: +10 to +14 % over those peaks.
 BASE_BYTES = 420 * 2**20  # the interpreter with pandas, scikit-learn, the algorithm's library, MLflow, … loaded
-ROW_FACTOR = 2.1
+ROW_FACTOR = 1.3
+# The old load (pd.read_sql through SQLAlchemy + psycopg2) of the same table, 278 bytes per row as it loads them:
+# peak RSS 544 / 961 / 1,794 / 4,967 MiB at 250k / 500k / 1M / 3M rows, 1,686 bytes per row (6.1 × the row bytes).
+SQLALCHEMY_ROW_FACTOR = 6.5
 
 TEXT_BYTES = 32  # a text value when PostgreSQL has no statistics on its width
 UNLIMITED = 2**60  # cgroup v1 writes ~2^63 for "no limit"
@@ -36,8 +41,13 @@ UNLIMITED = 2**60  # cgroup v1 writes ~2^63 for "no limit"
 _UNITS = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
 
 
-def value_bytes(kind: sa.types.TypeEngine[object] | None, avg_width: int | None = None) -> int:
-    """Bytes one value of this column type takes in the loaded DataFrame."""
+def value_bytes(kind: sa.types.TypeEngine[object] | None, avg_width: int | None = None, compact: bool = False) -> int:
+    """Bytes one value of this column type takes in the loaded DataFrame (`compact`: a feature as the columnar
+    load gives it, see load.columnar_frame)."""
+    if compact and isinstance(kind, sa.Float | sa.Numeric):
+        return 4  # float32
+    if compact and isinstance(kind, sa.String):
+        return 2  # a category code (int8 up to 127 distinct values, int16 up to 32,767)
     if isinstance(kind, sa.Boolean):
         return 8  # bool, or object (True/False/None) when NULLs are present
     if isinstance(kind, sa.Integer | sa.Numeric | sa.Float | sa.DateTime):
@@ -60,8 +70,12 @@ def estimate(source: Source) -> Estimate | None:
     """The job's estimated peak memory; None when the database gave no row count (e.g. Trino)."""
     if source.rows is None:
         return None
-    row_bytes = sum(value_bytes(c.type, c.avg_width) for c in source.columns) + 4 * len(source.features)
-    return Estimate(source.rows, row_bytes, int(BASE_BYTES + source.rows * ROW_FACTOR * row_bytes))
+    columnar = source.columnar()
+    compact = set(source.features_only) if columnar else set()
+    row_bytes = sum(value_bytes(c.type, c.avg_width, c.name in compact) for c in source.columns)
+    row_bytes += 4 * len(source.features)
+    factor = ROW_FACTOR if columnar else SQLALCHEMY_ROW_FACTOR
+    return Estimate(source.rows, row_bytes, int(BASE_BYTES + source.rows * factor * row_bytes))
 
 
 def parse_size(text: str) -> int:
