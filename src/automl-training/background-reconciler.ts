@@ -118,7 +118,8 @@ export class BackgroundReconciler implements OnApplicationBootstrap, OnApplicati
     const dagIds = await this.repository.recentlyDeletedDags(this.config.airflow.dagParseTimeoutMs, RECREATED_CHECKS);
     let redeleted = 0;
     for (const dagId of dagIds) {
-      if ((await this.airflow.getDag(dagId)) === null) continue;
+      // Stale too: without its file Airflow marks the re-created DAG stale at its next look at the folder, and keeps it.
+      if ((await this.airflow.getDag(dagId, { includeStale: true })) === null) continue;
       await this.deployer.remove(dagId);
       try {
         await this.airflow.deleteDag(dagId);

@@ -57,7 +57,8 @@ describe('background reconciliation', () => {
     writeFileSync(file, text);
     a.airflow.parse();
     unlinkSync(file);
-    expect(a.airflow.dag(recreated.airflow_dag_id)).toBeDefined();
+    a.airflow.parse(); // its file gone: the DAG stays, stale
+    expect(a.airflow.dag(recreated.airflow_dag_id)).toMatchObject({ stale: true });
     const deletes = a.airflow.count('DELETE', `/dags/${recreated.airflow_dag_id}`);
     await until(async () => a.airflow.dag(recreated.airflow_dag_id) === undefined, PERIOD_MS * 4);
     expect(a.airflow.count('DELETE', `/dags/${recreated.airflow_dag_id}`)).toBe(deletes + 1);

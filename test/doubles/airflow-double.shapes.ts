@@ -23,12 +23,12 @@ export function dagBody(dag: DagRecord, version: 'v1' | 'v2'): unknown {
     next_dagrun_data_interval_end: null,
   };
   if (version === 'v1') {
-    return { ...common, root_dag_id: null, is_active: true, is_subdag: false, last_pickled: null, scheduler_lock: null, pickle_id: null, default_view: 'grid', schedule_interval: null, next_dagrun: null, next_dagrun_create_after: null };
+    return { ...common, root_dag_id: null, is_active: !dag.stale, is_subdag: false, last_pickled: null, scheduler_lock: null, pickle_id: null, default_view: 'grid', schedule_interval: null, next_dagrun: null, next_dagrun_create_after: null };
   }
   return {
     ...common,
     tags: [{ name: 'automl-training', dag_id: dag.dagId, dag_display_name: dag.dagId }],
-    is_stale: false,
+    is_stale: dag.stale === true,
     last_parse_duration: 0.05,
     bundle_name: 'dags-folder',
     bundle_version: null,

@@ -16,6 +16,8 @@ export interface DagRecord {
   parsedAt: string;
   /** The task ids its file declares (`task_id="…"`), in file order. */
   taskIds: string[];
+  /** Its file was gone at the last parse (v2 `is_stale`, v1 `is_active: false`); kept, as Airflow keeps it. */
+  stale?: boolean;
 }
 
 export interface TaskRecord {
@@ -128,9 +130,13 @@ export class AirflowDouble {
     };
   }
 
-  /** The DAG processor: registers every DAG file in the folder; `@once` DAGs get their scheduled run. */
+  /**
+   * The DAG processor: registers every DAG file in the folder; `@once` DAGs get their scheduled run. A DAG whose
+   * file is gone is marked stale (and kept), one whose file is back is not, as Airflow 3's dag-processor does.
+   */
   parse(): string[] {
     const found: string[] = [];
+    for (const dag of this.dags.values()) dag.stale = !existsSync(dag.fileloc);
     for (const file of readdirSync(this.options.dagsDir).filter((name) => name.endsWith('.py') && !name.startsWith('.'))) {
       const own = readFileSync(join(this.options.dagsDir, file), 'utf8');
       // A DAG file's tasks and dates may come from the runtime module it imports, as Airflow would see them.

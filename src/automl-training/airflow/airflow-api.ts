@@ -38,8 +38,11 @@ export interface CallOptions {
  * out on its own (AirflowClient does).
  */
 export interface AirflowApi {
-  /** null when Airflow has not parsed the DAG (404). */
-  getDag(dagId: string, options: CallOptions): Promise<AirflowDag | null>;
+  /**
+   * null when Airflow has not parsed the DAG (404), or when its file is gone (Airflow 3: `is_stale`, Airflow 2:
+   * `is_active` false) unless `includeStale`.
+   */
+  getDag(dagId: string, options: CallOptions & { includeStale?: boolean }): Promise<AirflowDag | null>;
   setPaused(dagId: string, paused: boolean, options: CallOptions): Promise<void>;
   /** Creates the run; a run with this id that already exists is returned as is. */
   triggerRun(dagId: string, runId: string, conf: Record<string, unknown>, note: string, options: CallOptions): Promise<AirflowRun>;

@@ -27,9 +27,9 @@ export class AirflowV1Api implements AirflowApi {
     this.client.use(correlationMiddleware);
   }
 
-  async getDag(dagId: string, { signal }: CallOptions): Promise<AirflowDag | null> {
+  async getDag(dagId: string, { signal, includeStale }: CallOptions & { includeStale?: boolean }): Promise<AirflowDag | null> {
     const dag = unwrap(await this.client.GET('/dags/{dag_id}', { params: { path: { dag_id: dagId } }, signal }), true);
-    if (!dag || dag.is_active === false) return null;
+    if (!dag || (dag.is_active === false && !includeStale)) return null;
     return { dagId, isPaused: dag.is_paused === true, hasImportErrors: false };
   }
 

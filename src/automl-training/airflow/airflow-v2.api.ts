@@ -91,10 +91,10 @@ export class AirflowV2Api implements AirflowApi {
     }
   }
 
-  getDag(dagId: string, { signal }: CallOptions): Promise<AirflowDag | null> {
+  getDag(dagId: string, { signal, includeStale }: CallOptions & { includeStale?: boolean }): Promise<AirflowDag | null> {
     return this.authed(async () => {
       const dag = unwrap(await this.client.GET('/api/v2/dags/{dag_id}', { params: { path: { dag_id: dagId } }, signal }), true);
-      if (!dag || dag.is_stale) return null;
+      if (!dag || (dag.is_stale && !includeStale)) return null;
       return { dagId, isPaused: dag.is_paused, hasImportErrors: dag.has_import_errors };
     });
   }

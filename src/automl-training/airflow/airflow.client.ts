@@ -87,8 +87,9 @@ export class AirflowClient implements OnModuleDestroy {
     return { reachable, breaker };
   }
 
-  getDag(dagId: string): Promise<AirflowDag | null> {
-    return this.call('getDag', (api, signal) => api.getDag(dagId, { signal }), { retry: true });
+  /** The DAG as Airflow has it; null when it has not parsed it, or (unless `includeStale`) its file is gone. */
+  getDag(dagId: string, { includeStale = false }: { includeStale?: boolean } = {}): Promise<AirflowDag | null> {
+    return this.call('getDag', (api, signal) => api.getDag(dagId, { signal, includeStale }), { retry: true });
   }
 
   setPaused(dagId: string, paused: boolean): Promise<void> {
