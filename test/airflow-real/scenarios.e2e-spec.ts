@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KeycloakDouble } from '../doubles/keycloak.double';
@@ -374,10 +374,17 @@ describeRealAirflow('jobs on a real Airflow 3 with the real trainer and MLflow',
       expect(existsSync(file)).toBe(false);
       await rest.waitDag(completed.airflow_dag_id, 404, 30_000);
       // The dag-processor writes what a parse under way when the file went had read, after the DELETE (a CI run saw
-      // the DAG back 6 s later). Made to happen here: the file back until Airflow has the DAG again, then gone.
+      // the DAG back 6 s later). Made to happen here: the file back until Airflow has the DAG again. The replica's
+      // round then finds the deleted job's DAG back: it removes the file and deletes the DAG again, through the proxy.
+      const before = proxy.exchanges.length;
       writeFileSync(file, text);
-      await rest.waitDag(completed.airflow_dag_id, 200, 60_000);
-      unlinkSync(file);
+      const dagPath = `/api/v2/dags/${completed.airflow_dag_id}`;
+      await waitFor(
+        'the DAG deleted again',
+        async () => proxy.since(before).some((e) => e.method === 'DELETE' && e.path === dagPath && e.status === 204),
+        90_000,
+      );
+      expect(existsSync(file)).toBe(false);
       await rest.waitDag(completed.airflow_dag_id, 404, 30_000);
       await sleep(6_000); // three parse intervals of the dag-processor
       await rest.waitDag(completed.airflow_dag_id, 404, 2 * period);
