@@ -199,3 +199,10 @@ def test_a_table_read_in_parts_side_by_side_gives_the_rows_of_one_read(pg_url: s
         assert source.parts(2) == 1
     pd.testing.assert_frame_equal(in_parts, whole, check_exact=True)
     assert len(whole) == 300
+
+
+def test_a_table_without_rows_is_named_on_the_columnar_path(pg_url: str) -> None:
+    _execute(pg_url, "CREATE TABLE no_rows (x double precision, n numeric, t text, y integer)")
+    spec = parse_spec(json.dumps(make_spec(source_table="no_rows", label_column="y")))
+    with pytest.raises(TrainerError, match=r"^table no_rows has no rows$"):
+        load_frame(pg_url, spec, columnar=True)

@@ -306,6 +306,7 @@ def _read_adbc(
     import pyarrow as pa
 
     uri = libpq_uri(url)
+    compact = frozenset(compact)  # looked up per column of every batch
     try:
         if isinstance(sql, list):
             frame = _read_parts(uri, sql, compact)
@@ -414,26 +415,13 @@ def _frame(schema: Any, parts: list[dict[str, list[Any]]], compact: Collection[s
     series: dict[str, pd.Series] = {}
     for field_ in schema:
         name = field_.name
-        chunks = [chunk for part in parts for chunk in part.pop(name)]
-        kind = chunks[0].type if chunks else _chunk_type(field_.type, name in compact)
-        series[name] = _column(pa.chunked_array(chunks, type=kind), name in compact)
+        # A table without rows: one empty chunk, converted as any other (its type is the column's).
+        chunks = [chunk for part in parts for chunk in part.pop(name)] or [
+            _chunk(pa.nulls(0, field_.type), name in compact)
+        ]
+        series[name] = _column(pa.chunked_array(chunks), name in compact)
         del chunks
     return pd.DataFrame(series, copy=False)
-
-
-def _chunk_type(kind: Any, compact: bool) -> Any:
-    """The Arrow type `_chunk` gives a column of this type (for a table without rows)."""
-    import pyarrow as pa
-
-    if isinstance(kind, pa.BaseExtensionType):
-        return pa.float32() if compact else pa.float64()
-    if pa.types.is_integer(kind):
-        return kind if compact else pa.int64()
-    if pa.types.is_floating(kind):
-        return pa.float32() if compact else pa.float64()
-    if compact and (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
-        return pa.dictionary(pa.int32(), kind)
-    return kind
 
 
 def _chunk(column: Any, compact: bool) -> Any:
