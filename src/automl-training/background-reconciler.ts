@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { APP_CONFIG, AppConfig } from '../config/app.config';
 import { AirflowClient } from './airflow/airflow.client';
-import { AirflowRequestError } from './airflow/airflow.errors';
+import { isNotFound } from './airflow/airflow.errors';
 import { DagDeployer } from './dag/dag-deployer';
 import { AirflowStatusReconciler } from './airflow-status.reconciler';
 import { AutoMLTrainingJobStatus, TransitionSource } from './automl-training.enums';
@@ -124,7 +124,7 @@ export class BackgroundReconciler implements OnApplicationBootstrap, OnApplicati
       try {
         await this.airflow.deleteDag(dagId);
       } catch (error) {
-        if (error instanceof AirflowRequestError && error.status === 404) continue;
+        if (isNotFound(error)) continue;
         throw error;
       }
       this.logger.warn(`Airflow showed DAG ${dagId} of a deleted job again (a parse under way when its file went); deleted it again`);

@@ -1,7 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { actorOf, Principal } from '../common/auth/principal';
 import { AutomlTrainingService } from './automl-training.service';
-import { AirflowRequestError, refusedByAirflow } from './airflow/airflow.errors';
+import { AirflowRequestError, isNotFound, refusedByAirflow } from './airflow/airflow.errors';
 import { AirflowClient } from './airflow/airflow.client';
 import { AirflowNotConfiguredError } from './airflow/airflow.errors';
 import { AutoMLTrainingJobStatus as Status, TransitionSource } from './automl-training.enums';
@@ -147,7 +147,7 @@ export class TrainingJobOrchestrator {
       try {
         instances = await this.airflow.listTaskInstances(dagId, runId);
       } catch (error) {
-        if (error instanceof AirflowRequestError && error.status === 404) throw new NoAirflowRunError(jobId);
+        if (isNotFound(error)) throw new NoAirflowRunError(jobId);
         throw error;
       }
       instances.sort((a, b) => taskRank(a.taskId) - taskRank(b.taskId) || a.taskId.localeCompare(b.taskId));
@@ -196,7 +196,7 @@ export class TrainingJobOrchestrator {
     try {
       await call();
     } catch (error) {
-      if (!(error instanceof AirflowRequestError) || error.status !== 404) throw error;
+      if (!isNotFound(error)) throw error;
       this.logger.debug(`Airflow had nothing to act on: ${error.detail}`);
     }
   }

@@ -27,6 +27,11 @@ export class AirflowRequestError extends Error {
   }
 }
 
+/** Airflow answered 404: the DAG, run or task asked for is not there. */
+export function isNotFound(error: unknown): error is AirflowRequestError {
+  return error instanceof AirflowRequestError && error.status === 404;
+}
+
 /** Airflow's error text from a v1 problem-details body or a v2 FastAPI body. */
 export function airflowDetail(body: unknown, fallback: string): string {
   if (body && typeof body === 'object') {
