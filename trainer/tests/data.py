@@ -92,3 +92,57 @@ def bandit(n: int = 3000, seed: int = 0) -> pd.DataFrame:
     p_reward = np.where(frame["shown"].to_numpy() == best, 0.8, 0.2)
     frame["clicked"] = (rng.random(n) < p_reward).astype(float)
     return frame
+
+
+def cards(n: int = 1319, seed: int = 0) -> pd.DataFrame:
+    """Credit card applications as in the classic AER table: about 3:1 accepted; spending on the card all but
+    decides it (an accepted applicant spends, a refused one does not), so the ranking is near perfect early."""
+    rng = np.random.default_rng(seed)
+    accepted = rng.random(n) < 0.776
+    income = rng.gamma(4.0, 0.85, n)
+    expenditure = np.where(accepted & (rng.random(n) < 0.93), rng.gamma(1.2, 200.0, n), 0.0)
+    return pd.DataFrame(
+        {
+            "reports": rng.poisson(np.where(accepted, 0.15, 1.5)),
+            "age": rng.normal(33.0, 10.0, n).round(1),
+            "income": income.round(3),
+            "share": (expenditure / (income * 10_000 / 12) + 0.0002 * rng.random(n)).round(6),
+            "expenditure": expenditure.round(2),
+            "owner": rng.random(n) < np.where(accepted, 0.47, 0.3),
+            "dependents": rng.poisson(1.0, n),
+            "months": rng.gamma(2.0, 28.0, n).round(),
+            "active": rng.poisson(np.where(accepted, 7.0, 6.0)),
+            "card": np.where(accepted, "yes", "no"),
+        }
+    )
+
+
+def diamonds(n: int = 6000, seed: int = 0, zero_sizes: int = 12) -> pd.DataFrame:
+    """Prices of diamonds from their carat, cut, colour, clarity and sizes x/y/z (mm, about the cube root of the
+    carat), as in the well-known table; `zero_sizes` rows have their sizes recorded as 0 (bad data, as there)."""
+    rng = np.random.default_rng(seed)
+    carat = (rng.gamma(2.2, 0.33, n) + 0.2).round(2)
+    cuts, colours, clarities = ["Fair", "Good", "Very Good", "Premium", "Ideal"], list("DEFGHIJ"), ["I1", "SI2",
+        "SI1", "VS2", "VS1", "VVS2", "VVS1", "IF"]  # fmt: skip
+    cut = rng.choice(len(cuts), n, p=[0.03, 0.09, 0.22, 0.26, 0.40])
+    colour = rng.choice(len(colours), n)
+    clarity = rng.choice(len(clarities), n, p=[0.02, 0.17, 0.24, 0.23, 0.15, 0.09, 0.07, 0.03])
+    x = (6.45 * carat ** (1 / 3) * rng.normal(1.0, 0.01, n)).round(2)
+    log_price = 8.45 + 1.75 * np.log(carat) + 0.04 * cut - 0.07 * colour + 0.09 * clarity + rng.normal(0, 0.12, n)
+    frame = pd.DataFrame(
+        {
+            "carat": carat,
+            "cut": np.array(cuts)[cut],
+            "color": np.array(colours)[colour],
+            "clarity": np.array(clarities)[clarity],
+            "depth": rng.normal(61.7, 1.4, n).round(1),
+            "table": rng.normal(57.4, 2.2, n).round(0),
+            "x": x,
+            "y": (x * rng.normal(1.0, 0.005, n)).round(2),
+            "z": (x * 0.617 * rng.normal(1.0, 0.01, n)).round(2),
+            "price": np.minimum(np.exp(log_price), 18_823).round(),
+        }
+    )
+    bad = rng.choice(n, zero_sizes, replace=False)
+    frame.loc[bad, ["x", "y", "z"]] = 0.0
+    return frame

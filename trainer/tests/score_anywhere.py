@@ -20,7 +20,12 @@ def attempt(call: Any) -> dict[str, Any]:
     except Exception as error:  # what the user sees is the point
         return {"error": f"{type(error).__name__}: {error}"}
     if isinstance(out, pd.DataFrame):
-        return {"columns": [str(c) for c in out.columns], "row_sums": out.sum(axis=1).tolist(), "rows": len(out)}
+        return {
+            "columns": [str(c) for c in out.columns],
+            "row_sums": out.sum(axis=1).tolist(),
+            "rows": len(out),
+            "by_column": {str(c): out[c].tolist() for c in out.columns},
+        }
     series = pd.Series(out)
     return {"values": series.tolist(), "dtype": str(series.dtype)}
 
@@ -59,6 +64,10 @@ def main() -> None:
             for c in model.metadata.get_input_schema()
         ],
         "metadata": model.metadata.metadata,
+        "params_schema": schema.to_dict() if (schema := model.metadata.get_params_schema()) is not None else None,
+        "threshold_zero": attempt(lambda: model.predict(rows, params={"decision_threshold": 0.0})),
+        "threshold_one": attempt(lambda: model.predict(rows, params={"decision_threshold": 1.0})),
+        "threshold_bad": attempt(lambda: model.predict(rows, params={"decision_threshold": 2.0})),
     }
     if optional:
         report["missing_optional"] = attempt(lambda: model.predict(rows.drop(columns=[optional])))

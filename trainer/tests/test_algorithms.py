@@ -61,7 +61,12 @@ CASES = {
 
 def baseline_and_check(case: Case, frame: pd.DataFrame, metrics: dict[str, float]) -> tuple[float, float]:
     """(objective value, trivial baseline), asserting the margin the problem type allows."""
+    if case.problem.endswith("classification"):  # what a user acts on, on the test and the validation rows
+        for name in ("log_loss", "brier", "accuracy", "majority_rate"):
+            assert name in metrics and f"validation_{name}" in metrics, name
+        assert metrics["validation_accuracy"] > metrics["validation_majority_rate"]
     if case.problem == "binary_classification":
+        assert 0.0 < metrics["decision_threshold"] < 1.0
         assert metrics["roc_auc"] >= 0.8
         assert metrics["accuracy"] > (frame["churned"] == "yes").mean() + 0.1 or metrics["accuracy"] > 0.75
         return metrics["roc_auc"], 0.5
@@ -104,7 +109,15 @@ def check_new_rows(case: Case, model: Any, frame: pd.DataFrame) -> None:
         proba = model.predict(fresh, params={"predict_method": "predict_proba"})
         assert sorted(proba.columns) == sorted(str(c) for c in frame[label].unique())
         np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-6)
-        assert (proba.idxmax(axis=1).to_numpy() == predictions.astype(str)).all()
+        if case.problem == "binary_classification":  # labels: P(second class) at or above the stored threshold
+            threshold = model.metadata.get_params_schema().to_dict()
+            default = next(p["default"] for p in threshold if p["name"] == "decision_threshold")
+            second = str(sorted(frame[label].unique())[1])
+            expected = np.where(proba[second] >= default, second, str(sorted(frame[label].unique())[0]))
+            assert (expected == predictions.astype(str)).all()
+            assert (model.predict(fresh, params={"decision_threshold": 0.0}) == second).all()
+        else:
+            assert (proba.idxmax(axis=1).to_numpy() == predictions.astype(str)).all()
     elif case.problem == "regression":
         assert predictions.dtype == np.float64
         rmse = float(np.sqrt(np.mean((predictions - fresh["spend"].to_numpy()) ** 2)))
@@ -180,7 +193,9 @@ def test_algorithm_trains_tracks_and_registers(
         "trials_run",
         "best_params",
         "time_used_seconds",
+        "warnings",
     }
+    assert result["warnings"] == [], result["warnings"]  # these tables hold nothing to warn about
     assert result["registered_model_name"] == spec["registered_model_name"]
     assert result["model_version"] == "1"
     assert 1 <= result["trials_run"] <= case.trials

@@ -189,6 +189,17 @@ def test_registered_model_scores_raw_rows_in_its_own_environment(
         assert (np.array(predicted["values"]) == rows[label].to_numpy()).mean() > 0.7
         if problem == "binary_classification":
             assert predicted["dtype"] == "int64"  # the table's integer labels, not class indices by accident
+            # The decision threshold the trainer chose is stored in the model and applied; a caller may override it.
+            params = {p["name"]: p for p in seen["params_schema"]}
+            threshold = float(params["decision_threshold"]["default"])
+            assert 0.0 < threshold < 1.0
+            guard = json.loads((local / "artifacts" / "features.json").read_text())["extra"]["guard"]
+            assert guard["threshold"] == pytest.approx(threshold)
+            second = seen["predict_proba"]["by_column"][str(classes[1])]
+            expected = [classes[1] if p >= threshold else classes[0] for p in second]
+            assert predicted["values"] == expected
+            assert set(seen["threshold_zero"]["values"]) == {classes[1]}
+            assert "decision_threshold" in seen["threshold_bad"]["error"]
         proba = seen["predict_proba"]
         assert sorted(proba["columns"]) == sorted(str(c) for c in classes)
         np.testing.assert_allclose(proba["row_sums"], 1.0, atol=1e-6)

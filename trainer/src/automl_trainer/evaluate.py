@@ -24,15 +24,20 @@ OBJECTIVES: dict[str, tuple[str, Direction]] = {
 QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
 
 
-def evaluate(problem: str, data: Data, scores: np.ndarray) -> dict[str, float]:
+def evaluate(problem: str, data: Data, scores: np.ndarray, threshold: float = 0.5) -> dict[str, float]:
+    """The metrics of `scores` on `data`. Classifiers: besides the ranking, what a user acts on: log loss and
+    Brier score (how good the probabilities are), accuracy and F1 of the labels (a binary classifier's at
+    `threshold` on P(class 1)), and the majority-class rate those labels must beat."""
     if problem == "binary_classification":
         assert data.y is not None
         p = np.clip(scores, 1e-15, 1 - 1e-15)
-        predicted = (p >= 0.5).astype(np.int64)
+        predicted = (p >= threshold).astype(np.int64)
         result = {
             "log_loss": float(skm.log_loss(data.y, p, labels=[0, 1])),
+            "brier": float(np.mean((p - data.y) ** 2)),
             "accuracy": float(skm.accuracy_score(data.y, predicted)),
             "f1": float(skm.f1_score(data.y, predicted, zero_division=0)),
+            "majority_rate": majority_rate(data.y),
         }
         if len(np.unique(data.y)) == 2:
             result["roc_auc"] = float(skm.roc_auc_score(data.y, p))
@@ -45,8 +50,10 @@ def evaluate(problem: str, data: Data, scores: np.ndarray) -> dict[str, float]:
         predicted = p.argmax(axis=1)
         return {
             "log_loss": float(skm.log_loss(data.y, p, labels=list(range(k)))),
+            "brier": float(np.mean(np.sum((p - np.eye(k)[data.y]) ** 2, axis=1))),
             "accuracy": float(skm.accuracy_score(data.y, predicted)),
             "f1_macro": float(skm.f1_score(data.y, predicted, average="macro", zero_division=0)),
+            "majority_rate": majority_rate(data.y),
         }
     if problem == "regression":
         assert data.y is not None
@@ -73,6 +80,11 @@ def evaluate(problem: str, data: Data, scores: np.ndarray) -> dict[str, float]:
     if problem == "contextual_bandit":
         return off_policy(data, scores)
     raise ValueError(problem)
+
+
+def majority_rate(y: np.ndarray) -> float:
+    """The accuracy of labelling every row with the most frequent class."""
+    return float(np.bincount(np.asarray(y, dtype=np.int64)).max() / len(y)) if len(y) else float("nan")
 
 
 def dcg(relevance: np.ndarray, k: int) -> float:

@@ -35,7 +35,9 @@ def output_type(values: list[Any]) -> str:
     return "string"
 
 
-def signature(ctx: Context, raw: pd.DataFrame) -> Any:
+def signature(ctx: Context, raw: pd.DataFrame, threshold: float | None = None) -> Any:
+    """The model's input columns and types, its output, and its params: predict_method, and for a binary
+    classifier decision_threshold (default: the trainer's choice)."""
     from mlflow.models.signature import ModelSignature
     from mlflow.types.schema import AnyType, ColSpec, ParamSchema, ParamSpec, Schema
 
@@ -57,7 +59,10 @@ def signature(ctx: Context, raw: pd.DataFrame) -> Any:
         out = "string"
     else:
         out = "double"
-    params = ParamSchema([ParamSpec("predict_method", "string", "predict")])
+    specs = [ParamSpec("predict_method", "string", "predict")]
+    if problem == "binary_classification":
+        specs.append(ParamSpec("decision_threshold", "double", 0.5 if threshold is None else float(threshold)))
+    params = ParamSchema(specs)
     return ModelSignature(inputs=inputs, outputs=Schema([ColSpec(out)]), params=params)
 
 
@@ -109,7 +114,7 @@ def log_model(algo: Algorithm, model: Any, spec: JobSpec, ctx: Context, raw_exam
             name="model",
             python_model=serving.__file__,
             artifacts={"features": meta_path, "model": exported.path},
-            signature=signature(ctx, raw_example),
+            signature=signature(ctx, raw_example, (exported.extra.get("guard") or {}).get("threshold")),
             input_example=example_rows(raw_example, ctx),
             pip_requirements=[f"mlflow-skinny=={version('mlflow-skinny')}", *exported.requirements],
             registered_model_name=spec.registered_model_name,

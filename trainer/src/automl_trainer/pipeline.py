@@ -9,11 +9,12 @@ from typing import Any
 from automl_trainer import memory, package, report, track
 from automl_trainer.algorithms import get_algorithm
 from automl_trainer.algorithms.base import Context
-from automl_trainer.evaluate import OBJECTIVES, evaluate
+from automl_trainer.evaluate import OBJECTIVES
+from automl_trainer.guard import finish
 from automl_trainer.load import open_source
 from automl_trainer.prepare import prepare, split
 from automl_trainer.spec import JobSpec
-from automl_trainer.tune import tune
+from automl_trainer.tune import REFIT_BY, tune
 
 TEST_FRACTION = 0.2
 SEED = 42
@@ -115,19 +116,23 @@ def run_pipeline(spec: JobSpec, source_url: str, run_id: str, threads: int, star
         f"{result.valid_rows} rows) in {result.seconds:.1f}s; final model: {result.final_model}; best {result.params}"
     )
 
-    # evaluate
-    test_scores = algo.predict(final.model, test, ctx)
-    metrics = evaluate(spec.problem_type, test, test_scores)
+    # guard, evaluate, gate
+    budget_end = training_started + spec.tuning.time_budget_minutes * 60.0 * REFIT_BY
+    done = finish(algo, result, final, train, test, ctx, budget_end)
+    model, test_scores, metrics = done.model, done.test_scores, done.metrics
     objective = OBJECTIVES[spec.problem_type][0]
     log(f"test metrics {metrics}")
+    for warning in done.warnings:
+        log(f"warning: {warning}")
     # Which estimate is which, and how many rows are behind each: the test metrics (plain names) come from rows
-    # the search never saw; the validation estimate is the best trial's (CV mean and spread, or one holdout).
+    # the search never saw; the validation estimate is the best trial's (CV mean and spread, or one holdout), the
+    # other validation metrics the guarded model's on those rows (out-of-fold under cross-validation).
     metrics["test_rows"] = float(len(test))
     if result.best_valid is not None:
-        metrics[f"validation_{objective}"] = float(result.best_valid)
+        metrics.setdefault(f"validation_{objective}", float(result.best_valid))
         metrics["validation_rows"] = float(result.valid_rows)
         metrics["validation_folds"] = float(result.valid_folds)
-        if result.valid_std is not None:
+        if result.valid_std is not None and not done.params.get("gate", "").startswith("fell back"):
             metrics[f"validation_{objective}_std"] = float(result.valid_std)
 
     # log / register
@@ -138,8 +143,11 @@ def run_pipeline(spec: JobSpec, source_url: str, run_id: str, threads: int, star
             "search_stopped_by": result.stopped_by,
             "final_model": result.final_model,
             "search_rows": result.search_rows,
+            **done.params,
         }
     )
+    if done.warnings:
+        track.set_tag("automl.warnings", "\n".join(done.warnings)[:5000])
     time_used = time.monotonic() - started
     summary = {
         "trials_run": float(result.trials_run),
@@ -149,16 +157,16 @@ def run_pipeline(spec: JobSpec, source_url: str, run_id: str, threads: int, star
     track.log_metrics({**metrics, **summary})
     track.log_json("trials.json", result.history)
     log("logging and registering the model")
-    info, meta = package.log_model(algo, final.model, spec, ctx, raw_example)
+    info, meta = package.log_model(done.algo, model, spec, ctx, raw_example)
     model_version = str(info.registered_model_version)
     log("writing the report")
     try:
         left = training_started + spec.tuning.time_budget_minutes * 60.0 - time.monotonic()  # of the budget
-        report.log_report(algo, final.model, ctx, test, test_scores, meta, min(report.PERMUTATION_SECONDS, left))
+        report.log_report(done.algo, model, ctx, test, test_scores, meta, min(report.PERMUTATION_SECONDS, left))
     except Exception as error:  # the model is registered and sound: a report that fails is noted, not fatal
         log(f"report incomplete: {type(error).__name__}: {error}")
         track.set_tag("automl.report_error", f"{type(error).__name__}: {error}"[:5000])
-    algo.release(final.model)
+    algo.release(model)
     track.tag_version(spec.registered_model_name, model_version, spec.job_id)
     log(f"registered {spec.registered_model_name} version {model_version}")
     time_used = time.monotonic() - started
@@ -172,4 +180,5 @@ def run_pipeline(spec: JobSpec, source_url: str, run_id: str, threads: int, star
         "trials_run": result.trials_run,
         "best_params": result.params,
         "time_used_seconds": round(time_used, 3),
+        "warnings": done.warnings,
     }

@@ -139,7 +139,11 @@ def evaluation_figures(ctx: Context, test: Data, scores: np.ndarray, meta: Meta)
         assert test.y is not None
         classes = [str(c) for c in meta.classes or []]
         proba = class_columns(scores)
-        predicted = proba.argmax(axis=1)
+        threshold = (meta.extra.get("guard") or {}).get("threshold")
+        if problem == "binary_classification" and threshold is not None:  # the labels the model gives
+            predicted = (proba[:, 1] >= float(threshold)).astype(np.int64)
+        else:
+            predicted = proba.argmax(axis=1)
         fig = _figure(max(5.0, 0.6 * len(classes) + 3), max(4.0, 0.6 * len(classes) + 2))
         ax = fig.subplots()
         ConfusionMatrixDisplay.from_predictions(

@@ -15,6 +15,12 @@ predict(rows, params={"predict_method": m}), m one of:
 - "predict_proba": classifiers, one column per class named by the class (str of the label), rows sum to 1.
 - "score": anomaly detection the anomaly score (higher = more abnormal); contextual bandit the estimated reward
   of each action, one column per action named by the action.
+A binary classifier also takes params={"decision_threshold": t}: "predict" labels a row with the second class when
+its probability is at least t (default: the threshold the trainer chose, stored in the model).
+
+What the trainer fitted after the search (`Guard`, features.json's extra["guard"]) applies to every answer, here as
+in the trainer: numeric inputs clipped to the range each had in training; regression values bounded to a margin
+around the training targets; class probabilities calibrated; a binary classifier's decision threshold.
 """
 
 from __future__ import annotations
@@ -43,6 +49,9 @@ ANOMALY, NORMAL = "anomaly", "normal"
 SKOPS_TRUSTED = ["sklearn.tree._tree.Tree"]
 _TRUE = {"true", "t", "yes", "y", "1", "1.0"}
 _FALSE = {"false", "f", "no", "n", "0", "0.0"}
+
+
+OUTPUT_MARGIN = 0.1  # regression values stay within the training targets' range widened by this share of it
 
 
 class InputError(ValueError):
@@ -207,6 +216,63 @@ class Meta:
         return cls(**{**raw, "features": Features.from_json(raw["features"])})
 
 
+@dataclass
+class Guard:
+    """What the trainer fitted after the search and every answer goes through (trainer and registered model alike).
+
+    - input_range: internal name → [min, max] of a number or datetime feature on the training rows; inputs beyond
+      it are clipped to it (no model extrapolates past what it saw; trees with constant leaves answer the same).
+    - output_range: regression, [low, high]: values are bounded to it (the training targets' range widened by
+      OUTPUT_MARGIN of it on each side), so a model that extrapolates inside the inputs' range still cannot give
+      an answer far from anything it learned.
+    - calibration: classifiers, {"method": "platt" | "temperature", "a", "b"}: P(class 1) becomes
+      sigmoid(a·logit(p) + b) (binary; temperature: b = 0), class probabilities softmax(a·log p) (multiclass).
+    - threshold: binary, the decision threshold on the calibrated P(class 1).
+    """
+
+    input_range: dict[str, list[float]] = field(default_factory=dict)
+    output_range: list[float] | None = None
+    calibration: dict[str, Any] | None = None
+    threshold: float | None = None
+
+    def inputs(self, X: pd.DataFrame) -> pd.DataFrame:
+        bounded = [k for k in X.columns if k in self.input_range]
+        if not bounded:
+            return X
+        out = X.copy()
+        for key in bounded:
+            low, high = self.input_range[key]
+            out[key] = np.clip(out[key].to_numpy(), low, high)  # NaN stays NaN (missing)
+        return out
+
+    def scores(self, scores: np.ndarray) -> np.ndarray:
+        """Library scores as the model answers them: bounded values, calibrated probabilities."""
+        if self.output_range is not None:
+            return np.clip(np.asarray(scores, dtype=np.float64), self.output_range[0], self.output_range[1])
+        if self.calibration is not None:
+            return calibrate(scores, self.calibration)
+        return scores
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any] | None) -> Guard:
+        return cls(**(raw or {}))
+
+
+def calibrate(scores: np.ndarray, calibration: dict[str, Any]) -> np.ndarray:
+    """P(class 1) (one dimension) or class probabilities (rows × K) through the fitted calibration."""
+    a, b = float(calibration["a"]), float(calibration.get("b", 0.0))
+    if scores.ndim == 1:
+        p = np.clip(np.asarray(scores, dtype=np.float64), 1e-15, 1 - 1e-15)
+        return 1.0 / (1.0 + np.exp(-(a * np.log(p / (1.0 - p)) + b)))
+    logits = a * np.log(np.clip(np.asarray(scores, dtype=np.float64), 1e-15, 1.0))
+    logits -= logits.max(axis=1, keepdims=True)
+    exp = np.exp(logits)
+    return exp / exp.sum(axis=1, keepdims=True)
+
+
 def class_columns(scores: np.ndarray) -> np.ndarray:
     """Classifier scores as one column per class: P(class 1) becomes [P(class 0), P(class 1)]."""
     return np.column_stack([1.0 - scores, scores]) if scores.ndim == 1 else scores
@@ -221,9 +287,12 @@ def fill_missing(values: np.ndarray, medians: np.ndarray) -> np.ndarray:
     return values
 
 
-def scores_to_answer(meta: Meta, scores: np.ndarray, method: str, index: pd.Index | None = None) -> Any:
+def scores_to_answer(
+    meta: Meta, scores: np.ndarray, method: str, index: pd.Index | None = None, threshold: float | None = None
+) -> Any:
     """The library-neutral scores of a model kind (P(class 1), class probabilities, values, anomaly scores,
-    estimated rewards per action) as the documented answer for `method`."""
+    estimated rewards per action) as the documented answer for `method`. `threshold`: a binary classifier's
+    decision threshold on P(class 1) (default 0.5)."""
     allowed = METHODS[meta.problem]
     if method not in allowed:
         raise InputError(
@@ -237,6 +306,8 @@ def scores_to_answer(meta: Meta, scores: np.ndarray, method: str, index: pd.Inde
         proba = np.divide(proba, total, out=np.full_like(proba, 1.0 / proba.shape[1]), where=total > 0)
         if method == "predict_proba":
             return pd.DataFrame(proba, columns=[str(c) for c in classes], index=index)
+        if problem == "binary_classification":
+            return _values(classes)[(proba[:, 1] >= (0.5 if threshold is None else threshold)).astype(np.int64)]
         return _values(classes)[proba.argmax(axis=1)]
     if problem in ("regression", "ranking"):
         return np.asarray(scores, dtype=np.float64)
@@ -322,11 +393,29 @@ def _member_meta(meta: Meta) -> Meta:
     return replace(meta, extra={k: v for k, v in meta.extra.items() if k != "bag"})
 
 
-def predict_frame(meta: Meta, scorer: Scorer, rows: pd.DataFrame, method: str = "predict") -> Any:
+def predict_frame(
+    meta: Meta, scorer: Scorer, rows: pd.DataFrame, method: str = "predict", threshold: float | None = None
+) -> Any:
     if not isinstance(rows, pd.DataFrame):
         rows = pd.DataFrame(rows)
-    encoded = meta.features.transform(rows)
-    return scores_to_answer(meta, scorer.scores(encoded), method, index=rows.index)
+    guard = Guard.from_json(meta.extra.get("guard"))
+    scores = guard.scores(scorer.scores(guard.inputs(meta.features.transform(rows))))
+    chosen = guard.threshold if threshold is None else threshold
+    return scores_to_answer(meta, scores, method, index=rows.index, threshold=chosen)
+
+
+def threshold_param(params: dict[str, Any] | None) -> float | None:
+    """The caller's decision_threshold, if any: a number in [0, 1]."""
+    value = (params or {}).get("decision_threshold")
+    if value is None:
+        return None
+    try:
+        threshold = float(value)
+    except (TypeError, ValueError):
+        raise InputError(f"decision_threshold must be a number between 0 and 1, not {value!r}") from None
+    if not 0.0 <= threshold <= 1.0:
+        raise InputError(f"decision_threshold must be between 0 and 1, not {threshold}")
+    return threshold
 
 
 try:
@@ -344,7 +433,7 @@ try:
         # model_input's hint must be one MLflow 3 knows (pd.DataFrame): it warns on Any and on none.
         def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> Any:
             method = str((params or {}).get("predict_method") or "predict")
-            return predict_frame(self.meta, self.scorer, model_input, method)
+            return predict_frame(self.meta, self.scorer, model_input, method, threshold_param(params))
 
     set_model(AutoMLModel())
 except ImportError:  # pragma: no cover  (the encoding helpers stay usable without mlflow)

@@ -4,7 +4,8 @@ Budget (spec.tuning): the clock starts when training starts (the table loaded an
 No trial starts after TUNE_SHARE of `time_budget_minutes` (the rest is for the final fit, evaluation, logging and
 the report), nor once the best trial's refit on every training row (its time scaled by rows) would end after
 REFIT_BY of it; a trial running at TUNE_SHARE stops its boosting/passes there (it is marked `cut`). `trials` is an upper
-bound: the search also ends once PATIENCE finished trials in a row have not improved the best validation score.
+bound: the search also ends once PATIENCE finished trials in a row have not improved the best validation score and
+PATIENCE_SHARE of the search's time has passed since it last improved (a long budget is used while it may pay).
 
 Validation fits the data size: below CV_BELOW_ROWS training rows each trial is scored by k-fold cross-validation
 (stratified for classification and labelled anomalies, grouped for ranking), above it on one holdout (20 %). Above
@@ -42,6 +43,7 @@ REFIT_BY = 0.95  # the refit must be expected to end by this share of the budget
 CV_BELOW_ROWS = 20_000
 CV_FOLDS = 5
 PATIENCE = 30
+PATIENCE_SHARE = 0.25  # of the search's time (budget × TUNE_SHARE) without improvement, besides PATIENCE trials
 SEARCH_ROWS = 500_000  # above this many training rows the search runs on a sample of them (stratified / grouped)
 MIN_IMPROVEMENT = 1e-4  # relative: smaller gains do not reset the patience count
 
@@ -73,6 +75,11 @@ class TuneResult:
     search_rows: int = 0  # training rows the search saw (a sample of them on a big table); the final model sees all
     stopped_by: str = "trials"  # trials | deadline | patience | no search
     final_model: str = "refit on every training row"  # or "bag of k fold models"
+    # The best trial's predictions on its validation rows (out-of-fold under CV) and their labels / targets:
+    # what calibration, the decision threshold and the validation metrics are fitted on (None: no such trial).
+    valid_y: np.ndarray | None = None
+    valid_scores: np.ndarray | None = None
+    fit_fraction: float = 1.0  # a trial's fit rows ÷ the final model's training rows (scales a refit's rounds)
 
 
 def validation_for(train: Data, problem: str, seed: int) -> Validation:
@@ -126,6 +133,9 @@ def tune(algo: Algorithm, train: Data, ctx: Context, tuning: Any, started: float
     at_once = max(1, min(ctx.folds_at_once, len(validation.pairs))) if cv else 1
     pool = ThreadPoolExecutor(max_workers=at_once) if at_once > 1 else None  # the libraries release the GIL
     kept: dict[str, Any] = {"number": None, "value": None, "models": []}  # the best whole trial's, when it bags
+    # The best whole trial's validation labels and scores (classification and regression).
+    keep_scores = ctx.problem in ("binary_classification", "multiclass_classification", "regression")
+    oof: dict[str, Any] = {"number": None, "value": None, "y": None, "scores": None}
 
     def release(models: list[Any]) -> None:
         for model in models:
@@ -136,10 +146,12 @@ def tune(algo: Algorithm, train: Data, ctx: Context, tuning: Any, started: float
         values: list[float] = []
         rounds: list[int] = []
         models: list[Any] = []
+        truth: list[np.ndarray] = []
+        predicted: list[np.ndarray] = []
         cut = False
         trial_started = time.monotonic()
 
-        def fold(pair: tuple[Data, Data]) -> tuple[Fitted, float | None, bool]:
+        def fold(pair: tuple[Data, Data]) -> tuple[Fitted, float | None, bool, np.ndarray]:
             fit_part, valid_part = pair
             monitor = Monitor(None if cv else trial, deadline)
             fitted = algo.fit(params, fit_part, valid_part, ctx, monitor)
@@ -149,14 +161,17 @@ def tune(algo: Algorithm, train: Data, ctx: Context, tuning: Any, started: float
             except BaseException:
                 algo.release(fitted.model)
                 raise
-            return fitted, value, monitor.cut
+            return fitted, value, monitor.cut, scores
 
         try:
             for start in range(0, len(validation.pairs), at_once):
                 batch = validation.pairs[start : start + at_once]
                 done = list(pool.map(fold, batch)) if pool is not None else [fold(batch[0])]
-                for fitted, value, fold_cut in done:
+                for (_, valid_part), (fitted, value, fold_cut, scores) in zip(batch, done, strict=True):
                     models.append(fitted.model)
+                    if keep_scores and valid_part.y is not None:
+                        truth.append(valid_part.y)
+                        predicted.append(scores)
                     if value is None or not math.isfinite(value):
                         raise optuna.TrialPruned(f"{objective_name} undefined on the validation rows")
                     values.append(float(value))
@@ -180,6 +195,8 @@ def tune(algo: Algorithm, train: Data, ctx: Context, tuning: Any, started: float
         trial.set_user_attr("cut", cut)
         trial.set_user_attr("folds", len(values))
         trial.set_user_attr("std", float(np.std(values)) if len(values) > 1 else None)
+        if keep_scores and truth and not cut and _improves(value, oof["value"], direction, margin=0.0):
+            oof.update(number=trial.number, value=value, y=np.concatenate(truth), scores=np.concatenate(predicted))
         if bags and not cut and _improves(value, kept["value"], direction, margin=0.0):
             release(kept["models"])
             kept.update(number=trial.number, value=value, models=models)
@@ -188,7 +205,8 @@ def tune(algo: Algorithm, train: Data, ctx: Context, tuning: Any, started: float
         return value
 
     stop = {"by": "trials"}
-    best_seen: dict[str, Any] = {"value": None, "since": 0}
+    best_seen: dict[str, Any] = {"value": None, "since": 0, "at": time.monotonic()}
+    patience_seconds = PATIENCE_SHARE * max(0.0, deadline - started)
     refit: dict[str, Any] = {"value": None, "seconds": 0.0}  # the best whole trial so far, and its refit's cost
     refit_by = started + budget * REFIT_BY
 
@@ -206,10 +224,10 @@ def tune(algo: Algorithm, train: Data, ctx: Context, tuning: Any, started: float
             return
         value, best = frozen.value, best_seen["value"]
         if frozen.state == optuna.trial.TrialState.COMPLETE and value is not None and _improves(value, best, direction):
-            best_seen.update(value=value, since=0)
+            best_seen.update(value=value, since=0, at=now)
         else:
             best_seen["since"] += 1
-        if best_seen["since"] >= PATIENCE:
+        if best_seen["since"] >= PATIENCE and now - best_seen["at"] >= patience_seconds:
             stop["by"] = "patience"
             study.stop()
 
@@ -244,6 +262,7 @@ def tune(algo: Algorithm, train: Data, ctx: Context, tuning: Any, started: float
             "rounds": t.user_attrs.get("rounds"),
             "cut_by_deadline": t.user_attrs.get("cut"),
             "folds": t.user_attrs.get("folds"),
+            "refit_seconds": t.user_attrs.get("refit_seconds"),
             "seconds": (t.datetime_complete - t.datetime_start).total_seconds()
             if t.datetime_complete and t.datetime_start
             else None,
@@ -273,7 +292,10 @@ def tune(algo: Algorithm, train: Data, ctx: Context, tuning: Any, started: float
         stopped_by=stop["by"] if len(ran) < tuning.trials else "trials",
         final_model=final_model,
         search_rows=len(searched),
+        fit_fraction=fit_fraction,
     )
+    if best is not None and oof["number"] == best.number:
+        result.valid_y, result.valid_scores = oof["y"], oof["scores"]
     return result, final
 
 

@@ -109,6 +109,11 @@ class Algorithm(ABC):
         """The first trials, before the sampler proposes: the defaults, then known strong configurations."""
         return [self.default_params(ctx)]
 
+    def extrapolates(self, params: dict[str, Any], ctx: Context) -> bool:
+        """True where these parameters fit a model whose answer can run far beyond anything seen in training
+        (linear models, linear trees): what the gate falls back from when such a model fails its test rows."""
+        return False
+
     def default_rounds(self, params: dict[str, Any]) -> int:
         """Boosting rounds / passes the library would train without early stopping (the floor of a refit whose
         trial was cut by the deadline)."""

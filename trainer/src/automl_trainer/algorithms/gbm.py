@@ -3,7 +3,10 @@
 Search spaces follow the ranges FLAML and AutoGluon search for these libraries: learning rate, tree size,
 leaf minimum, row/column subsampling and L1/L2 regularisation, log-scaled where the effect is multiplicative;
 LightGBM's regressor also searches piecewise-linear trees (`linear_tree`, a ridge model in each leaf).
-The number of rounds is not searched: early stopping on the validation rows picks it (cap MAX_ROUNDS).
+The number of rounds is not searched: early stopping on the validation rows picks it (cap MAX_ROUNDS), on a proper
+scoring rule for classifiers (log loss) whatever the objective the search ranks trials by: early stopping on ROC AUC
+ends once the ranking is good, long before the probabilities leave the class prior (a model that ranks well and
+labels every row alike). The trial still reports the objective (ROC AUC) each round to the pruner.
 """
 
 from __future__ import annotations
@@ -79,12 +82,13 @@ class Boosting(Algorithm):
 class LightGBM(Boosting):
     library, package, model_format, suffix = "lightgbm", "lightgbm", "lightgbm-text", "txt"
 
-    def _metric(self, ctx: Context) -> str:
+    def _metrics(self, ctx: Context) -> list[str]:
+        """The metric early stopping follows first, then the one each round reports to the pruner (if another)."""
         return {
-            "binary_classification": "auc",
-            "multiclass_classification": "multi_logloss",
-            "regression": "rmse",
-            "ranking": "ndcg",
+            "binary_classification": ["binary_logloss", "auc"],
+            "multiclass_classification": ["multi_logloss"],
+            "regression": ["rmse"],
+            "ranking": ["ndcg"],
         }[ctx.problem]
 
     def default_params(self, ctx: Context) -> dict[str, Any]:
@@ -119,6 +123,9 @@ class LightGBM(Boosting):
             points.insert(1, {**base, **linear})
         return points
 
+    def extrapolates(self, params: dict[str, Any], ctx: Context) -> bool:
+        return bool(params.get("linear_tree"))
+
     def suggest(self, trial: optuna.Trial, ctx: Context) -> dict[str, Any]:
         params: dict[str, Any] = {
             "learning_rate": trial.suggest_float("learning_rate", 0.01, 0.3, log=True),
@@ -143,7 +150,7 @@ class LightGBM(Boosting):
             "n_jobs": ctx.threads,
             "random_state": ctx.seed,
             "verbose": -1,
-            "metric": self._metric(ctx),
+            "metric": self._metrics(ctx),
         }
         common.update(params)
         if ctx.problem == "ranking":
@@ -166,8 +173,10 @@ class LightGBM(Boosting):
                 kwargs["eval_group"] = [valid.group_sizes()]
                 kwargs["eval_at"] = [10]
 
+            reported = self._metrics(ctx)[-1]
+
             def watch(env: Any) -> None:
-                value = env.evaluation_result_list[0][2]
+                value = next(r[2] for r in env.evaluation_result_list if r[1].split("@")[0] == reported)
                 if monitor.step(env.iteration, value):
                     raise lgb.callback.EarlyStopException(env.iteration, env.evaluation_result_list)
 
@@ -189,12 +198,14 @@ class LightGBM(Boosting):
 class XGBoost(Boosting):
     library, package, model_format, suffix = "xgboost", "xgboost-cpu", "xgboost-ubjson", "ubj"
 
-    def _metric(self, ctx: Context) -> str:
+    def _metrics(self, ctx: Context) -> list[str]:
+        """The metric each round reports to the pruner, then (if another) the one early stopping follows: XGBoost
+        stops on the last of its eval_metric list."""
         return {
-            "binary_classification": "auc",
-            "multiclass_classification": "mlogloss",
-            "regression": "rmse",
-            "ranking": "ndcg@10",
+            "binary_classification": ["auc", "logloss"],
+            "multiclass_classification": ["mlogloss"],
+            "regression": ["rmse"],
+            "ranking": ["ndcg@10"],
         }[ctx.problem]
 
     def default_params(self, ctx: Context) -> dict[str, Any]:
@@ -241,7 +252,7 @@ class XGBoost(Boosting):
             "feature_types": ["c" if f in categorical else "q" for f in ctx.keys],
             "n_jobs": ctx.threads,
             "random_state": ctx.seed,
-            "eval_metric": self._metric(ctx),
+            "eval_metric": self._metrics(ctx),
         }
         common.update(params)
         common.update(extra)
@@ -256,7 +267,7 @@ class XGBoost(Boosting):
     def fit(self, params: dict[str, Any], train: Data, valid: Data | None, ctx: Context, monitor: Monitor) -> Fitted:
         import xgboost as xgb
 
-        metric = self._metric(ctx)
+        metric = self._metrics(ctx)[0]
 
         class Watch(xgb.callback.TrainingCallback):
             def after_iteration(self, model: Any, epoch: int, evals_log: Any) -> bool:
@@ -278,7 +289,9 @@ class XGBoost(Boosting):
         if valid is not None:
             best = getattr(model, "best_iteration", None)
             rounds = int(best) + 1 if best is not None else None
-            model.set_params(callbacks=None, early_stopping_rounds=None)
+            # eval_metric too: a list of them reaches the Booster's predict-time configuration as one string
+            # ("Unknown metric function ['auc', 'logloss']")
+            model.set_params(callbacks=None, early_stopping_rounds=None, eval_metric=None)
         return Fitted(model=model, rounds=rounds)
 
     def _booster(self, model: Any) -> Any:

@@ -59,6 +59,9 @@ class VowpalWabbit(Algorithm):
             {**base, "learning_rate": 2.0, "power_t": 0.3},
         ]
 
+    def extrapolates(self, params: dict[str, Any], ctx: Context) -> bool:
+        return ctx.problem in ("regression", "contextual_bandit")  # linear in the features: unbounded
+
     def default_rounds(self, params: dict[str, Any]) -> int:
         return 5  # passes
 
@@ -131,7 +134,11 @@ class VowpalWabbit(Algorithm):
         examples = self._examples(train, ctx)
         rng = np.random.default_rng(ctx.seed)
         passes = int(params.get("passes", MAX_PASSES if valid is not None else 1))
-        objective, direction = OBJECTIVES[ctx.problem]
+        objective = OBJECTIVES[ctx.problem][0]
+        # Passes stop on a proper scoring rule for binary classifiers (log loss), as the boosters' rounds do; the
+        # monitor still gets the objective.
+        binary = ctx.problem == "binary_classification"
+        stop_on, stop_direction = ("log_loss", "minimize") if binary else OBJECTIVES[ctx.problem]
         best: float | None = None
         best_pass = 1
         try:
@@ -142,10 +149,11 @@ class VowpalWabbit(Algorithm):
                     if monitor.step(p, float("nan")):
                         break
                     continue
-                value = evaluate(ctx.problem, valid, self.predict(model, valid, ctx)).get(objective, float("nan"))
-                improved = best is None or (value > best if direction == "maximize" else value < best)
-                if improved and np.isfinite(value):
-                    best, best_pass = value, p + 1
+                metrics = evaluate(ctx.problem, valid, self.predict(model, valid, ctx))
+                value, stop_value = metrics.get(objective, float("nan")), metrics.get(stop_on, float("nan"))
+                improved = best is None or (stop_value > best if stop_direction == "maximize" else stop_value < best)
+                if improved and np.isfinite(stop_value):
+                    best, best_pass = stop_value, p + 1
                 if monitor.step(p, value) or p + 1 - best_pass >= PATIENCE:
                     break
         except BaseException:  # pruned or failed: this workspace is not returned
