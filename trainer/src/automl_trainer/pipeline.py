@@ -162,7 +162,15 @@ def run_pipeline(spec: JobSpec, source_url: str, run_id: str, threads: int, star
     log("writing the report")
     try:
         left = training_started + spec.tuning.time_budget_minutes * 60.0 - time.monotonic()  # of the budget
-        report.log_report(done.algo, model, ctx, test, test_scores, meta, min(report.PERMUTATION_SECONDS, left))
+        report.log_report(
+            done.algo,
+            model,
+            ctx,
+            test,
+            test_scores,
+            meta,
+            min(report.PERMUTATION_SECONDS, left - report.DRAWING_SECONDS),
+        )
     except Exception as error:  # the model is registered and sound: a report that fails is noted, not fatal
         log(f"report incomplete: {type(error).__name__}: {error}")
         track.set_tag("automl.report_error", f"{type(error).__name__}: {error}"[:5000])

@@ -20,7 +20,9 @@ from automl_trainer.prepare import Data
 from automl_trainer.serving import Meta, class_columns
 
 MAX_ROWS = 5000  # permutation importance on at most this many test rows
-PERMUTATION_SECONDS = 60.0  # stop adding repeats after this long (every column gets at least one)
+MIN_ROWS = 500  # ... and on fewer only to fit its time (a slow model, little of the budget left)
+PERMUTATION_SECONDS = 60.0  # no repeat starts that would end after this long (every column gets at least one)
+DRAWING_SECONDS = 3.0  # what the charts and their upload take after permutation importance (kept out of its time)
 REPEATS = 3
 TOP = 25  # columns drawn in the chart
 
@@ -34,7 +36,13 @@ def permutation_importance(
         data = test.take(np.sort(rng.choice(len(test), MAX_ROWS, replace=False)))
     objective, direction = OBJECTIVES[ctx.problem]
     supervised = not (ctx.problem == "anomaly_detection" and data.y is None)
+    timed = time.monotonic()
     base_scores = algo.predict(model, data, ctx)
+    # One repeat scores every column once: fewer rows when that would not fit the time (the job's budget).
+    fits = int(len(data) * max(seconds, 0.0) / max((time.monotonic() - timed) * len(ctx.keys), 1e-9))
+    if fits < len(data) and len(data) > MIN_ROWS and data.group is None:
+        data = data.take(np.sort(rng.choice(len(data), max(MIN_ROWS, fits), replace=False)))
+        base_scores = algo.predict(model, data, ctx)
     base = evaluate(ctx.problem, data, base_scores).get(objective) if supervised else None
     if supervised and (base is None or not np.isfinite(base)):
         supervised = False  # e.g. one class among the test rows: fall back to how much the scores move
@@ -42,7 +50,8 @@ def permutation_importance(
     drops: dict[str, list[float]] = {key: [] for key in ctx.keys}
     started = time.monotonic()
     for repeat in range(REPEATS):
-        if repeat and time.monotonic() - started > seconds:
+        elapsed = time.monotonic() - started
+        if repeat and elapsed * (repeat + 1) / repeat > seconds:  # another repeat would end past its time
             break
         for key in ctx.keys:
             shuffled = data.X.copy()
