@@ -174,3 +174,27 @@ def test_gate_rule() -> None:
     assert gate("binary_classification", 0.99, 0.002, 0.97, 0.003) == pytest.approx(3.0)  # 1 − AUC: 0.03 vs 0.01
     assert gate("binary_classification", 0.99, 0.002, 0.985, 0.003) == 0.0
     assert gate("contextual_bandit", 0.5, None, 0.1, 0.0) == 0.0  # no rule for policy values
+
+
+def test_the_registered_model_answers_as_the_trainer_does(tmp_path: Any) -> None:
+    """Serving (features.json's guard, the exported Booster) and the trainer (Guarded) give the same calibrated
+    probabilities and the same labels at the stored threshold."""
+    from automl_trainer.guard import Guarded
+    from automl_trainer.package import meta_of
+    from automl_trainer.serving import Scorer
+
+    ctx, fit_part, valid = _cards()
+    algo = get_algorithm("lightgbm_classifier")
+    fitted = algo.fit(algo.default_params(ctx), fit_part, None, ctx, Monitor(None, math.inf))
+    guard = Guard(input_range={"f0": [0.0, 1.0]}, calibration={"method": "platt", "a": 0.7, "b": -0.4}, threshold=0.3)
+    guarded = Guarded(algo, guard)
+    exported = guarded.export(fitted.model, ctx, str(tmp_path))
+    spec = type("Spec", (), {"problem_type": ctx.problem, "algorithm": algo.name, "label_column": "card"})()
+    meta = meta_of(spec, ctx, exported.library, exported.model_format, exported.extra)  # type: ignore[arg-type]
+    raw = valid.X.set_axis([c.name for c in ctx.preprocessing.features.columns], axis=1)
+    proba = predict_frame(meta, Scorer(meta, exported.path), raw, "predict_proba")
+    trainer_side = guarded.predict(fitted.model, valid, ctx)
+    np.testing.assert_allclose(proba["yes"].to_numpy(), trainer_side, rtol=1e-6)
+    assert not np.allclose(trainer_side, algo.predict(fitted.model, valid, ctx))  # the calibration did something
+    labels = predict_frame(meta, Scorer(meta, exported.path), raw)
+    assert (labels == np.where(trainer_side >= 0.3, "yes", "no")).all()
