@@ -276,12 +276,13 @@ def finish(
     threshold = guard.threshold if guard.threshold is not None else 0.5
     scores = guarded.predict(final.model, test, ctx)
     metrics = evaluate(ctx.problem, test, scores, threshold)
+    objective = OBJECTIVES[ctx.problem][0]
     for name, value in valid_metrics.items():
-        metrics[name if name.startswith("warning_") else f"validation_{name}"] = value
+        if name != objective:  # validation_<objective> is the search's own estimate (the folds' mean), set later
+            metrics[name if name.startswith("warning_") else f"validation_{name}"] = value
     if guard.threshold is not None:
         metrics["decision_threshold"] = guard.threshold
     finished = Finished(guarded, final.model, scores, metrics, params, warnings)
-    objective = OBJECTIVES[ctx.problem][0]
     if ctx.problem not in ("binary_classification", "multiclass_classification", "regression", "ranking"):
         return finished
     spread = bootstrap_std(ctx.problem, objective, test, scores, ctx.seed)
