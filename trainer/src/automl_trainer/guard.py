@@ -222,11 +222,9 @@ def fit_guard(
         guard.calibration, losses = fit_calibration(y, scores, ctx.seed)
         params["calibration"] = guard.calibration["method"] if guard.calibration else "none"
         params.update({f"calibration_log_loss_{k}": round(v, 6) for k, v in losses.items()})
-        scores = guard.scores(scores)
-        if ctx.problem == "binary_classification":
-            guard.threshold, params["decision_threshold_rule"] = choose_threshold(y, scores)
-    else:
-        scores = guard.scores(scores)
+    scores = guard.scores(scores)
+    if ctx.problem == "binary_classification":
+        guard.threshold, params["decision_threshold_rule"] = choose_threshold(y, scores)
     metrics = evaluate(ctx.problem, _valid_data(y), scores, guard.threshold if guard.threshold is not None else 0.5)
     if ctx.problem in ("binary_classification", "multiclass_classification"):
         ranking = metrics.get("roc_auc", MIN_AUC_FOR_LABELS + 1.0)  # multiclass: labels alone decide
@@ -278,8 +276,12 @@ def finish(
     metrics = evaluate(ctx.problem, test, scores, threshold)
     objective = OBJECTIVES[ctx.problem][0]
     for name, value in valid_metrics.items():
-        if name != objective:  # validation_<objective> is the search's own estimate (the folds' mean), set later
+        if name != objective:  # validation_<objective> is the search's own estimate (the folds' mean and spread)
             metrics[name if name.startswith("warning_") else f"validation_{name}"] = value
+    if result.best_valid is not None:
+        metrics[f"validation_{objective}"] = float(result.best_valid)
+        if result.valid_std is not None:
+            metrics[f"validation_{objective}_std"] = float(result.valid_std)
     if guard.threshold is not None:
         metrics["decision_threshold"] = guard.threshold
     finished = Finished(guarded, final.model, scores, metrics, params, warnings)
@@ -293,20 +295,19 @@ def finish(
     test_value = metrics[objective]
     fallback = _fallback(algo, result, train, test, ctx, guard, budget_end)
     if fallback is not None:
-        model, fallback_scores, number, fallback_valid = fallback
+        plain, model, fallback_scores, number, fallback_valid = fallback
         fallback_metrics = evaluate(ctx.problem, test, fallback_scores)
         fallback_value = fallback_metrics.get(objective)
         fallback_std = bootstrap_std(ctx.problem, objective, test, fallback_scores, ctx.seed)
         if fallback_value is not None and not gate(ctx.problem, fallback_valid, None, fallback_value, fallback_std):
             algo.release(final.model)
-            plain = Guard(input_range=guard.input_range, output_range=guard.output_range)
             warnings.append(
                 f"the searched model failed its test rows ({objective} {test_value:.6g} against {result.best_valid:.6g}"
                 f" on validation); registered trial {number}'s model instead, which cannot extrapolate"
             )
             params.update(gate=f"fell back to trial {number}", gate_failed_test_objective=test_value)
             metrics = {**fallback_metrics, f"validation_{objective}": fallback_valid}
-            return Finished(Guarded(algo, plain), model, fallback_scores, metrics, params, warnings)
+            return Finished(plain, model, fallback_scores, metrics, params, warnings)
         algo.release(model)
     warnings.append(
         f"the model's {objective} on the test rows ({test_value:.6g}) is far worse than its validation estimate "
@@ -319,8 +320,9 @@ def finish(
 
 def _fallback(
     algo: Algorithm, result: TuneResult, train: Data, test: Data, ctx: Context, guard: Guard, budget_end: float
-) -> tuple[Any, np.ndarray, int, float] | None:
-    """The best complete trial whose model cannot extrapolate, refit on every training row, with its test scores;
+) -> tuple[Guarded, Any, np.ndarray, int, float] | None:
+    """The best complete trial whose model cannot extrapolate, refit on every training row, behind the guard's
+    bounds (its own calibration and threshold were never fitted), with its test scores and validation value;
     None when there is none or its refit would not end within the budget."""
     direction = OBJECTIVES[ctx.problem][1]
     sound = [
@@ -337,4 +339,4 @@ def _fallback(
     params = algo.refit_params(dict(best["params"]), Fitted(model=None, rounds=best["rounds"]), result.fit_fraction)
     fitted = algo.fit(params, train, None, ctx, Monitor(None, math.inf))
     plain = Guarded(algo, Guard(input_range=guard.input_range, output_range=guard.output_range))
-    return fitted.model, plain.predict(fitted.model, test, ctx), int(best["number"]), float(best["value"])
+    return plain, fitted.model, plain.predict(fitted.model, test, ctx), int(best["number"]), float(best["value"])

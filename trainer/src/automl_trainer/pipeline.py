@@ -125,15 +125,12 @@ def run_pipeline(spec: JobSpec, source_url: str, run_id: str, threads: int, star
     for warning in done.warnings:
         log(f"warning: {warning}")
     # Which estimate is which, and how many rows are behind each: the test metrics (plain names) come from rows
-    # the search never saw; the validation estimate is the best trial's (CV mean and spread, or one holdout), the
-    # other validation metrics the guarded model's on those rows (out-of-fold under cross-validation).
+    # the search never saw; the validation estimate (guard.finish) is the registered trial's (CV mean and spread, or
+    # one holdout), the other validation metrics the guarded model's on those rows (out-of-fold under CV).
     metrics["test_rows"] = float(len(test))
     if result.best_valid is not None:
-        metrics.setdefault(f"validation_{objective}", float(result.best_valid))
         metrics["validation_rows"] = float(result.valid_rows)
         metrics["validation_folds"] = float(result.valid_folds)
-        if result.valid_std is not None and not done.params.get("gate", "").startswith("fell back"):
-            metrics[f"validation_{objective}_std"] = float(result.valid_std)
 
     # log / register
     track.log_params(

@@ -132,10 +132,10 @@ def tune(algo: Algorithm, train: Data, ctx: Context, tuning: Any, started: float
     bags = cv and algo.bags  # the final model will be the best trial's fold models: no refit
     at_once = max(1, min(ctx.folds_at_once, len(validation.pairs))) if cv else 1
     pool = ThreadPoolExecutor(max_workers=at_once) if at_once > 1 else None  # the libraries release the GIL
-    kept: dict[str, Any] = {"number": None, "value": None, "models": []}  # the best whole trial's, when it bags
-    # The best whole trial's validation labels and scores (classification and regression).
+    # The best whole trial so far: its fold models when it bags, its validation labels and scores (classification
+    # and regression; out-of-fold under CV).
+    kept: dict[str, Any] = {"number": None, "value": None, "models": [], "y": None, "scores": None}
     keep_scores = ctx.problem in ("binary_classification", "multiclass_classification", "regression")
-    oof: dict[str, Any] = {"number": None, "value": None, "y": None, "scores": None}
 
     def release(models: list[Any]) -> None:
         for model in models:
@@ -195,11 +195,17 @@ def tune(algo: Algorithm, train: Data, ctx: Context, tuning: Any, started: float
         trial.set_user_attr("cut", cut)
         trial.set_user_attr("folds", len(values))
         trial.set_user_attr("std", float(np.std(values)) if len(values) > 1 else None)
-        if keep_scores and truth and not cut and _improves(value, oof["value"], direction, margin=0.0):
-            oof.update(number=trial.number, value=value, y=np.concatenate(truth), scores=np.concatenate(predicted))
-        if bags and not cut and _improves(value, kept["value"], direction, margin=0.0):
+        if not cut and _improves(value, kept["value"], direction, margin=0.0):
             release(kept["models"])
-            kept.update(number=trial.number, value=value, models=models)
+            kept.update(
+                number=trial.number,
+                value=value,
+                models=models if bags else [],
+                y=np.concatenate(truth) if truth else None,
+                scores=np.concatenate(predicted) if truth else None,
+            )
+            if not bags:
+                release(models)
         else:
             release(models)
         return value
@@ -294,8 +300,8 @@ def tune(algo: Algorithm, train: Data, ctx: Context, tuning: Any, started: float
         search_rows=len(searched),
         fit_fraction=fit_fraction,
     )
-    if best is not None and oof["number"] == best.number:
-        result.valid_y, result.valid_scores = oof["y"], oof["scores"]
+    if best is not None and kept["number"] == best.number:
+        result.valid_y, result.valid_scores = kept["y"], kept["scores"]
     return result, final
 
 
