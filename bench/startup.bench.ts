@@ -52,7 +52,7 @@ const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floo
 const seconds = (ms: number) => Math.round(ms / 10) / 100;
 
 /**
- * Start-up (issue 14): `npm start` to first answer on a built checkout whose
+ * Start-up: `npm start` to first answer on a built checkout whose
  * PGlite data dir exists (a first `npm start` creates it, the next ones are
  * timed), and the cold start of dist/main.js on a fresh PGlite data dir.
  * STARTUP_RUNS (default 3) of each; the medians are the figures.

@@ -57,7 +57,7 @@ export async function makeTemplate(template: string, fill: (dir: string) => Prom
 /**
  * The base template (initdb's output) for the installed PGlite version, made if
  * missing. Null where there is no writable node_modules: callers then run
- * initdb as before.
+ * initdb themselves.
  */
 export async function pgliteTemplate(): Promise<string | null> {
   try {

@@ -36,7 +36,7 @@ function expectLimited(response: { status: number; body: unknown; headers: Recor
 }
 
 /**
- * Failures, not callers, are limited (issue 10): a valid credential is served
+ * Failures, not callers, are limited: a valid credential is served
  * whatever its address failed before; failures are counted per client address
  * in the database and answered 429 past AUTH_FAILURE_LIMIT.
  */

@@ -8,7 +8,7 @@ import { AirflowTestApp, psk, startTestAppWithAirflow } from '../utils/test-app'
 const JOBS = '/api/automl/train/jobs';
 const RETENTION_MS = 1_500;
 
-/** Issue 21: a terminal job's DAG file leaves the DAG folder after DAG_RETENTION_MS; a retry deploys it again. */
+/** A terminal job's DAG file leaves the DAG folder after DAG_RETENTION_MS; a retry deploys it again. */
 describe('DAG retirement', () => {
   let a: AirflowTestApp;
   let retirer: DagRetirer;

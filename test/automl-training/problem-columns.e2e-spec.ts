@@ -7,7 +7,7 @@ const JOBS = '/api/automl/train/jobs';
 const RANKING = { algorithm: 'lightgbm_ranker', problem_type: 'ranking' };
 const BANDIT = { algorithm: 'vw_contextual_bandit', problem_type: 'contextual_bandit' };
 
-/** Issue 11: the create request's problem-type columns, their 422s, storage and the DAG's JOB_SPEC. */
+/** The create request's problem-type columns, their 422s, storage and the DAG's JOB_SPEC. */
 describe('problem-type columns of the create request', () => {
   let testApp: TestApp;
 

@@ -178,7 +178,7 @@ describe('OpenAPI document', () => {
     expect(new Set(examples)).toEqual(new Set(['401', '403', '404', '409', '429', '503']));
   });
 
-  it('should document the issue 11 additions as optional properties', () => {
+  it('should document the problem-column additions as optional properties', () => {
     const request = document.components.schemas.AutoMLTrainingRequest as ObjectSchema;
     const update = document.components.schemas.AutoMLTrainingStatusUpdate as ObjectSchema;
     const nullableString = { anyOf: [expect.objectContaining({ type: 'string' }), { type: 'null' }] };

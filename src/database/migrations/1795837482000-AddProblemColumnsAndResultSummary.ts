@@ -1,7 +1,7 @@
 import { MigrationInterface, QueryRunner } from 'typeorm';
 
 /**
- * Issue 11: the create request's problem-type columns (ranking's group, the
+ * The create request's problem-type columns (ranking's group, the
  * contextual bandit's action, propensity and reward or cost) and the complete
  * writeback's result summary (model version, objective, metrics). All
  * nullable: existing rows keep meaning what they meant.

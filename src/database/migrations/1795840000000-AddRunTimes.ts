@@ -1,7 +1,7 @@
 import { MigrationInterface, QueryRunner } from 'typeorm';
 
 /**
- * Issue 13: when the job's current attempt started running and when it
+ * When the job's current attempt started running and when it
  * finished, kept on the row by the same statements that record the
  * transitions (so a listing needs no join). Existing rows are filled from
  * their recorded transitions.

@@ -1,13 +1,14 @@
 import { MigrationInterface, QueryRunner } from 'typeorm';
 
 /**
- * Issue 18: the search budget a job runs with (a create request's `tuning`
+ * The search budget a job runs with (a create request's `tuning`
  * over its preset's), fixed at creation as the DAG's JOB_SPEC carries it.
  * Existing rows get what their DAGs were rendered with: the preset budgets
- * before issue 18, written out here because training-presets.ts has moved on.
+ * of the schema this migration upgrades, written out here because
+ * training-presets.ts holds today's.
  * Null (a row from an older replica during a rolling update) means the preset's.
  */
-const BUDGETS_BEFORE_ISSUE_18: Record<string, { algorithms: string[]; budgets: Record<string, [number, number]> }> = {
+const PRESET_BUDGETS_OF_OLDER_ROWS: Record<string, { algorithms: string[]; budgets: Record<string, [number, number]> }> = {
   lightgbm: {
     algorithms: ['lightgbm_classifier', 'lightgbm_regressor', 'lightgbm_ranker'],
     budgets: { fast: [20, 10], balanced: [60, 45], best_quality: [200, 180] },
@@ -34,7 +35,7 @@ export class AddTuningBudget1795850000000 implements MigrationInterface {
       ALTER TABLE "automl_training_jobs"
         ADD COLUMN "tuning_trials" integer,
         ADD COLUMN "tuning_time_budget_minutes" integer`);
-    for (const { algorithms, budgets } of Object.values(BUDGETS_BEFORE_ISSUE_18)) {
+    for (const { algorithms, budgets } of Object.values(PRESET_BUDGETS_OF_OLDER_ROWS)) {
       for (const [preset, [trials, minutes]] of Object.entries(budgets)) {
         await queryRunner.query(
           `UPDATE "automl_training_jobs" SET "tuning_trials" = $1, "tuning_time_budget_minutes" = $2

@@ -1,7 +1,7 @@
 import { MigrationInterface, QueryRunner } from 'typeorm';
 
 /**
- * Issue 21: when a terminal job's DAG file was retired from the DAG folder
+ * When a terminal job's DAG file was retired from the DAG folder
  * (DAG_RETENTION_MS after it finished), and the partial index the retirement
  * sweep reads: only terminal jobs whose file is still deployed, so years of
  * retired history cost the sweep nothing.

@@ -10,13 +10,13 @@ comes through SQLAlchemy. The rows then come:
   The prepared features are the same either way (tests/test_columnar_load.py). A plain table of PARALLEL_ROWS
   rows or more is read in ctid ranges side by side, one connection and thread per range, all on one exported
   snapshot (`table_parts`), so the client's decoding runs on as many cores as the server's encoding;
-- from any other database (Trino, …), through SQLAlchemy and `pd.read_sql`, as before.
+- from any other database (Trino, …), through SQLAlchemy and `pd.read_sql`.
 
 Why ADBC: measured on a 1,000,000-row × 21-column table (15 numeric of smallint/integer/bigint/real/double/
 numeric, 5 text, an integer label, NULLs in some; `npm run bench:trainer`), on the shared 2-core machine:
 `COPY … TO STDOUT (FORMAT binary)` through psql took 1.2–1.4 s (the floor); ADBC 3.9–4.1 s to the final
 DataFrame (3.0–3.1 s to Arrow) at 555 MB peak RSS; ConnectorX 3.4–3.8 s at 560 MB; psycopg 3 binary COPY row by
-row 14.9 s at 1.7 GB; psycopg 3 fetchall 13.2 s at 2.4 GB; the old `pd.read_sql` through psycopg2 18.4 s at
+row 14.9 s at 1.7 GB; psycopg 3 fetchall 13.2 s at 2.4 GB; `pd.read_sql` through psycopg2 18.4 s at
 1.9 GB. ADBC and ConnectorX tie on time and memory; ADBC wins on exactness: it hands NUMERIC over as the
 database's own text (parsed here to float64 exactly as psycopg2's Decimal → float), where ConnectorX forces
 decimal128(38, 10) and rounds every digit past the tenth decimal. It is also the smaller wheel, an Apache Arrow
@@ -25,7 +25,7 @@ subproject, and speaks the DB-API (its errors are DB-API errors).
 Identifiers: the SELECT is built by SQLAlchemy (`sa.table` / `sa.column`) and compiled by its PostgreSQL dialect
 (quoting every identifier that needs it, doubling embedded quotes), never by formatting names into SQL text.
 Only column types both readers turn into the same values go the columnar way (`COLUMNAR_TYPES`); a table with
-any other type (uuid, json, interval, arrays, enums, …) is read through SQLAlchemy as before.
+any other type (uuid, json, interval, arrays, enums, …) is read through SQLAlchemy.
 """
 
 from __future__ import annotations
