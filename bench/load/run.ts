@@ -5,7 +5,8 @@ import { AuthFloodBenchResult, benchAuthFlood } from './auth-flood.bench';
 import { benchBulkStatus, BulkStatusResult } from './bulk-status.bench';
 import { benchEventStreams, EventStreamBenchResult } from './event-stream.bench';
 import { benchHistory, HistoryBenchResult } from './history.bench';
-import { benchHttp, HttpBenchResult, LoadFigures } from './http.bench';
+import { benchHttp, HttpBenchResult } from './http.bench';
+import { LoadFigures } from '../shared/writeback-load';
 import { benchStartup, StartupBenchResult } from './startup.bench';
 
 const load = (f: LoadFigures) => `${f.requestsPerSecond} req/s, p50 ${f.p50Ms} ms, p99 ${f.p99Ms} ms${f.non2xx || f.errors ? `, ${f.non2xx} non-2xx, ${f.errors} errors` : ''}`;
@@ -166,8 +167,8 @@ async function main(): Promise<void> {
   console.log(`\nmachine: ${machine}\n`);
   console.table(rows);
   console.table(tables.flatMap((table) => table.details));
-  mkdirSync(join(__dirname, '..', 'bench-results'), { recursive: true });
-  const file = join(__dirname, '..', 'bench-results', 'latest.json');
+  mkdirSync(join(__dirname, '..', '..', 'bench-results'), { recursive: true });
+  const file = join(__dirname, '..', '..', 'bench-results', 'latest.json');
   writeFileSync(file, JSON.stringify({ at: new Date().toISOString(), machine, ratios: rows, ...results }, null, 2));
   console.log(`results: ${file}`);
 }

@@ -3,8 +3,8 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { readdirSync } from 'node:fs';
 import { Client } from 'pg';
-import { BENCH_PSK, createBenchDatabase } from './bench-app';
-import { startService } from './service-process';
+import { BENCH_PSK, createBenchDatabase } from '../shared/bench-app';
+import { startService } from '../shared/service-process';
 
 /**
  * Fault test: restarts the machine's PostgreSQL (pg_ctlcluster) while the

@@ -1,5 +1,5 @@
-import { runStorm } from '../test/storm/storm';
-import { BENCH_PSK, startBenchApp } from './bench-app';
+import { runStorm } from '../../test/storm/storm';
+import { BENCH_PSK, startBenchApp } from '../shared/bench-app';
 
 /**
  * Full-size storm (npm run storm): 20 000 writebacks over 500 jobs from 100

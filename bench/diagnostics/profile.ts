@@ -1,11 +1,11 @@
 import { mkdirSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { BENCH_PSK, createBenchDatabase } from './bench-app';
-import { figures, query, seedJobs, writebackLoad } from './http.bench';
+import { BENCH_PSK, createBenchDatabase } from '../shared/bench-app';
+import { figures, query, seedJobs, writebackLoad } from '../shared/writeback-load';
 import { summariseProfile } from './profile-summary';
-import { startService } from './service-process';
+import { startService } from '../shared/service-process';
 
-const OUT = join(__dirname, '..', 'bench-results', 'profiles');
+const OUT = join(__dirname, '..', '..', 'bench-results', 'profiles');
 
 /**
  * `npm run bench:profile`: the built service under the writeback load of
