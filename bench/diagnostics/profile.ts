@@ -5,13 +5,14 @@ import { figures, query, seedJobs, writebackLoad } from '../shared/writeback-loa
 import { summariseProfile } from './profile-summary';
 import { startService } from '../shared/service-process';
 
-const OUT = join(__dirname, '..', '..', 'bench-results', 'profiles');
+const OUT = join(__dirname, 'profiles');
 
 /**
  * `npm run bench:profile`: the built service under the writeback load of
  * `npm run bench` (50 connections, 8 s), with V8's CPU profiler on. Writes a
- * .cpuprofile to bench-results/profiles/ (open it in Chrome DevTools or
- * speedscope). Figures are lower than the benchmark's: profiling costs.
+ * .cpuprofile to bench/diagnostics/profiles/ (not kept in git; open it in
+ * Chrome DevTools or speedscope). Figures are lower than the benchmark's:
+ * profiling costs.
  */
 async function main(): Promise<void> {
   mkdirSync(OUT, { recursive: true });
