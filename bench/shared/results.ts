@@ -14,7 +14,7 @@ import { join } from 'node:path';
  *   machine  { arch, cpus, cpu_model, memory_gib, runtime }
  *
  * then the figures, as entries keyed by what a run measures (here: a benchmark's name). A run replaces the entries it
- * measured and keeps the others, and every entry carries the header of the run that measured it.
+ * measured and keeps the others, and every entry carries the date, commit and dirty of the run that measured it.
  */
 
 const BENCH = join(__dirname, '..');
@@ -65,20 +65,21 @@ export function resultsFile(group: string, name = 'results.json'): string {
   return join(BENCH, group, name);
 }
 
-export type ResultsEntry<T> = RunHeader & T;
+export type ResultsEntry<T> = Pick<RunHeader, 'date' | 'commit' | 'dirty'> & T;
 
 export interface ResultsDocument<T> extends RunHeader {
   entries: Record<string, ResultsEntry<T>>;
 }
 
 /**
- * Writes `entries` (each stamped with this run's header) into `file`, keeping the entries of earlier runs under other
- * keys; returns the document written.
+ * Writes `entries` (each stamped with this run's date, commit and dirty) into `file`, keeping the entries of
+ * earlier runs under other keys; returns the document written.
  */
 export function keepResults<T extends object>(file: string, entries: Record<string, T>): ResultsDocument<T> {
   const earlier = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as Partial<ResultsDocument<T>>).entries ?? {} : {};
   const header = runHeader();
-  const stamped = Object.fromEntries(Object.entries(entries).map(([key, figures]) => [key, { ...header, ...figures }]));
+  const { date, commit, dirty } = header;
+  const stamped = Object.fromEntries(Object.entries(entries).map(([key, figures]) => [key, { date, commit, dirty, ...figures }]));
   const document: ResultsDocument<T> = { ...header, entries: { ...earlier, ...stamped } };
   writeFileSync(file, `${JSON.stringify(document, null, 1)}\n`);
   return document;
