@@ -17,6 +17,10 @@ and budget, so runs at different budgets never overwrite each other, even in one
 budget too: bench/quality/results.json for 60 s, results-<budget>s.json otherwise (results-300s.json for 300 s).
 Entries written before budgets were recorded take the file's top-level "budget_seconds".
 
+The file starts with the header every benchmark's results file has (bench/shared/bench_results.py: date, commit,
+dirty, machine, of its last write), and each entry carries the date, commit and dirty of the run that wrote it
+(entries written before those were recorded have none).
+
 Summary (`run.sh summary`, also printed after a run): per budget and table the mean over seeds of each metric per
 system; for binary tables the goals (ours' log loss ≤ 1.10 × the better of FLAML and AutoGluon, accuracy ≥ the
 better − 0.01, ROC AUC ≥ the previous "ours" entries of the baseline), met or not; for regression tables ours'
@@ -36,7 +40,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -45,7 +48,6 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +64,8 @@ from sklearn.metrics import (
     root_mean_squared_error,
 )
 from sklearn.model_selection import train_test_split
+
+from bench_results import run_header, stamp, write_results
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
@@ -398,21 +402,21 @@ def main() -> None:
                         "rmse": float(root_mean_squared_error(y[damaged], predicted[damaged])),
                         "rmse_other_rows": float(root_mean_squared_error(y[~damaged], predicted[~damaged])),
                     }
+                header = run_header()
                 entry = {"table": table, "rows": len(frame), "problem": problem, "seed": seed, "system": label,
                          "budget_seconds": BUDGET, "metric": METRIC[problem], "value": metrics[METRIC[problem]],
-                         "metrics": metrics, "seconds": seconds, **extra}  # fmt: skip
+                         "metrics": metrics, "seconds": seconds, **extra, **stamp(header)}  # fmt: skip
                 print(json.dumps(entry), flush=True)
                 runs = [r for r in runs if _key(r) != _key(entry)] + [entry]
-                OUT.write_text(json.dumps(_document(runs), indent=1))
+                write_results(OUT, _document(runs, header))
     summarise(runs)
 
 
-def _document(runs: list[dict[str, Any]]) -> dict[str, Any]:
+def _document(runs: list[dict[str, Any]], header: dict[str, Any]) -> dict[str, Any]:
     return {
+        **header,
         "budget_seconds": BUDGET,  # of the last run written; each entry carries its own
         "threads": THREADS,
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.python_version()}",
-        "written_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "runs": sorted(runs, key=lambda r: (r["table"], r["system"], r["budget_seconds"], r["seed"])),
     }
 

@@ -17,15 +17,17 @@ BENCH_SCHEMA (default automl_bench; tables t_<rows>, reused when their row count
 1000000,5000000), BENCH_TRAIN=1, BENCH_TRIALS, BENCH_REPEAT (runs of the COPY and columnar stages, default 2; all
 kept), BENCH_SQLALCHEMY_MAX_ROWS (default 3000000: the old load is not run on bigger tables), BENCH_DROP=1 (drop
 the schema at the end). Results: bench/trainer/results.json, one entry per size, replaced by the next run of that
-size (a size run without BENCH_TRAIN keeps its last whole run's figures), and `calibration`: the line through the
-whole runs' peak RSS that memory.py's constants come from.
+size (a size run without BENCH_TRAIN keeps its last whole run's figures, with the date and commit they were measured
+at), and `calibration`: the line through the whole runs' peak RSS that memory.py's constants come from. The file
+starts with the header every benchmark's results file has (bench/shared/bench_results.py: date, commit, dirty,
+machine, of its last write; machine also holds the load average at the run's start), and each size's entry carries
+the date, commit and dirty of the run that measured it (entries written before those were recorded have none).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -39,6 +41,8 @@ from typing import Any
 import psycopg2
 import sqlalchemy as sa
 from psycopg2 import sql
+
+from bench_results import run_header, stamp, write_results
 
 HERE = Path(__file__).resolve().parent
 SRC = HERE.parents[1] / "trainer" / "src"
@@ -279,13 +283,14 @@ def main() -> None:
         print(json.dumps(stage(sys.argv[2], int(sys.argv[3]))), flush=True)
         return
     results: dict[str, Any] = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    results["machine"] = {
-        "cpus": os.cpu_count(),
-        "python": platform.python_version(),
-        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
-        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-    }
+    load_average = [round(x, 2) for x in os.getloadavg()]
     sizes = results.setdefault("sizes", {})
+
+    def write() -> None:
+        header = run_header()
+        header["machine"]["load_average_at_start"] = load_average
+        write_results(RESULTS, {**header, **{k: v for k, v in results.items() if k not in header}})
+
     for rows in SIZES:
         print(f"bench:trainer: {rows:,} rows", file=sys.stderr, flush=True)
         entry: dict[str, Any] = {"table": ensure_table(rows)}
@@ -331,12 +336,13 @@ def main() -> None:
             )
         earlier = sizes.get(str(rows), {})
         if not TRAIN and "train" in earlier:  # keep the last whole run's figures (the calibration uses them)
-            entry["train"] = {**earlier["train"], "from_an_earlier_bench_run": True}
+            measured = {key: earlier[key] for key in ("date", "commit", "dirty") if key in earlier}
+            entry["train"] = {**measured, **earlier["train"], "from_an_earlier_bench_run": True}
             entry["estimate_then"] = earlier.get("estimate_then", earlier.get("estimate"))
-        sizes[str(rows)] = entry
-        RESULTS.write_text(json.dumps(results, indent=1) + "\n")
+        sizes[str(rows)] = {**entry, **stamp(run_header())}
+        write()
     results["calibration"] = calibration(sizes)
-    RESULTS.write_text(json.dumps(results, indent=1) + "\n")
+    write()
     if os.environ.get("BENCH_DROP") == "1":
         with psycopg2.connect(URL) as connection, connection.cursor() as cursor:
             cursor.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(SCHEMA)))

@@ -3,8 +3,9 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { readdirSync } from 'node:fs';
 import { Client } from 'pg';
-import { BENCH_PSK, createBenchDatabase } from './bench-app';
-import { startService } from './service-process';
+import { BENCH_PSK, createBenchDatabase } from '../shared/bench-app';
+import { keepResults, resultsFile } from '../shared/results';
+import { startService } from '../shared/service-process';
 
 /**
  * Fault test: restarts the machine's PostgreSQL (pg_ctlcluster) while the
@@ -12,6 +13,7 @@ import { startService } from './service-process';
  * the database every other client on the machine uses. Passes when no
  * request took more than 5 s, every failure was a 503, readiness went down
  * during the outage, and the service answered again by itself afterwards.
+ * Prints the report and keeps it under "pg-restart" in bench/faults/results.json.
  */
 async function main(): Promise<void> {
   if (process.env.ALLOW_PG_RESTART !== '1') {
@@ -86,6 +88,7 @@ async function main(): Promise<void> {
   const ok = report.maxLatencyMs <= 5_000 && report.timeouts === 0 && onlyOkOr503 && down.length > 0 && recovered;
   await service.stop();
   await database.drop();
+  keepResults(resultsFile('faults'), { 'pg-restart': { passed: ok, report } });
   console.log(ok ? 'PASS' : 'FAIL');
   process.exitCode = ok ? 0 : 1;
 }

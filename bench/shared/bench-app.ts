@@ -3,10 +3,10 @@ import { INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { Client } from 'pg';
 import pino from 'pino';
-import { AppModule } from '../src/app.module';
-import { configureApp } from '../src/app.setup';
-import { createHttpAdapter } from '../src/common/http/http-adapter';
-import { AppConfig, loadAppConfig } from '../src/config/app.config';
+import { AppModule } from '../../src/app.module';
+import { configureApp } from '../../src/app.setup';
+import { createHttpAdapter } from '../../src/common/http/http-adapter';
+import { AppConfig, loadAppConfig } from '../../src/config/app.config';
 import { RunningProcess, startService } from './service-process';
 
 export const BENCH_PSK = 'bench-psk-0123456789abcdef';

@@ -1,6 +1,6 @@
 import { Session } from 'node:inspector/promises';
-import { startBenchApp } from './bench-app';
-import { query, seedJobs, writebackLoad } from './http.bench';
+import { startBenchApp } from '../shared/bench-app';
+import { query, seedJobs, writebackLoad } from '../shared/writeback-load';
 
 /**
  * `npm run bench:alloc`: what the writeback allocates per request, by package and by function: the

@@ -1,6 +1,6 @@
 'use strict';
 /**
- * Preloaded with `node -r` by bench/modules.ts: wraps Module.prototype.load
+ * Preloaded with `node -r` by bench/diagnostics/modules.ts: wraps Module.prototype.load
  * (called once per module actually loaded, never for a cached require) and
  * accounts the time, RSS and heap growth of each package's loading. A load
  * that crosses into another package is a frame: its inclusive figures go to

@@ -3,8 +3,8 @@ import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { freePort } from '../test/utils/net';
-import { ROOT, SERVICE_MAIN } from '../test/utils/service-main';
+import { freePort } from '../../test/utils/net';
+import { ROOT, SERVICE_MAIN } from '../../test/utils/service-main';
 
 export { freePort };
 
@@ -76,7 +76,7 @@ export async function startService(env: Record<string, string>, nodeArgs: string
 /** The raw node:http + pg baseline server in a child process. */
 export async function startBaseline(databaseUrl: string, poolSize: number): Promise<RunningProcess> {
   const started = Date.now();
-  const child = fork(join(__dirname, 'baseline-server.js'), [], {
+  const child = fork(join(__dirname, '..', 'references', 'baseline-server.js'), [], {
     env: { PATH: process.env.PATH ?? '', DATABASE_URL: databaseUrl, POOL_SIZE: String(poolSize) },
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
   });
@@ -85,13 +85,13 @@ export async function startBaseline(databaseUrl: string, poolSize: number): Prom
 }
 
 /**
- * The FastAPI reference of the writeback (bench/fastapi/app.py) under uvicorn with
+ * The FastAPI reference of the writeback (bench/references/fastapi/app.py) under uvicorn with
  * uvloop and httptools, one worker, access log on (uvicorn's default, written to
- * `logFile`), in the cached venv of bench/fastapi/requirements.lock (built on first use).
+ * `logFile`), in the cached venv of bench/references/fastapi/requirements.lock (built on first use).
  * With one worker uvicorn serves in the process it starts in, so `pid` is the server.
  */
 export async function startFastApi(databaseUrl: string, poolSize: number, psk: string): Promise<RunningProcess> {
-  const { stdout } = await promisify(execFile)(join(ROOT, 'scripts', 'pyenv.sh'), ['fastapi-bench', 'bench/fastapi/requirements.lock'], {
+  const { stdout } = await promisify(execFile)(join(ROOT, 'scripts', 'pyenv.sh'), ['fastapi-bench', 'bench/references/fastapi/requirements.lock'], {
     cwd: ROOT,
     maxBuffer: 1 << 20,
     timeout: 600_000,
@@ -105,7 +105,7 @@ export async function startFastApi(databaseUrl: string, poolSize: number, psk: s
   const child = spawn(
     join(venv, 'bin', 'python'),
     [
-      ...['-m', 'uvicorn', 'app:app', '--app-dir', join(ROOT, 'bench', 'fastapi')],
+      ...['-m', 'uvicorn', 'app:app', '--app-dir', join(ROOT, 'bench', 'references', 'fastapi')],
       ...['--loop', 'uvloop', '--http', 'httptools', '--workers', '1', '--host', '127.0.0.1', '--port', String(port)],
     ],
     {

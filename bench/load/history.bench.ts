@@ -2,12 +2,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'pg';
-import { BackgroundReconciler } from '../src/automl-training/background-reconciler';
-import { DagRenderer, trainingRuntime } from '../src/automl-training/dag/dag-renderer';
-import { AirflowDouble } from '../test/doubles/airflow.double';
-import { dagJob } from '../test/utils/dag-python';
-import { BENCH_PSK, median, startBenchApp } from './bench-app';
-import { query } from './http.bench';
+import { BackgroundReconciler } from '../../src/automl-training/background-reconciler';
+import { DagRenderer, trainingRuntime } from '../../src/automl-training/dag/dag-renderer';
+import { AirflowDouble } from '../../test/doubles/airflow.double';
+import { dagJob } from '../../test/utils/dag-python';
+import { BENCH_PSK, median, startBenchApp } from '../shared/bench-app';
+import { query } from '../shared/writeback-load';
 
 const SMALL = 1_000;
 const LARGE = 100_000;

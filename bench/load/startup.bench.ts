@@ -2,9 +2,9 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BENCH_PSK } from './bench-app';
-import { freePort, startService } from './service-process';
-import { ROOT } from '../test/utils/service-main';
+import { BENCH_PSK } from '../shared/bench-app';
+import { freePort, startService } from '../shared/service-process';
+import { ROOT } from '../../test/utils/service-main';
 
 const RUNS = Number(process.env.STARTUP_RUNS ?? 3);
 

@@ -1,8 +1,8 @@
 import autocannon from 'autocannon';
 import { generateKeyPairSync } from 'node:crypto';
-import { KeycloakDouble } from '../test/doubles/keycloak.double';
-import { createBenchDatabase, startProductionService } from './bench-app';
-import { figures, LoadFigures, query, seedJobs, writebackLoad } from './http.bench';
+import { KeycloakDouble } from '../../test/doubles/keycloak.double';
+import { createBenchDatabase, startProductionService } from '../shared/bench-app';
+import { figures, LoadFigures, query, seedJobs, writebackLoad } from '../shared/writeback-load';
 
 const JOBS = 100_000;
 const SECONDS = 6;

@@ -2,15 +2,15 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { BENCH_PSK, createBenchDatabase } from './bench-app';
-import { freePort, waitUntil } from './service-process';
-import { ROOT, SERVICE_MAIN } from '../test/utils/service-main';
+import { BENCH_PSK, createBenchDatabase } from '../shared/bench-app';
+import { freePort, waitUntil } from '../shared/service-process';
+import { ROOT, SERVICE_MAIN } from '../../test/utils/service-main';
 
 /**
  * Module-load accounting (npm run bench:modules): starts the built service as
  * production does (node dist/main.js, NODE_ENV=production, PostgreSQL, Airflow
  * configured) on a database a first start has already migrated, with a
- * require hook preloaded (bench/module-accounting-hook.js); once it answers,
+ * require hook preloaded (bench/diagnostics/module-accounting-hook.js); once it answers,
  * prints per top-level package the time spent requiring it and the RSS and
  * heap growth that caused, then the packages by their own (self) cost, and
  * totals. MODULES_DB=pglite runs it on the embedded database instead;

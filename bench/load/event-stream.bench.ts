@@ -1,7 +1,7 @@
 import { fork } from 'node:child_process';
 import { join } from 'node:path';
-import { BENCH_PSK, createBenchDatabase, startProductionService } from './bench-app';
-import { CpuPerRequest, cpuTicks, figures, LoadFigures, query, seedJobs, withCpu, writebackLoad } from './http.bench';
+import { BENCH_PSK, createBenchDatabase, startProductionService } from '../shared/bench-app';
+import { CpuPerRequest, cpuTicks, figures, LoadFigures, query, seedJobs, withCpu, writebackLoad } from '../shared/writeback-load';
 
 const STREAMS = 200;
 const JOBS = 120_000;

@@ -1,6 +1,6 @@
-import { BENCH_PSK, createBenchDatabase } from './bench-app';
-import { CpuPerRequest, LoadFigures, query, seedJobs, withCpu, writebackLoad } from './http.bench';
-import { RunningProcess, startBaseline, startService } from './service-process';
+import { BENCH_PSK, createBenchDatabase } from '../shared/bench-app';
+import { CpuPerRequest, LoadFigures, query, seedJobs, withCpu, writebackLoad } from '../shared/writeback-load';
+import { RunningProcess, startBaseline, startService } from '../shared/service-process';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const JOBS_PER_RUN = 14_000;

@@ -1,11 +1,11 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
-import { join } from 'node:path';
 import { AuthFloodBenchResult, benchAuthFlood } from './auth-flood.bench';
 import { benchBulkStatus, BulkStatusResult } from './bulk-status.bench';
 import { benchEventStreams, EventStreamBenchResult } from './event-stream.bench';
 import { benchHistory, HistoryBenchResult } from './history.bench';
-import { benchHttp, HttpBenchResult, LoadFigures } from './http.bench';
+import { benchHttp, HttpBenchResult } from './http.bench';
+import { keepResults, resultsFile } from '../shared/results';
+import { LoadFigures } from '../shared/writeback-load';
 import { benchStartup, StartupBenchResult } from './startup.bench';
 
 const load = (f: LoadFigures) => `${f.requestsPerSecond} req/s, p50 ${f.p50Ms} ms, p99 ${f.p99Ms} ms${f.non2xx || f.errors ? `, ${f.non2xx} non-2xx, ${f.errors} errors` : ''}`;
@@ -17,10 +17,13 @@ interface Row {
   met: string;
 }
 
+/** A benchmark's goal rows and its other figures, as printed. */
+type Table = { rows: Row[]; details: { run: string; figures: string }[] };
+
 const atLeast = (benchmark: string, ratio: number, goal: number): Row => ({ benchmark, ratio, goal: `≥ ${goal}`, met: ratio >= goal ? 'yes' : 'NO' });
 const atMost = (benchmark: string, ratio: number, goal: number): Row => ({ benchmark, ratio, goal: `≤ ${goal}`, met: ratio <= goal ? 'yes' : 'NO' });
 
-function httpRows(http: HttpBenchResult): { rows: Row[]; details: { run: string; figures: string }[] } {
+function httpRows(http: HttpBenchResult): Table {
   const { writeback } = http;
   const cpu = (c: { serverMs: number; postgresMs: number }) => `server ${c.serverMs} ms + PostgreSQL ${c.postgresMs} ms`;
   return {
@@ -53,14 +56,14 @@ function httpRows(http: HttpBenchResult): { rows: Row[]; details: { run: string;
   };
 }
 
-function bulkRows(bulk: BulkStatusResult): { rows: Row[]; details: { run: string; figures: string }[] } {
+function bulkRows(bulk: BulkStatusResult): Table {
   return {
     rows: [atMost(`bulk status: 1000 ids ÷ 1 id (Airflow double at 50 ms): ${bulk.manyIdsMs} ms ÷ ${bulk.oneIdMs} ms`, bulk.ratio, 2)],
     details: [{ run: 'bulk status', figures: `${bulk.airflowRequestsPerCall} Airflow request(s) per call` }],
   };
 }
 
-function historyRows(history: HistoryBenchResult): { rows: Row[]; details: { run: string; figures: string }[] } {
+function historyRows(history: HistoryBenchResult): Table {
   const { small, large } = history;
   return {
     rows: [
@@ -86,7 +89,7 @@ function historyRows(history: HistoryBenchResult): { rows: Row[]; details: { run
   };
 }
 
-function streamRows(streams: EventStreamBenchResult): { rows: Row[]; details: { run: string; figures: string }[] } {
+function streamRows(streams: EventStreamBenchResult): Table {
   return {
     rows: [atLeast(`writeback throughput with ${streams.streams} event streams open ÷ with none (50 connections)`, streams.ratio, 0.8)],
     details: [
@@ -108,7 +111,7 @@ function streamRows(streams: EventStreamBenchResult): { rows: Row[]; details: { 
   };
 }
 
-function authRows(auth: AuthFloodBenchResult): { rows: Row[]; details: { run: string; figures: string }[] } {
+function authRows(auth: AuthFloodBenchResult): Table {
   return {
     rows: [atLeast('valid writebacks (2xx/s) during the worst flood of bad credentials ÷ alone (50 + 50 connections)', auth.worstRatio, 0.5)],
     details: [
@@ -127,7 +130,7 @@ function authRows(auth: AuthFloodBenchResult): { rows: Row[]; details: { run: st
   };
 }
 
-function startupRows(startup: StartupBenchResult): { rows: Row[]; details: { run: string; figures: string }[] } {
+function startupRows(startup: StartupBenchResult): Table {
   return {
     rows: [
       atMost('`npm start` to first answer (/health/live), built checkout, existing PGlite data (s, median)', startup.npmStartSeconds, 3),
@@ -142,33 +145,32 @@ function startupRows(startup: StartupBenchResult): { rows: Row[]; details: { run
 
 /**
  * Runs the benchmarks once (npm run bench; BENCH_ONLY=http,bulk,history,streams,auth,startup picks
- * some); prints a table and writes bench-results/latest.json.
+ * some); prints a table and keeps each benchmark's goals and figures in bench/load/results.json
+ * (bench/shared/results.ts: a run replaces the benchmarks it ran and keeps the others).
  */
 async function main(): Promise<void> {
   const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
   const only = new Set((process.env.BENCH_ONLY ?? 'http,bulk,history,streams,auth,startup').split(',').map((name) => name.trim()));
-  const results: {
-    http?: HttpBenchResult;
-    bulk?: BulkStatusResult;
-    history?: HistoryBenchResult;
-    streams?: EventStreamBenchResult;
-    auth?: AuthFloodBenchResult;
-    startup?: StartupBenchResult;
-  } = {};
-  const tables = [];
-  if (only.has('http')) tables.push(httpRows((results.http = await benchHttp())));
-  if (only.has('bulk')) tables.push(bulkRows((results.bulk = await benchBulkStatus())));
-  if (only.has('history')) tables.push(historyRows((results.history = await benchHistory())));
-  if (only.has('streams')) tables.push(streamRows((results.streams = await benchEventStreams())));
-  if (only.has('auth')) tables.push(authRows((results.auth = await benchAuthFlood())));
-  if (only.has('startup')) tables.push(startupRows((results.startup = await benchStartup())));
-  const rows = tables.flatMap((table) => table.rows);
+  const entries: Record<string, { goals: Row[]; figures: object }> = {};
+  const tables: Table[] = [];
+  const run = async <T extends object>(name: string, bench: () => Promise<T>, table: (figures: T) => Table) => {
+    if (!only.has(name)) return;
+    const figures = await bench();
+    const rows = table(figures);
+    entries[name] = { goals: rows.rows, figures };
+    tables.push(rows);
+  };
+  await run('http', benchHttp, httpRows);
+  await run('bulk', benchBulkStatus, bulkRows);
+  await run('history', benchHistory, historyRows);
+  await run('streams', benchEventStreams, streamRows);
+  await run('auth', benchAuthFlood, authRows);
+  await run('startup', benchStartup, startupRows);
   console.log(`\nmachine: ${machine}\n`);
-  console.table(rows);
+  console.table(tables.flatMap((table) => table.rows));
   console.table(tables.flatMap((table) => table.details));
-  mkdirSync(join(__dirname, '..', 'bench-results'), { recursive: true });
-  const file = join(__dirname, '..', 'bench-results', 'latest.json');
-  writeFileSync(file, JSON.stringify({ at: new Date().toISOString(), machine, ratios: rows, ...results }, null, 2));
+  const file = resultsFile('load');
+  keepResults(file, entries);
   console.log(`results: ${file}`);
 }
 

@@ -5,7 +5,7 @@ import autocannon from 'autocannon';
 import express from 'express';
 import { fork } from 'node:child_process';
 import { createServer } from 'node:http';
-import { cpuTicks } from './http.bench';
+import { cpuTicks } from '../shared/writeback-load';
 
 /**
  * `npm run bench:floor`: what the HTTP stack alone costs, with no database, auth, validation or logging:

@@ -2,7 +2,7 @@
 // reading 200 streams does not slow the load generator's event loop. Counts
 // the events (`id:` lines) each stream receives and samples delivery latency
 // (receive time − the event's updated_at; same machine clock). Driven over IPC
-// by bench/event-stream.bench.ts.
+// by bench/load/event-stream.bench.ts.
 const { request } = require('node:http');
 
 const streams = [];

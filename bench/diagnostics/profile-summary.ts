@@ -75,7 +75,7 @@ export function summariseProfile(file: string, top = 20): ProfileSummary {
 
 if (require.main === module) {
   const file = process.argv[2];
-  if (!file) throw new Error('usage: ts-node bench/profile-summary.ts FILE.cpuprofile');
+  if (!file) throw new Error('usage: ts-node bench/diagnostics/profile-summary.ts FILE.cpuprofile');
   const summary = summariseProfile(file);
   console.log(`busy ${summary.busyMs} ms, idle ${summary.idleShare} % of the profile`);
   console.table(summary.byOwner);

@@ -1,8 +1,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AirflowDouble } from '../test/doubles/airflow.double';
-import { BENCH_PSK, median, startBenchApp } from './bench-app';
+import { AirflowDouble } from '../../test/doubles/airflow.double';
+import { BENCH_PSK, median, startBenchApp } from '../shared/bench-app';
 
 const JOBS = 1000;
 const AIRFLOW_LATENCY_MS = 50;

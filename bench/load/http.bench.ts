@@ -1,11 +1,11 @@
 import autocannon from 'autocannon';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Client } from 'pg';
-import { encodeCursor } from '../src/automl-training/job-cursor';
-import { BENCH_PSK, createBenchDatabase } from './bench-app';
-import { RunningProcess, startBaseline, startFastApi, startService } from './service-process';
+import { encodeCursor } from '../../src/automl-training/job-cursor';
+import { BENCH_PSK, createBenchDatabase } from '../shared/bench-app';
+import { RunningProcess, startBaseline, startFastApi, startService } from '../shared/service-process';
+import { CpuPerRequest, figures, HEADERS, LoadFigures, query, seedJobs, withCpu, writebackLoad } from '../shared/writeback-load';
 
 const POOL_SIZE = 10;
 /** Queued jobs per server for the writeback: its check, 2 s warm-up and 10 s run each take fresh ones. */
@@ -14,120 +14,6 @@ const WRITEBACK_RUN_JOBS = 45_000;
 const WRITEBACK_SERVERS = ['service', 'baseline', 'fastapi'] as const;
 const WRITEBACK_JOBS = WRITEBACK_SERVERS.length * (1 + WRITEBACK_WARM_JOBS + WRITEBACK_RUN_JOBS);
 const LISTING_JOBS = 100_000;
-const HEADERS = { 'Authorization-PSK': BENCH_PSK, 'content-type': 'application/json' };
-
-export interface LoadFigures {
-  requestsPerSecond: number;
-  p50Ms: number;
-  p99Ms: number;
-  non2xx: number;
-  errors: number;
-}
-
-export function figures(result: autocannon.Result): LoadFigures {
-  return {
-    requestsPerSecond: Math.round(result.requests.average),
-    p50Ms: result.latency.p50,
-    p99Ms: result.latency.p99,
-    non2xx: result.non2xx,
-    errors: result.errors + result.timeouts,
-  };
-}
-
-export async function seedJobs(databaseUrl: string, count: number): Promise<void> {
-  const client = new Client({ connectionString: databaseUrl });
-  await client.connect();
-  try {
-    await client.query(
-      `INSERT INTO automl_training_jobs (job_id, name, domain, owner, source_table, label_column, problem_type, algorithm, preset,
-                                         status, auto_trigger, created_by, created_at, updated_at, version)
-       SELECT gen_random_uuid(), 'job ' || i, 'bench', 'bench', 'bench.table', 'y', 'regression', 'lightgbm_regressor', 'balanced',
-              'queued', true, 'bench', now() - make_interval(secs => i), now(), 1
-         FROM generate_series(1, $1) AS i`,
-      [count],
-    );
-    await client.query('ANALYZE automl_training_jobs');
-  } finally {
-    await client.end();
-  }
-}
-
-export async function query<T>(databaseUrl: string, sql: string, params: unknown[] = []): Promise<T[]> {
-  const client = new Client({ connectionString: databaseUrl });
-  await client.connect();
-  try {
-    return (await client.query(sql, params)).rows as T[];
-  } finally {
-    await client.end();
-  }
-}
-
-/** Moves a different queued job to running on every request, as DAG start callbacks do. */
-export function writebackLoad(url: string, ids: string[], seconds: number): Promise<autocannon.Result> {
-  let next = 0;
-  return autocannon({
-    url,
-    connections: 50,
-    duration: seconds,
-    method: 'PUT',
-    headers: HEADERS,
-    requests: [
-      {
-        setupRequest: (request) => ({
-          ...request,
-          path: `/api/automl/train/jobs/${ids[next++ % ids.length]}/status`,
-          body: '{"status":"running"}',
-        }),
-      },
-    ],
-  });
-}
-
-/** CPU time (user + system) in clock ticks of a process, read from /proc. */
-export function cpuTicks(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return Number(fields[11]) + Number(fields[12]);
-}
-
-/**
- * CPU ticks of every PostgreSQL server process on this machine (the benchmark's database server), plus those of
- * the backends that have ended: the postmaster's cutime + cstime, so a backend that exits during a run (another
- * client disconnecting) does not take its ticks out of the sum and make it go negative.
- */
-function postgresTicks(): number {
-  let ticks = 0;
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      if (stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')) !== 'postgres') continue;
-      const fields = stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
-      ticks += Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14]);
-    } catch {
-      // The process ended meanwhile.
-    }
-  }
-  return ticks;
-}
-
-/** CPU milliseconds per request spent by the server under test and by PostgreSQL. */
-export interface CpuPerRequest {
-  serverMs: number;
-  postgresMs: number;
-}
-
-/** Runs `load` while counting the CPU the server process and PostgreSQL spend (Linux /proc, 100 ticks/s). */
-export async function withCpu(pid: number, load: () => Promise<autocannon.Result>): Promise<{ figures: LoadFigures; cpu: CpuPerRequest }> {
-  const server = cpuTicks(pid);
-  const postgres = postgresTicks();
-  const result = await load();
-  const requests = result.requests.total;
-  const perRequest = (ticks: number) => Math.round(((ticks * 10) / requests) * 1000) / 1000;
-  return {
-    figures: figures(result),
-    cpu: { serverMs: perRequest(cpuTicks(pid) - server), postgresMs: perRequest(postgresTicks() - postgres) },
-  };
-}
 
 type WritebackServer = (typeof WRITEBACK_SERVERS)[number];
 

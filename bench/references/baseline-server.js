@@ -1,6 +1,6 @@
 // The raw baseline for the writeback benchmark: bare node:http + pg doing the
 // same single-row UPDATE … RETURNING the service's writeback does, with no
-// framework, auth, validation or lifecycle. Run as a child process by bench/run.ts.
+// framework, auth, validation or lifecycle. Run as a child process by startBaseline in bench/shared/service-process.ts.
 const { createServer } = require('node:http');
 const { Pool } = require('pg');
 

@@ -1,17 +1,18 @@
 import { mkdirSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { BENCH_PSK, createBenchDatabase } from './bench-app';
-import { figures, query, seedJobs, writebackLoad } from './http.bench';
+import { BENCH_PSK, createBenchDatabase } from '../shared/bench-app';
+import { figures, query, seedJobs, writebackLoad } from '../shared/writeback-load';
 import { summariseProfile } from './profile-summary';
-import { startService } from './service-process';
+import { startService } from '../shared/service-process';
 
-const OUT = join(__dirname, '..', 'bench-results', 'profiles');
+const OUT = join(__dirname, 'profiles');
 
 /**
  * `npm run bench:profile`: the built service under the writeback load of
  * `npm run bench` (50 connections, 8 s), with V8's CPU profiler on. Writes a
- * .cpuprofile to bench-results/profiles/ (open it in Chrome DevTools or
- * speedscope). Figures are lower than the benchmark's: profiling costs.
+ * .cpuprofile to bench/diagnostics/profiles/ (not kept in git; open it in
+ * Chrome DevTools or speedscope). Figures are lower than the benchmark's:
+ * profiling costs.
  */
 async function main(): Promise<void> {
   mkdirSync(OUT, { recursive: true });

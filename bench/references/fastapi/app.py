@@ -4,9 +4,9 @@
 ours ÷ this. It does the work ours does for `PUT /api/automl/train/jobs/{job_id}/status`: the PSK check, the job id
 as a UUID path parameter, the validated body, the allowed-from statuses of the lifecycle, the very statement of our
 `TrainingJobRepository.advance` (src/automl-training/training-job.repository.ts), and the full job back through a
-response model. Run by bench/service-process.ts (startFastApi) as
+response model. Run by bench/shared/service-process.ts (startFastApi) as
 
-    python -m uvicorn app:app --app-dir bench/fastapi --loop uvloop --http httptools --workers 1
+    python -m uvicorn app:app --app-dir bench/references/fastapi --loop uvloop --http httptools --workers 1
 
 with uvicorn's access log on (its default). Environment: DATABASE_URL, API_PSK, POOL_SIZE (default 10).
 """
