@@ -1,4 +1,4 @@
-"""Stage 0: the job spec (TRAINER-CONTRACT.md), read from AUTOML_JOB_SPEC_PATH or AUTOML_JOB_SPEC_GZ_B64."""
+"""Stage 0: the job spec (docs/trainer-contract.md), read from AUTOML_JOB_SPEC_PATH or AUTOML_JOB_SPEC_GZ_B64."""
 
 from __future__ import annotations
 
