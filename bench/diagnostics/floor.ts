@@ -12,7 +12,7 @@ import { cpuTicks } from '../shared/writeback-load';
  * the same PUT answered with a small constant JSON object by bare node:http, by a bare Express 5 route
  * and by a bare Nest route on platform-express, each in its own process under 50 connections for 6 s.
  * Prints requests per second and the server's CPU per request. The service's own CPU per writeback is
- * measured against these floors (see the README's Benchmarks).
+ * measured against these floors (see docs/benchmarks.md).
  */
 const ROW = { job_id: '', name: 'job', status: 'running', version: 2, domain: 'bench', owner: 'bench', updated_at: new Date(0).toISOString() };
 const PATH = '/api/automl/train/jobs/0b9b6e4e-6f0e-4c57-9a55-2c1b1f1d7a10/status';

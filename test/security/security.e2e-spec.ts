@@ -5,7 +5,7 @@ import { bearer, LogCapture, psk, ROTATED_PSK, startTestApp, startTestAppWithKey
 const JOBS = '/api/automl/train/jobs';
 
 /**
- * Object-level access rule (documented in the README): the platform PSK and
+ * Object-level access rule (documented in docs/api.md, "Who sees what"): the platform PSK and
  * users with an admin role (ADMIN_ROLES, default automl-admin) reach every
  * job; any other bearer user only the jobs they own. Others' jobs are "not
  * found", never "forbidden", so ids cannot be probed.

@@ -64,7 +64,7 @@ function familyOf(algorithm: AutoMLAlgorithm): Family {
 
 /**
  * The one place a preset becomes a budget, and the one source of the presets
- * table in the API docs, README.md and trainer/README.md (`npm run
+ * table in the API docs, docs/dag-runtime.md and trainer/README.md (`npm run
  * docs:presets`). The time binds: trial caps sit far above what the minutes
  * usually allow, and the trainer's patience rule ends a search that stopped
  * improving before either.
@@ -138,7 +138,7 @@ export function tuningBudget(job: StoredTuning): TuningBudget {
 
 /**
  * The presets table (Markdown): per family, its algorithms and each preset's
- * trial cap and minutes, then what the two numbers mean. README.md,
+ * trial cap and minutes, then what the two numbers mean. docs/dag-runtime.md,
  * trainer/README.md and the OpenAPI descriptions of `preset` and `tuning`
  * carry exactly this text.
  */

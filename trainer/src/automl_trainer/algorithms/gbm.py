@@ -29,7 +29,7 @@ DEFAULT_ROUNDS = 100  # both libraries' default n_estimators
 class Boosting(Algorithm):
     """What LightGBM and XGBoost share: rounds from early stopping, predictions through the sklearn API, and a
     cross-validated search's final model as the bag of its best trial's fold models (each early-stopped on its own
-    fold), which beat a refit on every training row on the quality benchmark (README, "Model quality")."""
+    fold), which beat a refit on every training row on the quality benchmark (docs/benchmarks.md, "Model quality")."""
 
     bags = True
     library = ""  # serving.Scorer's name of the library
