@@ -1,8 +1,8 @@
 import { DataSource, DataSourceOptions, MigrationExecutor } from 'typeorm';
 import { DatabaseConfig } from '../config/app.config';
-import { TrainingJobTransitionEntity } from '../automl-training/training-job-transition.entity';
-import { TrainingJobEntity } from '../automl-training/training-job.entity';
-import { IdempotencyKeyEntity } from '../automl-training/idempotency-key.entity';
+import { TrainingJobTransitionEntity } from '../automl-training/persistence/training-job-transition.entity';
+import { TrainingJobEntity } from '../automl-training/persistence/training-job.entity';
+import { IdempotencyKeyEntity } from '../automl-training/idempotency/idempotency-key.entity';
 import { AuthFailureEntity } from '../common/auth/auth-failure.entity';
 import type { EmbeddedPostgres } from './embedded-postgres';
 import { MIGRATIONS } from './migrations';

@@ -1,5 +1,5 @@
-import { AutoMLTrainingJobStatus } from '../automl-training.enums';
-import { TrainingJobRepository, TransitionEventRow } from '../training-job.repository';
+import { AutoMLTrainingJobStatus } from '../domain/automl-training.enums';
+import { TrainingJobRepository, TransitionEventRow } from '../persistence/training-job.repository';
 import { TransitionFeed } from './transition-feed';
 import { TransitionNotifications } from './transition-notifications';
 

@@ -1,6 +1,6 @@
 import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { AsyncResource } from 'node:async_hooks';
-import { TrainingJobRepository, TransitionEventRow } from '../training-job.repository';
+import { TrainingJobRepository, TransitionEventRow } from '../persistence/training-job.repository';
 import { TransitionNotifications } from './transition-notifications';
 
 /** Transitions read per query. */

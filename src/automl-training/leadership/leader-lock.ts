@@ -1,6 +1,6 @@
 import { Logger } from '@nestjs/common';
 import { Client } from 'pg';
-import { DatabaseConfig } from '../config/app.config';
+import { DatabaseConfig } from '../../config/app.config';
 
 /**
  * Leadership of one background task across replicas: a PostgreSQL session

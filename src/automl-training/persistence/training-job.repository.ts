@@ -1,11 +1,11 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource, InjectRepository } from '@nestjs/typeorm';
 import { DataSource, Repository } from 'typeorm';
-import { AutoMLAlgorithm, AutoMLTrainingJobStatus, ProblemType, TransitionSource } from './automl-training.enums';
+import { AutoMLAlgorithm, AutoMLTrainingJobStatus, ProblemType, TransitionSource } from '../domain/automl-training.enums';
 import { TrainingJobTransitionEntity } from './training-job-transition.entity';
 import { TrainingJobEntity } from './training-job.entity';
-import { sqlRows } from '../database/sql';
-import { TransitionNotifications } from './events/transition-notifications';
+import { sqlRows } from '../../database/sql';
+import { TransitionNotifications } from '../events/transition-notifications';
 
 export interface TransitionRecord {
   from: AutoMLTrainingJobStatus | null;

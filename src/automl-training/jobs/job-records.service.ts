@@ -1,31 +1,31 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { createHash, randomUUID } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
-import { actorOf, canAccessOwner, ownerScope, Principal } from '../common/auth/principal';
-import { PermissionDeniedError } from '../common/errors/domain.error';
-import { APP_CONFIG, AppConfig } from '../config/app.config';
-import { MetricsService } from '../metrics/metrics.service';
-import { DagDeployer } from './dag/dag-deployer';
-import { DagRenderer, MAX_CONTAINER_SPEC_BYTES } from './dag/dag-renderer';
-import { presetBudget } from './dag/training-presets';
-import { IdempotencyStore } from './idempotency.store';
-import { missing, RequestValidationError, valueError } from '../common/validation/pydantic-errors';
-import { AutoMLTrainingJobStatus, Preset, TransitionSource } from './automl-training.enums';
+import { actorOf, canAccessOwner, ownerScope, Principal } from '../../common/auth/principal';
+import { PermissionDeniedError } from '../../common/errors/domain.error';
+import { APP_CONFIG, AppConfig } from '../../config/app.config';
+import { MetricsService } from '../../metrics/metrics.service';
+import { DagDeployer } from '../dag/dag-deployer';
+import { DagRenderer, MAX_CONTAINER_SPEC_BYTES } from '../dag/dag-renderer';
+import { presetBudget } from '../dag/training-presets';
+import { IdempotencyStore } from '../idempotency/idempotency.store';
+import { missing, RequestValidationError, valueError } from '../../common/validation/pydantic-errors';
+import { AutoMLTrainingJobStatus, Preset, TransitionSource } from '../domain/automl-training.enums';
 import {
   ConcurrentUpdateError,
   IdempotencyKeyInFlightError,
   IdempotencyKeyReusedError,
   InvalidStatusTransitionError,
   TrainingJobNotFoundError,
-} from './automl-training.errors';
-import { AutoMLTrainingRequest, AutoMLTrainingStatusUpdate, DEFAULT_PAGE_SIZE, JobSort, ListJobsQuery } from './dto/request.dto';
-import { decodeCursor, encodeCursor } from './job-cursor';
-import { decideTransition, statusesAdvancingTo } from './training-job.lifecycle';
-import { JobPatch, JobStatusView, TrainingJobRepository } from './training-job.repository';
-import { TrainingJobStatusReconciler } from './training-job-status.reconciler';
-import { TrainingJobTransitionEntity } from './training-job-transition.entity';
-import { TrainingJobEntity } from './training-job.entity';
-import { scheduledRunId } from './airflow/run-ids';
+} from '../domain/automl-training.errors';
+import { AutoMLTrainingRequest, AutoMLTrainingStatusUpdate, DEFAULT_PAGE_SIZE, JobSort, ListJobsQuery } from '../api/request.dto';
+import { decodeCursor, encodeCursor } from '../api/job-cursor';
+import { decideTransition, statusesAdvancingTo } from '../domain/training-job.lifecycle';
+import { JobPatch, JobStatusView, TrainingJobRepository } from '../persistence/training-job.repository';
+import { TrainingJobStatusReconciler } from '../reconcile/training-job-status.reconciler';
+import { TrainingJobTransitionEntity } from '../persistence/training-job-transition.entity';
+import { TrainingJobEntity } from '../persistence/training-job.entity';
+import { scheduledRunId } from '../airflow/run-ids';
 
 /**
  * Upper bound on compare-and-set rounds for one writeback. Every round some
@@ -43,7 +43,7 @@ export interface JobPage {
 }
 
 @Injectable()
-export class AutomlTrainingService {
+export class JobRecordsService {
   constructor(
     private readonly repository: TrainingJobRepository,
     private readonly reconciler: TrainingJobStatusReconciler,

@@ -1,10 +1,10 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { actorOf, Principal } from '../common/auth/principal';
-import { AutomlTrainingService } from './automl-training.service';
-import { AirflowRequestError, isNotFound, refusedByAirflow } from './airflow/airflow.errors';
-import { AirflowClient } from './airflow/airflow.client';
-import { AirflowNotConfiguredError } from './airflow/airflow.errors';
-import { AutoMLTrainingJobStatus as Status, TransitionSource } from './automl-training.enums';
+import { actorOf, Principal } from '../../common/auth/principal';
+import { JobRecordsService } from './job-records.service';
+import { AirflowRequestError, isNotFound, refusedByAirflow } from '../airflow/airflow.errors';
+import { AirflowClient } from '../airflow/airflow.client';
+import { AirflowNotConfiguredError } from '../airflow/airflow.errors';
+import { AutoMLTrainingJobStatus as Status, TransitionSource } from '../domain/automl-training.enums';
 import {
   ConcurrentUpdateError,
   DagNotReadyError,
@@ -12,16 +12,16 @@ import {
   JobNotTriggerableError,
   NoAirflowRunError,
   TaskNotInRunError,
-} from './automl-training.errors';
-import { AirflowTaskInstance } from './airflow/airflow-api';
-import { AutoMLTrainingJobLogs, AutoMLTrainingTaskLog } from './dto/response.dto';
-import { JobLogsQuery } from './dto/request.dto';
-import { RequestValidationError, valueError } from '../common/validation/pydantic-errors';
-import { DagDeployer } from './dag/dag-deployer';
-import { manualRunId } from './airflow/run-ids';
-import { canTrigger } from './training-job.lifecycle';
-import { TrainingJobRepository } from './training-job.repository';
-import { TrainingJobEntity } from './training-job.entity';
+} from '../domain/automl-training.errors';
+import { AirflowTaskInstance } from '../airflow/airflow-api';
+import { AutoMLTrainingJobLogs, AutoMLTrainingTaskLog } from '../api/response.dto';
+import { JobLogsQuery } from '../api/request.dto';
+import { RequestValidationError, valueError } from '../../common/validation/pydantic-errors';
+import { DagDeployer } from '../dag/dag-deployer';
+import { manualRunId } from '../airflow/run-ids';
+import { canTrigger } from '../domain/training-job.lifecycle';
+import { TrainingJobRepository } from '../persistence/training-job.repository';
+import { TrainingJobEntity } from '../persistence/training-job.entity';
 
 const MAX_ATTEMPTS = 5;
 
@@ -31,14 +31,14 @@ const taskRank = (taskId: string) => (TASK_ORDER.includes(taskId) ? TASK_ORDER.i
 
 /** User actions that act on Airflow: trigger, cancel, delete. */
 @Injectable()
-export class TrainingJobOrchestrator {
-  private readonly logger = new Logger(TrainingJobOrchestrator.name);
+export class JobAirflowActionsService {
+  private readonly logger = new Logger(JobAirflowActionsService.name);
 
   constructor(
     private readonly repository: TrainingJobRepository,
     private readonly airflow: AirflowClient,
     private readonly deployer: DagDeployer,
-    private readonly jobs: AutomlTrainingService,
+    private readonly jobs: JobRecordsService,
   ) {}
 
   /**

@@ -1,8 +1,8 @@
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
-import { APP_CONFIG, AppConfig } from '../config/app.config';
-import { DagDeployer } from './dag/dag-deployer';
-import { LeaderLock } from './leader-lock';
-import { TrainingJobRepository } from './training-job.repository';
+import { APP_CONFIG, AppConfig } from '../../config/app.config';
+import { DagDeployer } from './dag-deployer';
+import { LeaderLock } from '../leadership/leader-lock';
+import { TrainingJobRepository } from '../persistence/training-job.repository';
 
 /** Arbitrary constant shared by every replica (not the reconciler's): whoever holds it retires DAG files. */
 const LEADER_LOCK_KEY = 727_143_003;
@@ -19,7 +19,7 @@ export function retirementPeriodMs(retentionMs: number): number {
  * background reconciler) removes the files of jobs terminal for longer and
  * marks them retired. Airflow keeps a removed DAG's runs and task logs (the
  * DAG becomes stale), so `/logs` still answers; a retry deploys the stored
- * DAG again (TrainingJobOrchestrator.trigger).
+ * DAG again (JobAirflowActionsService.trigger).
  */
 @Injectable()
 export class DagRetirer implements OnApplicationBootstrap, OnApplicationShutdown {

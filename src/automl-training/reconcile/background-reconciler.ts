@@ -1,13 +1,13 @@
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
-import { APP_CONFIG, AppConfig } from '../config/app.config';
-import { AirflowClient } from './airflow/airflow.client';
-import { isNotFound } from './airflow/airflow.errors';
-import { DagDeployer } from './dag/dag-deployer';
+import { APP_CONFIG, AppConfig } from '../../config/app.config';
+import { AirflowClient } from '../airflow/airflow.client';
+import { isNotFound } from '../airflow/airflow.errors';
+import { DagDeployer } from '../dag/dag-deployer';
 import { AirflowStatusReconciler } from './airflow-status.reconciler';
-import { AutoMLTrainingJobStatus, TransitionSource } from './automl-training.enums';
-import { startedByTrigger } from './airflow/run-ids';
-import { LeaderLock } from './leader-lock';
-import { TrainingJobRepository } from './training-job.repository';
+import { AutoMLTrainingJobStatus, TransitionSource } from '../domain/automl-training.enums';
+import { startedByTrigger } from '../airflow/run-ids';
+import { LeaderLock } from '../leadership/leader-lock';
+import { TrainingJobRepository } from '../persistence/training-job.repository';
 
 /** Arbitrary constant shared by every replica: whoever holds it reconciles. */
 const LEADER_LOCK_KEY = 727_143_002;

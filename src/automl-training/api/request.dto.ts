@@ -1,7 +1,7 @@
 import { ApiSchema } from '@nestjs/swagger';
 import { Field } from '../../common/validation/fields';
 import { valueError, ValidationItem } from '../../common/validation/pydantic-errors';
-import { AutoMLAlgorithm, AutoMLTrainingJobStatus, Preset, ProblemType, problemTypesFor } from '../automl-training.enums';
+import { AutoMLAlgorithm, AutoMLTrainingJobStatus, Preset, ProblemType, problemTypesFor } from '../domain/automl-training.enums';
 import { presetsTable, TUNING_LIMITS } from '../dag/training-presets';
 
 const JOB_ID_DOC = 'Training job ID.';

@@ -1,6 +1,6 @@
 import { ApiProperty, ApiPropertyOptions, ApiSchema } from '@nestjs/swagger';
 import { fieldTitle } from '../../common/validation/fields';
-import { AutoMLAlgorithm, AutoMLTrainingJobStatus, Preset, ProblemType, TransitionSource } from '../automl-training.enums';
+import { AutoMLAlgorithm, AutoMLTrainingJobStatus, Preset, ProblemType, TransitionSource } from '../domain/automl-training.enums';
 import { presetsTable } from '../dag/training-presets';
 
 const AIRFLOW_RUN_ID =
