@@ -1,11 +1,10 @@
-import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { APP_CONFIG, AppConfig } from '../../config/app.config';
 import { DagDeployer } from './dag-deployer';
-import { LeaderLock } from '../leadership/leader-lock';
-import { TrainingJobRepository } from '../persistence/training-job.repository';
+import { LeaderTask } from '../leadership/leader-task';
+import { ADVISORY_LOCK_KEYS } from '../leadership/lock-keys';
+import { JobMaintenanceQueries } from '../persistence/job-maintenance.queries';
 
-/** Arbitrary constant shared by every replica (not the reconciler's): whoever holds it retires DAG files. */
-const LEADER_LOCK_KEY = 727_143_003;
 const BATCH_SIZE = 500;
 
 /** How often the sweep runs: a quarter of the retention, between 1 s and 1 min. */
@@ -22,52 +21,25 @@ export function retirementPeriodMs(retentionMs: number): number {
  * DAG again (JobAirflowActionsService.trigger).
  */
 @Injectable()
-export class DagRetirer implements OnApplicationBootstrap, OnApplicationShutdown {
-  private readonly logger = new Logger(DagRetirer.name);
-  private readonly leader: LeaderLock;
-  private timer: NodeJS.Timeout | null = null;
-  private running: Promise<number | null> | null = null;
-
+export class DagRetirer extends LeaderTask<number> {
   constructor(
-    private readonly repository: TrainingJobRepository,
+    private readonly maintenance: JobMaintenanceQueries,
     private readonly deployer: DagDeployer,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {
-    this.leader = new LeaderLock(LEADER_LOCK_KEY, 'DAG retirement', config.database, this.logger);
+    super(ADVISORY_LOCK_KEYS.dagRetirement, 'DAG retirement', config.database);
   }
 
-  onApplicationBootstrap(): void {
+  protected periodMs(): number | null {
     const retention = this.config.airflow.dagRetentionMs;
-    if (retention === 0) return;
-    this.timer = setInterval(() => void this.tick(), retirementPeriodMs(retention));
-    this.timer.unref();
+    return retention === 0 ? null : retirementPeriodMs(retention);
   }
 
-  async onApplicationShutdown(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    await this.running;
-    await this.leader.release();
-  }
-
-  /** One sweep if this replica leads: the number of DAG files retired (null when not leading, or still sweeping). */
-  async tick(): Promise<number | null> {
-    if (this.running) return null;
-    this.running = this.sweep().catch((error) => {
-      this.logger.warn(`DAG retirement failed: ${(error as Error).message}`);
-      return null;
-    });
-    try {
-      return await this.running;
-    } finally {
-      this.running = null;
-    }
-  }
-
-  private async sweep(): Promise<number | null> {
-    if (!(await this.leader.lead())) return null;
+  /** One sweep: the number of DAG files retired. */
+  protected async run(): Promise<number> {
     let retired = 0;
     for (;;) {
-      const dagIds = await this.repository.retireDags(this.config.airflow.dagRetentionMs, BATCH_SIZE, (ids) =>
+      const dagIds = await this.maintenance.retireDags(this.config.airflow.dagRetentionMs, BATCH_SIZE, (ids) =>
         Promise.all(ids.map((dagId) => this.deployer.remove(dagId))).then(() => undefined),
       );
       retired += dagIds.length;

@@ -20,10 +20,9 @@ import { RequestValidationError, valueError } from '../../common/validation/pyda
 import { DagDeployer } from '../dag/dag-deployer';
 import { manualRunId } from '../airflow/run-ids';
 import { canTrigger } from '../domain/training-job.lifecycle';
+import { compareAndSetRounds } from '../persistence/compare-and-set';
 import { TrainingJobRepository } from '../persistence/training-job.repository';
 import { TrainingJobEntity } from '../persistence/training-job.entity';
-
-const MAX_ATTEMPTS = 5;
 
 /** The DAG's training task first, then its callback tasks; any other task after them, by id. */
 const TASK_ORDER = ['train', 'report_running', 'report_complete'];
@@ -77,16 +76,15 @@ export class JobAirflowActionsService {
    * the next sweep off it), then writes its stored DAG to the DAG folder.
    */
   private async redeploy(job: TrainingJobEntity, principal: Principal): Promise<TrainingJobEntity> {
-    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-      const updated = await this.repository.compareAndSet(job.jobId, job.version, { dagRetiredAt: null }, null);
-      if (updated) {
-        if (updated.airflowDagId && updated.renderedDag) await this.deployer.deploy(updated.airflowDagId, updated.renderedDag);
-        return updated;
-      }
+    const updated = await compareAndSetRounds(job.jobId, async () => {
+      const cleared = await this.repository.compareAndSet(job.jobId, job.version, { dagRetiredAt: null }, null);
+      if (cleared) return cleared;
       job = await this.load(job.jobId, principal);
       if (!canTrigger(job.status)) throw new JobNotTriggerableError(job.jobId, job.status);
-    }
-    throw new ConcurrentUpdateError(job.jobId);
+      return null;
+    });
+    if (updated.airflowDagId && updated.renderedDag) await this.deployer.deploy(updated.airflowDagId, updated.renderedDag);
+    return updated;
   }
 
   /** queued/running → failed: mark the Airflow run failed, then the job, naming who cancelled. */
@@ -101,7 +99,7 @@ export class JobAirflowActionsService {
     });
     const actor = actorOf(principal);
     const message = `cancelled by ${actor}`;
-    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+    return compareAndSetRounds(jobId, async () => {
       const updated = await this.repository.compareAndSet(
         jobId,
         job.version,
@@ -111,8 +109,8 @@ export class JobAirflowActionsService {
       if (updated) return updated;
       job = await this.load(jobId, principal);
       if (job.status !== Status.Queued && job.status !== Status.Running) throw new JobNotCancellableError(jobId, job.status);
-    }
-    throw new ConcurrentUpdateError(jobId);
+      return null;
+    });
   }
 
   /** Removes the DAG file, then the DAG in Airflow, then soft-deletes the row (kept for audit). */
@@ -124,11 +122,11 @@ export class JobAirflowActionsService {
       await this.deployer.remove(dagId);
       if (this.airflow.configured) await this.onAirflow(() => this.ignoringNotFound(() => this.airflow.deleteDag(dagId)));
     }
-    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-      if (await this.repository.softDelete(jobId, job.version)) return;
+    await compareAndSetRounds(jobId, async () => {
+      if (await this.repository.softDelete(jobId, job.version)) return true;
       job = await this.load(jobId, principal);
-    }
-    throw new ConcurrentUpdateError(jobId);
+      return null;
+    });
   }
 
   /**

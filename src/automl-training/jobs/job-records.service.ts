@@ -12,7 +12,6 @@ import { IdempotencyStore } from '../idempotency/idempotency.store';
 import { missing, RequestValidationError, valueError } from '../../common/validation/pydantic-errors';
 import { AutoMLTrainingJobStatus, Preset, TransitionSource } from '../domain/automl-training.enums';
 import {
-  ConcurrentUpdateError,
   IdempotencyKeyInFlightError,
   IdempotencyKeyReusedError,
   InvalidStatusTransitionError,
@@ -21,18 +20,13 @@ import {
 import { AutoMLTrainingRequest, AutoMLTrainingStatusUpdate, DEFAULT_PAGE_SIZE, JobSort, ListJobsQuery } from '../api/request.dto';
 import { decodeCursor, encodeCursor } from '../api/job-cursor';
 import { decideTransition, statusesAdvancingTo } from '../domain/training-job.lifecycle';
+import { compareAndSetRounds } from '../persistence/compare-and-set';
+import { TrainingJobTransitionRepository } from '../persistence/training-job-transition.repository';
 import { JobPatch, JobStatusView, TrainingJobRepository } from '../persistence/training-job.repository';
 import { TrainingJobStatusReconciler } from '../reconcile/training-job-status.reconciler';
 import { TrainingJobTransitionEntity } from '../persistence/training-job-transition.entity';
 import { TrainingJobEntity } from '../persistence/training-job.entity';
 import { scheduledRunId } from '../airflow/run-ids';
-
-/**
- * Upper bound on compare-and-set rounds for one writeback. Every round some
- * writer wins, and the lifecycle has few steps, so contention settles long
- * before this; reaching it means something is wrong and the caller retries.
- */
-const MAX_CAS_ATTEMPTS = 100;
 
 /** How long a repeat waits for the first request with its Idempotency-Key to finish. */
 const IDEMPOTENT_WAIT_MS = 10_000;
@@ -46,6 +40,7 @@ export interface JobPage {
 export class JobRecordsService {
   constructor(
     private readonly repository: TrainingJobRepository,
+    private readonly transitions: TrainingJobTransitionRepository,
     private readonly reconciler: TrainingJobStatusReconciler,
     private readonly renderer: DagRenderer,
     private readonly deployer: DagDeployer,
@@ -251,7 +246,7 @@ export class JobRecordsService {
       return advanced;
     }
     // Otherwise: a repeat, a refusal, a missing job, or a race lost to another writer.
-    for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
+    return compareAndSetRounds(jobId, async () => {
       const job = await this.repository.findById(jobId);
       if (!job) {
         this.metrics.writeback('not_found');
@@ -289,16 +284,13 @@ export class JobRecordsService {
             }
           : null;
       const updated = await this.repository.compareAndSet(jobId, job.version, patch, transition);
-      if (updated) {
-        this.metrics.writeback(decision === 'advance' ? 'advanced' : 'filled');
-        return updated;
-      }
-    }
-    throw new ConcurrentUpdateError(jobId);
+      if (updated) this.metrics.writeback(decision === 'advance' ? 'advanced' : 'filled');
+      return updated;
+    });
   }
 
   async history(jobId: string, principal: Principal): Promise<TrainingJobTransitionEntity[]> {
     await this.get(jobId, principal);
-    return this.repository.history(jobId);
+    return this.transitions.history(jobId);
   }
 }
