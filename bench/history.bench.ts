@@ -30,7 +30,7 @@ export interface HistoryBenchResult {
   bulkRatio: number;
   reconcileTickRatio: number;
   dagTextRatio: number;
-  /** The page's query in SQL on the large history: every column (as before) ÷ the listing's columns. */
+  /** The page's query in SQL on the large history: every column ÷ the listing's columns. */
   selectAllMs: number;
   selectListingColumnsMs: number;
   tableMiB: number;

@@ -3,7 +3,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'pg';
-import { encodeCursor } from '../src/automl-training/api/job-cursor';
+import { encodeCursor } from '../src/automl-training/jobs/job-cursor';
 import { BENCH_PSK, createBenchDatabase } from './bench-app';
 import { RunningProcess, startBaseline, startFastApi, startService } from './service-process';
 

@@ -27,7 +27,7 @@ import {
   JobStatusesQuery,
   MAX_STATUS_IDS,
   ListJobsQuery,
-} from './request.dto';
+} from './dto/request.dto';
 import {
   AutoMLTrainingJobEvent,
   AutoMLTrainingJobHistory,
@@ -37,7 +37,7 @@ import {
   AutoMLTrainingJobStatuses,
   AutoMLTrainingTuningBudget,
   ErrorResponse,
-} from './response.dto';
+} from './dto/response.dto';
 import { TransitionEventStreams } from '../events/transition-event-streams';
 import { TrainingJobEntity } from '../persistence/training-job.entity';
 import { toJobResponse, toListItem, toStatusItem, toTransition } from './training-job.mapper';

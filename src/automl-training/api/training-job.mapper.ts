@@ -1,6 +1,6 @@
 import { tuningBudget } from '../dag/training-presets';
-import { mlflowLinks } from './mlflow-links';
-import { AutoMLTrainingJobResponse, AutoMLTrainingJobStatusItem, AutoMLTrainingJobTransition } from './response.dto';
+import { mlflowLinks } from '../domain/mlflow-links';
+import { AutoMLTrainingJobResponse, AutoMLTrainingJobStatusItem, AutoMLTrainingJobTransition } from './dto/response.dto';
 import { TrainingJobTransitionEntity } from '../persistence/training-job-transition.entity';
 import { TrainingJobEntity } from '../persistence/training-job.entity';
 

@@ -6,7 +6,7 @@ import { gzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import { APP_CONFIG, AppConfig } from '../../config/app.config';
 import { AutoMLAlgorithm, Preset, ProblemType } from '../domain/automl-training.enums';
-import { MAX_WRITEBACK_METRICS, WRITEBACK_NAME_MAX_LENGTH } from '../api/request.dto';
+import { MAX_WRITEBACK_METRICS, WRITEBACK_NAME_MAX_LENGTH } from '../domain/writeback-limits';
 import { runIdTime } from '../airflow/run-ids';
 import { pythonJsonLiteral, pythonString } from './python-literal';
 import { tuningBudget } from './training-presets';

@@ -6,7 +6,7 @@ import { ownerScope, Principal } from '../../common/auth/principal';
 import { APP_CONFIG, AppConfig } from '../../config/app.config';
 import { MetricsService } from '../../metrics/metrics.service';
 import { TooManyStreamsError } from '../domain/automl-training.errors';
-import { mlflowLinks, MlflowLinks } from '../api/mlflow-links';
+import { mlflowLinks, MlflowLinks } from '../domain/mlflow-links';
 import { CompletionResult, TrainingJobTransitionRepository, TransitionEventRow, TransitionFilter } from '../persistence/training-job-transition.repository';
 import { TransitionFeed } from './transition-feed';
 

@@ -14,8 +14,8 @@ import {
   TaskNotInRunError,
 } from '../domain/automl-training.errors';
 import { AirflowTaskInstance } from '../airflow/airflow-api';
-import { AutoMLTrainingJobLogs, AutoMLTrainingTaskLog } from '../api/response.dto';
-import { JobLogsQuery } from '../api/request.dto';
+import { AutoMLTrainingJobLogs, AutoMLTrainingTaskLog } from '../api/dto/response.dto';
+import { JobLogsQuery } from '../api/dto/request.dto';
 import { RequestValidationError, valueError } from '../../common/validation/pydantic-errors';
 import { DagDeployer } from '../dag/dag-deployer';
 import { manualRunId } from '../airflow/run-ids';
@@ -28,7 +28,10 @@ import { TrainingJobEntity } from '../persistence/training-job.entity';
 const TASK_ORDER = ['train', 'report_running', 'report_complete'];
 const taskRank = (taskId: string) => (TASK_ORDER.includes(taskId) ? TASK_ORDER.indexOf(taskId) : TASK_ORDER.length);
 
-/** User actions that act on Airflow: trigger, cancel, delete. */
+/**
+ * The use cases that call Airflow: a user's trigger, cancel and delete of a job, and its task logs. What touches
+ * only the job records (and the DAG file) is JobRecordsService.
+ */
 @Injectable()
 export class JobAirflowActionsService {
   private readonly logger = new Logger(JobAirflowActionsService.name);
@@ -37,7 +40,7 @@ export class JobAirflowActionsService {
     private readonly repository: TrainingJobRepository,
     private readonly airflow: AirflowClient,
     private readonly deployer: DagDeployer,
-    private readonly jobs: JobRecordsService,
+    private readonly records: JobRecordsService,
   ) {}
 
   /**
@@ -178,7 +181,7 @@ export class JobAirflowActionsService {
   }
 
   private load(jobId: string, principal: Principal): Promise<TrainingJobEntity> {
-    return this.jobs.get(jobId, principal);
+    return this.records.get(jobId, principal);
   }
 
   private async onAirflow<T>(call: () => Promise<T>): Promise<T> {

@@ -17,8 +17,8 @@ import {
   InvalidStatusTransitionError,
   TrainingJobNotFoundError,
 } from '../domain/automl-training.errors';
-import { AutoMLTrainingRequest, AutoMLTrainingStatusUpdate, DEFAULT_PAGE_SIZE, JobSort, ListJobsQuery } from '../api/request.dto';
-import { decodeCursor, encodeCursor } from '../api/job-cursor';
+import { AutoMLTrainingRequest, AutoMLTrainingStatusUpdate, DEFAULT_PAGE_SIZE, JobSort, ListJobsQuery } from '../api/dto/request.dto';
+import { decodeCursor, encodeCursor } from './job-cursor';
 import { decideTransition, statusesAdvancingTo } from '../domain/training-job.lifecycle';
 import { compareAndSetRounds } from '../persistence/compare-and-set';
 import { TrainingJobTransitionRepository } from '../persistence/training-job-transition.repository';
@@ -36,6 +36,12 @@ export interface JobPage {
   nextCursor: string | null;
 }
 
+/**
+ * The use cases on the job records that never call Airflow themselves: create (rendering and deploying the DAG
+ * file, then the row), read, list, the DAG's status writeback and the history. Bulk status reads the records and
+ * has the TrainingJobStatusReconciler bring them in line with the runs. What calls Airflow is
+ * JobAirflowActionsService.
+ */
 @Injectable()
 export class JobRecordsService {
   constructor(
