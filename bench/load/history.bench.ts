@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'pg';
-import { BackgroundReconciler } from '../../src/automl-training/background-reconciler';
+import { BackgroundReconciler } from '../../src/automl-training/reconcile/background-reconciler';
 import { DagRenderer, trainingRuntime } from '../../src/automl-training/dag/dag-renderer';
 import { AirflowDouble } from '../../test/doubles/airflow.double';
 import { dagJob } from '../../test/utils/dag-python';

@@ -2,7 +2,7 @@ import autocannon from 'autocannon';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { encodeCursor } from '../../src/automl-training/job-cursor';
+import { encodeCursor } from '../../src/automl-training/jobs/job-cursor';
 import { BENCH_PSK, createBenchDatabase } from '../shared/bench-app';
 import { RunningProcess, startBaseline, startFastApi, startService } from '../shared/service-process';
 import { CpuPerRequest, figures, HEADERS, LoadFigures, query, seedJobs, withCpu, writebackLoad } from '../shared/writeback-load';

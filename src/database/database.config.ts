@@ -1,17 +1,15 @@
 import { DataSource, DataSourceOptions, MigrationExecutor } from 'typeorm';
 import { DatabaseConfig } from '../config/app.config';
-import { TrainingJobTransitionEntity } from '../automl-training/training-job-transition.entity';
-import { TrainingJobEntity } from '../automl-training/training-job.entity';
-import { IdempotencyKeyEntity } from '../automl-training/idempotency-key.entity';
+import { TrainingJobTransitionEntity } from '../automl-training/persistence/training-job-transition.entity';
+import { TrainingJobEntity } from '../automl-training/persistence/training-job.entity';
+import { IdempotencyKeyEntity } from '../automl-training/idempotency/idempotency-key.entity';
+import { ADVISORY_LOCK_KEYS } from '../automl-training/leadership/lock-keys';
 import { AuthFailureEntity } from '../common/auth/auth-failure.entity';
 import type { EmbeddedPostgres } from './embedded-postgres';
 import { MIGRATIONS } from './migrations';
 import { makeTemplate, migratedTemplatePath } from './pglite-template';
 
 export const ENTITIES = [TrainingJobEntity, TrainingJobTransitionEntity, IdempotencyKeyEntity, AuthFailureEntity];
-
-/** Arbitrary constant shared by every replica: serialises start-up migrations. */
-const MIGRATION_LOCK_KEY = 727_143_001;
 
 export interface ResolvedDatabase {
   options: DataSourceOptions;
@@ -59,13 +57,13 @@ export async function runMigrations(dataSource: DataSource): Promise<void> {
   const queryRunner = dataSource.createQueryRunner();
   try {
     await queryRunner.connect();
-    await queryRunner.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
+    await queryRunner.query('SELECT pg_advisory_lock($1)', [ADVISORY_LOCK_KEYS.migrations]);
     try {
       const executor = new MigrationExecutor(dataSource, queryRunner);
       executor.transaction = 'each';
       await executor.executePendingMigrations();
     } finally {
-      await queryRunner.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]);
+      await queryRunner.query('SELECT pg_advisory_unlock($1)', [ADVISORY_LOCK_KEYS.migrations]);
     }
   } finally {
     await queryRunner.release();

@@ -1,4 +1,4 @@
-import { AutoMLAlgorithm, Preset, problemTypesFor } from '../../src/automl-training/automl-training.enums';
+import { AutoMLAlgorithm, Preset, problemTypesFor } from '../../src/automl-training/domain/automl-training.enums';
 import { DagRenderer, trainingRuntime } from '../../src/automl-training/dag/dag-renderer';
 import { loadAppConfig } from '../../src/config/app.config';
 import { dagJob, inspectDags } from '../utils/dag-python';

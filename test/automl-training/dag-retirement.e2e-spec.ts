@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { trainingRuntime } from '../../src/automl-training/dag/dag-renderer';
-import { DagRetirer } from '../../src/automl-training/dag-retirer';
+import { DagRetirer } from '../../src/automl-training/dag/dag-retirer';
 import { createJob, writeback } from '../utils/jobs';
 import { AirflowTestApp, psk, startTestAppWithAirflow } from '../utils/test-app';
 

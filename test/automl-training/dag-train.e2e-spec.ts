@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { Preset } from '../../src/automl-training/automl-training.enums';
+import { Preset } from '../../src/automl-training/domain/automl-training.enums';
 import { DagJob, DagRenderer, MAX_CONTAINER_SPEC_BYTES } from '../../src/automl-training/dag/dag-renderer';
 import { loadAppConfig } from '../../src/config/app.config';
 import { dagJob, renderedJobSpec, writeTrainingRuntime } from '../utils/dag-python';

@@ -1,4 +1,4 @@
-import { IdempotencyStore } from '../../src/automl-training/idempotency.store';
+import { IdempotencyStore } from '../../src/automl-training/idempotency/idempotency.store';
 import { KeycloakDouble } from '../doubles/keycloak.double';
 import { jobRequest } from '../utils/jobs';
 import { bearer, psk, startTestAppWithKeycloak, TestApp } from '../utils/test-app';

@@ -1,6 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { AutoMLAlgorithm, Preset } from '../../src/automl-training/automl-training.enums';
+import { AutoMLAlgorithm, Preset } from '../../src/automl-training/domain/automl-training.enums';
 import { BUDGETS, TUNING_LIMITS } from '../../src/automl-training/dag/training-presets';
 import { AddTuningBudget1795850000000 } from '../../src/database/migrations/1795850000000-AddTuningBudget';
 import { renderedJobSpec } from '../utils/dag-python';

@@ -1,4 +1,4 @@
-import { TrainingJobRepository } from '../../src/automl-training/training-job.repository';
+import { TrainingJobRepository } from '../../src/automl-training/persistence/training-job.repository';
 import { rawRequest, startTestApp, TestApp, psk } from '../utils/test-app';
 import { createJob, writeback } from '../utils/jobs';
 

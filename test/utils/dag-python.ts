@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { AutoMLAlgorithm, Preset, ProblemType } from '../../src/automl-training/automl-training.enums';
+import { AutoMLAlgorithm, Preset, ProblemType } from '../../src/automl-training/domain/automl-training.enums';
 import { DagJob, trainingRuntime } from '../../src/automl-training/dag/dag-renderer';
 
 /** Writes the runtime module rendered DAGs import into `dir`, as the service does in its DAG folder. */

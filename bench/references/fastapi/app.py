@@ -3,8 +3,8 @@
 `npm run bench` runs this beside our service and the bare node:http + pg baseline, on the same database, and prints
 ours ÷ this. It does the work ours does for `PUT /api/automl/train/jobs/{job_id}/status`: the PSK check, the job id
 as a UUID path parameter, the validated body, the allowed-from statuses of the lifecycle, the very statement of our
-`TrainingJobRepository.advance` (src/automl-training/training-job.repository.ts), and the full job back through a
-response model. Run by bench/shared/service-process.ts (startFastApi) as
+`TrainingJobRepository.advance` (src/automl-training/persistence/training-job.repository.ts), and the full job back
+through a response model. Run by bench/shared/service-process.ts (startFastApi) as
 
     python -m uvicorn app:app --app-dir bench/references/fastapi --loop uvloop --http httptools --workers 1
 
@@ -32,7 +32,7 @@ API_PSK = os.environ["API_PSK"]
 POOL_SIZE = int(os.environ.get("POOL_SIZE", "10"))
 
 
-# --- Enums (src/automl-training/automl-training.enums.ts) ---
+# --- Enums (src/automl-training/domain/automl-training.enums.ts) ---
 
 
 class AutoMLTrainingJobStatus(StrEnum):
@@ -71,7 +71,7 @@ class Preset(StrEnum):
     BEST_QUALITY = "best_quality"
 
 
-# --- Lifecycle (src/automl-training/training-job.lifecycle.ts) ---
+# --- Lifecycle (src/automl-training/domain/training-job.lifecycle.ts) ---
 
 Status = AutoMLTrainingJobStatus
 
@@ -123,7 +123,7 @@ _BUDGETS: dict[str, dict[Preset, tuple[int, int]]] = {
 }
 
 
-# --- Request model (AutoMLTrainingStatusUpdate, src/automl-training/dto/request.dto.ts) ---
+# --- Request model (AutoMLTrainingStatusUpdate, src/automl-training/api/dto/request.dto.ts) ---
 
 MAX_WRITEBACK_METRICS = 100
 WRITEBACK_NAME_MAX_LENGTH = 250
@@ -150,7 +150,7 @@ class AutoMLTrainingStatusUpdate(BaseModel):
     metrics: Annotated[dict[Name, FiniteFloat], Field(max_length=MAX_WRITEBACK_METRICS)] | None = None
 
 
-# --- Response models (src/automl-training/dto/response.dto.ts) ---
+# --- Response models (src/automl-training/api/dto/response.dto.ts) ---
 
 
 class AutoMLTrainingTuningBudget(BaseModel):

@@ -1,4 +1,4 @@
-import { AutoMLTrainingJobStatus } from '../automl-training.enums';
+import { AutoMLTrainingJobStatus } from '../domain/automl-training.enums';
 import { AirflowRunState } from './airflow-api';
 import { statusOfRun } from './airflow-state.mapper';
 

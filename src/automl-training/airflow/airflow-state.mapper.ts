@@ -1,4 +1,4 @@
-import { AutoMLTrainingJobStatus } from '../automl-training.enums';
+import { AutoMLTrainingJobStatus } from '../domain/automl-training.enums';
 import { AirflowRunState } from './airflow-api';
 
 /** Airflow's DAG run state → our job status (spec, "Reconciliation"). */

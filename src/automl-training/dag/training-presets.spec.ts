@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PRESETS_DOC_FILES, ROOT, withPresetsTable } from '../../../scripts/docs-presets';
-import { AutoMLAlgorithm, Preset } from '../automl-training.enums';
+import { AutoMLAlgorithm, Preset } from '../domain/automl-training.enums';
 import { BUDGETS, presetBudget, presetsTable, tuningBudget } from './training-presets';
 
 describe('presets', () => {

@@ -1,4 +1,4 @@
-import { AutoMLAlgorithm, Preset } from '../automl-training.enums';
+import { AutoMLAlgorithm, Preset } from '../domain/automl-training.enums';
 
 /**
  * The search budget a job's trainer runs with. `time_budget_minutes` is the

@@ -5,9 +5,9 @@ import { AsyncResource } from 'node:async_hooks';
 import { ownerScope, Principal } from '../../common/auth/principal';
 import { APP_CONFIG, AppConfig } from '../../config/app.config';
 import { MetricsService } from '../../metrics/metrics.service';
-import { TooManyStreamsError } from '../automl-training.errors';
-import { mlflowLinks, MlflowLinks } from '../mlflow-links';
-import { CompletionResult, TrainingJobRepository, TransitionEventRow, TransitionFilter } from '../training-job.repository';
+import { TooManyStreamsError } from '../domain/automl-training.errors';
+import { mlflowLinks, MlflowLinks } from '../domain/mlflow-links';
+import { CompletionResult, TrainingJobTransitionRepository, TransitionEventRow, TransitionFilter } from '../persistence/training-job-transition.repository';
 import { TransitionFeed } from './transition-feed';
 
 /** Transitions read per replay query. */
@@ -93,7 +93,7 @@ export class TransitionEventStreams implements OnApplicationBootstrap, BeforeApp
 
   constructor(
     private readonly feed: TransitionFeed,
-    private readonly repository: TrainingJobRepository,
+    private readonly repository: TrainingJobTransitionRepository,
     private readonly metrics: MetricsService,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {

@@ -1,5 +1,5 @@
-import { AutoMLTrainingJobStatus } from '../automl-training.enums';
-import { TrainingJobRepository, TransitionEventRow } from '../training-job.repository';
+import { AutoMLTrainingJobStatus } from '../domain/automl-training.enums';
+import { TrainingJobTransitionRepository, TransitionEventRow } from '../persistence/training-job-transition.repository';
 import { TransitionFeed } from './transition-feed';
 import { TransitionNotifications } from './transition-notifications';
 
@@ -21,11 +21,11 @@ class CommittedTransitions {
     this.rows.sort((a, b) => a.id - b.id);
   }
 
-  asRepository(): TrainingJobRepository {
+  asRepository(): TrainingJobTransitionRepository {
     return {
       lastTransitionId: async () => this.rows.at(-1)?.id ?? 0,
       transitionsAfter: async (after: number, limit: number) => this.rows.filter((row) => row.id > after).slice(0, limit),
-    } as unknown as TrainingJobRepository;
+    } as unknown as TrainingJobTransitionRepository;
   }
 }
 

@@ -1,6 +1,6 @@
 import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { AsyncResource } from 'node:async_hooks';
-import { TrainingJobRepository, TransitionEventRow } from '../training-job.repository';
+import { TrainingJobTransitionRepository, TransitionEventRow } from '../persistence/training-job-transition.repository';
 import { TransitionNotifications } from './transition-notifications';
 
 /** Transitions read per query. */
@@ -53,7 +53,7 @@ export class TransitionFeed implements OnApplicationBootstrap, OnApplicationShut
   readonly wake: () => void = AsyncResource.bind(() => this.schedule());
 
   constructor(
-    private readonly repository: TrainingJobRepository,
+    private readonly repository: TrainingJobTransitionRepository,
     private readonly notifications: TransitionNotifications,
   ) {}
 

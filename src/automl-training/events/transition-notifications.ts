@@ -4,6 +4,7 @@ import { Client, Notification } from 'pg';
 import { DataSource } from 'typeorm';
 import { APP_CONFIG, AppConfig } from '../../config/app.config';
 import { sqlRows } from '../../database/sql';
+import { TransitionCommits } from '../persistence/transition-commits';
 
 /** Channel on which replicas say "a transition committed". */
 export const TRANSITIONS_CHANNEL = 'automl_training_job_transitions';
@@ -35,7 +36,7 @@ interface PgPool {
  * Tells every replica, through PostgreSQL LISTEN/NOTIFY, that a status
  * transition committed, and calls back on each such signal.
  *
- * The repository reports each transition it commits (`committed`): the local
+ * The job repository reports each transition it commits (`committed`, as its TransitionCommits): the local
  * listener wakes at once, and the other replicas get one NOTIFY per
  * SIGNAL_WINDOW_MS. A signal carries no data: listeners read the transitions
  * table, and poll it too, so a lost signal delays an event, never loses it.
@@ -48,7 +49,7 @@ interface PgPool {
  * pool's connections.
  */
 @Injectable()
-export class TransitionNotifications implements OnApplicationShutdown {
+export class TransitionNotifications implements TransitionCommits, OnApplicationShutdown {
   private readonly logger = new Logger(TransitionNotifications.name);
   private onWake: (() => void) | null = null;
   private client: Client | null = null;

@@ -1,5 +1,5 @@
 import type { OpenAPIObject } from '@nestjs/swagger';
-import { ENUM_SCHEMA_DOCS } from '../../automl-training/automl-training.enums';
+import { ENUM_SCHEMA_DOCS } from '../../automl-training/domain/automl-training.enums';
 
 type Schema = Record<string, unknown>;
 

@@ -8,14 +8,14 @@ import {
   ApiResponse,
   ApiTags,
 } from '@nestjs/swagger';
-import { RequestValidationError, valueError } from '../common/validation/pydantic-errors';
-import { Auth, AuthMethod, CurrentPrincipal } from '../common/auth/auth.decorator';
-import type { Principal } from '../common/auth/principal';
-import { HTTPValidationError } from '../common/openapi/validation-error.dto';
-import { APP_CONFIG, AppConfig } from '../config/app.config';
-import { ValidateRequest, ValidBody, ValidParams, ValidQuery } from '../common/validation/request-schema.decorator';
-import { AutomlTrainingService } from './automl-training.service';
-import { TrainingJobOrchestrator } from './training-job.orchestrator';
+import { RequestValidationError, valueError } from '../../common/validation/pydantic-errors';
+import { Auth, AuthMethod, CurrentPrincipal } from '../../common/auth/auth.decorator';
+import type { Principal } from '../../common/auth/principal';
+import { HTTPValidationError } from '../../common/openapi/validation-error.dto';
+import { APP_CONFIG, AppConfig } from '../../config/app.config';
+import { ValidateRequest, ValidBody, ValidParams, ValidQuery } from '../../common/validation/request-schema.decorator';
+import { JobRecordsService } from '../jobs/job-records.service';
+import { JobAirflowActionsService } from '../jobs/job-airflow-actions.service';
 import {
   AutoMLTrainingRequest,
   AutoMLTrainingStatusUpdate,
@@ -38,8 +38,8 @@ import {
   AutoMLTrainingTuningBudget,
   ErrorResponse,
 } from './dto/response.dto';
-import { TransitionEventStreams } from './events/transition-event-streams';
-import { TrainingJobEntity } from './training-job.entity';
+import { TransitionEventStreams } from '../events/transition-event-streams';
+import { TrainingJobEntity } from '../persistence/training-job.entity';
 import { toJobResponse, toListItem, toStatusItem, toTransition } from './training-job.mapper';
 
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
@@ -79,8 +79,8 @@ export class AutomlTrainingController {
   private readonly mlflowUiUrl: string | null;
 
   constructor(
-    private readonly service: AutomlTrainingService,
-    private readonly orchestrator: TrainingJobOrchestrator,
+    private readonly records: JobRecordsService,
+    private readonly airflowActions: JobAirflowActionsService,
     private readonly streams: TransitionEventStreams,
     @Inject(APP_CONFIG) config: AppConfig,
   ) {
@@ -126,8 +126,8 @@ export class AutomlTrainingController {
   ): Promise<AutoMLTrainingJobResponse> {
     const autoTrigger = query.auto_trigger ?? true;
     const key = optionalHeader('idempotency-key', idempotencyKey, IDEMPOTENCY_KEY, 'Idempotency-Key must be 1 to 255 visible ASCII characters');
-    if (key === undefined) return this.respond(await this.service.create(body, autoTrigger, principal));
-    const { job, replayed } = await this.service.createIdempotent(body, autoTrigger, principal, key);
+    if (key === undefined) return this.respond(await this.records.create(body, autoTrigger, principal));
+    const { job, replayed } = await this.records.createIdempotent(body, autoTrigger, principal, key);
     if (replayed) response.setHeader('Idempotent-Replayed', 'true');
     return this.respond(job);
   }
@@ -147,7 +147,7 @@ export class AutomlTrainingController {
   @authErrors()
   @invalid()
   async list(@ValidQuery() query: ListJobsQuery, @CurrentPrincipal() principal: Principal): Promise<AutoMLTrainingJobList> {
-    const page = await this.service.list(query, principal);
+    const page = await this.records.list(query, principal);
     // A listing item leaves out the DAG source (kilobytes each); create and GET /jobs/{id} carry it.
     return { items: page.items.map((job) => toListItem(job, this.mlflowUiUrl)), next_cursor: page.nextCursor };
   }
@@ -169,7 +169,7 @@ export class AutomlTrainingController {
   @ok(AutoMLTrainingJobStatuses)
   @invalid()
   async statuses(@ValidQuery() query: JobStatusesQuery, @CurrentPrincipal() principal: Principal): Promise<AutoMLTrainingJobStatuses> {
-    const jobs = await this.service.statuses(query.ids ?? [], principal);
+    const jobs = await this.records.statuses(query.ids ?? [], principal);
     return { items: jobs.map(toStatusItem) };
   }
 
@@ -239,7 +239,7 @@ export class AutomlTrainingController {
   @notFound()
   @invalid()
   async get(@ValidParams() params: JobIdParams, @CurrentPrincipal() principal: Principal): Promise<AutoMLTrainingJobResponse> {
-    return this.respond(await this.service.get(params.job_id, principal));
+    return this.respond(await this.records.get(params.job_id, principal));
   }
 
   @Put(':job_id/status')
@@ -261,7 +261,7 @@ export class AutomlTrainingController {
     @ValidParams() params: JobIdParams,
     @ValidBody() body: AutoMLTrainingStatusUpdate,
   ): Promise<AutoMLTrainingJobResponse> {
-    return this.respond(await this.service.writeback(params.job_id, body));
+    return this.respond(await this.records.writeback(params.job_id, body));
   }
 
   @Get(':job_id/history')
@@ -277,7 +277,7 @@ export class AutomlTrainingController {
   @notFound()
   @invalid()
   async history(@ValidParams() params: JobIdParams, @CurrentPrincipal() principal: Principal): Promise<AutoMLTrainingJobHistory> {
-    const transitions = await this.service.history(params.job_id, principal);
+    const transitions = await this.records.history(params.job_id, principal);
     return { job_id: params.job_id, items: transitions.map(toTransition) };
   }
 
@@ -304,7 +304,7 @@ export class AutomlTrainingController {
     @ValidQuery() query: JobLogsQuery,
     @CurrentPrincipal() principal: Principal,
   ): Promise<AutoMLTrainingJobLogs> {
-    return this.orchestrator.logs(params.job_id, principal, query);
+    return this.airflowActions.logs(params.job_id, principal, query);
   }
 
   @Post(':job_id/trigger')
@@ -326,7 +326,7 @@ export class AutomlTrainingController {
   @unavailable()
   @invalid()
   async trigger(@ValidParams() params: JobIdParams, @CurrentPrincipal() principal: Principal): Promise<AutoMLTrainingJobResponse> {
-    return this.respond(await this.orchestrator.trigger(params.job_id, principal));
+    return this.respond(await this.airflowActions.trigger(params.job_id, principal));
   }
 
   @Post(':job_id/cancel')
@@ -347,7 +347,7 @@ export class AutomlTrainingController {
   @unavailable()
   @invalid()
   async cancel(@ValidParams() params: JobIdParams, @CurrentPrincipal() principal: Principal): Promise<AutoMLTrainingJobResponse> {
-    return this.respond(await this.orchestrator.cancel(params.job_id, principal));
+    return this.respond(await this.airflowActions.cancel(params.job_id, principal));
   }
 
   @Delete(':job_id')
@@ -367,6 +367,6 @@ export class AutomlTrainingController {
   @unavailable()
   @invalid()
   async remove(@ValidParams() params: JobIdParams, @CurrentPrincipal() principal: Principal): Promise<void> {
-    await this.orchestrator.remove(params.job_id, principal);
+    await this.airflowActions.remove(params.job_id, principal);
   }
 }

@@ -1,4 +1,4 @@
-import { TrainingJobEntity } from './training-job.entity';
+import { TrainingJobEntity } from '../persistence/training-job.entity';
 
 /** What reconciling a job reads of it: enough to decide and compare-and-set a transition. */
 export type ReconcilableJob = Pick<TrainingJobEntity, 'jobId' | 'status' | 'version' | 'airflowDagId' | 'airflowRunId' | 'errorMessage'>;

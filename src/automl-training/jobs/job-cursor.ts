@@ -1,5 +1,5 @@
-import { parseUuid } from '../common/validation/pydantic-uuid';
-import { KeysetPosition } from './training-job.repository';
+import { parseUuid } from '../../common/validation/pydantic-uuid';
+import { KeysetPosition } from '../persistence/training-job.repository';
 
 /**
  * Opaque listing cursor: the (created_at, job_id) of the last row of a page,

@@ -1,5 +1,5 @@
 import { Check, Column, Entity, Index, PrimaryColumn } from 'typeorm';
-import { AutoMLAlgorithm, AutoMLTrainingJobStatus, Preset, ProblemType } from './automl-training.enums';
+import { AutoMLAlgorithm, AutoMLTrainingJobStatus, Preset, ProblemType } from '../domain/automl-training.enums';
 
 /**
  * One training job. `version` is the compare-and-set token: every write is

@@ -1,4 +1,4 @@
-import { DomainError } from '../common/errors/domain.error';
+import { DomainError } from '../../common/errors/domain.error';
 import { AutoMLTrainingJobStatus } from './automl-training.enums';
 
 export class TrainingJobNotFoundError extends DomainError {

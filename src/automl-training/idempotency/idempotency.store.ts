@@ -1,7 +1,7 @@
 import { Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
-import { sqlRows } from '../database/sql';
+import { sqlRows } from '../../database/sql';
 
 /** How long a key answers with its first job. */
 export const IDEMPOTENCY_TTL_HOURS = 24;

@@ -1,8 +1,9 @@
 import { ApiSchema } from '@nestjs/swagger';
-import { Field } from '../../common/validation/fields';
-import { valueError, ValidationItem } from '../../common/validation/pydantic-errors';
-import { AutoMLAlgorithm, AutoMLTrainingJobStatus, Preset, ProblemType, problemTypesFor } from '../automl-training.enums';
-import { presetsTable, TUNING_LIMITS } from '../dag/training-presets';
+import { Field } from '../../../common/validation/fields';
+import { valueError, ValidationItem } from '../../../common/validation/pydantic-errors';
+import { AutoMLAlgorithm, AutoMLTrainingJobStatus, Preset, ProblemType, problemTypesFor } from '../../domain/automl-training.enums';
+import { MAX_WRITEBACK_METRICS, WRITEBACK_NAME_MAX_LENGTH } from '../../domain/writeback-limits';
+import { presetsTable, TUNING_LIMITS } from '../../dag/training-presets';
 
 const JOB_ID_DOC = 'Training job ID.';
 
@@ -10,10 +11,6 @@ const JOB_ID_DOC = 'Training job ID.';
 const IDENTIFIER = '(?:[A-Za-z_][A-Za-z0-9_]*|"[A-Za-z0-9_]+")';
 /** `table`, `schema.table` or `catalog.schema.table`. */
 export const SOURCE_TABLE_PATTERN = new RegExp(`^${IDENTIFIER}(?:\\.${IDENTIFIER}){0,2}$`);
-
-/** Writeback limits: MLflow's own limit on a metric key is 250 characters. */
-export const MAX_WRITEBACK_METRICS = 100;
-export const WRITEBACK_NAME_MAX_LENGTH = 250;
 
 /** Column names, as label_column and each feature column. */
 const COLUMN_MAX_LENGTH = 500;

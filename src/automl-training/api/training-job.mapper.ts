@@ -1,8 +1,8 @@
-import { tuningBudget } from './dag/training-presets';
-import { mlflowLinks } from './mlflow-links';
+import { tuningBudget } from '../dag/training-presets';
+import { mlflowLinks } from '../domain/mlflow-links';
 import { AutoMLTrainingJobResponse, AutoMLTrainingJobStatusItem, AutoMLTrainingJobTransition } from './dto/response.dto';
-import { TrainingJobTransitionEntity } from './training-job-transition.entity';
-import { TrainingJobEntity } from './training-job.entity';
+import { TrainingJobTransitionEntity } from '../persistence/training-job-transition.entity';
+import { TrainingJobEntity } from '../persistence/training-job.entity';
 
 /** The job as the API answers it; `mlflowUiUrl` (MLFLOW_UI_URL, or null) is the base of its MLflow links. */
 export function toJobResponse(job: TrainingJobEntity, mlflowUiUrl: string | null): AutoMLTrainingJobResponse {

@@ -1,14 +1,14 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { APP_CONFIG, AppConfig } from '../config/app.config';
-import { MetricsService } from '../metrics/metrics.service';
-import { AirflowClient } from './airflow/airflow.client';
-import { AirflowRun } from './airflow/airflow-api';
-import { statusOfRun } from './airflow/airflow-state.mapper';
-import { AutoMLTrainingJobStatus } from './automl-training.enums';
-import { decideTransition, isTerminal } from './training-job.lifecycle';
-import { ReconcileChange, ReconciledColumns, TrainingJobRepository } from './training-job.repository';
+import { APP_CONFIG, AppConfig } from '../../config/app.config';
+import { MetricsService } from '../../metrics/metrics.service';
+import { AirflowClient } from '../airflow/airflow.client';
+import { AirflowRun } from '../airflow/airflow-api';
+import { statusOfRun } from '../airflow/airflow-state.mapper';
+import { AutoMLTrainingJobStatus } from '../domain/automl-training.enums';
+import { decideTransition, isTerminal } from '../domain/training-job.lifecycle';
+import { ReconcileChange, ReconciledColumns, TrainingJobRepository } from '../persistence/training-job.repository';
 import { ReconcilableJob, TrainingJobStatusReconciler } from './training-job-status.reconciler';
-import { TrainingJobEntity } from './training-job.entity';
+import { TrainingJobEntity } from '../persistence/training-job.entity';
 
 /**
  * Reconciles non-terminal jobs against their DAGs' latest runs, fetched in

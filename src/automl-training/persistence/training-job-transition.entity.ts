@@ -1,6 +1,6 @@
 import { Check, Column, Entity, Index, JoinColumn, ManyToOne, PrimaryGeneratedColumn } from 'typeorm';
 import { TrainingJobEntity } from './training-job.entity';
-import { AutoMLTrainingJobStatus, TransitionSource } from './automl-training.enums';
+import { AutoMLTrainingJobStatus, TransitionSource } from '../domain/automl-training.enums';
 
 /** One status transition of a job: the audit trail behind GET /jobs/{job_id}/history. */
 @Entity({ name: 'automl_training_job_transitions' })

@@ -1,6 +1,7 @@
 import { Logger } from '@nestjs/common';
 import { Client } from 'pg';
-import { DatabaseConfig } from '../config/app.config';
+import { DatabaseConfig } from '../../config/app.config';
+import { AdvisoryLockKey } from './lock-keys';
 
 /**
  * Leadership of one background task across replicas: a PostgreSQL session
@@ -12,7 +13,7 @@ export class LeaderLock {
   private client: Client | null = null;
 
   constructor(
-    private readonly key: number,
+    private readonly key: AdvisoryLockKey,
     private readonly what: string,
     private readonly database: DatabaseConfig,
     private readonly logger: Logger,

@@ -1,10 +1,10 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { actorOf, Principal } from '../common/auth/principal';
-import { AutomlTrainingService } from './automl-training.service';
-import { AirflowRequestError, isNotFound, refusedByAirflow } from './airflow/airflow.errors';
-import { AirflowClient } from './airflow/airflow.client';
-import { AirflowNotConfiguredError } from './airflow/airflow.errors';
-import { AutoMLTrainingJobStatus as Status, TransitionSource } from './automl-training.enums';
+import { actorOf, Principal } from '../../common/auth/principal';
+import { JobRecordsService } from './job-records.service';
+import { AirflowRequestError, isNotFound, refusedByAirflow } from '../airflow/airflow.errors';
+import { AirflowClient } from '../airflow/airflow.client';
+import { AirflowNotConfiguredError } from '../airflow/airflow.errors';
+import { AutoMLTrainingJobStatus as Status, TransitionSource } from '../domain/automl-training.enums';
 import {
   ConcurrentUpdateError,
   DagNotReadyError,
@@ -12,33 +12,35 @@ import {
   JobNotTriggerableError,
   NoAirflowRunError,
   TaskNotInRunError,
-} from './automl-training.errors';
-import { AirflowTaskInstance } from './airflow/airflow-api';
-import { AutoMLTrainingJobLogs, AutoMLTrainingTaskLog } from './dto/response.dto';
-import { JobLogsQuery } from './dto/request.dto';
-import { RequestValidationError, valueError } from '../common/validation/pydantic-errors';
-import { DagDeployer } from './dag/dag-deployer';
-import { manualRunId } from './airflow/run-ids';
-import { canTrigger } from './training-job.lifecycle';
-import { TrainingJobRepository } from './training-job.repository';
-import { TrainingJobEntity } from './training-job.entity';
-
-const MAX_ATTEMPTS = 5;
+} from '../domain/automl-training.errors';
+import { AirflowTaskInstance } from '../airflow/airflow-api';
+import { AutoMLTrainingJobLogs, AutoMLTrainingTaskLog } from '../api/dto/response.dto';
+import { JobLogsQuery } from '../api/dto/request.dto';
+import { RequestValidationError, valueError } from '../../common/validation/pydantic-errors';
+import { DagDeployer } from '../dag/dag-deployer';
+import { manualRunId } from '../airflow/run-ids';
+import { canTrigger } from '../domain/training-job.lifecycle';
+import { compareAndSetRounds } from '../persistence/compare-and-set';
+import { TrainingJobRepository } from '../persistence/training-job.repository';
+import { TrainingJobEntity } from '../persistence/training-job.entity';
 
 /** The DAG's training task first, then its callback tasks; any other task after them, by id. */
 const TASK_ORDER = ['train', 'report_running', 'report_complete'];
 const taskRank = (taskId: string) => (TASK_ORDER.includes(taskId) ? TASK_ORDER.indexOf(taskId) : TASK_ORDER.length);
 
-/** User actions that act on Airflow: trigger, cancel, delete. */
+/**
+ * The use cases that call Airflow: a user's trigger, cancel and delete of a job, and its task logs. What touches
+ * only the job records (and the DAG file) is JobRecordsService.
+ */
 @Injectable()
-export class TrainingJobOrchestrator {
-  private readonly logger = new Logger(TrainingJobOrchestrator.name);
+export class JobAirflowActionsService {
+  private readonly logger = new Logger(JobAirflowActionsService.name);
 
   constructor(
     private readonly repository: TrainingJobRepository,
     private readonly airflow: AirflowClient,
     private readonly deployer: DagDeployer,
-    private readonly jobs: AutomlTrainingService,
+    private readonly records: JobRecordsService,
   ) {}
 
   /**
@@ -77,16 +79,15 @@ export class TrainingJobOrchestrator {
    * the next sweep off it), then writes its stored DAG to the DAG folder.
    */
   private async redeploy(job: TrainingJobEntity, principal: Principal): Promise<TrainingJobEntity> {
-    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-      const updated = await this.repository.compareAndSet(job.jobId, job.version, { dagRetiredAt: null }, null);
-      if (updated) {
-        if (updated.airflowDagId && updated.renderedDag) await this.deployer.deploy(updated.airflowDagId, updated.renderedDag);
-        return updated;
-      }
+    const updated = await compareAndSetRounds(job.jobId, async () => {
+      const cleared = await this.repository.compareAndSet(job.jobId, job.version, { dagRetiredAt: null }, null);
+      if (cleared) return cleared;
       job = await this.load(job.jobId, principal);
       if (!canTrigger(job.status)) throw new JobNotTriggerableError(job.jobId, job.status);
-    }
-    throw new ConcurrentUpdateError(job.jobId);
+      return null;
+    });
+    if (updated.airflowDagId && updated.renderedDag) await this.deployer.deploy(updated.airflowDagId, updated.renderedDag);
+    return updated;
   }
 
   /** queued/running → failed: mark the Airflow run failed, then the job, naming who cancelled. */
@@ -101,7 +102,7 @@ export class TrainingJobOrchestrator {
     });
     const actor = actorOf(principal);
     const message = `cancelled by ${actor}`;
-    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+    return compareAndSetRounds(jobId, async () => {
       const updated = await this.repository.compareAndSet(
         jobId,
         job.version,
@@ -111,8 +112,8 @@ export class TrainingJobOrchestrator {
       if (updated) return updated;
       job = await this.load(jobId, principal);
       if (job.status !== Status.Queued && job.status !== Status.Running) throw new JobNotCancellableError(jobId, job.status);
-    }
-    throw new ConcurrentUpdateError(jobId);
+      return null;
+    });
   }
 
   /** Removes the DAG file, then the DAG in Airflow, then soft-deletes the row (kept for audit). */
@@ -124,11 +125,11 @@ export class TrainingJobOrchestrator {
       await this.deployer.remove(dagId);
       if (this.airflow.configured) await this.onAirflow(() => this.ignoringNotFound(() => this.airflow.deleteDag(dagId)));
     }
-    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-      if (await this.repository.softDelete(jobId, job.version)) return;
+    await compareAndSetRounds(jobId, async () => {
+      if (await this.repository.softDelete(jobId, job.version)) return true;
       job = await this.load(jobId, principal);
-    }
-    throw new ConcurrentUpdateError(jobId);
+      return null;
+    });
   }
 
   /**
@@ -180,7 +181,7 @@ export class TrainingJobOrchestrator {
   }
 
   private load(jobId: string, principal: Principal): Promise<TrainingJobEntity> {
-    return this.jobs.get(jobId, principal);
+    return this.records.get(jobId, principal);
   }
 
   private async onAirflow<T>(call: () => Promise<T>): Promise<T> {

@@ -1,7 +1,7 @@
 import { ApiProperty, ApiPropertyOptions, ApiSchema } from '@nestjs/swagger';
-import { fieldTitle } from '../../common/validation/fields';
-import { AutoMLAlgorithm, AutoMLTrainingJobStatus, Preset, ProblemType, TransitionSource } from '../automl-training.enums';
-import { presetsTable } from '../dag/training-presets';
+import { fieldTitle } from '../../../common/validation/fields';
+import { AutoMLAlgorithm, AutoMLTrainingJobStatus, Preset, ProblemType, TransitionSource } from '../../domain/automl-training.enums';
+import { presetsTable } from '../../dag/training-presets';
 
 const AIRFLOW_RUN_ID =
   "The Airflow run (dag_run_id) of the job's current attempt: `scheduled__<created_at to the second>` for an auto-triggered job's run " +
@@ -75,7 +75,7 @@ export class AutoMLTrainingJobResponse {
   @Prop('uuid', { nullable: true, required: false }) feature_engineering_job_id!: string | null;
   @Prop('date-time') created_at!: string;
   @Prop('date-time') updated_at!: string;
-  // Additions (issue 13): optional and nullable, after the seed's fields.
+  // Beyond the seed's fields: optional and nullable, after them.
   @Prop('string', { nullable: true, required: false, description: 'The submitted label column; null for anomaly detection without one.' })
   label_column?: string | null;
   @Prop('string-list', { nullable: true, required: false, description: 'The submitted feature columns; null means every column but the label and the special columns.' })
@@ -101,12 +101,12 @@ export class AutoMLTrainingJobResponse {
   objective?: string | null;
   @Prop('number-map', { nullable: true, required: false, description: 'Evaluation metrics by name, from the complete writeback.' })
   metrics?: Record<string, number> | null;
-  // Additions (issue 17): links into the MLflow UI at MLFLOW_UI_URL, built when answering.
+  // Links into the MLflow UI at MLFLOW_UI_URL, built when answering.
   @Prop('string', { nullable: true, required: false, description: MLFLOW_RUN_URL })
   mlflow_run_url?: string | null;
   @Prop('string', { nullable: true, required: false, description: MODEL_VERSION_URL })
   model_version_url?: string | null;
-  // Addition (issue 20): the Airflow run of the current attempt.
+  // The Airflow run of the current attempt.
   @Prop('string', { nullable: true, required: false, description: AIRFLOW_RUN_ID })
   airflow_run_id?: string | null;
 }

@@ -1,38 +1,32 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { createHash, randomUUID } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
-import { actorOf, canAccessOwner, ownerScope, Principal } from '../common/auth/principal';
-import { PermissionDeniedError } from '../common/errors/domain.error';
-import { APP_CONFIG, AppConfig } from '../config/app.config';
-import { MetricsService } from '../metrics/metrics.service';
-import { DagDeployer } from './dag/dag-deployer';
-import { DagRenderer, MAX_CONTAINER_SPEC_BYTES } from './dag/dag-renderer';
-import { presetBudget } from './dag/training-presets';
-import { IdempotencyStore } from './idempotency.store';
-import { missing, RequestValidationError, valueError } from '../common/validation/pydantic-errors';
-import { AutoMLTrainingJobStatus, Preset, TransitionSource } from './automl-training.enums';
+import { actorOf, canAccessOwner, ownerScope, Principal } from '../../common/auth/principal';
+import { PermissionDeniedError } from '../../common/errors/domain.error';
+import { APP_CONFIG, AppConfig } from '../../config/app.config';
+import { MetricsService } from '../../metrics/metrics.service';
+import { DagDeployer } from '../dag/dag-deployer';
+import { DagRenderer, MAX_CONTAINER_SPEC_BYTES } from '../dag/dag-renderer';
+import { presetBudget } from '../dag/training-presets';
+import { IdempotencyStore } from '../idempotency/idempotency.store';
+import { missing, RequestValidationError, valueError } from '../../common/validation/pydantic-errors';
+import { AutoMLTrainingJobStatus, Preset, TransitionSource } from '../domain/automl-training.enums';
 import {
-  ConcurrentUpdateError,
   IdempotencyKeyInFlightError,
   IdempotencyKeyReusedError,
   InvalidStatusTransitionError,
   TrainingJobNotFoundError,
-} from './automl-training.errors';
-import { AutoMLTrainingRequest, AutoMLTrainingStatusUpdate, DEFAULT_PAGE_SIZE, JobSort, ListJobsQuery } from './dto/request.dto';
+} from '../domain/automl-training.errors';
+import { AutoMLTrainingRequest, AutoMLTrainingStatusUpdate, DEFAULT_PAGE_SIZE, JobSort, ListJobsQuery } from '../api/dto/request.dto';
 import { decodeCursor, encodeCursor } from './job-cursor';
-import { decideTransition, statusesAdvancingTo } from './training-job.lifecycle';
-import { JobPatch, JobStatusView, TrainingJobRepository } from './training-job.repository';
-import { TrainingJobStatusReconciler } from './training-job-status.reconciler';
-import { TrainingJobTransitionEntity } from './training-job-transition.entity';
-import { TrainingJobEntity } from './training-job.entity';
-import { scheduledRunId } from './airflow/run-ids';
-
-/**
- * Upper bound on compare-and-set rounds for one writeback. Every round some
- * writer wins, and the lifecycle has few steps, so contention settles long
- * before this; reaching it means something is wrong and the caller retries.
- */
-const MAX_CAS_ATTEMPTS = 100;
+import { decideTransition, statusesAdvancingTo } from '../domain/training-job.lifecycle';
+import { compareAndSetRounds } from '../persistence/compare-and-set';
+import { TrainingJobTransitionRepository } from '../persistence/training-job-transition.repository';
+import { JobPatch, JobStatusView, TrainingJobRepository } from '../persistence/training-job.repository';
+import { TrainingJobStatusReconciler } from '../reconcile/training-job-status.reconciler';
+import { TrainingJobTransitionEntity } from '../persistence/training-job-transition.entity';
+import { TrainingJobEntity } from '../persistence/training-job.entity';
+import { scheduledRunId } from '../airflow/run-ids';
 
 /** How long a repeat waits for the first request with its Idempotency-Key to finish. */
 const IDEMPOTENT_WAIT_MS = 10_000;
@@ -42,10 +36,17 @@ export interface JobPage {
   nextCursor: string | null;
 }
 
+/**
+ * The use cases on the job records that never call Airflow themselves: create (rendering and deploying the DAG
+ * file, then the row), read, list, the DAG's status writeback and the history. Bulk status reads the records and
+ * has the TrainingJobStatusReconciler bring them in line with the runs. What calls Airflow is
+ * JobAirflowActionsService.
+ */
 @Injectable()
-export class AutomlTrainingService {
+export class JobRecordsService {
   constructor(
     private readonly repository: TrainingJobRepository,
+    private readonly transitions: TrainingJobTransitionRepository,
     private readonly reconciler: TrainingJobStatusReconciler,
     private readonly renderer: DagRenderer,
     private readonly deployer: DagDeployer,
@@ -251,7 +252,7 @@ export class AutomlTrainingService {
       return advanced;
     }
     // Otherwise: a repeat, a refusal, a missing job, or a race lost to another writer.
-    for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
+    return compareAndSetRounds(jobId, async () => {
       const job = await this.repository.findById(jobId);
       if (!job) {
         this.metrics.writeback('not_found');
@@ -289,16 +290,13 @@ export class AutomlTrainingService {
             }
           : null;
       const updated = await this.repository.compareAndSet(jobId, job.version, patch, transition);
-      if (updated) {
-        this.metrics.writeback(decision === 'advance' ? 'advanced' : 'filled');
-        return updated;
-      }
-    }
-    throw new ConcurrentUpdateError(jobId);
+      if (updated) this.metrics.writeback(decision === 'advance' ? 'advanced' : 'filled');
+      return updated;
+    });
   }
 
   async history(jobId: string, principal: Principal): Promise<TrainingJobTransitionEntity[]> {
     await this.get(jobId, principal);
-    return this.repository.history(jobId);
+    return this.transitions.history(jobId);
   }
 }

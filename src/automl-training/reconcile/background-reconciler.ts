@@ -1,16 +1,16 @@
-import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
-import { APP_CONFIG, AppConfig } from '../config/app.config';
-import { AirflowClient } from './airflow/airflow.client';
-import { isNotFound } from './airflow/airflow.errors';
-import { DagDeployer } from './dag/dag-deployer';
+import { Inject, Injectable } from '@nestjs/common';
+import { APP_CONFIG, AppConfig } from '../../config/app.config';
+import { AirflowClient } from '../airflow/airflow.client';
+import { isNotFound } from '../airflow/airflow.errors';
+import { DagDeployer } from '../dag/dag-deployer';
 import { AirflowStatusReconciler } from './airflow-status.reconciler';
-import { AutoMLTrainingJobStatus, TransitionSource } from './automl-training.enums';
-import { startedByTrigger } from './airflow/run-ids';
-import { LeaderLock } from './leader-lock';
-import { TrainingJobRepository } from './training-job.repository';
+import { AutoMLTrainingJobStatus, TransitionSource } from '../domain/automl-training.enums';
+import { startedByTrigger } from '../airflow/run-ids';
+import { LeaderTask } from '../leadership/leader-task';
+import { ADVISORY_LOCK_KEYS } from '../leadership/lock-keys';
+import { JobMaintenanceQueries } from '../persistence/job-maintenance.queries';
+import { TrainingJobRepository } from '../persistence/training-job.repository';
 
-/** Arbitrary constant shared by every replica: whoever holds it reconciles. */
-const LEADER_LOCK_KEY = 727_143_002;
 const BATCH_SIZE = 500;
 /** At most this many DAGs of deleted jobs are checked per round (one GET each), the most recently deleted first. */
 const RECREATED_CHECKS = 100;
@@ -37,51 +37,25 @@ export interface RoundReport {
  * Airflow 3.3.2), and a DAG without its file then stays, stale, for good.
  */
 @Injectable()
-export class BackgroundReconciler implements OnApplicationBootstrap, OnApplicationShutdown {
-  private readonly logger = new Logger(BackgroundReconciler.name);
-  private timer: NodeJS.Timeout | null = null;
-  private readonly leader: LeaderLock;
-  private running: Promise<RoundReport | null> | null = null;
-
+export class BackgroundReconciler extends LeaderTask<RoundReport> {
   constructor(
     private readonly repository: TrainingJobRepository,
+    private readonly maintenance: JobMaintenanceQueries,
     private readonly reconciler: AirflowStatusReconciler,
     private readonly airflow: AirflowClient,
     private readonly deployer: DagDeployer,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {
-    this.leader = new LeaderLock(LEADER_LOCK_KEY, 'background reconciliation', config.database, this.logger);
+    super(ADVISORY_LOCK_KEYS.backgroundReconciliation, 'background reconciliation', config.database);
   }
 
-  onApplicationBootstrap(): void {
+  protected periodMs(): number | null {
     const interval = this.config.airflow.reconcileIntervalMs;
-    if (interval === 0 || !this.airflow.configured) return;
-    this.timer = setInterval(() => void this.tick(), interval);
-    this.timer.unref();
+    return interval === 0 || !this.airflow.configured ? null : interval;
   }
 
-  async onApplicationShutdown(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    await this.running;
-    await this.leader.release();
-  }
-
-  /** One round if this replica leads (null otherwise, or while a round is still running). */
-  async tick(): Promise<RoundReport | null> {
-    if (this.running) return null;
-    this.running = this.round().catch((error) => {
-      this.logger.warn(`Background reconciliation failed: ${(error as Error).message}`);
-      return null;
-    });
-    try {
-      return await this.running;
-    } finally {
-      this.running = null;
-    }
-  }
-
-  private async round(): Promise<RoundReport | null> {
-    if (!(await this.leader.lead())) return null;
+  /** One round: reconciles the jobs in flight, then deletes again the DAGs Airflow re-created. */
+  protected async run(): Promise<RoundReport> {
     const report: RoundReport = { checked: 0, timedOut: 0, redeleted: 0 };
     await this.reconcileInFlight(report);
     report.redeleted = await this.deleteRecreatedDags();
@@ -91,7 +65,7 @@ export class BackgroundReconciler implements OnApplicationBootstrap, OnApplicati
   private async reconcileInFlight(report: RoundReport): Promise<void> {
     const deadline = Date.now() - this.config.airflow.dagParseTimeoutMs;
     for (let after: string | null = null; ; ) {
-      const batch = await this.repository.inFlight(after, BATCH_SIZE);
+      const batch = await this.maintenance.inFlight(after, BATCH_SIZE);
       if (batch.length === 0) return;
       after = batch[batch.length - 1].jobId;
       report.checked += batch.length;
@@ -115,7 +89,7 @@ export class BackgroundReconciler implements OnApplicationBootstrap, OnApplicati
 
   /** Deletes again the DAGs of recently deleted jobs that Airflow shows again (their files stay removed). */
   private async deleteRecreatedDags(): Promise<number> {
-    const dagIds = await this.repository.recentlyDeletedDags(this.config.airflow.dagParseTimeoutMs, RECREATED_CHECKS);
+    const dagIds = await this.maintenance.recentlyDeletedDags(this.config.airflow.dagParseTimeoutMs, RECREATED_CHECKS);
     let redeleted = 0;
     for (const dagId of dagIds) {
       // Stale too: without its file Airflow marks the re-created DAG stale at its next look at the folder, and keeps it.
