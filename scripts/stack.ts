@@ -197,7 +197,7 @@ async function runDemo(
   let last = job.status;
   for (;;) {
     await sleep(2_000);
-    const current = (await (await fetch(`${base}/api/automl/train/jobs/${job.job_id}`, { headers })).json()) as Record<string, any>;
+    const current = (await (await fetch(`${base}/api/automl/train/jobs/${job.job_id}`, { headers })).json()) as { status: string } & Record<string, string | null>;
     if (current.status !== last) {
       step(`demo: ${last} → ${current.status}${current.error_message ? ` (${current.error_message})` : ''}`);
       last = current.status;

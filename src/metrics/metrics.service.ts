@@ -97,13 +97,13 @@ export class MetricsService {
         for (const row of rows) this.set({ status: row.status }, row.count);
       },
     });
-    const service = this;
+    const breakerOpen = () => this.breakerOpen();
     new Gauge({
       name: 'automl_airflow_circuit_open',
       help: '1 while the Airflow circuit breaker is open (failing fast), else 0.',
       registers: [this.registry],
       collect() {
-        this.set(service.breakerOpen() ? 1 : 0);
+        this.set(breakerOpen() ? 1 : 0);
       },
     });
   }

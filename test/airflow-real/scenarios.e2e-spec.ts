@@ -404,7 +404,7 @@ describeRealAirflow('jobs on a real Airflow 3 with the real trainer and MLflow',
       await waitStatus(reconciling, created.job_id, ['running'], 120_000);
       const [trainer] = await waitFor('the trainer process', async () => trainerPids().length > 0 && trainerPids(), 60_000);
       // The trainer's parent is the task process that runs train() and would send the failure callback.
-      const stat = (pid: number) => Number((require('node:fs').readFileSync(`/proc/${pid}/stat`, 'utf8') as string).split(') ')[1].split(' ')[1]);
+      const stat = (pid: number) => Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')[1]);
       const taskProcess = stat(trainer);
       expect(commandLine(taskProcess)).toBeTruthy();
       process.kill(taskProcess, 'SIGKILL');

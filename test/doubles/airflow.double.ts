@@ -166,7 +166,14 @@ export class AirflowDouble {
     if (!run) throw new Error(`no run for ${dagId}`);
     run.state = state;
     // Airflow marks a failed run's running task instances failed (and its unfinished ones skipped) with it.
-    if (state === 'failed') for (const task of run.tasks) if (task.state === 'running') (task.state = 'failed'), (task.endDate = now());
+    if (state === 'failed') {
+      for (const task of run.tasks) {
+        if (task.state === 'running') {
+          task.state = 'failed';
+          task.endDate = now();
+        }
+      }
+    }
     if (state !== 'queued') run.startDate ??= now();
     if (state === 'success' || state === 'failed') run.endDate = now();
   }
@@ -387,7 +394,7 @@ export class AirflowDouble {
     const t = (template: string) => (v1 ? template : `/api/v2${template}`);
     let match: RegExpExecArray | null;
 
-    if (method === 'post' && (match = /^\/dags\/~\/dagRuns\/list$/.exec(rest))) {
+    if (method === 'post' && /^\/dags\/~\/dagRuns\/list$/.test(rest)) {
       const template = t(v1 ? '/dags/~/dagRuns/list' : '/dags/{dag_id}/dagRuns/list');
       this.checkRequest(template, 'post', body);
       const { dag_ids: dagIds, page_offset: offset = 0, page_limit: limit = 100 } = body as { dag_ids?: string[]; page_offset?: number; page_limit?: number };

@@ -41,11 +41,13 @@ export class AirflowClient implements OnModuleDestroy {
     const { url, username, password, apiVersion, timeoutMs } = config.airflow;
     this.timeoutMs = timeoutMs;
     // Only the configured API version's client is loaded.
+    /* eslint-disable @typescript-eslint/no-require-imports */
     this.api = !url
       ? null
       : apiVersion === 'v1'
         ? new (require('./airflow-v1.api') as { AirflowV1Api: typeof AirflowV1Api }).AirflowV1Api(url, username, password)
         : new (require('./airflow-v2.api') as { AirflowV2Api: typeof AirflowV2Api }).AirflowV2Api(url, username, password);
+    /* eslint-enable @typescript-eslint/no-require-imports */
     this.breaker = new CircuitBreaker((operation: Operation<unknown>, deadline: number) => this.attempt(operation, deadline), {
       timeout: false,
       errorThresholdPercentage: 50,

@@ -25,7 +25,6 @@ import {
   JobIdParams,
   JobLogsQuery,
   JobStatusesQuery,
-  MAX_STATUS_IDS,
   ListJobsQuery,
 } from './dto/request.dto';
 import {

@@ -128,7 +128,7 @@ const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[
 const LONE_SURROGATES = new RegExp(LONE_SURROGATE.source, 'g');
 
 function wellFormed(text: string): string {
-  return text.replace(/\u0000/g, '\ufffd').replace(LONE_SURROGATES, '\ufffd');
+  return text.replaceAll('\u0000', '\ufffd').replace(LONE_SURROGATES, '\ufffd');
 }
 
 function stringItems(
