@@ -38,7 +38,12 @@ MULTI = {"label_column": "segment"}
 REGRESSION = {"label_column": "spend"}
 RANKING = {"label_column": "relevance", "group_column": "query_id"}
 ANOMALY = {"label_column": "is_anomaly"}
-BANDIT = {"label_column": "clicked", "action_column": "shown", "reward_column": "clicked", "propensity_column": "p_logged"}
+BANDIT = {
+    "label_column": "clicked",
+    "action_column": "shown",
+    "reward_column": "clicked",
+    "propensity_column": "p_logged",
+}
 
 CASES = {
     "lightgbm_classifier-binary": Case(

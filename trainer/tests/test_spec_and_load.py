@@ -188,7 +188,9 @@ def test_postgres_reads_only_needed_columns_with_hostile_names(pg_url: str) -> N
     write_table(pg_url, 'Tricky "Table"', frame, schema="odd schema")
     spec = parse_spec(
         json.dumps(
-            make_spec(source_table='"odd schema"."Tricky ""Table"""', label_column="label", feature_columns=['we"ird col'])
+            make_spec(
+                source_table='"odd schema"."Tricky ""Table"""', label_column="label", feature_columns=['we"ird col']
+            )
         )
     )
     loaded, features = load_frame(pg_url, spec)
