@@ -8,6 +8,8 @@ from __future__ import annotations
 import base64
 import gzip
 import json
+import random
+import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -192,3 +194,42 @@ def test_a_rendered_job_on_a_database_schema_table_name_trains_end_to_end(
     assert rendered["source_table"] == "warehouse.sales.orders"
     # The rendered spec, its database part the test database's name (made per test session).
     _train(pg_url, mlflow_uri, tmp_path, {**rendered, "source_table": f"{_database(pg_url)}.sales.orders"})
+
+
+def _api_reading(source_table: str) -> TableName:
+    """What the API's description promises for a name its pattern accepts (its quoted parts hold no dot or quote):
+    an unquoted part in lower case, a quoted part as written."""
+    parts = [p[1:-1] if p.startswith('"') else p.lower() for p in source_table.split(".")]
+    if len(parts) == 1:
+        return TableName(None, parts[0])
+    if len(parts) == 2:
+        return TableName(parts[0], parts[1])
+    return TableName(parts[1], parts[2], catalog=parts[0])
+
+
+def test_the_trainer_reads_every_name_the_api_accepts_as_the_api_promises() -> None:
+    pattern = re.compile(rules()["source_table"]["pattern"])
+    rng = random.Random(0)
+    accepted = 0
+    for _ in range(20_000):
+        if rng.random() < 0.5:  # mostly well formed: 1 to 4 parts, each bare, quoted or broken
+            parts = []
+            for _ in range(rng.randint(1, 4)):
+                body = "".join(rng.choice("abcXYZ_019") for _ in range(rng.randint(0, 4)))
+                parts.append(rng.choice([body, f'"{body}"', f'"{body}', f'{body}"']))
+            text = ".".join(parts)
+        else:
+            text = "".join(rng.choice('aZ_09."') for _ in range(rng.randint(0, 10)))
+        named: TableName | None = None
+        refusal = ""
+        try:
+            named = TableName.parse(text)
+        except TrainerError as error:
+            refusal = str(error)
+        assert named is not None or refusal.startswith(f"source_table {json.dumps(text)} must be "), refusal
+        if pattern.fullmatch(text):
+            accepted += 1
+            assert named == _api_reading(text), text
+        elif named is not None:  # beyond the API's names: only a quoted part holding a dot or a (doubled) quote
+            assert any(c in part for part in (named.catalog, named.schema, named.name) if part for c in '."'), text
+    assert accepted > 2_000
