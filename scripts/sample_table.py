@@ -3,7 +3,8 @@ or a CSV file of your own, into a PostgreSQL table, for the local stack and the 
 
 Usage: python scripts/sample_table.py SQLALCHEMY_URL [schema.table] [file.csv]
   (default table public.breast_cancer; with file.csv: that file, header row first, column types inferred
-  by pandas, the table replaced if it exists)
+  by pandas, the table replaced if it exists). The name is read as a job's source_table is (the trainer's
+  TableName: an unquoted part in lower case, a double-quoted one as written), so the same text names it in a job.
 Runs in the trainer's venv (scikit-learn, pandas, SQLAlchemy, psycopg2 from trainer/requirements.lock).
 """
 
@@ -11,10 +12,15 @@ from __future__ import annotations
 
 import re
 import sys
+from pathlib import Path
 
 import pandas as pd
 import sqlalchemy as sa
 from sklearn.datasets import load_breast_cancer
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "trainer" / "src"))
+# The trainer's own reading of source_table, from its source as trainer/bin/automl-trainer runs it.
+from automl_trainer.load import TableName
 
 
 def column_name(feature: str) -> str:
@@ -27,7 +33,12 @@ def main(argv: list[str]) -> int:
         print(__doc__, file=sys.stderr)
         return 2
     url = argv[1]
-    schema, _, table = (argv[2] if len(argv) > 2 else "public.breast_cancer").rpartition(".")
+    named = TableName.parse(argv[2] if len(argv) > 2 else "public.breast_cancer")
+    if named.catalog is not None:
+        print("give the table as 'table' or 'schema.table' (the URL names the database)", file=sys.stderr)
+        return 2
+    schema, table = named.schema, named.name
+    shown = TableName(schema or "public", table)
     if len(argv) > 3:
         frame: pd.DataFrame = pd.read_csv(argv[3])
         label = None
@@ -46,9 +57,9 @@ def main(argv: list[str]) -> int:
     finally:
         engine.dispose()
     if label is None:
-        print(f"{schema or 'public'}.{table}: {len(frame)} rows, columns {', '.join(map(str, frame.columns))}")
+        print(f"{shown}: {len(frame)} rows, columns {', '.join(map(str, frame.columns))}")
     else:
-        print(f"{schema or 'public'}.{table}: {len(frame)} rows, label {label}, features {', '.join(frame.columns[:-1])}")
+        print(f"{shown}: {len(frame)} rows, label {label}, features {', '.join(frame.columns[:-1])}")
     return 0
 
 

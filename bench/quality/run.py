@@ -300,7 +300,7 @@ def run_ours(
         job_id = str(uuid.uuid4())
         spec = {
             "job_id": job_id, "name": name, "source_table": name, "label_column": TARGET, "feature_columns": None,
-            "problem_type": problem, "algorithm": algorithm, "preset": "bench",
+            "problem_type": problem, "algorithm": algorithm, "preset": "balanced",  # the budget is tuning's
             "tuning": {"trials": 1000, "time_budget_minutes": BUDGET / 60.0},
             "mlflow_experiment_name": "quality-bench", "registered_model_name": f"bench-{job_id[:8]}",
         }  # fmt: skip

@@ -38,7 +38,12 @@ MULTI = {"label_column": "segment"}
 REGRESSION = {"label_column": "spend"}
 RANKING = {"label_column": "relevance", "group_column": "query_id"}
 ANOMALY = {"label_column": "is_anomaly"}
-BANDIT = {"action_column": "shown", "reward_column": "clicked", "propensity_column": "p_logged"}
+BANDIT = {
+    "label_column": "clicked",
+    "action_column": "shown",
+    "reward_column": "clicked",
+    "propensity_column": "p_logged",
+}
 
 CASES = {
     "lightgbm_classifier-binary": Case(
@@ -151,7 +156,7 @@ def train_case(case_id: str, pg_url: str, mlflow_uri: str, tmp: Path) -> Trained
     spec = make_spec(
         algorithm=case.algorithm,
         problem_type=case.problem,
-        source_table=f"{case.schema}.{table}" if case.schema else table,
+        source_table=f'"{case.schema}"."{table}"' if case.schema else table,
         tuning={"trials": case.trials, "time_budget_minutes": 5, "unknown_future_key": True},
         **case.columns,
     )

@@ -63,7 +63,7 @@ def every_type(pg_url: str) -> str:
         'CREATE SCHEMA IF NOT EXISTS "Mixed Schema"; SET search_path TO "Mixed Schema";'
         + EVERY_TYPE.format(table='"Every ""Type"" Table"'),
     )
-    return 'Mixed Schema.Every "Type" Table'
+    return '"Mixed Schema"."Every ""Type"" Table"'
 
 
 @pytest.mark.parametrize("problem", ["binary_classification", "regression"])
@@ -121,7 +121,7 @@ def test_odd_identifiers_are_quoted_on_both_paths(pg_url: str, columnar: bool) -
     spec = parse_spec(
         json.dumps(
             make_spec(
-                source_table='odd Schema.Tricky "Table" %s',
+                source_table='"odd Schema"."Tricky ""Table"" %s"',
                 label_column="label",
                 feature_columns=['we"ird col', "Mixed Case", "per%cent:colon"],
             )

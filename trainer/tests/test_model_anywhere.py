@@ -93,7 +93,7 @@ def trained(
         tmp = tmp_path_factory.mktemp(algorithm)
         spec = make_spec(
             algorithm=algorithm,
-            source_table=TABLE,
+            source_table=f'"{TABLE}"',
             feature_columns=FEATURES,
             tuning={"trials": 2, "time_budget_minutes": 5},
             **CASES[algorithm],

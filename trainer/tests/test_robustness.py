@@ -34,7 +34,12 @@ LABELS = {
     "regression": {"label_column": "spend"},
     "ranking": {"label_column": "relevance", "group_column": "query_id"},
     "anomaly_detection": {"label_column": "is_anomaly"},
-    "contextual_bandit": {"action_column": "shown", "reward_column": "clicked", "propensity_column": "p_logged"},
+    "contextual_bandit": {
+        "label_column": "clicked",
+        "action_column": "shown",
+        "reward_column": "clicked",
+        "propensity_column": "p_logged",
+    },
 }
 MAKERS = {
     "binary_classification": data.binary,

@@ -51,6 +51,7 @@ def test_spec_transport_errors_are_one_clear_line(tmp_path: Path) -> None:
             {
                 "problem_type": "contextual_bandit",
                 "algorithm": "vw_contextual_bandit",
+                "label_column": "r",
                 "propensity_column": "p",
                 "reward_column": "r",
             },
@@ -60,6 +61,7 @@ def test_spec_transport_errors_are_one_clear_line(tmp_path: Path) -> None:
             {
                 "problem_type": "contextual_bandit",
                 "algorithm": "vw_contextual_bandit",
+                "label_column": "r",
                 "action_column": "a",
                 "reward_column": "r",
             },
@@ -69,6 +71,7 @@ def test_spec_transport_errors_are_one_clear_line(tmp_path: Path) -> None:
             {
                 "problem_type": "contextual_bandit",
                 "algorithm": "vw_contextual_bandit",
+                "label_column": "r",
                 "action_column": "a",
                 "propensity_column": "p",
             },
@@ -78,6 +81,7 @@ def test_spec_transport_errors_are_one_clear_line(tmp_path: Path) -> None:
             {
                 "problem_type": "contextual_bandit",
                 "algorithm": "vw_contextual_bandit",
+                "label_column": "r",
                 "action_column": "a",
                 "propensity_column": "p",
                 "reward_column": "r",
@@ -113,6 +117,7 @@ def test_feature_columns_omitted_means_all_but_label_and_special_columns() -> No
             make_spec(
                 problem_type="contextual_bandit",
                 algorithm="vw_contextual_bandit",
+                label_column="c",
                 action_column="a",
                 propensity_column="p",
                 cost_column="c",
@@ -121,7 +126,7 @@ def test_feature_columns_omitted_means_all_but_label_and_special_columns() -> No
     )
     features, columns = needed_columns(spec, ["x", "a", "p", "c", "z"], TableName(None, "t"))
     assert features == ["x", "z"]
-    assert columns == ["x", "z", "a", "c", "p"]
+    assert columns == ["x", "z", "c", "a", "p"]  # the label, also the cost column, selected once
 
 
 def test_trino_query_quotes_every_identifier() -> None:
@@ -130,11 +135,52 @@ def test_trino_query_quotes_every_identifier() -> None:
     assert sql == 'SELECT "feature one", "q""x", "select", plain \nFROM lake."Odd ""Table"""'
 
 
-def test_table_name_forms() -> None:
-    assert TableName.parse("t") == TableName(None, "t")
-    assert TableName.parse("s.t") == TableName("s", "t")
-    with pytest.raises(TrainerError, match=r"must be 'table' or 'schema\.table'"):
-        TableName.parse("a.b.c")
+@pytest.mark.parametrize(
+    ("source_table", "expected"),
+    [
+        ("t", TableName(None, "t")),
+        ("s.t", TableName("s", "t")),
+        ("db.s.t", TableName("s", "t", catalog="db")),
+        ("Sales.Orders2024", TableName("sales", "orders2024")),  # unquoted: read in lower case, as PostgreSQL does
+        ('"Sales"."Orders2024"', TableName("Sales", "Orders2024")),  # quoted: as written
+        ('"Warehouse"."Sales"."Orders2024"', TableName("Sales", "Orders2024", catalog="Warehouse")),
+        ('order."select"', TableName("order", "select")),  # reserved words are names like any other
+        ('"2024_sales".orders', TableName("2024_sales", "orders")),
+        ('"a.b"."c""d"', TableName("a.b", 'c"d')),  # a quoted part may hold the separator and a doubled quote
+        ('"odd Schema"."Tricky ""Table"" %s"', TableName("odd Schema", 'Tricky "Table" %s')),
+    ],
+)
+def test_table_name_forms(source_table: str, expected: TableName) -> None:
+    assert TableName.parse(source_table) == expected
+    assert TableName.parse(str(expected)) == expected  # the name as shown reads back as itself
+
+
+@pytest.mark.parametrize(
+    ("source_table", "why"),
+    [
+        ("a.b.c.d", ""),
+        ("", ""),
+        ("a..b", ""),
+        ("a.", ""),
+        (".a", ""),
+        ("1abc", ""),
+        ("odd schema.t", ""),
+        ('"x"y', ""),
+        ('"x', ": a quoted part is not closed"),
+        ('"".t', ": a quoted part is empty"),
+    ],
+)
+def test_table_name_outside_the_grammar_fails_naming_the_rule(source_table: str, why: str) -> None:
+    rule = (
+        f"source_table {json.dumps(source_table)} must be 'table', 'schema.table' or 'catalog.schema.table', each "
+        "part letters, digits and underscores not starting with a digit (read in lower case) or double-quoted "
+        "(read as written)"
+    )
+    with pytest.raises(TrainerError) as raised:
+        TableName.parse(source_table)
+    assert str(raised.value) == rule + why
+    with pytest.raises(TrainerError, match="source_table"):  # the spec stage refuses it before anything is read
+        parse_spec(json.dumps(make_spec(source_table=source_table, label_column="y")))
 
 
 def test_postgres_reads_only_needed_columns_with_hostile_names(pg_url: str) -> None:
@@ -142,7 +188,9 @@ def test_postgres_reads_only_needed_columns_with_hostile_names(pg_url: str) -> N
     write_table(pg_url, 'Tricky "Table"', frame, schema="odd schema")
     spec = parse_spec(
         json.dumps(
-            make_spec(source_table='odd schema.Tricky "Table"', label_column="label", feature_columns=['we"ird col'])
+            make_spec(
+                source_table='"odd schema"."Tricky ""Table"""', label_column="label", feature_columns=['we"ird col']
+            )
         )
     )
     loaded, features = load_frame(pg_url, spec)

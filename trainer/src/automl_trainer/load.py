@@ -35,6 +35,7 @@ import re
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote_plus, unquote_plus
 
 import pandas as pd
 import sqlalchemy as sa
@@ -42,7 +43,7 @@ from sqlalchemy.dialects.postgresql.base import PGDialect
 from sqlalchemy.engine import Engine
 
 from automl_trainer.errors import TrainerError
-from automl_trainer.spec import JobSpec
+from automl_trainer.spec import JobSpec, rules, source_table_parts
 
 # A plain table is read in parts side by side, one per PARALLEL_ROWS rows up to one per thread (a connection and a
 # thread each, AUTOML_TRAINER_THREADS): on 2 cores, 3M rows took 5.9 s in two parts, 8.3 s in one (COPY: 4.1 s).
@@ -64,20 +65,57 @@ COLUMNAR_TYPES: tuple[type[sa.types.TypeEngine[Any]], ...] = (
 
 @dataclass(frozen=True)
 class TableName:
+    """A source table as the database names it: each part exactly (source_table's unquoted parts already in lower
+    case, its quoted parts as written). `catalog`: a three-part name's first part, the source's database
+    (PostgreSQL) or catalog (Trino); `located` checks or applies it before anything is read."""
+
     schema: str | None
     name: str
+    catalog: str | None = None
 
     @classmethod
     def parse(cls, source_table: str) -> TableName:
-        parts = source_table.split(".")
-        if len(parts) == 1 and parts[0]:
+        """source_table read by the contract's grammar (spec.source_table_parts)."""
+        parts = source_table_parts(source_table)
+        if len(parts) == 1:
             return cls(None, parts[0])
-        if len(parts) == 2 and all(parts):
+        if len(parts) == 2:
             return cls(parts[0], parts[1])
-        raise TrainerError(f"source_table '{source_table}' must be 'table' or 'schema.table'")
+        return cls(parts[1], parts[2], catalog=parts[0])
+
+    def located(self, dialect: str, catalog: str | None) -> TableName:
+        """The name the source's own connection reads, its catalog part checked: `dialect` is the source's
+        SQLAlchemy dialect name, `catalog` what that connection is on (PostgreSQL: current_database(); Trino: the
+        catalog of the URL, which open_source has set to this name's)."""
+        if self.catalog is None:
+            return self
+        level = rules()["source_table"]["catalog"].get(dialect)
+        if level is None:
+            raise TrainerError(
+                f"source_table {self}: a {dialect} source has no level above the schema; give 'table' or "
+                f"'schema.table' (a three-part name's first part is a PostgreSQL database or a Trino catalog)"
+            )
+        if self.catalog != catalog:
+            raise TrainerError(
+                f"source_table {self}: {level} {_shown(self.catalog)} is not the source's {level} "
+                f"{_shown(catalog or '')} (a three-part name's first part must name the {level} AUTOML_SOURCE_URL "
+                f"connects to)"
+            )
+        return TableName(self.schema, self.name)
 
     def __str__(self) -> str:
-        return f"{self.schema}.{self.name}" if self.schema else self.name
+        return ".".join(_shown(part) for part in (self.catalog, self.schema, self.name) if part is not None)
+
+
+def _shown(part: str) -> str:
+    """A name part as source_table would spell it: bare when reading it unquoted gives it back, else quoted."""
+    return part if re.fullmatch(r"[a-z_][a-z0-9_]*", part) else '"' + part.replace('"', '""') + '"'
+
+
+def with_trino_catalog(url: sa.engine.URL, catalog: str) -> sa.engine.URL:
+    """A Trino URL on `catalog` (its database is `catalog[/schema]`, URL-encoded), the default schema kept."""
+    rest = (url.database or "").split("/", 1)[1:]
+    return url.set(database="/".join([quote_plus(catalog), *rest]))
 
 
 def build_query(table: TableName, columns: list[str]) -> sa.Select[*tuple[Any, ...]]:
@@ -172,7 +210,7 @@ def table_columns(engine: Engine, table: TableName) -> list[tuple[str, sa.types.
 
 def needed_columns(spec: JobSpec, available: list[str], table: TableName) -> tuple[list[str], list[str]]:
     """(features, every column to select). Omitted features = all columns but the label and special columns."""
-    extra = [c for c in [spec.label_column, *spec.special_columns()] if c]
+    extra = list(dict.fromkeys(c for c in [spec.label_column, *spec.special_columns()] if c))  # a column once
     features = spec.feature_columns if spec.feature_columns is not None else [c for c in available if c not in extra]
     if not features:
         raise TrainerError(f"table {table} has no feature column besides the label and special columns")
@@ -253,13 +291,17 @@ def _avg_widths(connection: sa.Connection, table: TableName) -> dict[str, int]:
 @contextlib.contextmanager
 def open_source(url: str, spec: JobSpec) -> Iterator[Source]:
     """Check the table and its columns (missing ones named), and estimate its rows, before reading anything."""
-    table = TableName.parse(spec.source_table)
+    named = TableName.parse(spec.source_table)
+    target = with_installed_driver(url)
+    if named.catalog is not None and isinstance(target, sa.engine.URL) and target.get_backend_name() == "trino":
+        target = with_trino_catalog(target, named.catalog)
     try:
-        engine = sa.create_engine(with_installed_driver(url), pool_pre_ping=False)
+        engine = sa.create_engine(target, pool_pre_ping=False)
     except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError) as error:
         raise TrainerError(f"AUTOML_SOURCE_URL is not a usable SQLAlchemy URL ({type(error).__name__})") from None
     try:
         try:
+            table = named.located(engine.dialect.name, _catalog(engine) if named.catalog is not None else None)
             described = table_columns(engine, table)
             features, names = needed_columns(spec, [name for name, _ in described], table)
             types = dict(described)
@@ -271,10 +313,22 @@ def open_source(url: str, spec: JobSpec) -> Iterator[Source]:
                     widths = _avg_widths(connection, table)
                 source.columns = [SourceColumn(c.name, c.type, widths.get(c.name)) for c in source.columns]
         except sa.exc.OperationalError as error:
-            raise TrainerError(f"cannot read table {table}: {_first_line(error.orig, type(error).__name__)}") from None
+            raise TrainerError(f"cannot read table {named}: {_first_line(error.orig, type(error).__name__)}") from None
         yield source
     finally:
         engine.dispose()
+
+
+def _catalog(engine: Engine) -> str | None:
+    """What a three-part name's first part must equal: PostgreSQL's connected database, Trino's catalog."""
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as connection:
+            database = connection.execute(sa.text("SELECT current_database()")).scalar()
+        return None if database is None else str(database)
+    if engine.dialect.name == "trino":
+        database = engine.url.database or ""
+        return unquote_plus(database.split("/", 1)[0]) or None
+    return None
 
 
 def load_frame(url: str, spec: JobSpec, columnar: bool | None = None) -> tuple[pd.DataFrame, list[str]]:

@@ -7,10 +7,17 @@ import { presetsTable, TUNING_LIMITS } from '../../dag/training-presets';
 
 const JOB_ID_DOC = 'Training job ID.';
 
-/** One identifier part: unquoted (letters, digits, underscores; not starting with a digit) or double-quoted. */
-const IDENTIFIER = '(?:[A-Za-z_][A-Za-z0-9_]*|"[A-Za-z0-9_]+")';
-/** `table`, `schema.table` or `catalog.schema.table`. */
-export const SOURCE_TABLE_PATTERN = new RegExp(`^${IDENTIFIER}(?:\\.${IDENTIFIER}){0,2}$`);
+/** An unquoted part of source_table: letters, digits, underscores, not starting with a digit; read in lower case. */
+export const UNQUOTED_IDENTIFIER = '[A-Za-z_][A-Za-z0-9_]*';
+/** A double-quoted part of source_table: read as written, case included. */
+const QUOTED_IDENTIFIER = '"[A-Za-z0-9_]+"';
+const IDENTIFIER = `(?:${UNQUOTED_IDENTIFIER}|${QUOTED_IDENTIFIER})`;
+/** What the parts of source_table name, last part first: `table`, `schema.table` or `catalog.schema.table`. */
+export const SOURCE_TABLE_PARTS = ['catalog', 'schema', 'table'] as const;
+export const SOURCE_TABLE_PATTERN = new RegExp(`^${IDENTIFIER}(?:\\.${IDENTIFIER}){0,${SOURCE_TABLE_PARTS.length - 1}}$`);
+
+/** The problem types a job may leave label_column out for; every other one requires it. */
+export const LABEL_OPTIONAL_FOR: readonly ProblemType[] = [ProblemType.AnomalyDetection];
 
 /** Column names, as label_column and each feature column. */
 const COLUMN_MAX_LENGTH = 500;
@@ -25,6 +32,9 @@ export const PROBLEM_COLUMNS = {
 } as const;
 
 type ProblemColumn = keyof typeof PROBLEM_COLUMNS;
+
+/** Problem columns of which a job of their problem type gives exactly one; each other problem column is required. */
+export const EXCLUSIVE_PROBLEM_COLUMNS: readonly ProblemColumn[] = ['reward_column', 'cost_column'];
 
 /**
  * The problem-type column rules, each reported at the field it concerns
@@ -41,7 +51,7 @@ function problemColumnErrors(request: AutoMLTrainingRequest, raw: Record<string,
   for (const [field, owner] of Object.entries(PROBLEM_COLUMNS) as [ProblemColumn, ProblemType][]) {
     if (owner !== problemType) {
       if (given(field)) refuse(field, `${field} applies only to problem_type '${owner}', not '${problemType}'`);
-    } else if (field !== 'reward_column' && field !== 'cost_column' && !given(field)) {
+    } else if (!EXCLUSIVE_PROBLEM_COLUMNS.includes(field) && !given(field)) {
       refuse(field, `${field} is required for problem_type '${problemType}'`);
     }
   }
@@ -226,7 +236,7 @@ export class AutoMLTrainingRequest {
       ];
     }
     const items: ValidationItem[] = [];
-    if (request.problem_type !== ProblemType.AnomalyDetection && !request.label_column) {
+    if (!LABEL_OPTIONAL_FOR.includes(request.problem_type) && !request.label_column) {
       items.push(valueError(['body'], raw, `label_column is required for problem_type '${request.problem_type}'`));
     }
     return [...items, ...problemColumnErrors(request, raw), ...featureColumnErrors(request.feature_columns ?? [], request.label_column ?? null)];
