@@ -64,9 +64,10 @@ CALLBACK_TASK_ARGS = {
     "execution_timeout": timedelta(seconds=60),
 }
 FAILURE_CALLBACK_ATTEMPTS = 3
-# The service's writeback limits on the result summary.
-MAX_METRICS = {{max_metrics}}
-MAX_NAME_LENGTH = {{max_name_length}}
+# The service's writeback limits on the result summary: MAX_WRITEBACK_METRICS and WRITEBACK_NAME_MAX_LENGTH of
+# its request DTO (a unit test holds them equal).
+MAX_METRICS = 100
+MAX_NAME_LENGTH = 250
 
 log = logging.getLogger("automl_training")
 
