@@ -48,7 +48,9 @@ def main(argv: list[str]) -> int:
     if label is None:
         print(f"{schema or 'public'}.{table}: {len(frame)} rows, columns {', '.join(map(str, frame.columns))}")
     else:
-        print(f"{schema or 'public'}.{table}: {len(frame)} rows, label {label}, features {', '.join(frame.columns[:-1])}")
+        print(
+            f"{schema or 'public'}.{table}: {len(frame)} rows, label {label}, features {', '.join(frame.columns[:-1])}"
+        )
     return 0
 
 
