@@ -122,6 +122,7 @@ def _install_stubs() -> None:
 
 _install_stubs()
 sys.path.insert(0, str(RUNTIME_DIR))
+sys.dont_write_bytecode = True  # no __pycache__ beside the runtime: src/ is the build's input
 
 
 @pytest.fixture
