@@ -190,7 +190,7 @@ def test_the_registered_model_answers_as_the_trainer_does(tmp_path: Any) -> None
     guarded = Guarded(algo, guard)
     exported = guarded.export(fitted.model, ctx, str(tmp_path))
     spec = type("Spec", (), {"problem_type": ctx.problem, "algorithm": algo.name, "label_column": "card"})()
-    meta = meta_of(spec, ctx, exported.library, exported.model_format, exported.extra)  # type: ignore[arg-type]
+    meta = meta_of(spec, ctx, exported.library, exported.model_format, exported.extra)
     raw = valid.X.set_axis([c.name for c in ctx.preprocessing.features.columns], axis=1)
     proba = predict_frame(meta, Scorer(meta, exported.path), raw, "predict_proba")
     trainer_side = guarded.predict(fitted.model, valid, ctx)

@@ -116,8 +116,10 @@ def test_job_over_the_limit_fails_before_loading(pg_url: str, mlflow_uri: str, t
     assert "needs about " in line
     assert "loading through" not in run.stderr and "loaded " not in run.stderr  # failed before reading rows
     client = MlflowClient()
+    experiment = client.get_experiment_by_name("automl/tests")
+    assert experiment is not None
     runs = client.search_runs(
-        [client.get_experiment_by_name("automl/tests").experiment_id],
+        [experiment.experiment_id],
         filter_string=f"tags.`automl.job_id` = '{spec['job_id']}'",
     )
     assert [r.info.status for r in runs] == ["FAILED"]

@@ -60,8 +60,10 @@ def test_failure_ends_the_run_failed_with_one_clear_line(pg_url: str, mlflow_uri
     run = run_trainer(trainer_env(tmp_path, pg_url, mlflow_uri, spec), tmp_path)
     assert run.returncode == 1
     assert run.last_error_line == "error: column 'x' not found in table public.has_no_x"
+    experiment = MlflowClient().get_experiment_by_name("automl/tests")
+    assert experiment is not None
     runs = MlflowClient().search_runs(
-        [MlflowClient().get_experiment_by_name("automl/tests").experiment_id],
+        [experiment.experiment_id],
         filter_string=f"tags.`automl.job_id` = '{spec['job_id']}'",
     )
     assert [r.info.status for r in runs] == ["FAILED"]

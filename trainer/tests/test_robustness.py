@@ -11,7 +11,7 @@ beyond anything in training; its test and validation figures agree within the ga
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -41,7 +41,7 @@ LABELS = {
         "propensity_column": "p_logged",
     },
 }
-MAKERS = {
+MAKERS: dict[str, Callable[..., pd.DataFrame]] = {
     "binary_classification": data.binary,
     "multiclass_classification": data.multiclass,
     "regression": data.regression,
@@ -201,7 +201,7 @@ def test_binary_labels_beat_the_majority_and_probabilities_match_the_library_def
         xgboost.XGBClassifier(n_jobs=1) if algorithm == "xgboost_classifier" else lightgbm.LGBMClassifier(verbose=-1)
     )
     reference.fit(train.astype(float), y)
-    default_loss = log_loss(truth == "yes", reference.predict_proba(fresh.astype(float))[:, 1])
+    default_loss = log_loss(truth == "yes", np.asarray(reference.predict_proba(fresh.astype(float)))[:, 1])
     ours = log_loss(truth == "yes", p_yes)
     assert ours < 1.25 * default_loss + 0.01, (ours, default_loss)
 

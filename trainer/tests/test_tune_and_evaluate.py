@@ -68,7 +68,7 @@ def test_validation_fits_the_data_size() -> None:
     assert cv.rows == len(small)  # every row validates once
     share = small.y.mean()  # type: ignore[union-attr]
     for _fit, valid in cv.pairs:
-        assert abs(valid.y.mean() - share) < 0.02  # type: ignore[union-attr]  stratified
+        assert abs(valid.y.mean() - share) < 0.02  # type: ignore[union-attr]  # stratified
     large, _ = _binary(CV_BELOW_ROWS + 100)
     holdout = validation_for(large, "binary_classification", 0)
     assert holdout.method == "holdout" and len(holdout.pairs) == 1
@@ -78,7 +78,7 @@ def test_validation_fits_the_data_size() -> None:
         X=pd.DataFrame({"f0": rng.normal(size=n)}), y=rng.integers(0, 3, n), group=np.repeat(np.arange(40), 10)
     )
     for fit, valid in validation_for(ranked, "ranking", 0).pairs:
-        assert not set(fit.group.tolist()) & set(valid.group.tolist())  # type: ignore[union-attr]  grouped
+        assert not set(fit.group.tolist()) & set(valid.group.tolist())  # type: ignore[union-attr]  # grouped
 
 
 def _test_auc(model_params: dict[str, object], n: int = 2000) -> float:
@@ -185,7 +185,7 @@ def test_a_big_table_is_searched_on_a_sample_and_trained_on_every_row(monkeypatc
     data, ctx = _binary(4000)
     sample = tune_module.search_sample(data, "binary_classification", 0)
     assert abs(len(sample) - 1000) <= 1
-    assert abs(sample.y.mean() - data.y.mean()) < 0.01  # type: ignore[union-attr]  stratified
+    assert abs(sample.y.mean() - data.y.mean()) < 0.01  # type: ignore[union-attr]  # stratified
     algo = get_algorithm("lightgbm_classifier")
     fitted_rows: list[int] = []
     fit = algo.fit

@@ -6,7 +6,6 @@ import { gzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import { APP_CONFIG, AppConfig } from '../../config/app.config';
 import { AutoMLAlgorithm, Preset, ProblemType } from '../domain/automl-training.enums';
-import { MAX_WRITEBACK_METRICS, WRITEBACK_NAME_MAX_LENGTH } from '../domain/writeback-limits';
 import { runIdTime } from '../airflow/run-ids';
 import { pythonJsonLiteral, pythonString } from './python-literal';
 import { tuningBudget } from './training-presets';
@@ -83,16 +82,20 @@ function template(): TemplateDelegate {
 }
 
 /**
+ * The runtime's source, deployed as it is: a plain Python module (under ruff,
+ * mypy and pytest) that carries the writeback limits as literals; a unit test
+ * holds them equal to MAX_WRITEBACK_METRICS and WRITEBACK_NAME_MAX_LENGTH.
+ */
+export const RUNTIME_SOURCE_FILE = 'training_runtime.py';
+
+/**
  * This build's runtime module, named by a hash of its text: a DAG file names
  * the version it was rendered with, so a changed runtime is a new file and
  * never changes a DAG already deployed.
  */
 export function trainingRuntime(): TrainingRuntime {
   if (!runtime) {
-    const source = handlebars().compile(readFileSync(join(__dirname, 'training-runtime.py.hbs'), 'utf8'), { noEscape: true, strict: true })({
-      max_metrics: String(MAX_WRITEBACK_METRICS),
-      max_name_length: String(WRITEBACK_NAME_MAX_LENGTH),
-    });
+    const source = readFileSync(join(__dirname, RUNTIME_SOURCE_FILE), 'utf8');
     const module = `automl_runtime_${createHash('sha256').update(source).digest('hex').slice(0, 16)}`;
     runtime = { module, fileName: `${module}.py`, source };
   }

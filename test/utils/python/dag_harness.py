@@ -338,7 +338,11 @@ def scenario_held(_request: Request, dag_module: types.ModuleType, tmpdir: str) 
 
     setattr(dag_module.job, "trainer_environment", killed_while_reading)  # noqa: B010 - replaces the job's method
     _, error = run_train(dag_module)
-    return {"calls": calls, "error": error, "trainer_started": os.path.exists(os.path.join(tmpdir, "trainer-pids.json"))}
+    return {
+        "calls": calls,
+        "error": error,
+        "trainer_started": os.path.exists(os.path.join(tmpdir, "trainer-pids.json")),
+    }
 
 
 def scenario_container(_request: Request, dag_module: types.ModuleType, _tmpdir: str) -> dict[str, Any]:
@@ -355,7 +359,9 @@ def scenario_container(_request: Request, dag_module: types.ModuleType, _tmpdir:
         "spec_intact": spec == dag_module.JOB_SPEC,
         "executed_env": executed["env_vars"],
         "operator_class": type(task).__name__,
-        "task_kwargs": {key: value for key, value in task.kwargs.items() if key != "env_vars" and isinstance(value, str | bool)},
+        "task_kwargs": {
+            key: value for key, value in task.kwargs.items() if key != "env_vars" and isinstance(value, str | bool)
+        },
     }
 
 

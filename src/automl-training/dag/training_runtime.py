@@ -15,6 +15,7 @@ The trainer contract (both paths): the spec arrives as a file named by
 AUTOML_JOB_SPEC_PATH (command path) or gzip+base64 in AUTOML_JOB_SPEC_GZ_B64
 (container path); the trainer writes its result JSON to AUTOML_RESULT_PATH.
 """
+
 from __future__ import annotations
 
 import collections
@@ -43,7 +44,7 @@ try:  # Airflow 3
 except ImportError:  # Airflow 2
     from airflow import DAG
     from airflow.models import Variable
-    from airflow.operators.python import PythonOperator
+    from airflow.operators.python import PythonOperator  # type: ignore[no-redef]
 
 __all__ = ["DAG", "TrainingJob"]
 
@@ -51,12 +52,21 @@ __all__ = ["DAG", "TrainingJob"]
 # metadata database URL, the Fernet key, nor any other secret of the worker).
 # The trainer's own settings pass when the worker sets them: its memory limit
 # and thread count are the worker's to choose.
-ENV_ALLOWLIST = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "AUTOML_TRAINER_MAX_MEMORY", "AUTOML_TRAINER_THREADS")
+ENV_ALLOWLIST = (
+    "PATH",
+    "HOME",
+    "LANG",
+    "LC_ALL",
+    "TZ",
+    "TMPDIR",
+    "AUTOML_TRAINER_MAX_MEMORY",
+    "AUTOML_TRAINER_THREADS",
+)
 # Where KubernetesPodOperator's XCom sidecar reads a pod's result.
 CONTAINER_RESULT_PATH = "/airflow/xcom/return.json"
 # The callbacks fail fast: a wrong PSK or an unreachable service shows within about a minute.
 CALLBACK_TIMEOUT_SECONDS = 10
-CALLBACK_TASK_ARGS = {
+CALLBACK_TASK_ARGS: dict[str, Any] = {
     "retries": 3,
     "retry_delay": timedelta(seconds=10),
     "retry_exponential_backoff": True,
@@ -64,9 +74,10 @@ CALLBACK_TASK_ARGS = {
     "execution_timeout": timedelta(seconds=60),
 }
 FAILURE_CALLBACK_ATTEMPTS = 3
-# The service's writeback limits on the result summary.
-MAX_METRICS = {{max_metrics}}
-MAX_NAME_LENGTH = {{max_name_length}}
+# The service's writeback limits on the result summary: MAX_WRITEBACK_METRICS and WRITEBACK_NAME_MAX_LENGTH of
+# its request DTO (a unit test holds them equal).
+MAX_METRICS = 100
+MAX_NAME_LENGTH = 250
 
 log = logging.getLogger("automl_training")
 
@@ -106,7 +117,7 @@ def _connection(conn_id: str) -> Any:
 
         get = Connection.get
     except (ImportError, AttributeError):  # Airflow 2
-        from airflow.hooks.base import BaseHook
+        from airflow.hooks.base import BaseHook  # type: ignore[attr-defined]
 
         get = BaseHook.get_connection
     try:
@@ -119,7 +130,8 @@ def _connection(conn_id: str) -> Any:
 
 
 def _mask(value: str) -> None:
-    """Registers `value` with Airflow's log masker, so no task log line shows it (the trainer's relayed output included)."""
+    """Registers `value` with Airflow's log masker, so no task log line shows it (the trainer's relayed output
+    included)."""
     for module in ("airflow.sdk.log", "airflow.sdk.execution_time.secrets_masker", "airflow.utils.log.secrets_masker"):
         try:
             mask_secret = importlib.import_module(module).mask_secret
@@ -232,14 +244,16 @@ def with_env(env_vars: Any, extra: dict[str, str]) -> Any:
 
 
 class TrainingOperator(PythonOperator):
-    """Runs TrainingJob.train; on a kill (cancel, timeout: Airflow's SIGTERM handling) the trainer is stopped, never orphaned."""
+    """Runs TrainingJob.train; on a kill (cancel, timeout: Airflow's SIGTERM handling) the trainer is stopped, never
+    orphaned."""
 
     def __init__(self, *, job: TrainingJob, **kwargs: Any) -> None:
         super().__init__(python_callable=job.train, **kwargs)
 
     def on_kill(self) -> None:
-        # The job whose train() runs: PythonOperator copies python_callable shallowly, so every copy of this task shares it.
-        self.python_callable.__self__.request_stop()
+        # The job whose train() runs: PythonOperator copies python_callable shallowly, so every copy of this task
+        # shares it.
+        self.python_callable.__self__.request_stop()  # type: ignore[attr-defined]
 
 
 class TrainingJob:
@@ -377,7 +391,7 @@ class TrainingJob:
         url: str = _connection(self.source_conn_id).get_uri()
         # Airflow names PostgreSQL connections "postgres"; SQLAlchemy only knows "postgresql".
         if url.startswith("postgres://"):
-            url = "postgresql://" + url[len("postgres://"):]
+            url = "postgresql://" + url[len("postgres://") :]
         return url
 
     def _mlflow_env(self) -> dict[str, str]:
@@ -393,12 +407,19 @@ class TrainingJob:
         if not uri:
             host = (conn.host or "").rstrip("/")
             if not host:
-                raise RuntimeError(f"Airflow Connection '{self.mlflow_conn_id}' has no host for the MLflow tracking server")
+                raise RuntimeError(
+                    f"Airflow Connection '{self.mlflow_conn_id}' has no host for the MLflow tracking server"
+                )
             schema = (conn.schema or "").strip("/")
             if "://" in host:
                 uri = host
             else:
-                scheme = schema if schema in ("http", "https") else "https" if (conn.conn_type or "").lower() == "https" else "http"
+                if schema in ("http", "https"):
+                    scheme = schema
+                elif (conn.conn_type or "").lower() == "https":
+                    scheme = "https"
+                else:
+                    scheme = "http"
                 uri = f"{scheme}://{host}"
             if conn.port:
                 uri += f":{conn.port}"
@@ -420,7 +441,8 @@ class TrainingJob:
         return secrets
 
     def trainer_environment(self, spec_path: str, result_path: str) -> dict[str, str]:
-        """The whole environment of the train subprocess: the allowlist, the Connections' values, the contract's paths."""
+        """The whole environment of the train subprocess: the allowlist, the Connections' values, the contract's
+        paths."""
         env = {name: os.environ[name] for name in ENV_ALLOWLIST if name in os.environ}
         env.update(self.trainer_secrets())
         env["AUTOML_JOB_SPEC_PATH"] = spec_path
@@ -503,7 +525,9 @@ class TrainingJob:
             for relay in relays:
                 relay.join(timeout=5)
             if running.get("stop_deadline") is not None:
-                raise RuntimeError("training stopped: the task was terminated (cancelled or timed out); " + _failure(code, tail))
+                raise RuntimeError(
+                    "training stopped: the task was terminated (cancelled or timed out); " + _failure(code, tail)
+                )
             if code != 0:
                 raise RuntimeError(_failure(code, tail))
             return _read_result(result_path)

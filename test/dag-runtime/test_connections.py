@@ -1,0 +1,89 @@
+"""The trainer's secrets: read from Airflow Connections when a task runs, masked in the task log, given to the pod
+only when it executes."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import training_runtime
+from conftest import JobFactory, StubAirflow, StubConnection
+
+
+def test_the_source_url_is_the_connections_uri_in_sqlalchemys_spelling(
+    make_job: JobFactory, airflow: StubAirflow
+) -> None:
+    assert make_job()._source_url() == "postgresql://trainer:source-secret@db:5432/warehouse"
+    airflow.connections["automl_source"] = StubConnection(uri="trino://user@trino:8080/hive")
+    assert make_job()._source_url() == "trino://user@trino:8080/hive"
+
+
+@pytest.mark.parametrize(
+    ("connection", "uri"),
+    [
+        (StubConnection(conn_type="http", host="mlflow", port=5000), "http://mlflow:5000"),
+        (StubConnection(conn_type="https", host="mlflow.example"), "https://mlflow.example"),
+        (StubConnection(conn_type="generic", host="mlflow", schema="https"), "https://mlflow"),
+        (StubConnection(conn_type="http", host="mlflow", port=80, schema="/tracking/"), "http://mlflow:80/tracking"),
+        (StubConnection(conn_type="http", host="https://mlflow.example/", port=8443), "https://mlflow.example:8443"),
+        (
+            StubConnection(conn_type="http", host="ignored", extra=json.dumps({"tracking_uri": "databricks"})),
+            "databricks",
+        ),
+    ],
+)
+def test_the_mlflow_tracking_uri_comes_from_the_connection(
+    make_job: JobFactory, airflow: StubAirflow, connection: StubConnection, uri: str
+) -> None:
+    airflow.connections["automl_mlflow"] = connection
+    assert make_job()._mlflow_env() == {"MLFLOW_TRACKING_URI": uri}
+
+
+def test_an_mlflow_connection_without_a_host_is_refused(make_job: JobFactory, airflow: StubAirflow) -> None:
+    airflow.connections["automl_mlflow"] = StubConnection(conn_type="http")
+    with pytest.raises(RuntimeError, match="'automl_mlflow' has no host"):
+        make_job()._mlflow_env()
+
+
+def test_a_connection_that_cannot_be_read_is_named_without_the_cause_text(
+    make_job: JobFactory, airflow: StubAirflow
+) -> None:
+    del airflow.connections["automl_source"]
+    with pytest.raises(RuntimeError) as failed:
+        make_job().trainer_secrets()
+    assert str(failed.value).startswith("Airflow Connection 'automl_source' could not be read (KeyError); create it")
+    assert failed.value.__suppress_context__
+
+
+def test_the_secrets_are_masked_and_the_rest_is_not(make_job: JobFactory, airflow: StubAirflow) -> None:
+    secrets = make_job().trainer_secrets()
+    assert secrets == {
+        "AUTOML_SOURCE_URL": "postgresql://trainer:source-secret@db:5432/warehouse",
+        "MLFLOW_TRACKING_URI": "http://mlflow:5000",
+        "MLFLOW_TRACKING_USERNAME": "ml",
+        "MLFLOW_TRACKING_PASSWORD": "mlflow-secret",
+    }
+    assert airflow.masked == ["postgresql://trainer:source-secret@db:5432/warehouse", "mlflow-secret"]
+
+
+def test_the_pod_gets_its_secrets_when_it_executes_not_in_the_dag(make_job: JobFactory, airflow: StubAirflow) -> None:
+    job = make_job(training_image="registry.example/automl-trainer:1", job_spec_gz_b64="H4sIAAAA")
+    task = job.train_task()
+    assert task.kwargs["image"] == "registry.example/automl-trainer:1"
+    assert task.kwargs["do_xcom_push"] is True
+    rendered = {"AUTOML_JOB_SPEC_GZ_B64": "H4sIAAAA", "AUTOML_RESULT_PATH": training_runtime.CONTAINER_RESULT_PATH}
+    assert task.kwargs["env_vars"] == rendered
+    assert airflow.masked == []  # no Connection is read while the DAG file is parsed
+    executed = task.execute({})
+    assert executed["env_vars"] == {**rendered, **job.trainer_secrets()}
+    assert "mlflow-secret" in airflow.masked
+
+
+def test_a_dag_without_an_image_has_no_pod_environment(make_job: JobFactory) -> None:
+    with pytest.raises(RuntimeError, match="without TRAINING_IMAGE"):
+        make_job().container_spec_env()
+
+
+def test_with_env_adds_to_a_dict_of_env_vars() -> None:
+    assert training_runtime.with_env({"A": "1", "B": "2"}, {"B": "3", "C": "4"}) == {"A": "1", "B": "3", "C": "4"}
