@@ -35,11 +35,23 @@ function inputsHash() {
 }
 
 const inputs = inputsHash();
-if (process.argv.includes('--if-stale') && existsSync(MAIN) && existsSync(STAMP) && readFileSync(STAMP, 'utf8') === inputs) process.exit(0);
+if (
+  process.argv.includes('--if-stale') &&
+  existsSync(MAIN) &&
+  existsSync(STAMP) &&
+  readFileSync(STAMP, 'utf8') === inputs
+)
+  process.exit(0);
 
-const build = spawnSync(process.execPath, [require.resolve('@nestjs/cli/bin/nest.js'), 'build'], { cwd: ROOT, stdio: 'inherit' });
+const build = spawnSync(process.execPath, [require.resolve('@nestjs/cli/bin/nest.js'), 'build'], {
+  cwd: ROOT,
+  stdio: 'inherit',
+});
 if (build.status !== 0) process.exit(build.status ?? 1);
 // The embedded database's templates (node_modules/.cache): initdb's output, made once per PGlite version, and
 // that with this build's migrations applied, so the first start on a fresh data dir pays for neither.
-spawnSync(process.execPath, ['-e', "require('./dist/database/database.config').buildMigratedTemplate()"], { cwd: ROOT, stdio: 'inherit' });
+spawnSync(process.execPath, ['-e', "require('./dist/database/database.config').buildMigratedTemplate()"], {
+  cwd: ROOT,
+  stdio: 'inherit',
+});
 writeFileSync(STAMP, inputs);

@@ -10,7 +10,12 @@
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { AutoMLAlgorithm, Preset, ProblemType, problemTypesFor } from '../src/automl-training/domain/automl-training.enums';
+import {
+  AutoMLAlgorithm,
+  Preset,
+  ProblemType,
+  problemTypesFor,
+} from '../src/automl-training/domain/automl-training.enums';
 import {
   EXCLUSIVE_PROBLEM_COLUMNS,
   LABEL_OPTIONAL_FOR,
@@ -27,7 +32,11 @@ type Schema = Record<string, unknown>;
 
 const text = (description: string): Schema => ({ type: 'string', description });
 const optionalText = (description: string): Schema => ({ type: ['string', 'null'], description });
-const oneOf = (values: readonly string[], description: string): Schema => ({ type: 'string', enum: [...values], description });
+const oneOf = (values: readonly string[], description: string): Schema => ({
+  type: 'string',
+  enum: [...values],
+  description,
+});
 
 /**
  * The keys of JOB_SPEC, in the order the renderer writes them. `required`: the
@@ -49,17 +58,26 @@ function properties(): Record<string, Schema> {
       type: ['array', 'null'],
       items: { type: 'string' },
       uniqueItems: true,
-      description: 'Feature columns, each once, never the label; null: every column but the label and the problem columns.',
+      description:
+        'Feature columns, each once, never the label; null: every column but the label and the problem columns.',
     },
     problem_type: oneOf(Object.values(ProblemType), 'Problem type.'),
     algorithm: oneOf(Object.values(AutoMLAlgorithm), 'Algorithm; one of rules.algorithms[problem_type].'),
-    preset: { type: ['string', 'null'], enum: [...Object.values(Preset), null], description: 'The preset the tuning budget came from.' },
+    preset: {
+      type: ['string', 'null'],
+      enum: [...Object.values(Preset), null],
+      description: 'The preset the tuning budget came from.',
+    },
     tuning: {
       type: ['object', 'null'],
-      description: 'The search budget the job runs with (the request\'s tuning over its preset\'s).',
+      description: "The search budget the job runs with (the request's tuning over its preset's).",
       properties: {
         trials: { type: 'integer', minimum: 1, description: 'At most this many trials.' },
-        time_budget_minutes: { type: 'number', exclusiveMinimum: 0, description: 'Wall-clock minutes of the search and the final model.' },
+        time_budget_minutes: {
+          type: 'number',
+          exclusiveMinimum: 0,
+          description: 'Wall-clock minutes of the search and the final model.',
+        },
       },
     },
     mlflow_experiment_name: text('MLflow experiment of the run.'),
@@ -68,15 +86,24 @@ function properties(): Record<string, Schema> {
     group_column: problemColumn('group_column', 'Query/group id column'),
     action_column: problemColumn('action_column', 'Logged action column'),
     propensity_column: problemColumn('propensity_column', "The logging policy's probability of the logged action"),
-    reward_column: problemColumn('reward_column', 'Reward column (higher is better); exactly one of reward_column and cost_column'),
-    cost_column: problemColumn('cost_column', 'Cost column (lower is better); exactly one of reward_column and cost_column'),
+    reward_column: problemColumn(
+      'reward_column',
+      'Reward column (higher is better); exactly one of reward_column and cost_column',
+    ),
+    cost_column: problemColumn(
+      'cost_column',
+      'Cost column (lower is better); exactly one of reward_column and cost_column',
+    ),
   };
 }
 
 /** The contract document (a JSON Schema with the rule tables under `rules`). */
 export function jobSpecContract(): Schema {
   const algorithms = Object.fromEntries(
-    Object.values(ProblemType).map((problem) => [problem, Object.values(AutoMLAlgorithm).filter((algorithm) => problemTypesFor(algorithm).includes(problem))]),
+    Object.values(ProblemType).map((problem) => [
+      problem,
+      Object.values(AutoMLAlgorithm).filter((algorithm) => problemTypesFor(algorithm).includes(problem)),
+    ]),
   );
   return {
     $schema: 'https://json-schema.org/draft/2020-12/schema',
@@ -84,7 +111,14 @@ export function jobSpecContract(): Schema {
     title: 'AutoMLTrainingJobSpec',
     description: 'The job spec a rendered DAG hands the trainer (JOB_SPEC). Keys not listed here are ignored.',
     type: 'object',
-    required: ['job_id', 'source_table', 'problem_type', 'algorithm', 'mlflow_experiment_name', 'registered_model_name'],
+    required: [
+      'job_id',
+      'source_table',
+      'problem_type',
+      'algorithm',
+      'mlflow_experiment_name',
+      'registered_model_name',
+    ],
     properties: properties(),
     rules: {
       $comment:

@@ -8,7 +8,12 @@
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { AutoMLAlgorithm, Preset, ProblemType, problemTypesFor } from '../src/automl-training/domain/automl-training.enums';
+import {
+  AutoMLAlgorithm,
+  Preset,
+  ProblemType,
+  problemTypesFor,
+} from '../src/automl-training/domain/automl-training.enums';
 import { DagJob, DagRenderer } from '../src/automl-training/dag/dag-renderer';
 import { loadAppConfig } from '../src/config/app.config';
 
@@ -76,7 +81,9 @@ export function jobSpecOf(source: string): Record<string, unknown> {
 
 /** Every case: its name and the JOB_SPEC the real renderer gives its job. */
 export function renderedJobSpecs(): { case: string; spec: Record<string, unknown> }[] {
-  const renderer = new DagRenderer(loadAppConfig({ NODE_ENV: 'test', API_PSK: 'contract-psk', DATABASE_URL: 'pglite://memory' }));
+  const renderer = new DagRenderer(
+    loadAppConfig({ NODE_ENV: 'test', API_PSK: 'contract-psk', DATABASE_URL: 'pglite://memory' }),
+  );
   const cases: { case: string; overrides: Partial<DagJob> }[] = [];
   const presets = Object.values(Preset);
   for (const algorithm of Object.values(AutoMLAlgorithm)) {
@@ -95,13 +102,22 @@ export function renderedJobSpecs(): { case: string; spec: Record<string, unknown
           ...columns.full,
         },
       });
-      cases.push({ case: `${algorithm}-${problemType}-minimal`, overrides: { algorithm, problemType, ...columns.minimal } });
+      cases.push({
+        case: `${algorithm}-${problemType}-minimal`,
+        overrides: { algorithm, problemType, ...columns.minimal },
+      });
     }
   }
   for (const [form, sourceTable] of Object.entries(SOURCE_TABLES)) {
-    cases.push({ case: `source_table-${form}`, overrides: { sourceTable, tuningTrials: 2, tuningTimeBudgetMinutes: 1, preset: Preset.Fast } });
+    cases.push({
+      case: `source_table-${form}`,
+      overrides: { sourceTable, tuningTrials: 2, tuningTimeBudgetMinutes: 1, preset: Preset.Fast },
+    });
   }
-  return cases.map(({ case: name, overrides }, index) => ({ case: name, spec: jobSpecOf(renderer.render(job(index + 1, overrides)).source) }));
+  return cases.map(({ case: name, overrides }, index) => ({
+    case: name,
+    spec: jobSpecOf(renderer.render(job(index + 1, overrides)).source),
+  }));
 }
 
 /** The file's text: two-space JSON and a final newline. */

@@ -84,10 +84,15 @@ async function main(): Promise<void> {
     step(`sample table: ${loadSampleTable(sqlalchemyUrl(source.ownerUrl), TABLE, venv)} (database ${source.database})`);
 
     step('MLflow tracking server and Airflow 3 (db migrate, api-server, scheduler, dag-processor), side by side');
-    const mlflowStarting = MlflowServer.start(join(DIR, 'mlflow'), venv).then((server) => (stops.push(() => server.stop()), server));
-    const airflowStarting = RealAirflow.start({ home: join(DIR, 'airflow'), dagsDir: join(DIR, 'dags'), adminDatabaseUrl: ADMIN_URL, password: 'admin' }).then(
-      (started) => (stops.push(() => started.stop()), started),
+    const mlflowStarting = MlflowServer.start(join(DIR, 'mlflow'), venv).then(
+      (server) => (stops.push(() => server.stop()), server),
     );
+    const airflowStarting = RealAirflow.start({
+      home: join(DIR, 'airflow'),
+      dagsDir: join(DIR, 'dags'),
+      adminDatabaseUrl: ADMIN_URL,
+      password: 'admin',
+    }).then((started) => (stops.push(() => started.stop()), started));
     const [mlflow, airflow] = await Promise.all([mlflowStarting, airflowStarting]);
     await sql(ADMIN_URL, `REVOKE CONNECT, TEMPORARY ON DATABASE "${airflow.options.databaseName}" FROM PUBLIC`);
 
@@ -132,14 +137,24 @@ async function main(): Promise<void> {
     });
     const base = `http://127.0.0.1:${port}`;
     for (let i = 0; ; i++) {
-      const ready = await fetch(`${base}/health/ready`).then((r) => r.ok).catch(() => false);
+      const ready = await fetch(`${base}/health/ready`)
+        .then((r) => r.ok)
+        .catch(() => false);
       if (ready) break;
       if (i > 120) throw new Error('the service did not become ready in 60 s');
       await sleep(500);
     }
-    const memory = { ...airflow.rssMiB().byProcess, mlflow: mlflow.rssMiB(), service: service.pid === undefined ? 0 : treeRssMiB(service.pid) };
+    const memory = {
+      ...airflow.rssMiB().byProcess,
+      mlflow: mlflow.rssMiB(),
+      service: service.pid === undefined ? 0 : treeRssMiB(service.pid),
+    };
     const total = Object.values(memory).reduce((sum, mib) => sum + mib, 0);
-    step(`up; RSS ${total} MiB: ${Object.entries(memory).map(([name, mib]) => `${name} ${mib}`).join(', ')} (MiB, with their workers)`);
+    step(
+      `up; RSS ${total} MiB: ${Object.entries(memory)
+        .map(([name, mib]) => `${name} ${mib}`)
+        .join(', ')} (MiB, with their workers)`,
+    );
 
     const example = {
       name: 'breast cancer',
@@ -197,16 +212,22 @@ async function runDemo(
   let last = job.status;
   for (;;) {
     await sleep(2_000);
-    const current = (await (await fetch(`${base}/api/automl/train/jobs/${job.job_id}`, { headers })).json()) as { status: string } & Record<string, string | null>;
+    const current = (await (await fetch(`${base}/api/automl/train/jobs/${job.job_id}`, { headers })).json()) as {
+      status: string;
+    } & Record<string, string | null>;
     if (current.status !== last) {
       step(`demo: ${last} → ${current.status}${current.error_message ? ` (${current.error_message})` : ''}`);
       last = current.status;
     }
     if (current.status === 'complete' || current.status === 'failed') {
       if (current.status === 'complete') {
-        const versions = await mlflow.get('model-versions/search', { filter: `name='${current.registered_model_name}'` });
+        const versions = await mlflow.get('model-versions/search', {
+          filter: `name='${current.registered_model_name}'`,
+        });
         const version = versions?.model_versions?.find((v: { run_id: string }) => v.run_id === current.mlflow_run_id);
-        step(`demo: mlflow_run_id ${current.mlflow_run_id}, model ${current.registered_model_name} version ${version?.version} (${version?.status})`);
+        step(
+          `demo: mlflow_run_id ${current.mlflow_run_id}, model ${current.registered_model_name} version ${version?.version} (${version?.status})`,
+        );
         step(`demo: in MLflow's UI: ${current.mlflow_run_url} and ${current.model_version_url}`);
       }
       return;

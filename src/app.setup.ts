@@ -23,7 +23,13 @@ export function configureApp(app: INestApplication, config: AppConfig): void {
   express.set('trust proxy', config.trustProxy);
   app.useLogger(app.get(AppLogger));
   // One middleware layer: correlation id, security headers, the raw body, then the request's async context.
-  express.use(requestObserver(app.get<Pino>(ROOT_LOGGER), app.get(MetricsService), inSequence(securityHeaders(config), rawBody(config.bodyLimit))));
+  express.use(
+    requestObserver(
+      app.get<Pino>(ROOT_LOGGER),
+      app.get(MetricsService),
+      inSequence(securityHeaders(config), rawBody(config.bodyLimit)),
+    ),
+  );
   // Probes live at the root, where Kubernetes and the Dockerfile's HEALTHCHECK expect them; the API's
   // /api prefix is AutomlTrainingModule's route path (AppModule).
   // process.exit rather than re-raising the signal: pino's 'exit' handler then flushes the last log lines.

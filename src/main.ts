@@ -17,7 +17,9 @@ function announceGeneratedPsk(config: AppConfig): void {
 function whereData(config: AppConfig): string {
   const database = config.database;
   if (database.kind === 'pglite') {
-    return database.dataDir ? `embedded PostgreSQL (PGlite) in ${resolve(database.dataDir)}` : 'embedded PostgreSQL (PGlite) in memory, gone at exit';
+    return database.dataDir
+      ? `embedded PostgreSQL (PGlite) in ${resolve(database.dataDir)}`
+      : 'embedded PostgreSQL (PGlite) in memory, gone at exit';
   }
   try {
     const url = new URL(database.url);
@@ -41,7 +43,14 @@ async function bootstrap(): Promise<void> {
   // The embedded database starts in a worker thread while this one loads the app's modules (about a second),
   // which are therefore required only now.
   if (config.database.kind === 'pglite') EmbeddedPostgres.prestart(config.database);
-  const [{ Logger }, { NestFactory }, { AppModule }, { configureApp }, { createHttpAdapter }, { AIRFLOW_NOT_CONFIGURED }] = await Promise.all([
+  const [
+    { Logger },
+    { NestFactory },
+    { AppModule },
+    { configureApp },
+    { createHttpAdapter },
+    { AIRFLOW_NOT_CONFIGURED },
+  ] = await Promise.all([
     import('@nestjs/common'),
     import('@nestjs/core'),
     import('./app.module'),
@@ -60,7 +69,9 @@ async function bootstrap(): Promise<void> {
   logger.log(`Listening on ${url.replace('[::1]', 'localhost')}; Swagger UI at /docs`);
   logger.log(`Data: ${whereData(config)}; DAG files written to ${config.airflow.dagsDir}`);
   if (!config.airflow.url) {
-    logger.warn(`${AIRFLOW_NOT_CONFIGURED}. For the whole platform on this machine (Airflow 3, MLflow, the trainer and this service, wired): npm run stack`);
+    logger.warn(
+      `${AIRFLOW_NOT_CONFIGURED}. For the whole platform on this machine (Airflow 3, MLflow, the trainer and this service, wired): npm run stack`,
+    );
   }
   announceGeneratedPsk(config);
 }

@@ -14,7 +14,15 @@ import { cpuTicks } from '../shared/writeback-load';
  * Prints requests per second and the server's CPU per request. The service's own CPU per writeback is
  * measured against these floors (see docs/benchmarks.md).
  */
-const ROW = { job_id: '', name: 'job', status: 'running', version: 2, domain: 'bench', owner: 'bench', updated_at: new Date(0).toISOString() };
+const ROW = {
+  job_id: '',
+  name: 'job',
+  status: 'running',
+  version: 2,
+  domain: 'bench',
+  owner: 'bench',
+  updated_at: new Date(0).toISOString(),
+};
 const PATH = '/api/automl/train/jobs/0b9b6e4e-6f0e-4c57-9a55-2c1b1f1d7a10/status';
 
 @Controller('api/automl/train/jobs')
@@ -32,7 +40,11 @@ async function serve(mode: string): Promise<number> {
   if (mode === 'node:http') {
     const server = createServer((req, res) => {
       req.resume();
-      req.on('end', () => res.writeHead(200, { 'content-type': 'application/json; charset=utf-8' }).end(JSON.stringify({ ...ROW, job_id: req.url })));
+      req.on('end', () =>
+        res
+          .writeHead(200, { 'content-type': 'application/json; charset=utf-8' })
+          .end(JSON.stringify({ ...ROW, job_id: req.url })),
+      );
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     return (server.address() as { port: number }).port;
@@ -52,11 +64,23 @@ async function serve(mode: string): Promise<number> {
 }
 
 async function measure(mode: string): Promise<string> {
-  const child = fork(__filename, [mode], { execArgv: ['-r', 'ts-node/register/transpile-only'], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
-  const port = await new Promise<number>((resolve) => child.once('message', (message: { port: number }) => resolve(message.port)));
+  const child = fork(__filename, [mode], {
+    execArgv: ['-r', 'ts-node/register/transpile-only'],
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+  });
+  const port = await new Promise<number>((resolve) =>
+    child.once('message', (message: { port: number }) => resolve(message.port)),
+  );
   const url = `http://127.0.0.1:${port}${PATH}`;
   const load = (seconds: number) =>
-    autocannon({ url, method: 'PUT', connections: 50, duration: seconds, headers: { 'content-type': 'application/json' }, body: '{"status":"running"}' });
+    autocannon({
+      url,
+      method: 'PUT',
+      connections: 50,
+      duration: seconds,
+      headers: { 'content-type': 'application/json' },
+      body: '{"status":"running"}',
+    });
   await load(2);
   const before = cpuTicks(child.pid!);
   const result = await load(6);

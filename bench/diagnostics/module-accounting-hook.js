@@ -100,5 +100,6 @@ process.on('SIGUSR2', () => {
     packages: Object.fromEntries(packages),
   };
   writeFileSync(process.env.MODULE_ACCOUNTING_OUT, JSON.stringify(report));
-  if (process.env.MODULE_ACCOUNTING_HEAP_SNAPSHOT) require('node:v8').writeHeapSnapshot(process.env.MODULE_ACCOUNTING_HEAP_SNAPSHOT);
+  if (process.env.MODULE_ACCOUNTING_HEAP_SNAPSHOT)
+    require('node:v8').writeHeapSnapshot(process.env.MODULE_ACCOUNTING_HEAP_SNAPSHOT);
 });

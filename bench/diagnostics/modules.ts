@@ -42,7 +42,10 @@ interface Report {
 const mib = (bytes: number) => Math.round((bytes / MiB) * 10) / 10;
 const ms = (value: number) => Math.round(value * 10) / 10;
 
-async function run(env: Record<string, string>, nodeArgs: string[]): Promise<{ answerMs: number; report: Report | null }> {
+async function run(
+  env: Record<string, string>,
+  nodeArgs: string[],
+): Promise<{ answerMs: number; report: Report | null }> {
   const port = await freePort();
   const started = Date.now();
   const child = spawn(process.execPath, [...nodeArgs, SERVICE_MAIN], {
@@ -57,7 +60,8 @@ async function run(env: Record<string, string>, nodeArgs: string[]): Promise<{ a
     if (!out) return { answerMs, report: null };
     child.kill('SIGUSR2');
     await waitUntil(async () => existsSync(out) && readFileSync(out, 'utf8').endsWith('}'), 30_000, 'no module report');
-    if (env.MODULE_ACCOUNTING_HEAP_SNAPSHOT) await waitUntil(async () => existsSync(env.MODULE_ACCOUNTING_HEAP_SNAPSHOT), 60_000, 'no heap snapshot');
+    if (env.MODULE_ACCOUNTING_HEAP_SNAPSHOT)
+      await waitUntil(async () => existsSync(env.MODULE_ACCOUNTING_HEAP_SNAPSHOT), 60_000, 'no heap snapshot');
     return { answerMs, report: JSON.parse(readFileSync(out, 'utf8')) as Report };
   } finally {
     await new Promise<void>((done) => {
@@ -112,9 +116,15 @@ async function main(): Promise<void> {
         'heap Δ MiB': mib(p.self.heap),
         files: p.self.files,
       }));
-    const requireMs = entries.reduce((sum, [name, p]) => sum + (name === '(app)' ? 0 : p.top.ms), 0) + (report.packages['(app)']?.self.ms ?? 0);
-    console.log(`\nconfiguration: ${pglite ? 'embedded PGlite' : 'PostgreSQL'}, NODE_ENV=production, Airflow v2 configured, existing data; Node ${process.version}`);
-    console.log('\nTime, RSS and heap growth while requiring each package the app requires (its dependencies included):');
+    const requireMs =
+      entries.reduce((sum, [name, p]) => sum + (name === '(app)' ? 0 : p.top.ms), 0) +
+      (report.packages['(app)']?.self.ms ?? 0);
+    console.log(
+      `\nconfiguration: ${pglite ? 'embedded PGlite' : 'PostgreSQL'}, NODE_ENV=production, Airflow v2 configured, existing data; Node ${process.version}`,
+    );
+    console.log(
+      '\nTime, RSS and heap growth while requiring each package the app requires (its dependencies included):',
+    );
     console.table(top);
     console.log('Packages by their own cost (dependencies excluded), top 25; (app) is dist/:');
     console.table(self);
@@ -124,7 +134,10 @@ async function main(): Promise<void> {
       { figure: 'in require (all packages + app code)', value: `${ms(requireMs)} ms` },
       { figure: 'modules loaded', value: String(report.files) },
       { figure: 'RSS at preload → after first answer', value: `${mib(report.rssAtStart)} → ${mib(report.rssNow)} MiB` },
-      { figure: 'heap used at preload → after first answer', value: `${mib(report.heapAtStart)} → ${mib(report.heapNow)} MiB` },
+      {
+        figure: 'heap used at preload → after first answer',
+        value: `${mib(report.heapAtStart)} → ${mib(report.heapNow)} MiB`,
+      },
       { figure: 'external | array buffers', value: `${mib(report.external)} | ${mib(report.arrayBuffers)} MiB` },
     ]);
     if (snapshot) console.log(`heap snapshot: ${snapshot}`);

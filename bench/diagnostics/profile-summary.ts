@@ -57,14 +57,18 @@ export function summariseProfile(file: string, top = 20): ProfileSummary {
     }
     busy += us;
     let owner: string | null = SPECIAL.has(name) ? name : null;
-    for (let at: number | undefined = id; owner === null && at !== undefined; at = parent.get(at)) owner = ownerOf(nodes.get(at)!.callFrame.url);
+    for (let at: number | undefined = id; owner === null && at !== undefined; at = parent.get(at))
+      owner = ownerOf(nodes.get(at)!.callFrame.url);
     byOwner.set(owner ?? '(node only)', (byOwner.get(owner ?? '(node only)') ?? 0) + us);
     const where = ownerOf(node.callFrame.url) ?? (node.callFrame.url.replace(/^node:/, '') || 'native');
     const label = `${name || '(anonymous)'} ${where}:${node.callFrame.lineNumber + 1}`;
     byFunction.set(label, (byFunction.get(label) ?? 0) + us);
   }
   const ranked = (map: Map<string, number>) =>
-    [...map.entries()].sort((a, b) => b[1] - a[1]).slice(0, top).map(([key, us]) => [key, Math.round((us / busy) * 1000) / 10] as const);
+    [...map.entries()]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, top)
+      .map(([key, us]) => [key, Math.round((us / busy) * 1000) / 10] as const);
   return {
     busyMs: Math.round(busy / 1000),
     idleShare: Math.round((idle / (idle + busy)) * 1000) / 10,

@@ -17,13 +17,15 @@ const OUT = join(__dirname, 'profiles');
 async function main(): Promise<void> {
   mkdirSync(OUT, { recursive: true });
   const database = await createBenchDatabase();
-  const service = await startService(
-    { NODE_ENV: 'production', API_PSK: BENCH_PSK, DATABASE_URL: database.url },
-    ['--cpu-prof', `--cpu-prof-dir=${OUT}`],
-  );
+  const service = await startService({ NODE_ENV: 'production', API_PSK: BENCH_PSK, DATABASE_URL: database.url }, [
+    '--cpu-prof',
+    `--cpu-prof-dir=${OUT}`,
+  ]);
   try {
     await seedJobs(database.url, 40_000);
-    const ids = (await query<{ job_id: string }>(database.url, 'SELECT job_id FROM automl_training_jobs')).map((row) => row.job_id);
+    const ids = (await query<{ job_id: string }>(database.url, 'SELECT job_id FROM automl_training_jobs')).map(
+      (row) => row.job_id,
+    );
     console.log('writeback under the profiler:', figures(await writebackLoad(service.url, ids.slice(0, 30_000), 8)));
   } finally {
     // The service shuts down cleanly on SIGTERM, and V8 writes the profile as it exits.
@@ -36,7 +38,9 @@ async function main(): Promise<void> {
     .sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)[0];
   console.log(`profile written to ${newest}`);
   const summary = summariseProfile(newest);
-  console.log(`busy ${summary.busyMs} ms (idle ${summary.idleShare} % of the profile); by package (Node internals count for their caller):`);
+  console.log(
+    `busy ${summary.busyMs} ms (idle ${summary.idleShare} % of the profile); by package (Node internals count for their caller):`,
+  );
   console.table(summary.byOwner);
   console.log('by function (self time):');
   console.table(summary.byFunction);

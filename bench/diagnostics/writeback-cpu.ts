@@ -23,12 +23,16 @@ async function main(): Promise<void> {
     ...(process.env.BENCH_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS } : {}),
   };
   const servers: { name: string; process: RunningProcess }[] = [{ name: 'service', process: await startService(env) }];
-  if (process.env.BENCH_COMPARE) servers.push({ name: 'compared', process: await startService(env, [], process.env.BENCH_COMPARE) });
-  if (process.env.BENCH_BASELINE !== 'off') servers.push({ name: 'baseline', process: await startBaseline(database.url, 10) });
+  if (process.env.BENCH_COMPARE)
+    servers.push({ name: 'compared', process: await startService(env, [], process.env.BENCH_COMPARE) });
+  if (process.env.BENCH_BASELINE !== 'off')
+    servers.push({ name: 'baseline', process: await startBaseline(database.url, 10) });
   const results = new Map<string, { figures: LoadFigures; cpu: CpuPerRequest }[]>();
   try {
     await seedJobs(database.url, JOBS_PER_RUN * servers.length * ROUNDS + 5_000);
-    const ids = (await query<{ job_id: string }>(database.url, 'SELECT job_id FROM automl_training_jobs')).map((row) => row.job_id);
+    const ids = (await query<{ job_id: string }>(database.url, 'SELECT job_id FROM automl_training_jobs')).map(
+      (row) => row.job_id,
+    );
     let next = 0;
     const take = (count: number) => ids.slice(next, (next += count));
     for (let round = 0; round < ROUNDS; round++) {

@@ -17,7 +17,7 @@ import { startService } from '../shared/service-process';
  */
 async function main(): Promise<void> {
   if (process.env.ALLOW_PG_RESTART !== '1') {
-    console.log('skipped: set ALLOW_PG_RESTART=1 to let this script restart the machine\'s PostgreSQL');
+    console.log("skipped: set ALLOW_PG_RESTART=1 to let this script restart the machine's PostgreSQL");
     return;
   }
   const version = readdirSync('/etc/postgresql')[0];
@@ -56,11 +56,15 @@ async function main(): Promise<void> {
         duration: 20,
         timeout: 10,
         headers: { 'Authorization-PSK': BENCH_PSK },
-        requests: [{ setupRequest: (request) => ({ ...request, path: `/api/automl/train/jobs/${ids[next++ % ids.length]}` }) }],
+        requests: [
+          { setupRequest: (request) => ({ ...request, path: `/api/automl/train/jobs/${ids[next++ % ids.length]}` }) },
+        ],
       },
       (error, result) => (error ? reject(error) : resolve(result)),
     );
-    instance.on('response', (_client: unknown, statusCode: number) => codes.set(statusCode, (codes.get(statusCode) ?? 0) + 1));
+    instance.on('response', (_client: unknown, statusCode: number) =>
+      codes.set(statusCode, (codes.get(statusCode) ?? 0) + 1),
+    );
   });
   // Asynchronous: the load and the readiness poller must keep running while PostgreSQL is down.
   await new Promise((r) => setTimeout(r, 5_000));

@@ -53,30 +53,52 @@ export async function benchAuthFlood(): Promise<AuthFloodBenchResult> {
   const foreignToken = keycloak.token({}, { key: generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey });
   const floods: [string, () => Record<string, string>][] = [
     ['wrong PSK, one address', () => ({ 'Authorization-PSK': 'wrong-psk-from-a-stale-dag' })],
-    ['wrong PSK, a new address per request', () => ({ 'Authorization-PSK': 'wrong-psk-from-a-stale-dag', 'X-Forwarded-For': randomAddress() })],
-    ['foreign-key RS256 token, a new address per request', () => ({ Authorization: `Bearer ${foreignToken}`, 'X-Forwarded-For': randomAddress() })],
+    [
+      'wrong PSK, a new address per request',
+      () => ({ 'Authorization-PSK': 'wrong-psk-from-a-stale-dag', 'X-Forwarded-For': randomAddress() }),
+    ],
+    [
+      'foreign-key RS256 token, a new address per request',
+      () => ({ Authorization: `Bearer ${foreignToken}`, 'X-Forwarded-For': randomAddress() }),
+    ],
   ];
   try {
     await seedJobs(database.url, JOBS);
-    const ids = (await query<{ job_id: string }>(database.url, 'SELECT job_id FROM automl_training_jobs')).map((row) => row.job_id);
+    const ids = (await query<{ job_id: string }>(database.url, 'SELECT job_id FROM automl_training_jobs')).map(
+      (row) => row.job_id,
+    );
     const slice = (run: number) => ids.slice(run * 18_000, (run + 1) * 18_000);
     await writebackLoad(service.url, ids.slice(-2_000), 2);
     const before = figures(await writebackLoad(service.url, slice(0), SECONDS));
     const during: AuthFloodBenchResult['during'] = [];
     // null where the service keeps no shared count (a build from before it existed, for comparison).
     const written = async () =>
-      query<{ sum: string | null }>(database.url, 'SELECT sum(failures) AS sum FROM automl_training_auth_failures').then(
+      query<{ sum: string | null }>(
+        database.url,
+        'SELECT sum(failures) AS sum FROM automl_training_auth_failures',
+      ).then(
         ([row]) => Number(row.sum ?? 0),
         () => null,
       );
     for (const [index, [name, headers]] of floods.entries()) {
       const writtenBefore = await written();
-      const [valid, bad] = await Promise.all([writebackLoad(service.url, slice(index + 1), SECONDS), flood(service.url, headers)]);
-      const statuses = Object.fromEntries(Object.entries(bad.statusCodeStats ?? {}).map(([code, stats]) => [code, stats?.count ?? 0]));
+      const [valid, bad] = await Promise.all([
+        writebackLoad(service.url, slice(index + 1), SECONDS),
+        flood(service.url, headers),
+      ]);
+      const statuses = Object.fromEntries(
+        Object.entries(bad.statusCodeStats ?? {}).map(([code, stats]) => [code, stats?.count ?? 0]),
+      );
       during.push({
         flood: name,
         valid: figures(valid),
-        floodFigures: { requestsPerSecond: Math.round(bad.requests.average), p50Ms: bad.latency.p50, p99Ms: bad.latency.p99, statuses, failuresWritten: writtenBefore === null ? null : (await written())! - writtenBefore },
+        floodFigures: {
+          requestsPerSecond: Math.round(bad.requests.average),
+          p50Ms: bad.latency.p50,
+          p99Ms: bad.latency.p99,
+          statuses,
+          failuresWritten: writtenBefore === null ? null : (await written())! - writtenBefore,
+        },
       });
     }
     const after = figures(await writebackLoad(service.url, slice(4), SECONDS));

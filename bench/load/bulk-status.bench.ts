@@ -54,7 +54,8 @@ export async function benchBulkStatus(): Promise<BulkStatusResult> {
       const started = process.hrtime.bigint();
       const response = await fetch(url, { headers });
       const body = (await response.json()) as { items: unknown[] };
-      if (response.status !== 200 || body.items.length !== subset.length) throw new Error(`bad answer ${response.status}`);
+      if (response.status !== 200 || body.items.length !== subset.length)
+        throw new Error(`bad answer ${response.status}`);
       return Number(process.hrtime.bigint() - started) / 1e6;
     };
     await time(ids.slice(0, 1));

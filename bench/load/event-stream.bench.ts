@@ -1,7 +1,16 @@
 import { fork } from 'node:child_process';
 import { join } from 'node:path';
 import { BENCH_PSK, createBenchDatabase, startProductionService } from '../shared/bench-app';
-import { CpuPerRequest, cpuTicks, figures, LoadFigures, query, seedJobs, withCpu, writebackLoad } from '../shared/writeback-load';
+import {
+  CpuPerRequest,
+  cpuTicks,
+  figures,
+  LoadFigures,
+  query,
+  seedJobs,
+  withCpu,
+  writebackLoad,
+} from '../shared/writeback-load';
 
 const STREAMS = 200;
 const JOBS = 120_000;
@@ -48,22 +57,39 @@ export async function benchEventStreams(): Promise<EventStreamBenchResult> {
     });
   try {
     await seedJobs(database.url, JOBS);
-    const ids = (await query<{ job_id: string }>(database.url, 'SELECT job_id FROM automl_training_jobs')).map((row) => row.job_id);
+    const ids = (await query<{ job_id: string }>(database.url, 'SELECT job_id FROM automl_training_jobs')).map(
+      (row) => row.job_id,
+    );
     const slice = (run: number) => ids.slice(run * 30_000, (run + 1) * 30_000);
     await writebackLoad(service.url, ids.slice(-2_000), 2);
 
     const before = await withCpu(service.pid, () => writebackLoad(service.url, slice(0), SECONDS));
 
-    await ask({ type: 'open', url: `${service.url}/api/automl/train/jobs/events`, headers: { 'Authorization-PSK': BENCH_PSK }, count: STREAMS });
+    await ask({
+      type: 'open',
+      url: `${service.url}/api/automl/train/jobs/events`,
+      headers: { 'Authorization-PSK': BENCH_PSK },
+      count: STREAMS,
+    });
     await new Promise((r) => setTimeout(r, 500));
     await ask({ type: 'reset' });
     const lastTransitionId = async () =>
-      Number((await query<{ id: string }>(database.url, 'SELECT COALESCE(max(id), 0) AS id FROM automl_training_job_transitions'))[0].id);
+      Number(
+        (
+          await query<{ id: string }>(
+            database.url,
+            'SELECT COALESCE(max(id), 0) AS id FROM automl_training_job_transitions',
+          )
+        )[0].id,
+      );
     const firstId = await lastTransitionId();
     const started = Date.now();
     const consumerTicks = cpuTicks(consumers.pid!);
     const loaded = await withCpu(service.pid, () => writebackLoad(service.url, slice(1), SECONDS));
-    const consumersMs = Math.round((((cpuTicks(consumers.pid!) - consumerTicks) * 10) / (loaded.figures.requestsPerSecond * SECONDS)) * 1000) / 1000;
+    const consumersMs =
+      Math.round(
+        (((cpuTicks(consumers.pid!) - consumerTicks) * 10) / (loaded.figures.requestsPerSecond * SECONDS)) * 1000,
+      ) / 1000;
     // Let the last events arrive, then count.
     await new Promise((r) => setTimeout(r, 1_000));
     const report = (await ask({ type: 'report' })) as Extract<ConsumerMessage, { type: 'report' }>;

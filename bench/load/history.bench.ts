@@ -48,7 +48,12 @@ export interface HistoryBenchResult {
 export async function benchHistory(): Promise<HistoryBenchResult> {
   const dagsDir = mkdtempSync(join(tmpdir(), 'automl-bench-history-'));
   const airflow = await AirflowDouble.start({ version: 'v2', dagsDir });
-  const service = await startBenchApp({ ...airflow.env(), AIRFLOW_DAGS_DIR: dagsDir, RECONCILE_INTERVAL_MS: '0', DAG_RETENTION_MS: '0' });
+  const service = await startBenchApp({
+    ...airflow.env(),
+    AIRFLOW_DAGS_DIR: dagsDir,
+    RECONCILE_INTERVAL_MS: '0',
+    DAG_RETENTION_MS: '0',
+  });
   const databaseUrl = service.config.database.kind === 'postgres' ? service.config.database.url : '';
   const headers = { 'Authorization-PSK': BENCH_PSK };
   // Yesterday's DAG files: a thin file and the runtime it imports, in one text (~24 KB, compressible as real ones).
@@ -59,8 +64,14 @@ export async function benchHistory(): Promise<HistoryBenchResult> {
     const small = await measure(service.url, headers, databaseUrl, service.app.get(BackgroundReconciler));
     await insertJobs(databaseUrl, SMALL, LARGE - SMALL, dagText);
     const large = await measure(service.url, headers, databaseUrl, service.app.get(BackgroundReconciler));
-    const [{ mib }] = await query<{ mib: number }>(databaseUrl, `SELECT pg_total_relation_size('automl_training_jobs') / 1048576.0 AS mib`);
-    const selectAllMs = await sqlTime(databaseUrl, `SELECT * FROM automl_training_jobs WHERE deleted_at IS NULL ORDER BY created_at DESC, job_id DESC LIMIT ${PAGE}`);
+    const [{ mib }] = await query<{ mib: number }>(
+      databaseUrl,
+      `SELECT pg_total_relation_size('automl_training_jobs') / 1048576.0 AS mib`,
+    );
+    const selectAllMs = await sqlTime(
+      databaseUrl,
+      `SELECT * FROM automl_training_jobs WHERE deleted_at IS NULL ORDER BY created_at DESC, job_id DESC LIMIT ${PAGE}`,
+    );
     const selectListingColumnsMs = await sqlTime(
       databaseUrl,
       `SELECT job_id, name, domain, owner, source_table, label_column, feature_columns, problem_type, algorithm, preset, status,
@@ -120,20 +131,34 @@ async function insertJobs(databaseUrl: string, from: number, count: number, dagT
   await query(databaseUrl, 'ANALYZE automl_training_jobs');
 }
 
-async function measure(url: string, headers: Record<string, string>, databaseUrl: string, reconciler: BackgroundReconciler): Promise<HistoryFigures> {
+async function measure(
+  url: string,
+  headers: Record<string, string>,
+  databaseUrl: string,
+  reconciler: BackgroundReconciler,
+): Promise<HistoryFigures> {
   const listingMs = await listingTime(url, headers);
-  const ids = (await query<{ job_id: string }>(databaseUrl, `SELECT job_id FROM automl_training_jobs ORDER BY random() LIMIT ${BULK_IDS}`)).map((row) => row.job_id);
+  const ids = (
+    await query<{ job_id: string }>(
+      databaseUrl,
+      `SELECT job_id FROM automl_training_jobs ORDER BY random() LIMIT ${BULK_IDS}`,
+    )
+  ).map((row) => row.job_id);
   const bulk = async () => {
     const started = process.hrtime.bigint();
-    const response = await fetch(`${url}/api/automl/train/jobs/status?${ids.map((id) => `ids=${id}`).join('&')}`, { headers });
+    const response = await fetch(`${url}/api/automl/train/jobs/status?${ids.map((id) => `ids=${id}`).join('&')}`, {
+      headers,
+    });
     const body = (await response.json()) as { items: unknown[] };
-    if (response.status !== 200 || body.items.length !== ids.length) throw new Error(`bulk status answered ${response.status}`);
+    if (response.status !== 200 || body.items.length !== ids.length)
+      throw new Error(`bulk status answered ${response.status}`);
     return Number(process.hrtime.bigint() - started) / 1e6;
   };
   const tick = async () => {
     const started = process.hrtime.bigint();
     const report = await reconciler.tick();
-    if (!report || report.checked !== IN_FLIGHT) throw new Error(`the reconciler checked ${report?.checked} jobs, not ${IN_FLIGHT}`);
+    if (!report || report.checked !== IN_FLIGHT)
+      throw new Error(`the reconciler checked ${report?.checked} jobs, not ${IN_FLIGHT}`);
     return Number(process.hrtime.bigint() - started) / 1e6;
   };
   return { listingMs, bulkMs: await medianOf(20, bulk), reconcileTickMs: await medianOf(20, tick) };

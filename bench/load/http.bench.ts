@@ -5,7 +5,16 @@ import { join } from 'node:path';
 import { encodeCursor } from '../../src/automl-training/jobs/job-cursor';
 import { BENCH_PSK, createBenchDatabase } from '../shared/bench-app';
 import { RunningProcess, startBaseline, startFastApi, startService } from '../shared/service-process';
-import { CpuPerRequest, figures, HEADERS, LoadFigures, query, seedJobs, withCpu, writebackLoad } from '../shared/writeback-load';
+import {
+  CpuPerRequest,
+  figures,
+  HEADERS,
+  LoadFigures,
+  query,
+  seedJobs,
+  withCpu,
+  writebackLoad,
+} from '../shared/writeback-load';
 
 const POOL_SIZE = 10;
 /** Queued jobs per server for the writeback: its check, 2 s warm-up and 10 s run each take fresh ones. */
@@ -22,7 +31,12 @@ type WritebackServer = (typeof WRITEBACK_SERVERS)[number];
  * (for the FastAPI reference) the same top-level keys as ours, so it does the same
  * work. The bare baseline returns its raw row (RETURNING *): status only.
  */
-async function checkWriteback(server: WritebackServer, url: string, jobId: string, keys: string[] | null): Promise<string[]> {
+async function checkWriteback(
+  server: WritebackServer,
+  url: string,
+  jobId: string,
+  keys: string[] | null,
+): Promise<string[]> {
   const response = await fetch(`${url}/api/automl/train/jobs/${jobId}/status`, {
     method: 'PUT',
     headers: HEADERS,
@@ -30,11 +44,15 @@ async function checkWriteback(server: WritebackServer, url: string, jobId: strin
   });
   const text = await response.text();
   if (response.status !== 200 || !text.includes('"status":"running"')) {
-    throw new Error(`writeback check, ${server}: expected 200 with "status":"running", got ${response.status}: ${text.slice(0, 500)}`);
+    throw new Error(
+      `writeback check, ${server}: expected 200 with "status":"running", got ${response.status}: ${text.slice(0, 500)}`,
+    );
   }
   const got = Object.keys(JSON.parse(text) as object).sort();
   if (keys && got.join() !== keys.join()) {
-    throw new Error(`writeback check, ${server}: top-level keys differ from ours:\n  ours: ${keys.join(', ')}\n  ${server}: ${got.join(', ')}`);
+    throw new Error(
+      `writeback check, ${server}: top-level keys differ from ours:\n  ours: ${keys.join(', ')}\n  ${server}: ${got.join(', ')}`,
+    );
   }
   return got;
 }
@@ -66,7 +84,11 @@ export interface HttpBenchResult {
 
 export async function benchHttp(): Promise<HttpBenchResult> {
   const embeddedDir = mkdtempSync(join(tmpdir(), 'automl-bench-cold-'));
-  const embedded = await startService({ API_PSK: BENCH_PSK, DATABASE_URL: `pglite://${join(embeddedDir, 'db')}`, CWD: embeddedDir });
+  const embedded = await startService({
+    API_PSK: BENCH_PSK,
+    DATABASE_URL: `pglite://${join(embeddedDir, 'db')}`,
+    CWD: embeddedDir,
+  });
   const coldStartEmbeddedMs = embedded.startMs;
   await embedded.stop();
   rmSync(embeddedDir, { recursive: true, force: true });
@@ -87,7 +109,9 @@ export async function benchHttp(): Promise<HttpBenchResult> {
     baseline = await startBaseline(database.url, POOL_SIZE);
     fastapi = await startFastApi(database.url, POOL_SIZE, BENCH_PSK);
     await seedJobs(database.url, WRITEBACK_JOBS);
-    const ids = (await query<{ job_id: string }>(database.url, 'SELECT job_id FROM automl_training_jobs')).map((row) => row.job_id);
+    const ids = (await query<{ job_id: string }>(database.url, 'SELECT job_id FROM automl_training_jobs')).map(
+      (row) => row.job_id,
+    );
     const servers: Record<WritebackServer, RunningProcess> = { service, baseline, fastapi };
     // Interleaved, on one database: each server checked, warmed 2 s, then measured 10 s, each on its own queued jobs.
     const runs = {} as Record<WritebackServer, { figures: LoadFigures; cpu: CpuPerRequest }>;
@@ -102,7 +126,9 @@ export async function benchHttp(): Promise<HttpBenchResult> {
       runs[name] = await withCpu(server.pid, () => writebackLoad(server.url, runIds, 10));
       const total = runs[name].figures.requestsPerSecond * 10;
       if (total > runIds.length) {
-        console.warn(`writeback, ${name}: about ${total} requests on ${runIds.length} queued jobs (repeats after that): raise WRITEBACK_RUN_JOBS`);
+        console.warn(
+          `writeback, ${name}: about ${total} requests on ${runIds.length} queued jobs (repeats after that): raise WRITEBACK_RUN_JOBS`,
+        );
       }
     }
     const fastapiPeakRssMiB = fastapi.peakRssMiB();

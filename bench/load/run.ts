@@ -8,7 +8,8 @@ import { keepResults, resultsFile } from '../shared/results';
 import { LoadFigures } from '../shared/writeback-load';
 import { benchStartup, StartupBenchResult } from './startup.bench';
 
-const load = (f: LoadFigures) => `${f.requestsPerSecond} req/s, p50 ${f.p50Ms} ms, p99 ${f.p99Ms} ms${f.non2xx || f.errors ? `, ${f.non2xx} non-2xx, ${f.errors} errors` : ''}`;
+const load = (f: LoadFigures) =>
+  `${f.requestsPerSecond} req/s, p50 ${f.p50Ms} ms, p99 ${f.p99Ms} ms${f.non2xx || f.errors ? `, ${f.non2xx} non-2xx, ${f.errors} errors` : ''}`;
 
 interface Row {
   benchmark: string;
@@ -20,19 +21,42 @@ interface Row {
 /** A benchmark's goal rows and its other figures, as printed. */
 type Table = { rows: Row[]; details: { run: string; figures: string }[] };
 
-const atLeast = (benchmark: string, ratio: number, goal: number): Row => ({ benchmark, ratio, goal: `≥ ${goal}`, met: ratio >= goal ? 'yes' : 'NO' });
-const atMost = (benchmark: string, ratio: number, goal: number): Row => ({ benchmark, ratio, goal: `≤ ${goal}`, met: ratio <= goal ? 'yes' : 'NO' });
+const atLeast = (benchmark: string, ratio: number, goal: number): Row => ({
+  benchmark,
+  ratio,
+  goal: `≥ ${goal}`,
+  met: ratio >= goal ? 'yes' : 'NO',
+});
+const atMost = (benchmark: string, ratio: number, goal: number): Row => ({
+  benchmark,
+  ratio,
+  goal: `≤ ${goal}`,
+  met: ratio <= goal ? 'yes' : 'NO',
+});
 
 function httpRows(http: HttpBenchResult): Table {
   const { writeback } = http;
-  const cpu = (c: { serverMs: number; postgresMs: number }) => `server ${c.serverMs} ms + PostgreSQL ${c.postgresMs} ms`;
+  const cpu = (c: { serverMs: number; postgresMs: number }) =>
+    `server ${c.serverMs} ms + PostgreSQL ${c.postgresMs} ms`;
   return {
     rows: [
-      atLeast('writeback throughput: service ÷ FastAPI original (pydantic 2, uvloop + httptools, access log on; 50 connections)', writeback.fastapiRatio, 1.2),
-      atLeast('writeback throughput: service ÷ raw node:http + pg UPDATE … RETURNING (50 connections)', writeback.ratio, 0.6),
+      atLeast(
+        'writeback throughput: service ÷ FastAPI original (pydantic 2, uvloop + httptools, access log on; 50 connections)',
+        writeback.fastapiRatio,
+        1.2,
+      ),
+      atLeast(
+        'writeback throughput: service ÷ raw node:http + pg UPDATE … RETURNING (50 connections)',
+        writeback.ratio,
+        0.6,
+      ),
       atMost('server CPU per writeback: service ÷ raw node:http + pg baseline', writeback.cpuRatio.baseline, 2.5),
       atMost('service peak RSS (VmHWM) after the bench, on PostgreSQL, in MiB (not a ratio)', http.peakRssMiB, 120),
-      atMost('listing: a page 99 900 jobs deep ÷ the first page (100 000 jobs, time per request)', http.listing.ratio, 1.5),
+      atMost(
+        'listing: a page 99 900 jobs deep ÷ the first page (100 000 jobs, time per request)',
+        http.listing.ratio,
+        1.5,
+      ),
     ],
     details: [
       { run: 'writeback, service', figures: load(writeback.service) },
@@ -50,15 +74,27 @@ function httpRows(http: HttpBenchResult): Table {
       { run: 'listing, first page', figures: load(http.listing.first) },
       { run: 'listing, deep page', figures: load(http.listing.deep) },
       { run: 'service peak RSS (VmHWM)', figures: `${http.peakRssMiB} MiB` },
-      { run: 'cold start to first answer (/health/live), embedded PGlite (fresh data dir)', figures: `${http.coldStartEmbeddedMs} ms` },
-      { run: 'cold start to first answer (/health/live), PostgreSQL (fresh database, migrations)', figures: `${http.coldStartPostgresMs} ms` },
+      {
+        run: 'cold start to first answer (/health/live), embedded PGlite (fresh data dir)',
+        figures: `${http.coldStartEmbeddedMs} ms`,
+      },
+      {
+        run: 'cold start to first answer (/health/live), PostgreSQL (fresh database, migrations)',
+        figures: `${http.coldStartPostgresMs} ms`,
+      },
     ],
   };
 }
 
 function bulkRows(bulk: BulkStatusResult): Table {
   return {
-    rows: [atMost(`bulk status: 1000 ids ÷ 1 id (Airflow double at 50 ms): ${bulk.manyIdsMs} ms ÷ ${bulk.oneIdMs} ms`, bulk.ratio, 2)],
+    rows: [
+      atMost(
+        `bulk status: 1000 ids ÷ 1 id (Airflow double at 50 ms): ${bulk.manyIdsMs} ms ÷ ${bulk.oneIdMs} ms`,
+        bulk.ratio,
+        2,
+      ),
+    ],
     details: [{ run: 'bulk status', figures: `${bulk.airflowRequestsPerCall} Airflow request(s) per call` }],
   };
 }
@@ -67,8 +103,16 @@ function historyRows(history: HistoryBenchResult): Table {
   const { small, large } = history;
   return {
     rows: [
-      atMost(`history: listing page of 500, 100 000 jobs ÷ 1 000: ${large.listingMs} ms ÷ ${small.listingMs} ms`, history.listingRatio, 1.5),
-      atMost(`history: bulk status of 1000 ids, 100 000 jobs ÷ 1 000: ${large.bulkMs} ms ÷ ${small.bulkMs} ms`, history.bulkRatio, 1.5),
+      atMost(
+        `history: listing page of 500, 100 000 jobs ÷ 1 000: ${large.listingMs} ms ÷ ${small.listingMs} ms`,
+        history.listingRatio,
+        1.5,
+      ),
+      atMost(
+        `history: bulk status of 1000 ids, 100 000 jobs ÷ 1 000: ${large.bulkMs} ms ÷ ${small.bulkMs} ms`,
+        history.bulkRatio,
+        1.5,
+      ),
       atMost(
         `history: listing page of 500, 100 000 jobs with DAG text ÷ without: ${large.listingMs} ms ÷ ${history.largeWithoutDagTextListingMs} ms`,
         history.dagTextRatio,
@@ -81,17 +125,26 @@ function historyRows(history: HistoryBenchResult): Table {
         figures: `${large.reconcileTickMs} ms ÷ ${small.reconcileTickMs} ms = ${history.reconcileTickRatio}`,
       },
       {
-        run: 'history: the page in SQL, 100 000 jobs, SELECT * (before) | the listing\'s columns',
+        run: "history: the page in SQL, 100 000 jobs, SELECT * (before) | the listing's columns",
         figures: `${history.selectAllMs} ms | ${history.selectListingColumnsMs} ms`,
       },
-      { run: 'history: jobs table with 100 000 jobs', figures: `${history.tableMiB} MiB (${history.dagTextBytesPerJob} bytes of DAG text a job)` },
+      {
+        run: 'history: jobs table with 100 000 jobs',
+        figures: `${history.tableMiB} MiB (${history.dagTextBytesPerJob} bytes of DAG text a job)`,
+      },
     ],
   };
 }
 
 function streamRows(streams: EventStreamBenchResult): Table {
   return {
-    rows: [atLeast(`writeback throughput with ${streams.streams} event streams open ÷ with none (50 connections)`, streams.ratio, 0.8)],
+    rows: [
+      atLeast(
+        `writeback throughput with ${streams.streams} event streams open ÷ with none (50 connections)`,
+        streams.ratio,
+        0.8,
+      ),
+    ],
     details: [
       { run: 'writeback, no streams (before | after)', figures: streams.withoutStreams.map(load).join(' | ') },
       { run: `writeback, ${streams.streams} streams open`, figures: load(streams.withStreams) },
@@ -113,7 +166,13 @@ function streamRows(streams: EventStreamBenchResult): Table {
 
 function authRows(auth: AuthFloodBenchResult): Table {
   return {
-    rows: [atLeast('valid writebacks (2xx/s) during the worst flood of bad credentials ÷ alone (50 + 50 connections)', auth.worstRatio, 0.5)],
+    rows: [
+      atLeast(
+        'valid writebacks (2xx/s) during the worst flood of bad credentials ÷ alone (50 + 50 connections)',
+        auth.worstRatio,
+        0.5,
+      ),
+    ],
     details: [
       { run: 'valid writebacks alone (before | after)', figures: auth.alone.map(load).join(' | ') },
       ...auth.during.flatMap((run) => [
@@ -122,8 +181,12 @@ function authRows(auth: AuthFloodBenchResult): Table {
           run: `  the flood: ${run.flood}`,
           figures:
             `${run.floodFigures.requestsPerSecond} req/s (p50 ${run.floodFigures.p50Ms} ms, p99 ${run.floodFigures.p99Ms} ms), ` +
-            `${Object.entries(run.floodFigures.statuses).map(([code, count]) => `${count} × ${code}`).join(', ')}; ` +
-            (run.floodFigures.failuresWritten === null ? 'no shared count' : `${run.floodFigures.failuresWritten} failures written to the shared count`),
+            `${Object.entries(run.floodFigures.statuses)
+              .map(([code, count]) => `${count} × ${code}`)
+              .join(', ')}; ` +
+            (run.floodFigures.failuresWritten === null
+              ? 'no shared count'
+              : `${run.floodFigures.failuresWritten} failures written to the shared count`),
         },
       ]),
     ],
@@ -133,8 +196,16 @@ function authRows(auth: AuthFloodBenchResult): Table {
 function startupRows(startup: StartupBenchResult): Table {
   return {
     rows: [
-      atMost('`npm start` to first answer (/health/live), built checkout, existing PGlite data (s, median)', startup.npmStartSeconds, 3),
-      atMost('cold start to first answer (/health/live), fresh PGlite data dir (s, median)', startup.coldStartEmbeddedSeconds, 3),
+      atMost(
+        '`npm start` to first answer (/health/live), built checkout, existing PGlite data (s, median)',
+        startup.npmStartSeconds,
+        3,
+      ),
+      atMost(
+        'cold start to first answer (/health/live), fresh PGlite data dir (s, median)',
+        startup.coldStartEmbeddedSeconds,
+        3,
+      ),
     ],
     details: [
       { run: '`npm start` to first answer, each run', figures: `${startup.npmStartMs.join(', ')} ms` },
@@ -150,7 +221,9 @@ function startupRows(startup: StartupBenchResult): Table {
  */
 async function main(): Promise<void> {
   const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
-  const only = new Set((process.env.BENCH_ONLY ?? 'http,bulk,history,streams,auth,startup').split(',').map((name) => name.trim()));
+  const only = new Set(
+    (process.env.BENCH_ONLY ?? 'http,bulk,history,streams,auth,startup').split(',').map((name) => name.trim()),
+  );
   const entries: Record<string, { goals: Row[]; figures: object }> = {};
   const tables: Table[] = [];
   const run = async <T extends object>(name: string, bench: () => Promise<T>, table: (figures: T) => Table) => {

@@ -21,7 +21,13 @@ export interface StartupBenchResult {
 async function answered(url: string, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (await fetch(url).then((response) => response.ok, () => false)) return;
+    if (
+      await fetch(url).then(
+        (response) => response.ok,
+        () => false,
+      )
+    )
+      return;
     await new Promise((r) => setTimeout(r, 25));
   }
   throw new Error(`no answer from ${url}`);
@@ -36,7 +42,14 @@ async function npmStart(dataDir: string, dagsDir: string): Promise<number> {
     // Own process group, so npm, its shell and the service stop together.
     detached: true,
     stdio: 'ignore',
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? tmpdir(), PORT: String(port), API_PSK: BENCH_PSK, DATABASE_URL: `pglite://${dataDir}`, AIRFLOW_DAGS_DIR: dagsDir },
+    env: {
+      PATH: process.env.PATH ?? '',
+      HOME: process.env.HOME ?? tmpdir(),
+      PORT: String(port),
+      API_PSK: BENCH_PSK,
+      DATABASE_URL: `pglite://${dataDir}`,
+      AIRFLOW_DAGS_DIR: dagsDir,
+    },
   });
   const exited = new Promise<void>((done) => child.once('exit', () => done()));
   try {
@@ -69,7 +82,11 @@ export async function benchStartup(): Promise<StartupBenchResult> {
     const coldStartEmbeddedMs: number[] = [];
     for (let run = 0; run < RUNS; run++) {
       const cwd = join(work, `cold-${run}`);
-      const service = await startService({ API_PSK: BENCH_PSK, DATABASE_URL: `pglite://${join(cwd, 'db')}`, CWD: work });
+      const service = await startService({
+        API_PSK: BENCH_PSK,
+        DATABASE_URL: `pglite://${join(cwd, 'db')}`,
+        CWD: work,
+      });
       coldStartEmbeddedMs.push(service.startMs);
       await service.stop();
     }
@@ -88,8 +105,16 @@ if (require.main === module) {
   benchStartup().then(
     (result) => {
       console.table([
-        { figure: '`npm start` to first answer (/health/live), built checkout, existing PGlite data (s, median)', value: result.npmStartSeconds, runs: result.npmStartMs.join(', ') },
-        { figure: 'cold start to first answer (/health/live), fresh PGlite data dir (s, median)', value: result.coldStartEmbeddedSeconds, runs: result.coldStartEmbeddedMs.join(', ') },
+        {
+          figure: '`npm start` to first answer (/health/live), built checkout, existing PGlite data (s, median)',
+          value: result.npmStartSeconds,
+          runs: result.npmStartMs.join(', '),
+        },
+        {
+          figure: 'cold start to first answer (/health/live), fresh PGlite data dir (s, median)',
+          value: result.coldStartEmbeddedSeconds,
+          runs: result.coldStartEmbeddedMs.join(', '),
+        },
       ]);
       process.exit(0);
     },

@@ -11,33 +11,35 @@ let latencies = [];
 
 function open(url, headers, count) {
   return Promise.all(
-    Array.from({ length: count }, () =>
-      new Promise((resolve, reject) => {
-        const req = request(url, { headers, agent: false }, (res) => {
-          if (res.statusCode !== 200) return reject(new Error(`stream refused: ${res.statusCode}`));
-          res.setEncoding('utf8');
-          let partial = '';
-          res.on('data', (chunk) => {
-            const text = partial + chunk;
-            const end = text.lastIndexOf('\n\n');
-            partial = end === -1 ? text : text.slice(end + 2);
-            if (end === -1) return;
-            const frames = text.slice(0, end);
-            for (let at = frames.indexOf('id: '); at !== -1; at = frames.indexOf('\nid: ', at + 1)) {
-              events++;
-              // One event in 64: parse its updated_at for a latency sample.
-              if ((events & 63) === 0) {
-                const stamp = /"updated_at":"([^"]+)"/.exec(frames.slice(at, at + 400));
-                if (stamp) latencies.push(Date.now() - Date.parse(stamp[1]));
+    Array.from(
+      { length: count },
+      () =>
+        new Promise((resolve, reject) => {
+          const req = request(url, { headers, agent: false }, (res) => {
+            if (res.statusCode !== 200) return reject(new Error(`stream refused: ${res.statusCode}`));
+            res.setEncoding('utf8');
+            let partial = '';
+            res.on('data', (chunk) => {
+              const text = partial + chunk;
+              const end = text.lastIndexOf('\n\n');
+              partial = end === -1 ? text : text.slice(end + 2);
+              if (end === -1) return;
+              const frames = text.slice(0, end);
+              for (let at = frames.indexOf('id: '); at !== -1; at = frames.indexOf('\nid: ', at + 1)) {
+                events++;
+                // One event in 64: parse its updated_at for a latency sample.
+                if ((events & 63) === 0) {
+                  const stamp = /"updated_at":"([^"]+)"/.exec(frames.slice(at, at + 400));
+                  if (stamp) latencies.push(Date.now() - Date.parse(stamp[1]));
+                }
               }
-            }
+            });
+            resolve();
           });
-          resolve();
-        });
-        streams.push(req);
-        req.on('error', reject);
-        req.end();
-      }),
+          streams.push(req);
+          req.on('error', reject);
+          req.end();
+        }),
     ),
   );
 }

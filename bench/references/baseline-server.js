@@ -22,7 +22,9 @@ const server = createServer((req, res) => {
         'UPDATE automl_training_jobs SET status = $2, version = version + 1, updated_at = clock_timestamp() WHERE job_id = $1 RETURNING *',
         [match[1], status],
       );
-      res.writeHead(rows.length ? 200 : 404, { 'content-type': 'application/json' }).end(JSON.stringify(rows[0] ?? null));
+      res
+        .writeHead(rows.length ? 200 : 404, { 'content-type': 'application/json' })
+        .end(JSON.stringify(rows[0] ?? null));
     } catch (error) {
       res.writeHead(500).end(String(error));
     }

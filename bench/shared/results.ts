@@ -45,7 +45,10 @@ function git(args: string[]): string | null {
 
 export function runHeader(): RunHeader {
   const commit = git(['rev-parse', 'HEAD']);
-  const changes = commit === null ? null : git(['status', '--porcelain', '--untracked-files=no', '--', '.', ':(exclude,glob)bench/**/results*.json']);
+  const changes =
+    commit === null
+      ? null
+      : git(['status', '--porcelain', '--untracked-files=no', '--', '.', ':(exclude,glob)bench/**/results*.json']);
   return {
     date: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
     commit,
@@ -76,10 +79,14 @@ export interface ResultsDocument<T> extends RunHeader {
  * earlier runs under other keys; returns the document written.
  */
 export function keepResults<T extends object>(file: string, entries: Record<string, T>): ResultsDocument<T> {
-  const earlier = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as Partial<ResultsDocument<T>>).entries ?? {} : {};
+  const earlier = existsSync(file)
+    ? ((JSON.parse(readFileSync(file, 'utf8')) as Partial<ResultsDocument<T>>).entries ?? {})
+    : {};
   const header = runHeader();
   const { date, commit, dirty } = header;
-  const stamped = Object.fromEntries(Object.entries(entries).map(([key, figures]) => [key, { date, commit, dirty, ...figures }]));
+  const stamped = Object.fromEntries(
+    Object.entries(entries).map(([key, figures]) => [key, { date, commit, dirty, ...figures }]),
+  );
   const document: ResultsDocument<T> = { ...header, entries: { ...earlier, ...stamped } };
   writeFileSync(file, `${JSON.stringify(document, null, 1)}\n`);
   return document;

@@ -27,7 +27,11 @@ function peakRss(pid: number): number {
 }
 
 /** Polls `check` (a rejection counts as false) until it holds; throws after `timeoutMs`. */
-export async function waitUntil(check: () => Promise<boolean>, timeoutMs: number, what = 'service did not start'): Promise<void> {
+export async function waitUntil(
+  check: () => Promise<boolean>,
+  timeoutMs: number,
+  what = 'service did not start',
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (await check().catch(() => false)) return;
@@ -43,7 +47,10 @@ function handle(child: ChildProcess, url: string, started: number): RunningProce
     pid: child.pid!,
     startMs: Date.now() - started,
     peakRssMiB: () => {
-      if (exited()) throw new Error(`${url}: the server process ${child.pid} has ended (exit code ${child.exitCode}, signal ${child.signalCode})`);
+      if (exited())
+        throw new Error(
+          `${url}: the server process ${child.pid} has ended (exit code ${child.exitCode}, signal ${child.signalCode})`,
+        );
       return peakRss(child.pid!);
     },
     stop: () =>
@@ -59,7 +66,11 @@ function handle(child: ChildProcess, url: string, started: number): RunningProce
  * The built service (the file `npm start` runs) in a child process; `nodeArgs`
  * go to node before it (e.g. `--cpu-prof`).
  */
-export async function startService(env: Record<string, string>, nodeArgs: string[] = [], main = SERVICE_MAIN): Promise<RunningProcess> {
+export async function startService(
+  env: Record<string, string>,
+  nodeArgs: string[] = [],
+  main = SERVICE_MAIN,
+): Promise<RunningProcess> {
   const port = await freePort();
   const started = Date.now();
   const child = spawn(process.execPath, [...nodeArgs, main], {
@@ -80,7 +91,9 @@ export async function startBaseline(databaseUrl: string, poolSize: number): Prom
     env: { PATH: process.env.PATH ?? '', DATABASE_URL: databaseUrl, POOL_SIZE: String(poolSize) },
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
   });
-  const port = await new Promise<number>((resolve) => child.once('message', (message: { port: number }) => resolve(message.port)));
+  const port = await new Promise<number>((resolve) =>
+    child.once('message', (message: { port: number }) => resolve(message.port)),
+  );
   return handle(child, `http://127.0.0.1:${port}`, started);
 }
 
@@ -91,11 +104,15 @@ export async function startBaseline(databaseUrl: string, poolSize: number): Prom
  * With one worker uvicorn serves in the process it starts in, so `pid` is the server.
  */
 export async function startFastApi(databaseUrl: string, poolSize: number, psk: string): Promise<RunningProcess> {
-  const { stdout } = await promisify(execFile)(join(ROOT, 'scripts', 'pyenv.sh'), ['fastapi-bench', 'bench/references/fastapi/requirements.lock'], {
-    cwd: ROOT,
-    maxBuffer: 1 << 20,
-    timeout: 600_000,
-  });
+  const { stdout } = await promisify(execFile)(
+    join(ROOT, 'scripts', 'pyenv.sh'),
+    ['fastapi-bench', 'bench/references/fastapi/requirements.lock'],
+    {
+      cwd: ROOT,
+      maxBuffer: 1 << 20,
+      timeout: 600_000,
+    },
+  );
   const venv = stdout.trim().split('\n').pop()!;
   const port = await freePort();
   const logDir = mkdtempSync(join(tmpdir(), 'automl-bench-fastapi-'));
@@ -123,7 +140,9 @@ export async function startFastApi(databaseUrl: string, poolSize: number, psk: s
   );
   closeSync(log);
   const exited = new Promise<never>((_, reject) =>
-    child.once('exit', (code) => reject(new Error(`uvicorn exited (${code}) before answering; see ${logFile}:\n${readFileSync(logFile, 'utf8')}`))),
+    child.once('exit', (code) =>
+      reject(new Error(`uvicorn exited (${code}) before answering; see ${logFile}:\n${readFileSync(logFile, 'utf8')}`)),
+    ),
   );
   exited.catch(() => undefined);
   const url = `http://127.0.0.1:${port}`;

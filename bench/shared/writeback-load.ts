@@ -112,7 +112,10 @@ export interface CpuPerRequest {
 }
 
 /** Runs `load` while counting the CPU the server process and PostgreSQL spend (Linux /proc, 100 ticks/s). */
-export async function withCpu(pid: number, load: () => Promise<autocannon.Result>): Promise<{ figures: LoadFigures; cpu: CpuPerRequest }> {
+export async function withCpu(
+  pid: number,
+  load: () => Promise<autocannon.Result>,
+): Promise<{ figures: LoadFigures; cpu: CpuPerRequest }> {
   const server = cpuTicks(pid);
   const postgres = postgresTicks();
   const result = await load();

@@ -13,7 +13,12 @@ describe('TRUST_PROXY', () => {
 
   it("should take a hop count, or addresses, CIDRs and proxy-addr's range names", () => {
     expect(load({ TRUST_PROXY: '2' }).trustProxy).toBe(2);
-    expect(load({ TRUST_PROXY: '10.0.0.0/8, 192.168.1.7,fd00::/8 ,::1' }).trustProxy).toEqual(['10.0.0.0/8', '192.168.1.7', 'fd00::/8', '::1']);
+    expect(load({ TRUST_PROXY: '10.0.0.0/8, 192.168.1.7,fd00::/8 ,::1' }).trustProxy).toEqual([
+      '10.0.0.0/8',
+      '192.168.1.7',
+      'fd00::/8',
+      '::1',
+    ]);
     expect(load({ TRUST_PROXY: 'loopback,uniquelocal' }).trustProxy).toEqual(['loopback', 'uniquelocal']);
     // Express compiles what it is given when the service starts: every accepted value must compile.
     for (const value of ['1', '10.0.0.0/8,::1', 'linklocal,fe80::1%eth0,::ffff:10.0.0.1/120']) {
@@ -21,15 +26,23 @@ describe('TRUST_PROXY', () => {
     }
   });
 
-  it.each(['true', 'ingress', '10.0.0.0/33', '::1/129', '0.0.0.0/0', '10.0.0.1,', '300.1.1.1', '10.0.0.0/8/1', '100', '-1'])(
-    'should refuse %p with one line naming the variable',
-    (value) => {
-      expect(() => load({ TRUST_PROXY: value })).toThrow(ConfigurationError);
-      expect(() => load({ TRUST_PROXY: value })).toThrow(
-        `Invalid configuration: TRUST_PROXY: expected a hop count (0-99) or comma-separated IP addresses and CIDRs (or loopback, linklocal, uniquelocal) (got ${JSON.stringify(value)})`,
-      );
-    },
-  );
+  it.each([
+    'true',
+    'ingress',
+    '10.0.0.0/33',
+    '::1/129',
+    '0.0.0.0/0',
+    '10.0.0.1,',
+    '300.1.1.1',
+    '10.0.0.0/8/1',
+    '100',
+    '-1',
+  ])('should refuse %p with one line naming the variable', (value) => {
+    expect(() => load({ TRUST_PROXY: value })).toThrow(ConfigurationError);
+    expect(() => load({ TRUST_PROXY: value })).toThrow(
+      `Invalid configuration: TRUST_PROXY: expected a hop count (0-99) or comma-separated IP addresses and CIDRs (or loopback, linklocal, uniquelocal) (got ${JSON.stringify(value)})`,
+    );
+  });
 });
 
 describe('MLFLOW_UI_URL', () => {
@@ -40,15 +53,22 @@ describe('MLFLOW_UI_URL', () => {
 
   it('should take an http(s) URL, trailing slashes trimmed', () => {
     expect(load({ MLFLOW_UI_URL: 'http://127.0.0.1:5000/' }).mlflow.uiUrl).toBe('http://127.0.0.1:5000');
-    expect(load({ MLFLOW_UI_URL: 'https://mlflow.internal/prefix//' }).mlflow.uiUrl).toBe('https://mlflow.internal/prefix');
+    expect(load({ MLFLOW_UI_URL: 'https://mlflow.internal/prefix//' }).mlflow.uiUrl).toBe(
+      'https://mlflow.internal/prefix',
+    );
   });
 
-  it.each(['mlflow.internal:5000', 'ftp://mlflow.internal', 'http://', 'http:///x', 'http://mlflow/#/', 'http://mlflow/?o=1', 'http://ml flow'])(
-    'should refuse %p with one line naming the variable',
-    (value) => {
-      expect(() => load({ MLFLOW_UI_URL: value })).toThrow(
-        `Invalid configuration: MLFLOW_UI_URL: expected an http(s) URL without ?query or #fragment (got ${JSON.stringify(value)})`,
-      );
-    },
-  );
+  it.each([
+    'mlflow.internal:5000',
+    'ftp://mlflow.internal',
+    'http://',
+    'http:///x',
+    'http://mlflow/#/',
+    'http://mlflow/?o=1',
+    'http://ml flow',
+  ])('should refuse %p with one line naming the variable', (value) => {
+    expect(() => load({ MLFLOW_UI_URL: value })).toThrow(
+      `Invalid configuration: MLFLOW_UI_URL: expected an http(s) URL without ?query or #fragment (got ${JSON.stringify(value)})`,
+    );
+  });
 });

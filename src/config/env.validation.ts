@@ -24,12 +24,22 @@ const emptyToUndefined = ({ value }: { value: unknown }) =>
 /** An optional integer variable within [min, max]; `what` names the expected value in the error line. */
 function IntVariable(min: number, max: number, what: string): PropertyDecorator {
   const message = `${what} between ${min} and ${max}`;
-  return applyDecorators(IsOptional(), Transform(toInt), IsInt({ message }), Min(min, { message }), Max(max, { message }));
+  return applyDecorators(
+    IsOptional(),
+    Transform(toInt),
+    IsInt({ message }),
+    Min(min, { message }),
+    Max(max, { message }),
+  );
 }
 
 /** An optional http(s) URL variable; blank counts as unset. */
 function UrlVariable(): PropertyDecorator {
-  return applyDecorators(IsOptional(), Transform(emptyToUndefined), Matches(/^https?:\/\/[^\s]+$/, { message: 'an http(s) URL' }));
+  return applyDecorators(
+    IsOptional(),
+    Transform(emptyToUndefined),
+    Matches(/^https?:\/\/[^\s]+$/, { message: 'an http(s) URL' }),
+  );
 }
 
 /** Names Express's `trust proxy` (proxy-addr) takes for well-known ranges. */
@@ -203,7 +213,9 @@ export class EnvironmentVariables {
   ADMIN_ROLES?: string;
 
   @IsOptional()
-  @IsIn(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { message: 'fatal, error, warn, info, debug, trace or silent' })
+  @IsIn(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
+    message: 'fatal, error, warn, info, debug, trace or silent',
+  })
   LOG_LEVEL?: string;
 
   @IntVariable(1, 100_000, 'an integer number of failed authentications per minute and client address')

@@ -26,7 +26,9 @@ export async function resolveDatabase(config: DatabaseConfig): Promise<ResolvedD
   // Loaded only when configured: PGlite and its socket server are of no use on PostgreSQL.
   const embedded =
     config.kind === 'pglite'
-      ? await (await import('./embedded-postgres')).EmbeddedPostgres.start({ dataDir: config.dataDir, migrationsRun: config.migrationsRun })
+      ? await (
+          await import('./embedded-postgres')
+        ).EmbeddedPostgres.start({ dataDir: config.dataDir, migrationsRun: config.migrationsRun })
       : null;
   const url = embedded ? embedded.url : config.kind === 'postgres' ? config.url : '';
   const options: DataSourceOptions = {

@@ -23,12 +23,14 @@ function serveInWorker(options: EmbeddedOptions): Promise<EmbeddedServer> {
       void worker.terminate();
       reject(error);
     };
-    const exitedEarly = (code: number) => failed(new Error(`embedded PostgreSQL worker exited (${code}) before it started`));
+    const exitedEarly = (code: number) =>
+      failed(new Error(`embedded PostgreSQL worker exited (${code}) before it started`));
     worker.once('error', failed);
     worker.once('exit', exitedEarly);
     worker.once('message', (message: { port?: number; error?: string }) => {
       worker.off('exit', exitedEarly);
-      if (message.error !== undefined || message.port === undefined) return failed(new Error(`embedded PostgreSQL failed to start: ${message.error}`));
+      if (message.error !== undefined || message.port === undefined)
+        return failed(new Error(`embedded PostgreSQL failed to start: ${message.error}`));
       resolve({
         port: message.port,
         // Done when the worker has ended: after it closed the server and PGlite, or at once if it already had.
@@ -36,7 +38,9 @@ function serveInWorker(options: EmbeddedOptions): Promise<EmbeddedServer> {
           new Promise<void>((done, fail) => {
             if (ended) return done();
             let failure: string | undefined;
-            worker.once('exit', () => (failure === undefined ? done() : fail(new Error(`embedded PostgreSQL failed to stop: ${failure}`))));
+            worker.once('exit', () =>
+              failure === undefined ? done() : fail(new Error(`embedded PostgreSQL failed to stop: ${failure}`)),
+            );
             worker.once('message', (reply: { error?: string }) => {
               failure = reply.error;
               void worker.terminate();
@@ -82,7 +86,10 @@ export class EmbeddedPostgres {
   }
 
   static async start(options: EmbeddedOptions): Promise<EmbeddedPostgres> {
-    const prestarted = early && early.options.dataDir === options.dataDir && early.options.migrationsRun === options.migrationsRun ? early.server : null;
+    const prestarted =
+      early && early.options.dataDir === options.dataDir && early.options.migrationsRun === options.migrationsRun
+        ? early.server
+        : null;
     if (prestarted) early = null;
     const server = await (prestarted ?? serve(options));
     return new EmbeddedPostgres(server, server.port);

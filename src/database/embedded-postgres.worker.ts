@@ -10,9 +10,11 @@ serveEmbedded(dataDir, migrated).then(
       if (message !== 'stop') return;
       server.stop().then(
         () => parentPort!.postMessage({ stopped: true }),
-        (error: unknown) => parentPort!.postMessage({ stopped: true, error: error instanceof Error ? error.message : String(error) }),
+        (error: unknown) =>
+          parentPort!.postMessage({ stopped: true, error: error instanceof Error ? error.message : String(error) }),
       );
     });
   },
-  (error: unknown) => parentPort!.postMessage({ error: error instanceof Error ? (error.stack ?? error.message) : String(error) }),
+  (error: unknown) =>
+    parentPort!.postMessage({ error: error instanceof Error ? (error.stack ?? error.message) : String(error) }),
 );

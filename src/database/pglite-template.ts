@@ -19,7 +19,9 @@ import { MIGRATIONS } from './migrations';
 function cacheRoot(): { root: string; version: string } {
   const entry = require.resolve('@electric-sql/pglite');
   const nodeModules = entry.slice(0, entry.lastIndexOf('/node_modules/') + '/node_modules'.length);
-  const { version } = JSON.parse(readFileSync(join(nodeModules, '@electric-sql', 'pglite', 'package.json'), 'utf8')) as { version: string };
+  const { version } = JSON.parse(
+    readFileSync(join(nodeModules, '@electric-sql', 'pglite', 'package.json'), 'utf8'),
+  ) as { version: string };
   return { root: join(nodeModules, '.cache', 'automl-pglite-template'), version };
 }
 
@@ -28,7 +30,8 @@ export function migratedTemplatePath(): string | null {
   try {
     const { root, version } = cacheRoot();
     const hash = createHash('sha256');
-    for (const migration of MIGRATIONS) hash.update(migration.name).update('\0').update(migration.toString()).update('\0');
+    for (const migration of MIGRATIONS)
+      hash.update(migration.name).update('\0').update(migration.toString()).update('\0');
     return join(root, `${version}-migrated-${hash.digest('hex').slice(0, 16)}`);
   } catch {
     return null;
@@ -81,7 +84,8 @@ export async function pgliteTemplate(): Promise<string | null> {
 export async function seed(dataDir: string, migrated: boolean): Promise<boolean> {
   if (existsSync(dataDir) && readdirSync(dataDir).length > 0) return false;
   const migratedTemplate = migrated ? migratedTemplatePath() : null;
-  const template = migratedTemplate && existsSync(join(migratedTemplate, 'PG_VERSION')) ? migratedTemplate : await pgliteTemplate();
+  const template =
+    migratedTemplate && existsSync(join(migratedTemplate, 'PG_VERSION')) ? migratedTemplate : await pgliteTemplate();
   if (!template) return false;
   try {
     cpSync(template, dataDir, { recursive: true });

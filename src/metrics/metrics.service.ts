@@ -92,7 +92,9 @@ export class MetricsService {
       async collect() {
         this.reset();
         const rows: { status: string; count: number }[] = await dataSource
-          .query('SELECT status, count(*)::int AS count FROM automl_training_jobs WHERE deleted_at IS NULL GROUP BY status')
+          .query(
+            'SELECT status, count(*)::int AS count FROM automl_training_jobs WHERE deleted_at IS NULL GROUP BY status',
+          )
           .catch(() => []);
         for (const row of rows) this.set({ status: row.status }, row.count);
       },

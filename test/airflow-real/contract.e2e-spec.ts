@@ -73,7 +73,10 @@ describeRealAirflow('Airflow double vs real Airflow 3: the same client calls', (
   let doubleDir: string;
   const targets: Target[] = [];
   /** Per target: the outcome of each step as the client saw it, and the exchanges each step made. */
-  const outcomes: Record<string, { step: string; outcome: unknown; exchanges: Exchange[] }[]> = { double: [], real: [] };
+  const outcomes: Record<string, { step: string; outcome: unknown; exchanges: Exchange[] }[]> = {
+    double: [],
+    real: [],
+  };
 
   async function step(name: string, run: (target: Target) => Promise<unknown>): Promise<void> {
     for (const target of targets) {
@@ -91,7 +94,12 @@ describeRealAirflow('Airflow double vs real Airflow 3: the same client calls', (
   beforeAll(async () => {
     rest = realAirflowRest(info!);
     doubleDir = mkdtempSync(join(tmpdir(), 'airflow-contract-double-'));
-    double = await AirflowDouble.start({ version: 'v2', dagsDir: doubleDir, username: info!.username, password: info!.password });
+    double = await AirflowDouble.start({
+      version: 'v2',
+      dagsDir: doubleDir,
+      username: info!.username,
+      password: info!.password,
+    });
     const doubleProxy = await RecordingProxy.start(double.url);
     const realProxy = await RecordingProxy.start(info!.url);
     targets.push(
@@ -170,7 +178,9 @@ describeRealAirflow('Airflow double vs real Airflow 3: the same client calls', (
       raw(t, 'POST', '/auth/token', { username: info!.username, password: 'wrong-password' }),
     );
     await step('GET /api/v2/dags/{id} without a token', (t) => raw(t, 'GET', `/api/v2/dags/${MANUAL}`));
-    await step('GET /api/v2/dags/{id} with an invalid token', (t) => raw(t, 'GET', `/api/v2/dags/${MANUAL}`, undefined, 'not-a-jwt'));
+    await step('GET /api/v2/dags/{id} with an invalid token', (t) =>
+      raw(t, 'GET', `/api/v2/dags/${MANUAL}`, undefined, 'not-a-jwt'),
+    );
     await step('healthy()', (t) => t.client.healthy(signal()));
     await step('getDag(unknown)', (t) => t.client.getDag(MISSING, signal()));
     await step('getDag(parsed)', (t) => t.client.getDag(MANUAL, signal()));
@@ -184,17 +194,31 @@ describeRealAirflow('Airflow double vs real Airflow 3: the same client calls', (
       const run = await t.client.triggerRun(MANUAL, RUN, { job_id: 'contract' }, 'contract test', signal());
       return { dagId: run.dagId, runId: run.runId };
     });
-    await step('POST dagRuns without logical_date', async (t) => raw(t, 'POST', `/api/v2/dags/${MANUAL}/dagRuns`, { dag_run_id: 'x' }, await token(t)));
-    await step('POST dagRuns with an unknown key', async (t) =>
-      raw(t, 'POST', `/api/v2/dags/${MANUAL}/dagRuns`, { logical_date: null, execution_date: '2024-01-01T00:00:00Z' }, await token(t)),
+    await step('POST dagRuns without logical_date', async (t) =>
+      raw(t, 'POST', `/api/v2/dags/${MANUAL}/dagRuns`, { dag_run_id: 'x' }, await token(t)),
     );
-    await step('POST dagRuns of an unknown DAG', async (t) => raw(t, 'POST', `/api/v2/dags/${MISSING}/dagRuns`, { logical_date: null }, await token(t)));
+    await step('POST dagRuns with an unknown key', async (t) =>
+      raw(
+        t,
+        'POST',
+        `/api/v2/dags/${MANUAL}/dagRuns`,
+        { logical_date: null, execution_date: '2024-01-01T00:00:00Z' },
+        await token(t),
+      ),
+    );
+    await step('POST dagRuns of an unknown DAG', async (t) =>
+      raw(t, 'POST', `/api/v2/dags/${MISSING}/dagRuns`, { logical_date: null }, await token(t)),
+    );
     await step('listRuns (one batch request)', async (t) => {
       const runs = await t.client.listRuns([MANUAL, AUTO, MISSING], signal());
-      return runs.map((run) => ({ dagId: run.dagId, hasSortKey: typeof run.sortKey === 'string' })).sort((a, b) => a.dagId.localeCompare(b.dagId));
+      return runs
+        .map((run) => ({ dagId: run.dagId, hasSortKey: typeof run.sortKey === 'string' }))
+        .sort((a, b) => a.dagId.localeCompare(b.dagId));
     });
     await step('setRunFailed', (t) => t.client.setRunFailed(MANUAL, RUN, signal()));
-    await step('PATCH an unknown run', async (t) => raw(t, 'PATCH', `/api/v2/dags/${MANUAL}/dagRuns/nope`, { state: 'failed' }, await token(t)));
+    await step('PATCH an unknown run', async (t) =>
+      raw(t, 'PATCH', `/api/v2/dags/${MANUAL}/dagRuns/nope`, { state: 'failed' }, await token(t)),
+    );
     // Airflow refuses to delete a DAG while a task instance of it runs; the service's AirflowClient then fails the run.
     await step('triggerRun (a task that runs)', async (t) => {
       const run = await t.client.triggerRun(MANUAL, RUN_2, { job_id: 'contract' }, 'contract test', signal());
@@ -217,10 +241,14 @@ describeRealAirflow('Airflow double vs real Airflow 3: the same client calls', (
       const calls = doubleStep.exchanges.map((e) => `${e.method} ${e.path} → ${e.status}`).join(', ');
       compared.push(`${doubleStep.step}: ${calls}`);
       if (JSON.stringify(doubleStep.outcome) !== JSON.stringify(realStep.outcome)) {
-        drift.push(`${doubleStep.step}: client saw ${JSON.stringify(doubleStep.outcome)} from the double, ${JSON.stringify(realStep.outcome)} from Airflow`);
+        drift.push(
+          `${doubleStep.step}: client saw ${JSON.stringify(doubleStep.outcome)} from the double, ${JSON.stringify(realStep.outcome)} from Airflow`,
+        );
       }
       if (doubleStep.exchanges.length !== realStep.exchanges.length) {
-        drift.push(`${doubleStep.step}: ${doubleStep.exchanges.length} requests to the double, ${realStep.exchanges.length} to Airflow`);
+        drift.push(
+          `${doubleStep.step}: ${doubleStep.exchanges.length} requests to the double, ${realStep.exchanges.length} to Airflow`,
+        );
         return;
       }
       doubleStep.exchanges.forEach((d, i) => {
@@ -230,13 +258,22 @@ describeRealAirflow('Airflow double vs real Airflow 3: the same client calls', (
         else drift.push(...shapeDiff(shapeOf(d.body), shapeOf(r.body)).map((diff) => `${where}: ${diff}`));
         const template = templateOf(r.path);
         if (template && r.status < 500) {
-          const errors = validator.responseErrors(template, r.method.toLowerCase(), r.status, r.body, template === '/auth/token' ? 'airflow-v2-auth' : undefined);
+          const errors = validator.responseErrors(
+            template,
+            r.method.toLowerCase(),
+            r.status,
+            r.body,
+            template === '/auth/token' ? 'airflow-v2-auth' : undefined,
+          );
           offSpec.push(...errors.map((error) => `${r.method} ${template} → ${r.status}: ${error}`));
         }
       });
     });
     mkdirSync(join(ROOT, 'test-artifacts'), { recursive: true });
-    writeFileSync(join(ROOT, 'test-artifacts', 'airflow-contract.json'), JSON.stringify({ compared, drift, offSpec, outcomes }, null, 2));
+    writeFileSync(
+      join(ROOT, 'test-artifacts', 'airflow-contract.json'),
+      JSON.stringify({ compared, drift, offSpec, outcomes }, null, 2),
+    );
     process.stdout.write(`contract: compared (double and real Airflow)\n  ${compared.join('\n  ')}\n`);
     expect(drift).toEqual([]);
     expect(offSpec).toEqual([]);
@@ -269,7 +306,9 @@ describeRealAirflow('Airflow double vs real Airflow 3: the same client calls', (
       // reconciler looks for when a deleted job's DAG was re-created).
       if (target.name === 'double') await target.parse();
       else await waitStale(AUTO);
-      const stale = (await target.client.getDag(AUTO, signal())) === null && (await target.client.getDag(AUTO, { ...signal(), includeStale: true })) !== null;
+      const stale =
+        (await target.client.getDag(AUTO, signal())) === null &&
+        (await target.client.getDag(AUTO, { ...signal(), includeStale: true })) !== null;
       await target.client.deleteDag(AUTO, signal()).catch(async (error: { status?: number }) => {
         if (error.status !== 409) throw error;
         await target.settled(AUTO);

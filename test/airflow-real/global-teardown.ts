@@ -7,7 +7,8 @@ export default async function globalTeardown(): Promise<void> {
   if (airflow) {
     const { total, byProcess } = airflow.rssMiB();
     process.stderr.write(`real Airflow RSS at the end: ${total} MiB ${JSON.stringify(byProcess)}\n`);
-    if (airflow.restarts.length > 0) process.stderr.write(`real Airflow components restarted after a crash: ${airflow.restarts.join('; ')}\n`);
+    if (airflow.restarts.length > 0)
+      process.stderr.write(`real Airflow components restarted after a crash: ${airflow.restarts.join('; ')}\n`);
     await airflow.stop();
   }
   await (globalThis as { realMlflow?: MlflowServer }).realMlflow?.stop();

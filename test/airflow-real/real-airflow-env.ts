@@ -26,7 +26,9 @@ export function realAirflowInfo(): RealAirflowInfo | null {
   const raw = process.env[REAL_AIRFLOW_ENV];
   if (!raw) {
     if (realAirflowDisabled()) return null;
-    throw new Error(`${REAL_AIRFLOW_ENV} is not set: run this file through the jest 'airflow' project (its global-setup starts Airflow)`);
+    throw new Error(
+      `${REAL_AIRFLOW_ENV} is not set: run this file through the jest 'airflow' project (its global-setup starts Airflow)`,
+    );
   }
   return JSON.parse(raw) as RealAirflowInfo;
 }

@@ -25,13 +25,21 @@ export class RecordingProxy {
       const chunks: Buffer[] = [];
       for await (const chunk of req) chunks.push(chunk as Buffer);
       const headers = Object.fromEntries(
-        Object.entries(req.headers).filter(([name]) => !['host', 'connection', 'content-length'].includes(name)) as [string, string][],
+        Object.entries(req.headers).filter(([name]) => !['host', 'connection', 'content-length'].includes(name)) as [
+          string,
+          string,
+        ][],
       );
       const body = chunks.length > 0 ? Buffer.concat(chunks) : undefined;
       try {
         const answer = await fetch(`${proxy.target}${req.url}`, { method: req.method, headers, body });
         const text = await answer.text();
-        proxy.exchanges.push({ method: req.method ?? 'GET', path: new URL(req.url ?? '/', 'http://x').pathname, status: answer.status, body: parse(text) });
+        proxy.exchanges.push({
+          method: req.method ?? 'GET',
+          path: new URL(req.url ?? '/', 'http://x').pathname,
+          status: answer.status,
+          body: parse(text),
+        });
         res.writeHead(answer.status, { 'content-type': answer.headers.get('content-type') ?? 'application/json' });
         res.end(text);
       } catch (error) {
@@ -82,7 +90,11 @@ export function shapeOf(value: unknown): Shape {
     return [...(Object.keys(merged).length > 0 ? [merged] : []), ...[...scalars].sort()];
   }
   if (typeof value === 'object') {
-    return Object.fromEntries(Object.keys(value as object).sort().map((key) => [key, shapeOf((value as Record<string, unknown>)[key])]));
+    return Object.fromEntries(
+      Object.keys(value as object)
+        .sort()
+        .map((key) => [key, shapeOf((value as Record<string, unknown>)[key])]),
+    );
   }
   return typeof value;
 }
@@ -98,7 +110,8 @@ export function shapeDiff(double: Shape, real: Shape, path = '$'): string[] {
     return [`${path}: double ${JSON.stringify(double)} ≠ real ${JSON.stringify(real)}`];
   }
   if (Array.isArray(double) || Array.isArray(real)) {
-    if (!Array.isArray(double) || !Array.isArray(real)) return [`${path}: double ${JSON.stringify(double)} ≠ real ${JSON.stringify(real)}`];
+    if (!Array.isArray(double) || !Array.isArray(real))
+      return [`${path}: double ${JSON.stringify(double)} ≠ real ${JSON.stringify(real)}`];
     const a = double.find((s) => typeof s === 'object' && !Array.isArray(s));
     const b = real.find((s) => typeof s === 'object' && !Array.isArray(s));
     if (a && b) return shapeDiff(a, b, `${path}[]`);

@@ -39,7 +39,10 @@ describeRealAirflow('jobs on a real Airflow 3 with the real trainer and MLflow',
 
   const user = () => bearer(keycloak.token({ preferred_username: 'alice' }));
   const job = async (app: TestApp, id: string) => (await app.http().get(`${JOBS}/${id}`).set(psk()).expect(200)).body;
-  const history = async (app: TestApp, id: string): Promise<{ to_status: string; source: string; actor: string | null }[]> =>
+  const history = async (
+    app: TestApp,
+    id: string,
+  ): Promise<{ to_status: string; source: string; actor: string | null }[]> =>
     (await app.http().get(`${JOBS}/${id}/history`).set(psk()).expect(200)).body.items;
 
   /** Polls the job until its status is one of `want`; fails with the job and Airflow's view after `timeoutMs`. */
@@ -50,7 +53,9 @@ describeRealAirflow('jobs on a real Airflow 3 with the real trainer and MLflow',
       if (want.includes(current.status)) return current;
       if (Date.now() > deadline) {
         const runs = await rest.api('GET', `/api/v2/dags/${current.airflow_dag_id}/dagRuns`);
-        throw new Error(`job ${id} still ${current.status} after ${timeoutMs} ms (want ${want}); Airflow runs: ${JSON.stringify(runs.body)}`);
+        throw new Error(
+          `job ${id} still ${current.status} after ${timeoutMs} ms (want ${want}); Airflow runs: ${JSON.stringify(runs.body)}`,
+        );
       }
       await sleep(1_000);
     }
@@ -63,7 +68,11 @@ describeRealAirflow('jobs on a real Airflow 3 with the real trainer and MLflow',
       .filter((pid) => (commandLine(pid) ?? '').includes('-m automl_trainer'));
   }
 
-  async function waitFor<T>(what: string, probe: () => Promise<T | null | undefined | false>, timeoutMs: number): Promise<T> {
+  async function waitFor<T>(
+    what: string,
+    probe: () => Promise<T | null | undefined | false>,
+    timeoutMs: number,
+  ): Promise<T> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const value = await probe();
@@ -109,7 +118,10 @@ describeRealAirflow('jobs on a real Airflow 3 with the real trainer and MLflow',
   });
 
   /** The model versions MLflow registered from the job's run. */
-  async function registeredVersions(done: { registered_model_name: string; mlflow_run_id: string }): Promise<{ name: string; version: string; run_id: string; status: string }[]> {
+  async function registeredVersions(done: {
+    registered_model_name: string;
+    mlflow_run_id: string;
+  }): Promise<{ name: string; version: string; run_id: string; status: string }[]> {
     const found = await mlflow.get('model-versions/search', { filter: `name='${done.registered_model_name}'` });
     return (found?.model_versions ?? []).filter((v: { run_id: string }) => v.run_id === done.mlflow_run_id);
   }
@@ -120,7 +132,8 @@ describeRealAirflow('jobs on a real Airflow 3 with the real trainer and MLflow',
     for (;;) {
       const answer = await app.http().post(`${JOBS}/${id}/trigger`).set(user());
       if (answer.status === 200) return answer.body;
-      if (answer.status !== 409 || Date.now() > deadline) throw new Error(`trigger: ${answer.status} ${JSON.stringify(answer.body)}`);
+      if (answer.status !== 409 || Date.now() > deadline)
+        throw new Error(`trigger: ${answer.status} ${JSON.stringify(answer.body)}`);
       await sleep(1_000);
     }
   }
@@ -166,27 +179,31 @@ describeRealAirflow('jobs on a real Airflow 3 with the real trainer and MLflow',
   let completed: any;
 
   // Bounds: 20 LightGBM trials took 86-198 s here on two cores shared with four other workloads.
-  timed('auto-triggered job: parsed, run, trained, registered; history queued → running → complete by callback; run id scheduled__<creation>', 480_000, async () => {
-    // Beside it, the same first job on a service reconciling in the background as `npm run stack`'s does (every
-    // 15 s): on a fresh Airflow the first task waits seconds, so the reconciler may see the run running first.
-    const stackLike = await startService({ RECONCILE_INTERVAL_MS: '15000', RECONCILE_BUDGET_MS: '10000' });
-    try {
-      const created = await createJob(testApp, request());
-      const first = await createJob(stackLike, request({ name: 'first job on a fresh stack' }));
-      await autoTriggeredJob(created);
-      const done = await waitStatus(stackLike, first.job_id, ['complete', 'failed'], 300_000);
-      expect(done).toMatchObject({ status: 'complete', airflow_run_id: first.airflow_run_id });
-      const steps = (await history(stackLike, first.job_id)).map((t) => `${t.source}:${t.to_status}:${t.actor}`);
-      // Both are what happened: the DAG's callback said running, or Airflow's run was seen running before it did.
-      expect([
-        ['user:queued:psk', 'callback:running:airflow', 'callback:complete:airflow'],
-        ['user:queued:psk', 'reconcile:running:airflow', 'callback:complete:airflow'],
-      ]).toContainEqual(steps);
-      took[`fresh stack's first job: ${steps[1]}`] = 0;
-    } finally {
-      await stackLike.close();
-    }
-  });
+  timed(
+    'auto-triggered job: parsed, run, trained, registered; history queued → running → complete by callback; run id scheduled__<creation>',
+    480_000,
+    async () => {
+      // Beside it, the same first job on a service reconciling in the background as `npm run stack`'s does (every
+      // 15 s): on a fresh Airflow the first task waits seconds, so the reconciler may see the run running first.
+      const stackLike = await startService({ RECONCILE_INTERVAL_MS: '15000', RECONCILE_BUDGET_MS: '10000' });
+      try {
+        const created = await createJob(testApp, request());
+        const first = await createJob(stackLike, request({ name: 'first job on a fresh stack' }));
+        await autoTriggeredJob(created);
+        const done = await waitStatus(stackLike, first.job_id, ['complete', 'failed'], 300_000);
+        expect(done).toMatchObject({ status: 'complete', airflow_run_id: first.airflow_run_id });
+        const steps = (await history(stackLike, first.job_id)).map((t) => `${t.source}:${t.to_status}:${t.actor}`);
+        // Both are what happened: the DAG's callback said running, or Airflow's run was seen running before it did.
+        expect([
+          ['user:queued:psk', 'callback:running:airflow', 'callback:complete:airflow'],
+          ['user:queued:psk', 'reconcile:running:airflow', 'callback:complete:airflow'],
+        ]).toContainEqual(steps);
+        took[`fresh stack's first job: ${steps[1]}`] = 0;
+      } finally {
+        await stackLike.close();
+      }
+    },
+  );
 
   /** The auto-triggered job of the first scenario, run with background reconciliation off: every step by callback. */
   async function autoTriggeredJob(created: any): Promise<void> {
@@ -198,40 +215,60 @@ describeRealAirflow('jobs on a real Airflow 3 with the real trainer and MLflow',
     const done = await waitStatus(testApp, created.job_id, ['complete', 'failed'], 460_000);
     expect(done).toMatchObject({ status: 'complete', error_message: null });
     const runs = (await rest.api('GET', `/api/v2/dags/${created.airflow_dag_id}/dagRuns`)).body.dag_runs;
-    expect(runs.map((run: { dag_run_id: string; logical_date: string }) => [run.dag_run_id, Date.parse(run.logical_date)])).toEqual([
-      [created.airflow_run_id, Date.parse(logicalDate)],
-    ]);
+    expect(
+      runs.map((run: { dag_run_id: string; logical_date: string }) => [run.dag_run_id, Date.parse(run.logical_date)]),
+    ).toEqual([[created.airflow_run_id, Date.parse(logicalDate)]]);
     expect(done.airflow_run_id).toBe(created.airflow_run_id);
     expect(done.mlflow_run_id).toMatch(/^[0-9a-f]{32}$/);
     const versions = await registeredVersions(done);
-    expect(versions).toEqual([expect.objectContaining({ name: done.registered_model_name, run_id: done.mlflow_run_id, status: 'READY' })]);
+    expect(versions).toEqual([
+      expect.objectContaining({ name: done.registered_model_name, run_id: done.mlflow_run_id, status: 'READY' }),
+    ]);
     const run = await mlflow.get('runs/get', { run_id: done.mlflow_run_id });
     expect(run.run.info.status).toBe('FINISHED');
     // The complete writeback's result summary, as the job answers it.
-    expect(done).toMatchObject({ model_version: versions[0].version, objective: 'roc_auc', tuning: { trials: 20, time_budget_minutes: 10 } });
+    expect(done).toMatchObject({
+      model_version: versions[0].version,
+      objective: 'roc_auc',
+      tuning: { trials: 20, time_budget_minutes: 10 },
+    });
     expect(done.metrics.roc_auc).toBeGreaterThan(0.8);
     expect(Date.parse(done.finished_at)).toBeGreaterThanOrEqual(Date.parse(done.started_at));
     // Links into MLflow's UI at MLFLOW_UI_URL (the run's direct route, the registered version's page), and the UI is served there.
     const ui = info.mlflowUrl.replace(/\/+$/, '');
     expect(done.mlflow_run_url).toBe(`${ui}/#/runs/${done.mlflow_run_id}`);
-    expect(done.model_version_url).toBe(`${ui}/#/models/${encodeURIComponent(done.registered_model_name)}/versions/${versions[0].version}`);
+    expect(done.model_version_url).toBe(
+      `${ui}/#/models/${encodeURIComponent(done.registered_model_name)}/versions/${versions[0].version}`,
+    );
     expect((await fetch(`${ui}/`)).status).toBe(200);
     // The train task's log, read from the real Airflow through /logs, following its continuation.
     const logs = (await testApp.http().get(`${JOBS}/${created.job_id}/logs`).set(user()).expect(200)).body;
-    expect(logs.tasks.map((t: { task_id: string }) => t.task_id)).toEqual(['train', 'report_running', 'report_complete']);
+    expect(logs.tasks.map((t: { task_id: string }) => t.task_id)).toEqual([
+      'train',
+      'report_running',
+      'report_complete',
+    ]);
     const train = logs.tasks[0];
     expect(train).toMatchObject({ try_number: 1, state: 'success' });
     const lines: string[] = [...train.lines];
     for (let token = train.continuation_token, pieces = 0; token && pieces < 50; pieces++) {
       const next = (
-        await testApp.http().get(`${JOBS}/${created.job_id}/logs?task=train&try_number=1&token=${encodeURIComponent(token)}`).set(user()).expect(200)
+        await testApp
+          .http()
+          .get(`${JOBS}/${created.job_id}/logs?task=train&try_number=1&token=${encodeURIComponent(token)}`)
+          .set(user())
+          .expect(200)
       ).body.tasks[0];
       if (next.lines.length === 0) break;
       lines.push(...next.lines);
       token = next.continuation_token;
     }
     expect(lines.join('\n')).toMatch(/\S/);
-    expect((await history(testApp, created.job_id)).map((t) => `${t.source}:${t.to_status}`)).toEqual(['user:queued', 'callback:running', 'callback:complete']);
+    expect((await history(testApp, created.job_id)).map((t) => `${t.source}:${t.to_status}`)).toEqual([
+      'user:queued',
+      'callback:running',
+      'callback:complete',
+    ]);
     completed = done;
     // The trainer's report (feature importance as JSON and a chart, and at least one other chart), logged on the run.
     // Asserted after `completed` is set, so the scenarios that reuse this job still run while it fails.
@@ -253,170 +290,248 @@ describeRealAirflow('jobs on a real Airflow 3 with the real trainer and MLflow',
     const done = await waitStatus(testApp, created.job_id, ['complete', 'failed'], 440_000);
     expect(done).toMatchObject({ status: 'complete', error_message: null, airflow_run_id: triggered.airflow_run_id });
     const runs = (await rest.api('GET', `/api/v2/dags/${created.airflow_dag_id}/dagRuns`)).body.dag_runs;
-    expect(runs.map((run: { dag_run_id: string; run_type: string }) => [run.dag_run_id, run.run_type])).toEqual([[triggered.airflow_run_id, 'manual']]);
+    expect(runs.map((run: { dag_run_id: string; run_type: string }) => [run.dag_run_id, run.run_type])).toEqual([
+      [triggered.airflow_run_id, 'manual'],
+    ]);
     expect(await registeredVersions(done)).toHaveLength(1);
   });
 
-  timed('retirement: a completed job\'s DAG file leaves the folder after DAG_RETENTION_MS and its logs still answer; a failed job\'s retry deploys it again and completes', 720_000, async () => {
-    const retiring = await startService({ DAG_RETENTION_MS: '3000' });
-    const fileOf = (dagId: string) => join(info.dagsDir, `${dagId}.py`);
-    try {
-      const done = await createJob(retiring, request({ name: 'retired' }));
-      expect((await waitStatus(retiring, done.job_id, ['complete', 'failed'], 300_000)).status).toBe('complete');
-      await waitFor('the completed job\'s DAG file retired', async () => !existsSync(fileOf(done.airflow_dag_id)), 60_000);
-      // Airflow keeps the DAG's runs and task logs once its file is gone (it marks the DAG stale).
-      await sleep(6_000); // three parse intervals of the dag-processor
-      const logs = (await retiring.http().get(`${JOBS}/${done.job_id}/logs`).set(user()).expect(200)).body;
-      expect(logs.tasks.map((t: { task_id: string; state: string }) => `${t.task_id}:${t.state}`)).toEqual([
-        'train:success',
-        'report_running:success',
-        'report_complete:success',
-      ]);
-      expect(logs.tasks[0].lines.join('\n')).toContain('trainer:');
+  timed(
+    "retirement: a completed job's DAG file leaves the folder after DAG_RETENTION_MS and its logs still answer; a failed job's retry deploys it again and completes",
+    720_000,
+    async () => {
+      const retiring = await startService({ DAG_RETENTION_MS: '3000' });
+      const fileOf = (dagId: string) => join(info.dagsDir, `${dagId}.py`);
+      try {
+        const done = await createJob(retiring, request({ name: 'retired' }));
+        expect((await waitStatus(retiring, done.job_id, ['complete', 'failed'], 300_000)).status).toBe('complete');
+        await waitFor(
+          "the completed job's DAG file retired",
+          async () => !existsSync(fileOf(done.airflow_dag_id)),
+          60_000,
+        );
+        // Airflow keeps the DAG's runs and task logs once its file is gone (it marks the DAG stale).
+        await sleep(6_000); // three parse intervals of the dag-processor
+        const logs = (await retiring.http().get(`${JOBS}/${done.job_id}/logs`).set(user()).expect(200)).body;
+        expect(logs.tasks.map((t: { task_id: string; state: string }) => `${t.task_id}:${t.state}`)).toEqual([
+          'train:success',
+          'report_running:success',
+          'report_complete:success',
+        ]);
+        expect(logs.tasks[0].lines.join('\n')).toContain('trainer:');
 
-      const retried = await createJob(retiring, request({ name: 'retried' }));
-      await waitStatus(retiring, retried.job_id, ['running'], 120_000);
-      await retiring.http().post(`${JOBS}/${retried.job_id}/cancel`).set(user()).expect(200);
-      // The cancelled attempt ends first: its task's failure callback comes late, and would fail the retry
-      // (a callback names no attempt).
-      await waitFor('the cancelled attempt\'s trainer gone', async () => trainerPids().length === 0, 60_000);
+        const retried = await createJob(retiring, request({ name: 'retried' }));
+        await waitStatus(retiring, retried.job_id, ['running'], 120_000);
+        await retiring.http().post(`${JOBS}/${retried.job_id}/cancel`).set(user()).expect(200);
+        // The cancelled attempt ends first: its task's failure callback comes late, and would fail the retry
+        // (a callback names no attempt).
+        await waitFor("the cancelled attempt's trainer gone", async () => trainerPids().length === 0, 60_000);
+        await waitFor(
+          "the cancelled attempt's train task ended",
+          async () => {
+            const logs = (await retiring.http().get(`${JOBS}/${retried.job_id}/logs`).set(user()).expect(200)).body;
+            return logs.tasks.every(
+              (t: { state: string | null }) =>
+                !['running', 'queued', 'scheduled', 'up_for_retry'].includes(t.state ?? ''),
+            );
+          },
+          60_000,
+        );
+        await sleep(5_000);
+        await waitFor(
+          "the cancelled job's DAG file retired",
+          async () => !existsSync(fileOf(retried.airflow_dag_id)),
+          60_000,
+        );
+        // The retry writes the stored DAG back; the service answers 409 until Airflow has parsed it again.
+        expect((await trigger(retiring, retried.job_id)).status).toBe('queued');
+        expect(existsSync(fileOf(retried.airflow_dag_id))).toBe(true);
+        const again = await waitStatus(retiring, retried.job_id, ['complete', 'failed'], 300_000);
+        expect({ status: again.status, error: again.error_message }).toEqual({ status: 'complete', error: null });
+        await waitFor(
+          "the retried job's DAG file retired again",
+          async () => !existsSync(fileOf(retried.airflow_dag_id)),
+          60_000,
+        );
+      } finally {
+        await retiring.close();
+      }
+    },
+  );
+
+  timed(
+    'training failure (a missing column) fails the job naming the cause; trigger retries it and it runs again',
+    300_000,
+    async () => {
+      const created = await createJob(
+        testApp,
+        request({ name: 'missing column', feature_columns: ['mean_radius', 'no_such_column'] }),
+      );
+      const failed = await waitStatus(testApp, created.job_id, ['complete', 'failed'], 200_000);
+      expect(failed.status).toBe('failed');
+      expect(failed.error_message).toContain("column 'no_such_column' not found");
+      expect((await trigger(testApp, created.job_id)).status).toBe('queued');
+      const again = await waitStatus(testApp, created.job_id, ['complete', 'failed'], 200_000);
+      expect(again.status).toBe('failed');
+      expect(again.error_message).toContain("column 'no_such_column' not found");
+      // Two runs in Airflow, both failed (the failure callback fires before Airflow finishes the run).
       await waitFor(
-        'the cancelled attempt\'s train task ended',
+        'two failed Airflow runs',
         async () => {
-          const logs = (await retiring.http().get(`${JOBS}/${retried.job_id}/logs`).set(user()).expect(200)).body;
-          return logs.tasks.every((t: { state: string | null }) => !['running', 'queued', 'scheduled', 'up_for_retry'].includes(t.state ?? ''));
+          const runs = (await rest.api('GET', `/api/v2/dags/${created.airflow_dag_id}/dagRuns`)).body.dag_runs ?? [];
+          return runs.length === 2 && runs.every((r: { state: string }) => r.state === 'failed');
         },
         60_000,
       );
-      await sleep(5_000);
-      await waitFor('the cancelled job\'s DAG file retired', async () => !existsSync(fileOf(retried.airflow_dag_id)), 60_000);
-      // The retry writes the stored DAG back; the service answers 409 until Airflow has parsed it again.
-      expect((await trigger(retiring, retried.job_id)).status).toBe('queued');
-      expect(existsSync(fileOf(retried.airflow_dag_id))).toBe(true);
-      const again = await waitStatus(retiring, retried.job_id, ['complete', 'failed'], 300_000);
-      expect({ status: again.status, error: again.error_message }).toEqual({ status: 'complete', error: null });
-      await waitFor('the retried job\'s DAG file retired again', async () => !existsSync(fileOf(retried.airflow_dag_id)), 60_000);
-    } finally {
-      await retiring.close();
-    }
-  });
+      expect((await history(testApp, created.job_id)).map((t) => `${t.source}:${t.to_status}`)).toEqual([
+        'user:queued',
+        'callback:running',
+        'callback:failed',
+        'user:queued',
+        'callback:running',
+        'callback:failed',
+      ]);
+    },
+  );
 
-  timed('training failure (a missing column) fails the job naming the cause; trigger retries it and it runs again', 300_000, async () => {
-    const created = await createJob(testApp, request({ name: 'missing column', feature_columns: ['mean_radius', 'no_such_column'] }));
-    const failed = await waitStatus(testApp, created.job_id, ['complete', 'failed'], 200_000);
-    expect(failed.status).toBe('failed');
-    expect(failed.error_message).toContain("column 'no_such_column' not found");
-    expect((await trigger(testApp, created.job_id)).status).toBe('queued');
-    const again = await waitStatus(testApp, created.job_id, ['complete', 'failed'], 200_000);
-    expect(again.status).toBe('failed');
-    expect(again.error_message).toContain("column 'no_such_column' not found");
-    // Two runs in Airflow, both failed (the failure callback fires before Airflow finishes the run).
-    await waitFor(
-      'two failed Airflow runs',
-      async () => {
-        const runs = (await rest.api('GET', `/api/v2/dags/${created.airflow_dag_id}/dagRuns`)).body.dag_runs ?? [];
-        return runs.length === 2 && runs.every((r: { state: string }) => r.state === 'failed');
-      },
-      60_000,
-    );
-    expect((await history(testApp, created.job_id)).map((t) => `${t.source}:${t.to_status}`)).toEqual([
-      'user:queued',
-      'callback:running',
-      'callback:failed',
-      'user:queued',
-      'callback:running',
-      'callback:failed',
-    ]);
-  });
-
-  timed('cancel of a running job: Airflow run failed, trainer process gone, MLflow run KILLED; bulk status from one batch request', 300_000, async () => {
-    const created = await createJob(testApp, request({ name: 'to cancel', algorithm: 'xgboost_classifier', preset: 'balanced' }));
-    await waitStatus(testApp, created.job_id, ['running'], 120_000);
-    const [mlflowRun] = await waitFor('the MLflow run of the job', async () => (await mlflow.runsOfJob(created.job_id)).length > 0 && mlflow.runsOfJob(created.job_id), 120_000);
-    const trainers = await waitFor('the trainer process', async () => trainerPids().length > 0 && trainerPids(), 30_000);
-
-    // Bulk status while one job is in flight: one batch request to Airflow answers all of them.
-    const listed = await testApp.http().get(`${JOBS}/${created.job_id}`).set(psk());
-    const ids = [created.job_id, completed?.job_id].filter(Boolean);
-    const before = proxy.exchanges.length;
-    const bulk = await testApp.http().get(`${JOBS}/status?${ids.map((id) => `ids=${id}`).join('&')}`).set(psk()).expect(200);
-    const calls = proxy.since(before).filter((e) => e.path.startsWith('/api/v2/'));
-    expect(calls.map((e) => `${e.method} ${e.path} ${e.status}`)).toEqual(['POST /api/v2/dags/~/dagRuns/list 200']);
-    expect(bulk.body.items).toEqual(expect.arrayContaining([expect.objectContaining({ job_id: created.job_id, status: listed.body.status })]));
-
-    const cancelled = await testApp.http().post(`${JOBS}/${created.job_id}/cancel`).set(user()).expect(200);
-    expect(cancelled.body).toMatchObject({ status: 'failed', error_message: 'cancelled by alice' });
-    await waitFor(
-      'the Airflow run failed',
-      async () => (await rest.api('GET', `/api/v2/dags/${created.airflow_dag_id}/dagRuns`)).body.dag_runs?.[0]?.state === 'failed',
-      30_000,
-    );
-    await waitFor('the trainer process gone', async () => trainers.every((pid) => commandLine(pid) === null || commandLine(pid) === ''), 60_000);
-    await waitFor('the MLflow run KILLED', async () => (await mlflow.get('runs/get', { run_id: mlflowRun.info.run_id })).run.info.status === 'KILLED', 60_000);
-    // The DAG's late failure callback does not overwrite who cancelled.
-    await sleep(3_000);
-    expect((await job(testApp, created.job_id)).error_message).toBe('cancelled by alice');
-  });
-
-  timed('delete: the DAG file goes, the DAG is gone from Airflow and stays gone after the next parse, deleted again if a parse under way re-created it', 180_000, async () => {
-    expect(completed).toBeDefined();
-    const period = 2_000;
-    // A second replica on the same database, reconciling in the background (the first one does not).
-    expect(testApp.config.database.kind).toBe('postgres');
-    const reconciling = await startService({
-      RECONCILE_INTERVAL_MS: String(period),
-      DATABASE_URL: testApp.config.database.kind === 'postgres' ? testApp.config.database.url : '',
-    });
-    try {
-      const file = join(info.dagsDir, `${completed.airflow_dag_id}.py`);
-      const text = readFileSync(file, 'utf8');
-      await reconciling.http().delete(`${JOBS}/${completed.job_id}`).set(user()).expect(204);
-      expect(existsSync(file)).toBe(false);
-      await rest.waitDag(completed.airflow_dag_id, 404, 30_000);
-      // The dag-processor writes what a parse under way when the file went had read, after the DELETE (a CI run saw
-      // the DAG back 6 s later). Made to happen here: the file back until Airflow has the DAG again. The replica's
-      // round then finds the deleted job's DAG back: it removes the file and deletes the DAG again, through the proxy.
-      const before = proxy.exchanges.length;
-      writeFileSync(file, text);
-      const dagPath = `/api/v2/dags/${completed.airflow_dag_id}`;
-      await waitFor(
-        'the DAG deleted again',
-        async () => proxy.since(before).some((e) => e.method === 'DELETE' && e.path === dagPath && e.status === 204),
-        90_000,
+  timed(
+    'cancel of a running job: Airflow run failed, trainer process gone, MLflow run KILLED; bulk status from one batch request',
+    300_000,
+    async () => {
+      const created = await createJob(
+        testApp,
+        request({ name: 'to cancel', algorithm: 'xgboost_classifier', preset: 'balanced' }),
       );
-      expect(existsSync(file)).toBe(false);
-      await rest.waitDag(completed.airflow_dag_id, 404, 30_000);
-      await sleep(6_000); // three parse intervals of the dag-processor
-      await rest.waitDag(completed.airflow_dag_id, 404, 2 * period);
-      await sleep(2 * period);
-      expect((await rest.api('GET', `/api/v2/dags/${completed.airflow_dag_id}`)).status).toBe(404);
-      expect(existsSync(file)).toBe(false);
-    } finally {
-      await reconciling.close();
-    }
-  });
+      await waitStatus(testApp, created.job_id, ['running'], 120_000);
+      const [mlflowRun] = await waitFor(
+        'the MLflow run of the job',
+        async () => (await mlflow.runsOfJob(created.job_id)).length > 0 && mlflow.runsOfJob(created.job_id),
+        120_000,
+      );
+      const trainers = await waitFor(
+        'the trainer process',
+        async () => trainerPids().length > 0 && trainerPids(),
+        30_000,
+      );
 
-  timed('lost callbacks: the task process killed mid-training, the background reconciler fails the job from Airflow\'s view', 300_000, async () => {
-    const period = 5_000;
-    const reconciling = await startService({ RECONCILE_INTERVAL_MS: String(period) });
-    try {
-      const created = await createJob(reconciling, request({ name: 'lost callbacks', algorithm: 'xgboost_classifier', preset: 'balanced' }));
-      await waitStatus(reconciling, created.job_id, ['running'], 120_000);
-      const [trainer] = await waitFor('the trainer process', async () => trainerPids().length > 0 && trainerPids(), 60_000);
-      // The trainer's parent is the task process that runs train() and would send the failure callback.
-      const stat = (pid: number) => Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')[1]);
-      const taskProcess = stat(trainer);
-      expect(commandLine(taskProcess)).toBeTruthy();
-      process.kill(taskProcess, 'SIGKILL');
-      const killedAt = Date.now();
-      const failed = await waitStatus(reconciling, created.job_id, ['failed', 'complete'], 240_000);
-      expect(failed.status).toBe('failed');
-      const transitions = await history(reconciling, created.job_id);
-      expect(transitions.at(-1)).toMatchObject({ to_status: 'failed', source: 'reconcile' });
-      took['lost callbacks: kill → job failed by reconcile'] = Date.now() - killedAt;
-      await waitFor('the trainer process gone', async () => commandLine(trainer) === null || commandLine(trainer) === '', 30_000);
-    } finally {
-      await reconciling.close();
-    }
-  });
+      // Bulk status while one job is in flight: one batch request to Airflow answers all of them.
+      const listed = await testApp.http().get(`${JOBS}/${created.job_id}`).set(psk());
+      const ids = [created.job_id, completed?.job_id].filter(Boolean);
+      const before = proxy.exchanges.length;
+      const bulk = await testApp
+        .http()
+        .get(`${JOBS}/status?${ids.map((id) => `ids=${id}`).join('&')}`)
+        .set(psk())
+        .expect(200);
+      const calls = proxy.since(before).filter((e) => e.path.startsWith('/api/v2/'));
+      expect(calls.map((e) => `${e.method} ${e.path} ${e.status}`)).toEqual(['POST /api/v2/dags/~/dagRuns/list 200']);
+      expect(bulk.body.items).toEqual(
+        expect.arrayContaining([expect.objectContaining({ job_id: created.job_id, status: listed.body.status })]),
+      );
+
+      const cancelled = await testApp.http().post(`${JOBS}/${created.job_id}/cancel`).set(user()).expect(200);
+      expect(cancelled.body).toMatchObject({ status: 'failed', error_message: 'cancelled by alice' });
+      await waitFor(
+        'the Airflow run failed',
+        async () =>
+          (await rest.api('GET', `/api/v2/dags/${created.airflow_dag_id}/dagRuns`)).body.dag_runs?.[0]?.state ===
+          'failed',
+        30_000,
+      );
+      await waitFor(
+        'the trainer process gone',
+        async () => trainers.every((pid) => commandLine(pid) === null || commandLine(pid) === ''),
+        60_000,
+      );
+      await waitFor(
+        'the MLflow run KILLED',
+        async () => (await mlflow.get('runs/get', { run_id: mlflowRun.info.run_id })).run.info.status === 'KILLED',
+        60_000,
+      );
+      // The DAG's late failure callback does not overwrite who cancelled.
+      await sleep(3_000);
+      expect((await job(testApp, created.job_id)).error_message).toBe('cancelled by alice');
+    },
+  );
+
+  timed(
+    'delete: the DAG file goes, the DAG is gone from Airflow and stays gone after the next parse, deleted again if a parse under way re-created it',
+    180_000,
+    async () => {
+      expect(completed).toBeDefined();
+      const period = 2_000;
+      // A second replica on the same database, reconciling in the background (the first one does not).
+      expect(testApp.config.database.kind).toBe('postgres');
+      const reconciling = await startService({
+        RECONCILE_INTERVAL_MS: String(period),
+        DATABASE_URL: testApp.config.database.kind === 'postgres' ? testApp.config.database.url : '',
+      });
+      try {
+        const file = join(info.dagsDir, `${completed.airflow_dag_id}.py`);
+        const text = readFileSync(file, 'utf8');
+        await reconciling.http().delete(`${JOBS}/${completed.job_id}`).set(user()).expect(204);
+        expect(existsSync(file)).toBe(false);
+        await rest.waitDag(completed.airflow_dag_id, 404, 30_000);
+        // The dag-processor writes what a parse under way when the file went had read, after the DELETE (a CI run saw
+        // the DAG back 6 s later). Made to happen here: the file back until Airflow has the DAG again. The replica's
+        // round then finds the deleted job's DAG back: it removes the file and deletes the DAG again, through the proxy.
+        const before = proxy.exchanges.length;
+        writeFileSync(file, text);
+        const dagPath = `/api/v2/dags/${completed.airflow_dag_id}`;
+        await waitFor(
+          'the DAG deleted again',
+          async () => proxy.since(before).some((e) => e.method === 'DELETE' && e.path === dagPath && e.status === 204),
+          90_000,
+        );
+        expect(existsSync(file)).toBe(false);
+        await rest.waitDag(completed.airflow_dag_id, 404, 30_000);
+        await sleep(6_000); // three parse intervals of the dag-processor
+        await rest.waitDag(completed.airflow_dag_id, 404, 2 * period);
+        await sleep(2 * period);
+        expect((await rest.api('GET', `/api/v2/dags/${completed.airflow_dag_id}`)).status).toBe(404);
+        expect(existsSync(file)).toBe(false);
+      } finally {
+        await reconciling.close();
+      }
+    },
+  );
+
+  timed(
+    "lost callbacks: the task process killed mid-training, the background reconciler fails the job from Airflow's view",
+    300_000,
+    async () => {
+      const period = 5_000;
+      const reconciling = await startService({ RECONCILE_INTERVAL_MS: String(period) });
+      try {
+        const created = await createJob(
+          reconciling,
+          request({ name: 'lost callbacks', algorithm: 'xgboost_classifier', preset: 'balanced' }),
+        );
+        await waitStatus(reconciling, created.job_id, ['running'], 120_000);
+        const [trainer] = await waitFor(
+          'the trainer process',
+          async () => trainerPids().length > 0 && trainerPids(),
+          60_000,
+        );
+        // The trainer's parent is the task process that runs train() and would send the failure callback.
+        const stat = (pid: number) => Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')[1]);
+        const taskProcess = stat(trainer);
+        expect(commandLine(taskProcess)).toBeTruthy();
+        process.kill(taskProcess, 'SIGKILL');
+        const killedAt = Date.now();
+        const failed = await waitStatus(reconciling, created.job_id, ['failed', 'complete'], 240_000);
+        expect(failed.status).toBe('failed');
+        const transitions = await history(reconciling, created.job_id);
+        expect(transitions.at(-1)).toMatchObject({ to_status: 'failed', source: 'reconcile' });
+        took['lost callbacks: kill → job failed by reconcile'] = Date.now() - killedAt;
+        await waitFor(
+          'the trainer process gone',
+          async () => commandLine(trainer) === null || commandLine(trainer) === '',
+          30_000,
+        );
+      } finally {
+        await reconciling.close();
+      }
+    },
+  );
 });

@@ -9,7 +9,11 @@ const JOBS = '/api/automl/train/jobs';
 const LIMITED = { error: 'Too many failed authentications; try again later', code: 429 };
 
 /** `count` requests, `concurrency` at a time; resolves every status in order. */
-async function statuses(count: number, concurrency: number, send: (i: number) => PromiseLike<{ status: number }>): Promise<number[]> {
+async function statuses(
+  count: number,
+  concurrency: number,
+  send: (i: number) => PromiseLike<{ status: number }>,
+): Promise<number[]> {
   const result: number[] = [];
   for (let start = 0; start < count; start += concurrency) {
     const batch = Array.from({ length: Math.min(concurrency, count - start) }, (_, i) => send(start + i));
@@ -18,12 +22,14 @@ async function statuses(count: number, concurrency: number, send: (i: number) =>
   return result;
 }
 
-const tally = (values: number[]) => values.reduce<Record<number, number>>((counts, v) => ({ ...counts, [v]: (counts[v] ?? 0) + 1 }), {});
+const tally = (values: number[]) =>
+  values.reduce<Record<number, number>>((counts, v) => ({ ...counts, [v]: (counts[v] ?? 0) + 1 }), {});
 
 async function authFailures(testApp: TestApp): Promise<Record<string, number>> {
   const text = (await testApp.http().get('/metrics').expect(200)).text;
   const counts: Record<string, number> = {};
-  for (const match of text.matchAll(/^automl_auth_failures_total\{reason="(\w+)"\} (\d+)$/gm)) counts[match[1]] = Number(match[2]);
+  for (const match of text.matchAll(/^automl_auth_failures_total\{reason="(\w+)"\} (\d+)$/gm))
+    counts[match[1]] = Number(match[2]);
   return counts;
 }
 
@@ -49,7 +55,8 @@ describe('auth failure limit', () => {
     let testApp: TestApp;
     let jobId: string;
     const refusals = () => logs.lines.filter((line) => line.msg === 'Authentication refused');
-    const foreignToken = () => keycloak.token({}, { key: generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey });
+    const foreignToken = () =>
+      keycloak.token({}, { key: generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey });
 
     beforeAll(async () => {
       keycloak = await KeycloakDouble.start();
@@ -65,13 +72,19 @@ describe('auth failure limit', () => {
     (usesPostgres() ? it : it.skip)(
       'should serve valid credentials without touching the failure table, and answer a failure 401 within 5 s however slow its write',
       async () => {
-        const locker = new Client({ connectionString: testApp.config.database.kind === 'postgres' ? testApp.config.database.url : '' });
+        const locker = new Client({
+          connectionString: testApp.config.database.kind === 'postgres' ? testApp.config.database.url : '',
+        });
         await locker.connect();
         try {
           await locker.query('BEGIN');
           await locker.query('LOCK TABLE automl_training_auth_failures IN ACCESS EXCLUSIVE MODE');
           const sent = Date.now();
-          const failing = testApp.http().get(`${JOBS}/${jobId}`).set(psk('wrong-key-while-locked')).then((response) => response);
+          const failing = testApp
+            .http()
+            .get(`${JOBS}/${jobId}`)
+            .set(psk('wrong-key-while-locked'))
+            .then((response) => response);
           // While nothing can read or write the table, valid PSK and bearer requests still answer at once.
           await testApp.http().get(`${JOBS}/${jobId}`).set(psk()).expect(200);
           await testApp.http().get(`${JOBS}/${jobId}`).set(bearer(keycloak.token())).expect(200);
@@ -102,7 +115,12 @@ describe('auth failure limit', () => {
       expect(badToken.headers['www-authenticate']).toBe('Bearer error="invalid_token", APIKey');
       await testApp.http().get(JOBS).set(psk('nope')).expect(401);
       // A valid bearer token on the PSK-only writeback is a 403, not an authentication failure.
-      await testApp.http().put(`${JOBS}/${jobId}/status`).set(bearer(keycloak.token())).send({ status: 'running' }).expect(403);
+      await testApp
+        .http()
+        .put(`${JOBS}/${jobId}/status`)
+        .set(bearer(keycloak.token()))
+        .send({ status: 'running' })
+        .expect(403);
       const after = await authFailures(testApp);
       expect(after).toEqual({
         missing: (before.missing ?? 0) + 1,
@@ -128,31 +146,47 @@ describe('auth failure limit', () => {
       expect(read.body.status).toBe('running');
 
       // Further failures of every kind are still refused with 429 and Retry-After.
-      expectLimited(await testApp.http().put(`${JOBS}/${jobId}/status`).set(psk('one-more-wrong')).send({ status: 'complete' }));
+      expectLimited(
+        await testApp.http().put(`${JOBS}/${jobId}/status`).set(psk('one-more-wrong')).send({ status: 'complete' }),
+      );
       expectLimited(await testApp.http().get(`${JOBS}/${jobId}`).set(bearer(foreignToken())));
       expectLimited(await testApp.http().get(`${JOBS}/${jobId}`));
       // Without TRUST_PROXY a forged X-Forwarded-For changes nothing: still this address, still limited.
-      expectLimited(await testApp.http().get(`${JOBS}/${jobId}`).set({ ...psk('forged-xff'), 'X-Forwarded-For': '203.0.113.99' }));
+      expectLimited(
+        await testApp
+          .http()
+          .get(`${JOBS}/${jobId}`)
+          .set({ ...psk('forged-xff'), 'X-Forwarded-For': '203.0.113.99' }),
+      );
       const stored = await testApp.http().get(`${JOBS}/${jobId}`).set(psk()).expect(200);
       expect(stored.body.status).toBe('running');
 
       // Once the address is known to be over the limit, its failures are refused without writing the database.
-      const [row] = await testApp.dataSource.query('SELECT failures FROM automl_training_auth_failures WHERE client = $1', ['127.0.0.1']);
+      const [row] = await testApp.dataSource.query(
+        'SELECT failures FROM automl_training_auth_failures WHERE client = $1',
+        ['127.0.0.1'],
+      );
       expect(row.failures).toBeGreaterThan(LIMIT);
       expect(row.failures).toBeLessThanOrEqual(LIMIT + 2 * CONCURRENCY);
 
       const metrics = await authFailures(testApp);
-      expect({ invalid_psk: metrics.invalid_psk - (metricsBefore.invalid_psk ?? 0), limited: metrics.limited }).toEqual({
-        invalid_psk: LIMIT,
-        limited: 200 - LIMIT + 4,
-      });
+      expect({ invalid_psk: metrics.invalid_psk - (metricsBefore.invalid_psk ?? 0), limited: metrics.limited }).toEqual(
+        {
+          invalid_psk: LIMIT,
+          limited: 200 - LIMIT + 4,
+        },
+      );
       expect(refusals()).toHaveLength(logsBefore + 200 + 4);
       expect(refusals().every((line) => line.client === '127.0.0.1')).toBe(true);
     });
 
     it('should hold a 429 back AUTH_FAILURE_DELAY_MS (500 by default) while a valid request from the same address is answered at once', async () => {
       const sent = Date.now();
-      const limited = testApp.http().get(`${JOBS}/${jobId}`).set(psk('still-wrong')).then((response) => ({ response, ms: Date.now() - sent }));
+      const limited = testApp
+        .http()
+        .get(`${JOBS}/${jobId}`)
+        .set(psk('still-wrong'))
+        .then((response) => ({ response, ms: Date.now() - sent }));
       const valid = await testApp.http().get(`${JOBS}/${jobId}`).set(psk()).expect(200);
       expect(valid.body.job_id).toBe(jobId);
       expect(Date.now() - sent).toBeLessThan(450);
@@ -195,7 +229,11 @@ describe('auth failure limit', () => {
         expectLimited(await fail(testApp, '203.0.113.1'));
         // Another client behind the same proxy has its own count, and the limited one keeps its valid access.
         expect((await fail(testApp, '203.0.113.2')).status).toBe(401);
-        await testApp.http().get(JOBS).set({ ...psk(), 'X-Forwarded-For': '203.0.113.1' }).expect(200);
+        await testApp
+          .http()
+          .get(JOBS)
+          .set({ ...psk(), 'X-Forwarded-For': '203.0.113.1' })
+          .expect(200);
         // Only the entry the trusted proxy appended counts: a forged one to its left changes nothing.
         expectLimited(await fail(testApp, '198.51.100.7, 203.0.113.1'));
         const clients = logs.lines.filter((line) => line.msg === 'Authentication refused').map((line) => line.client);
@@ -225,13 +263,20 @@ describe('auth failure limit', () => {
     });
 
     it('should share one count: failures spread over both reach the limit as if sent to one', async () => {
-      const answers = await statuses(LIMIT, 2, (i) => [a, b][i % 2].http().get(JOBS).set(psk(`wrong-${i}`)));
+      const answers = await statuses(LIMIT, 2, (i) =>
+        [a, b][i % 2]
+          .http()
+          .get(JOBS)
+          .set(psk(`wrong-${i}`)),
+      );
       expect(answers).toEqual(Array(LIMIT).fill(401));
       expectLimited(await a.http().get(JOBS).set(psk('wrong-a')));
       expectLimited(await b.http().get(JOBS).set(psk('wrong-b')));
       await a.http().get(JOBS).set(psk()).expect(200);
       await b.http().get(JOBS).set(psk()).expect(200);
-      const [row] = await a.dataSource.query('SELECT failures FROM automl_training_auth_failures WHERE client = $1', ['127.0.0.1']);
+      const [row] = await a.dataSource.query('SELECT failures FROM automl_training_auth_failures WHERE client = $1', [
+        '127.0.0.1',
+      ]);
       expect(row.failures).toBe(LIMIT + 2);
     });
   });

@@ -44,15 +44,23 @@ describe('authentication', () => {
           const claims = jwt.decode(keycloak.token()) as object;
           const header = base64url({ alg: 'HS256', typ: 'JWT', kid: keycloak.activeKey.kid });
           const body = base64url(claims);
-          const signature = createHmac('sha256', keycloak.publicKeyPem()).update(`${header}.${body}`).digest('base64url');
+          const signature = createHmac('sha256', keycloak.publicKeyPem())
+            .update(`${header}.${body}`)
+            .digest('base64url');
           return `${header}.${body}.${signature}`;
         },
       ],
       ['a wrong issuer', () => keycloak.token({ iss: 'http://127.0.0.1:1/realms/other' })],
-      ['an expired token', () => keycloak.token({ exp: Math.floor(Date.now() / 1000) - 120, iat: Math.floor(Date.now() / 1000) - 420 })],
+      [
+        'an expired token',
+        () => keycloak.token({ exp: Math.floor(Date.now() / 1000) - 120, iat: Math.floor(Date.now() / 1000) - 420 }),
+      ],
       ['a wrong audience and azp', () => keycloak.token({ aud: 'account', azp: 'someone-else' })],
       ['an unknown kid', () => keycloak.token({}, { keyid: 'no-such-key' })],
-      ['a foreign key with a known kid', () => keycloak.token({}, { key: generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey })],
+      [
+        'a foreign key with a known kid',
+        () => keycloak.token({}, { key: generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey }),
+      ],
       ['an ID token', () => keycloak.token({ typ: 'ID', aud: CLIENT_ID })],
       ['a refresh token', () => keycloak.token({ typ: 'Refresh' })],
       ['garbage', () => 'not.a.jwt'],
@@ -93,7 +101,12 @@ describe('authentication', () => {
 
     it('should default the owner of a created job to preferred_username', async () => {
       const { owner: _owner, ...body } = jobRequest();
-      const response = await testApp.http().post(JOBS).set(bearer(keycloak.token({ preferred_username: 'carol' }))).send(body).expect(201);
+      const response = await testApp
+        .http()
+        .post(JOBS)
+        .set(bearer(keycloak.token({ preferred_username: 'carol' })))
+        .send(body)
+        .expect(201);
       expect(response.body.owner).toBe('carol');
       const history = await testApp.http().get(`${JOBS}/${response.body.job_id}/history`).set(psk()).expect(200);
       expect(history.body.items[0]).toMatchObject({ source: 'user', actor: 'carol' });
@@ -131,7 +144,12 @@ describe('authentication', () => {
       ['a key of another length', 'x'.repeat(300)],
       ['a prefix of a valid key', 'test-psk'],
     ])('should refuse %s with 401 and WWW-Authenticate: APIKey', async (_name, key) => {
-      const response = await testApp.http().put(`${JOBS}/${jobId}/status`).set(psk(key)).send({ status: 'running' }).expect(401);
+      const response = await testApp
+        .http()
+        .put(`${JOBS}/${jobId}/status`)
+        .set(psk(key))
+        .send({ status: 'running' })
+        .expect(401);
       expect(response.body).toEqual({ error: 'Invalid PSK', code: 401 });
       expect(response.headers['www-authenticate']).toBe('APIKey');
     });
@@ -154,7 +172,12 @@ describe('authentication', () => {
     });
 
     it('should refuse an invalid bearer token on the PSK-only writeback with 401', async () => {
-      await testApp.http().put(`${JOBS}/${jobId}/status`).set(bearer('not.a.jwt')).send({ status: 'running' }).expect(401);
+      await testApp
+        .http()
+        .put(`${JOBS}/${jobId}/status`)
+        .set(bearer('not.a.jwt'))
+        .send({ status: 'running' })
+        .expect(401);
     });
 
     it('should refuse a missing credential with 401 naming the schemes the route accepts', async () => {
@@ -167,7 +190,12 @@ describe('authentication', () => {
     });
 
     it('should let a valid accepted credential win when both headers arrive', async () => {
-      await testApp.http().put(`${JOBS}/${jobId}/status`).set({ ...psk(), ...bearer('not.a.jwt') }).send({ status: 'queued' }).expect(200);
+      await testApp
+        .http()
+        .put(`${JOBS}/${jobId}/status`)
+        .set({ ...psk(), ...bearer('not.a.jwt') })
+        .send({ status: 'queued' })
+        .expect(200);
       await get({ ...psk('wrong'), ...bearer(keycloak.token()) }).expect(200);
     });
   });

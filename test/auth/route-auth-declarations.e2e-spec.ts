@@ -48,7 +48,10 @@ describe('route auth declarations', () => {
   });
 
   it('should answer a known path with an unsupported method with 405 and Allow, as FastAPI does', async () => {
-    const response = await testApp.http().patch('/api/automl/train/jobs/0b9b6e4e-6f0e-4c57-9a55-2c1b1f1d7a10/status').expect(405);
+    const response = await testApp
+      .http()
+      .patch('/api/automl/train/jobs/0b9b6e4e-6f0e-4c57-9a55-2c1b1f1d7a10/status')
+      .expect(405);
     expect(response.body).toEqual({ error: 'Method Not Allowed', code: 405 });
     expect(response.headers.allow).toBe('PUT');
     const collection = await testApp.http().put('/api/automl/train/jobs').expect(405);

@@ -17,7 +17,10 @@ async function until(check: () => Promise<boolean>, timeoutMs: number): Promise<
 }
 
 const statusOf = async (testApp: TestApp, jobId: string) =>
-  (await testApp.http().get(`/api/automl/train/jobs/${jobId}`).set(psk()).expect(200)).body as { status: string; error_message: string | null };
+  (await testApp.http().get(`/api/automl/train/jobs/${jobId}`).set(psk()).expect(200)).body as {
+    status: string;
+    error_message: string | null;
+  };
 
 describe('background reconciliation', () => {
   let a: AirflowTestApp;
@@ -34,24 +37,34 @@ describe('background reconciliation', () => {
     a.airflow.setRunState(job.airflow_dag_id, 'failed');
     await until(async () => (await statusOf(a.testApp, job.job_id)).status === 'failed', PERIOD_MS * 4);
     const history = await a.testApp.http().get(`/api/automl/train/jobs/${job.job_id}/history`).set(psk()).expect(200);
-    expect(history.body.items.at(-1)).toMatchObject({ from_status: 'queued', to_status: 'failed', source: 'reconcile' });
+    expect(history.body.items.at(-1)).toMatchObject({
+      from_status: 'queued',
+      to_status: 'failed',
+      source: 'reconcile',
+    });
   });
 
   it('should fail a queued job whose DAG Airflow still has not parsed after DAG_PARSE_TIMEOUT_MS', async () => {
     const job = await createJob(a.testApp);
-    await a.testApp.dataSource.query(`UPDATE automl_training_jobs SET created_at = now() - interval '11 minutes' WHERE job_id = $1`, [job.job_id]);
+    await a.testApp.dataSource.query(
+      `UPDATE automl_training_jobs SET created_at = now() - interval '11 minutes' WHERE job_id = $1`,
+      [job.job_id],
+    );
     await until(async () => (await statusOf(a.testApp, job.job_id)).status === 'failed', PERIOD_MS * 4);
     const stored = await statusOf(a.testApp, job.job_id);
     expect(stored.status).toBe('failed');
-    expect(stored.error_message).toBe(`Airflow has not parsed DAG ${job.airflow_dag_id} within 10 minutes; check the DAG folder and Airflow's import errors`);
+    expect(stored.error_message).toBe(
+      `Airflow has not parsed DAG ${job.airflow_dag_id} within 10 minutes; check the DAG folder and Airflow's import errors`,
+    );
   });
 
-  it('should delete again a deleted job\'s DAG that Airflow re-created from a parse under way when its file went, and leave the others alone', async () => {
+  it("should delete again a deleted job's DAG that Airflow re-created from a parse under way when its file went, and leave the others alone", async () => {
     const [recreated, gone] = [await createJob(a.testApp), await createJob(a.testApp)];
     a.airflow.parse();
     const file = join(a.testApp.config.airflow.dagsDir, `${recreated.airflow_dag_id}.py`);
     const text = readFileSync(file, 'utf8');
-    for (const job of [recreated, gone]) await a.testApp.http().delete(`/api/automl/train/jobs/${job.job_id}`).set(psk()).expect(204);
+    for (const job of [recreated, gone])
+      await a.testApp.http().delete(`/api/automl/train/jobs/${job.job_id}`).set(psk()).expect(204);
     expect(a.airflow.dag(recreated.airflow_dag_id)).toBeUndefined();
     // What the real dag-processor does when it collects a parse that read the file before the service removed it.
     writeFileSync(file, text);
@@ -91,9 +104,18 @@ describe('background reconciliation', () => {
       try {
         const failedAt = Date.now();
         a.airflow.setRunState(job.airflow_dag_id, 'failed');
-        await client.until((c) => c.events.some((event) => event.data.to === 'failed'), PERIOD_MS * 4, 'the failed event');
+        await client.until(
+          (c) => c.events.some((event) => event.data.to === 'failed'),
+          PERIOD_MS * 4,
+          'the failed event',
+        );
         const latency = Date.now() - failedAt;
-        expect(client.events.at(-1)!.data).toMatchObject({ job_id: job.job_id, from: 'queued', to: 'failed', status: 'failed' });
+        expect(client.events.at(-1)!.data).toMatchObject({
+          job_id: job.job_id,
+          from: 'queued',
+          to: 'failed',
+          status: 'failed',
+        });
         // Within one reconcile period, plus the feed's read and a margin for a busy CI machine.
         expect(latency).toBeLessThan(PERIOD_MS + 400);
       } finally {

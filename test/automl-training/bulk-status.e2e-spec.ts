@@ -47,7 +47,11 @@ describe('GET /jobs/status (bulk reconciled statuses)', () => {
 
   it('should refuse more than 1000 ids with a 422 too_long item', async () => {
     const ids = Array.from({ length: 1001 }, (_, i) => `00000000-0000-4000-8000-${i.toString().padStart(12, '0')}`);
-    const response = await testApp.http().get(`${STATUS}?${ids.map((id) => `ids=${id}`).join('&')}`).set(psk()).expect(422);
+    const response = await testApp
+      .http()
+      .get(`${STATUS}?${ids.map((id) => `ids=${id}`).join('&')}`)
+      .set(psk())
+      .expect(422);
     expect(response.body).toEqual({
       detail: [
         {
@@ -63,8 +67,15 @@ describe('GET /jobs/status (bulk reconciled statuses)', () => {
 
   it('should accept exactly 1000 ids', async () => {
     const a = await createJob(testApp);
-    const ids = [a.job_id, ...Array.from({ length: 999 }, (_, i) => `00000000-0000-4000-8000-${i.toString().padStart(12, '0')}`)];
-    const response = await testApp.http().get(`${STATUS}?${ids.map((id) => `ids=${id}`).join('&')}`).set(psk()).expect(200);
+    const ids = [
+      a.job_id,
+      ...Array.from({ length: 999 }, (_, i) => `00000000-0000-4000-8000-${i.toString().padStart(12, '0')}`),
+    ];
+    const response = await testApp
+      .http()
+      .get(`${STATUS}?${ids.map((id) => `ids=${id}`).join('&')}`)
+      .set(psk())
+      .expect(200);
     expect(response.body.items.map((item: { job_id: string }) => item.job_id)).toEqual([a.job_id]);
   });
 

@@ -5,7 +5,6 @@ import { dagJob, inspectDags } from '../utils/dag-python';
 import { createJob } from '../utils/jobs';
 import { ROTATED_PSK, startTestApp, TEST_PSK, TestApp, psk } from '../utils/test-app';
 
-
 const PAYLOADS = [
   '"""',
   "'''",
@@ -21,7 +20,9 @@ const PAYLOADS = [
 const FRAGMENTS = ['__import__', 'system', 'dag_run', '__class__', '__subclasses__', 'import os'];
 
 describe('rendered DAGs', () => {
-  const renderer = new DagRenderer(loadAppConfig({ NODE_ENV: 'test', API_PSK: TEST_PSK, DATABASE_URL: 'pglite://memory' }));
+  const renderer = new DagRenderer(
+    loadAppConfig({ NODE_ENV: 'test', API_PSK: TEST_PSK, DATABASE_URL: 'pglite://memory' }),
+  );
 
   it('should render a parseable DAG for every algorithm × preset, with a concrete tuning budget', () => {
     const jobs = Object.values(AutoMLAlgorithm).flatMap((algorithm) =>
@@ -30,13 +31,24 @@ describe('rendered DAGs', () => {
     expect(jobs).toHaveLength(30);
     const results = inspectDags(jobs.map((job) => ({ source: renderer.render(job).source, fragments: FRAGMENTS })));
     results.forEach((result, index) => {
-      expect(result.spec).toMatchObject({ job_id: jobs[index].jobId, algorithm: jobs[index].algorithm, preset: jobs[index].preset });
+      expect(result.spec).toMatchObject({
+        job_id: jobs[index].jobId,
+        algorithm: jobs[index].algorithm,
+        preset: jobs[index].preset,
+      });
       const tuning = result.spec.tuning as { trials: number; time_budget_minutes: number };
       expect(tuning.trials).toBeGreaterThan(0);
       expect(tuning.time_budget_minutes).toBeGreaterThan(0);
     });
     const budgets = (algorithm: AutoMLAlgorithm) =>
-      Object.values(Preset).map((preset) => (results[jobs.findIndex((j) => j.algorithm === algorithm && j.preset === preset)].spec.tuning as { trials: number }).trials);
+      Object.values(Preset).map(
+        (preset) =>
+          (
+            results[jobs.findIndex((j) => j.algorithm === algorithm && j.preset === preset)].spec.tuning as {
+              trials: number;
+            }
+          ).trials,
+      );
     const [fast, balanced, best] = budgets(AutoMLAlgorithm.XgboostRegressor);
     expect(fast).toBeLessThan(balanced);
     expect(balanced).toBeLessThan(best);

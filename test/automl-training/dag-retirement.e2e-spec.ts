@@ -30,7 +30,8 @@ describe('DAG retirement', () => {
     await writeback(a.testApp, jobId, status === 'failed' ? { status, error_message: 'OOM' } : { status }).expect(200);
   };
   const retiredAt = async (jobId: string) =>
-    (await a.testApp.dataSource.query('SELECT dag_retired_at FROM automl_training_jobs WHERE job_id = $1', [jobId]))[0].dag_retired_at as Date | null;
+    (await a.testApp.dataSource.query('SELECT dag_retired_at FROM automl_training_jobs WHERE job_id = $1', [jobId]))[0]
+      .dag_retired_at as Date | null;
 
   it('should write the runtime once, keep it off the parser, and make each DAG file small', async () => {
     const jobs = [await createJob(a.testApp), await createJob(a.testApp, { name: 'second' })];
@@ -60,7 +61,13 @@ describe('DAG retirement', () => {
     const recent = await createJob(a.testApp, { name: 'recent' });
     await finish(recent.job_id, 'complete');
     expect(await retirer.tick()).toBe(2);
-    expect([complete, failed, live, manual, recent].map((job) => existsSync(fileOf(job.airflow_dag_id)))).toEqual([false, false, true, true, true]);
+    expect([complete, failed, live, manual, recent].map((job) => existsSync(fileOf(job.airflow_dag_id)))).toEqual([
+      false,
+      false,
+      true,
+      true,
+      true,
+    ]);
     expect(await retiredAt(complete.job_id)).toBeInstanceOf(Date);
     expect(await retirer.tick()).toBe(0);
 
@@ -68,9 +75,13 @@ describe('DAG retirement', () => {
     const one = await a.testApp.http().get(`${JOBS}/${complete.job_id}`).set(psk()).expect(200);
     expect(one.body).toMatchObject({ status: 'complete', rendered_dag: complete.rendered_dag });
     const list = await a.testApp.http().get(`${JOBS}?limit=10`).set(psk()).expect(200);
-    expect(list.body.items.map((item: { job_id: string; rendered_dag: unknown }) => [item.job_id, item.rendered_dag])).toContainEqual([complete.job_id, null]);
+    expect(
+      list.body.items.map((item: { job_id: string; rendered_dag: unknown }) => [item.job_id, item.rendered_dag]),
+    ).toContainEqual([complete.job_id, null]);
     const logs = await a.testApp.http().get(`${JOBS}/${complete.job_id}/logs`).set(psk()).expect(200);
-    expect(logs.body.tasks.find((task: { task_id: string }) => task.task_id === 'train').lines.join('\n')).toContain('trained');
+    expect(logs.body.tasks.find((task: { task_id: string }) => task.task_id === 'train').lines.join('\n')).toContain(
+      'trained',
+    );
   });
 
   it('should deploy a retired DAG again from the stored DAG when a failed job is retried, and retire it again later', async () => {

@@ -23,7 +23,14 @@ const trainingCommand = (mode: string) => `python3 ${FAKE_TRAINER} ${mode}`;
 const SOURCE_PASSWORD = 'src-p@ss/word';
 const MLFLOW_PASSWORD = 'mlflow-secret-42';
 const CONNECTIONS = {
-  automl_source: { conn_type: 'postgres', host: 'db.internal', port: 5432, schema: 'warehouse', login: 'reader', password: SOURCE_PASSWORD },
+  automl_source: {
+    conn_type: 'postgres',
+    host: 'db.internal',
+    port: 5432,
+    schema: 'warehouse',
+    login: 'reader',
+    password: SOURCE_PASSWORD,
+  },
   automl_mlflow: { conn_type: 'http', host: 'mlflow.internal', port: 5000, login: 'ml', password: MLFLOW_PASSWORD },
 };
 const VARIABLES = { automl_training_psk: TEST_PSK };
@@ -56,15 +63,19 @@ function harness(request: Record<string, unknown>, raw?: string): Promise<Answer
   });
 }
 
-
 describe('the rendered DAG run by python3', () => {
   const dir = mkdtempSync(join(tmpdir(), 'automl-dag-train-'));
   writeTrainingRuntime(dir);
 
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  function renderTo(env: Record<string, string>, job: DagJob = dagJob({ preset: Preset.Fast })): { path: string; source: string; containerSpecBytes: number | null } {
-    const renderer = new DagRenderer(loadAppConfig({ NODE_ENV: 'test', API_PSK: TEST_PSK, DATABASE_URL: 'pglite://memory', ...env }));
+  function renderTo(
+    env: Record<string, string>,
+    job: DagJob = dagJob({ preset: Preset.Fast }),
+  ): { path: string; source: string; containerSpecBytes: number | null } {
+    const renderer = new DagRenderer(
+      loadAppConfig({ NODE_ENV: 'test', API_PSK: TEST_PSK, DATABASE_URL: 'pglite://memory', ...env }),
+    );
     const rendered = renderer.render(job);
     const path = join(dir, `${rendered.dagId}.py`);
     writeFileSync(path, rendered.source);
@@ -118,19 +129,32 @@ describe('the rendered DAG run by python3', () => {
 
     it('should contain no secret: the PSK, passwords and URLs are read at run time', async () => {
       const { source } = renderTo({ TRAINING_COMMAND: trainingCommand('dump') });
-      for (const secret of [TEST_PSK, SOURCE_PASSWORD, MLFLOW_PASSWORD, 'db.internal', 'mlflow.internal', ...Object.values(WORKER_SECRETS)]) {
+      for (const secret of [
+        TEST_PSK,
+        SOURCE_PASSWORD,
+        MLFLOW_PASSWORD,
+        'db.internal',
+        'mlflow.internal',
+        ...Object.values(WORKER_SECRETS),
+      ]) {
         expect({ secret, found: source.includes(secret) }).toEqual({ secret, found: false });
       }
       expect(source).toContain('SOURCE_CONN_ID = "automl_source"');
       expect(source).toContain('MLFLOW_CONN_ID = "automl_mlflow"');
-      const renamed = renderTo({ AIRFLOW_SOURCE_CONN_ID: 'warehouse_ro', AIRFLOW_MLFLOW_CONN_ID: 'mlflow_prod' }).source;
+      const renamed = renderTo({
+        AIRFLOW_SOURCE_CONN_ID: 'warehouse_ro',
+        AIRFLOW_MLFLOW_CONN_ID: 'mlflow_prod',
+      }).source;
       expect(renamed).toContain('SOURCE_CONN_ID = "warehouse_ro"');
       expect(renamed).toContain('MLFLOW_CONN_ID = "mlflow_prod"');
     });
 
     it('should deliver a 5000 × 500-character feature list intact', async () => {
       // 500 characters each (code points, as the API counts): non-ASCII, astral, quote and backslash included.
-      const featureColumns = Array.from({ length: 5000 }, (_, i) => `${String(i).padStart(4, '0')}é😀"\\${randomBytes(246).toString('hex')}`);
+      const featureColumns = Array.from(
+        { length: 5000 },
+        (_, i) => `${String(i).padStart(4, '0')}é😀"\\${randomBytes(246).toString('hex')}`,
+      );
       expect(featureColumns.every((column) => [...column].length === 500)).toBe(true);
       const { path } = renderTo({ TRAINING_COMMAND: trainingCommand('dump') }, dagJob({ featureColumns }));
       const answer = await harness({ ...base, dag: path, scenario: 'train' });
@@ -145,7 +169,13 @@ describe('the rendered DAG run by python3', () => {
       for (const task of ['report_running', 'report_complete']) {
         expect({ task, args: tasks[task] }).toEqual({
           task,
-          args: expect.objectContaining({ retries: 3, retry_delay: 10, retry_exponential_backoff: true, max_retry_delay: 30, execution_timeout: 60 }),
+          args: expect.objectContaining({
+            retries: 3,
+            retry_delay: 10,
+            retry_exponential_backoff: true,
+            max_retry_delay: 30,
+            execution_timeout: 60,
+          }),
         });
       }
       expect(tasks.train).toMatchObject({ operator: 'TrainingOperator', execution_timeout: (10 + 30) * 60 });
@@ -153,13 +183,16 @@ describe('the rendered DAG run by python3', () => {
   });
 
   describe('stopping the trainer', () => {
-    it.each(['airflow3', 'airflow2'])('should forward SIGTERM (%s handler) and leave no process behind', async (handler) => {
-      const { path } = renderTo({ TRAINING_COMMAND: trainingCommand('sleep') });
-      const answer = await harness({ ...base, dag: path, scenario: 'stop', handler });
-      expect(answer.error).toMatch(handler === 'airflow3' ? /training stopped: the task was terminated/ : /SIGTERM/);
-      expect(answer).toMatchObject({ trainer_got_sigterm: true, trainer_alive: false, grandchild_alive: false });
-      expect(answer.stop_seconds).toBeLessThan(5);
-    });
+    it.each(['airflow3', 'airflow2'])(
+      'should forward SIGTERM (%s handler) and leave no process behind',
+      async (handler) => {
+        const { path } = renderTo({ TRAINING_COMMAND: trainingCommand('sleep') });
+        const answer = await harness({ ...base, dag: path, scenario: 'stop', handler });
+        expect(answer.error).toMatch(handler === 'airflow3' ? /training stopped: the task was terminated/ : /SIGTERM/);
+        expect(answer).toMatchObject({ trainer_got_sigterm: true, trainer_alive: false, grandchild_alive: false });
+        expect(answer.stop_seconds).toBeLessThan(5);
+      },
+    );
 
     it('should SIGKILL a trainer that ignores SIGTERM once the grace period is over', async () => {
       const { path } = renderTo({ TRAINING_COMMAND: trainingCommand('stubborn') });
@@ -266,7 +299,9 @@ describe('the rendered DAG run by python3', () => {
       });
       expect(answer.error).toMatch(/^WritebackRefused: writeback 'running' refused with HTTP 401: .*"code":401/);
       expect(answer.seconds).toBeLessThan(5);
-      expect((await testApp.http().get(`/api/automl/train/jobs/${job.job_id}`).set(psk()).expect(200)).body.status).toBe('queued');
+      expect(
+        (await testApp.http().get(`/api/automl/train/jobs/${job.job_id}`).set(psk()).expect(200)).body.status,
+      ).toBe('queued');
     });
 
     it('should write back failed with the trainer’s last stderr line as the error', async () => {
@@ -291,7 +326,12 @@ describe('the rendered DAG run by python3', () => {
       const result = `{"mlflow_run_id": "run-9", "registered_model_name": "marketing.churn_model", "model_version": 7,
         "objective": "roc_auc", "metrics": {"roc_auc": 0.91, "log_loss": 0.3, "undefined_f1": NaN, "note": "x",
         "flag": true, "${longName}": 1}, "trials_run": 3, "best_params": {"num_leaves": 31}, "time_used_seconds": 12.5}`;
-      const request = { ...base, dag: dagOf(job), scenario: 'report_complete', callback_url: `${url}/api/automl/train/jobs/${job.job_id}/status` };
+      const request = {
+        ...base,
+        dag: dagOf(job),
+        scenario: 'report_complete',
+        callback_url: `${url}/api/automl/train/jobs/${job.job_id}/status`,
+      };
       const raw = JSON.stringify({ ...request, result: '__RESULT__' }).replace('"__RESULT__"', result);
       expect(await harness({}, raw)).toMatchObject({ reported: true });
       const stored = await testApp.dataSource.query(
@@ -331,7 +371,9 @@ describe('the rendered DAG run by python3', () => {
         .expect(422);
       expect(response.body.detail).toHaveLength(1);
       expect(response.body.detail[0]).toMatchObject({ type: 'value_error', loc: ['body', 'feature_columns'] });
-      expect(response.body.detail[0].msg).toContain(`over the ${MAX_CONTAINER_SPEC_BYTES}-byte limit of one environment variable`);
+      expect(response.body.detail[0].msg).toContain(
+        `over the ${MAX_CONTAINER_SPEC_BYTES}-byte limit of one environment variable`,
+      );
       expect(await testApp.dataSource.query('SELECT count(*)::int AS n FROM automl_training_jobs')).toEqual([{ n: 0 }]);
     });
 
@@ -340,8 +382,14 @@ describe('the rendered DAG run by python3', () => {
       let columns = hexColumns(300);
       const renderer = new DagRenderer(testApp.config);
       const estimate = (featureColumns: string[]) => renderer.render(dagJob({ featureColumns })).containerSpecBytes!;
-      while (estimate([...columns, ...hexColumns(5)]) < MAX_CONTAINER_SPEC_BYTES - 1_000) columns = [...columns, ...hexColumns(5)];
-      const created = await testApp.http().post('/api/automl/train/jobs').set(psk()).send(jobRequest({ feature_columns: columns })).expect(201);
+      while (estimate([...columns, ...hexColumns(5)]) < MAX_CONTAINER_SPEC_BYTES - 1_000)
+        columns = [...columns, ...hexColumns(5)];
+      const created = await testApp
+        .http()
+        .post('/api/automl/train/jobs')
+        .set(psk())
+        .send(jobRequest({ feature_columns: columns }))
+        .expect(201);
       const path = join(dir, `${created.body.airflow_dag_id}.py`);
       writeFileSync(path, created.body.rendered_dag);
       const answer = await harness({ ...base, dag: path, scenario: 'container' });

@@ -59,8 +59,22 @@ describe('GET /api/automl/train/jobs/events (one instance)', () => {
     const ids = history.body.items.map((item: { id: number }) => item.id);
     expect(client.events.map((event) => event.id)).toEqual(ids);
     expect(client.events.map((event) => event.data)).toEqual([
-      { job_id: job.job_id, from: null, to: 'queued', status: 'queued', error_message: null, updated_at: history.body.items[0].at },
-      { job_id: job.job_id, from: 'queued', to: 'running', status: 'running', error_message: null, updated_at: history.body.items[1].at },
+      {
+        job_id: job.job_id,
+        from: null,
+        to: 'queued',
+        status: 'queued',
+        error_message: null,
+        updated_at: history.body.items[0].at,
+      },
+      {
+        job_id: job.job_id,
+        from: 'queued',
+        to: 'running',
+        status: 'running',
+        error_message: null,
+        updated_at: history.body.items[1].at,
+      },
       {
         job_id: job.job_id,
         from: 'running',
@@ -85,7 +99,14 @@ describe('GET /api/automl/train/jobs/events (one instance)', () => {
       metrics: { roc_auc: 0.91, log_loss: 0.3 },
     }).expect(200);
     await client.untilEvents(3, 1_000);
-    expect(Object.keys(client.events[1].data)).toEqual(['job_id', 'from', 'to', 'status', 'error_message', 'updated_at']);
+    expect(Object.keys(client.events[1].data)).toEqual([
+      'job_id',
+      'from',
+      'to',
+      'status',
+      'error_message',
+      'updated_at',
+    ]);
     expect(client.events[2].data).toEqual({
       job_id: job.job_id,
       from: 'running',
@@ -128,8 +149,18 @@ describe('GET /api/automl/train/jobs/events (one instance)', () => {
     await onlyA.untilEvents(2, 1_000);
     const jobs = (client: EventStreamClient) => client.events.map((event) => `${event.data.job_id}:${event.data.to}`);
     expect(jobs(onlyA)).toEqual([`${a.job_id}:running`, `${c.job_id}:running`]);
-    expect(jobs(byDomain)).toEqual([`${a.job_id}:queued`, `${c.job_id}:queued`, `${a.job_id}:running`, `${c.job_id}:running`]);
-    expect(jobs(byOwner)).toEqual([`${b.job_id}:queued`, `${c.job_id}:queued`, `${b.job_id}:running`, `${c.job_id}:running`]);
+    expect(jobs(byDomain)).toEqual([
+      `${a.job_id}:queued`,
+      `${c.job_id}:queued`,
+      `${a.job_id}:running`,
+      `${c.job_id}:running`,
+    ]);
+    expect(jobs(byOwner)).toEqual([
+      `${b.job_id}:queued`,
+      `${c.job_id}:queued`,
+      `${b.job_id}:running`,
+      `${c.job_id}:running`,
+    ]);
     expect(jobs(both)).toEqual([`${c.job_id}:queued`, `${c.job_id}:running`]);
   });
 
@@ -201,13 +232,19 @@ describe('GET /api/automl/train/jobs/events (one instance)', () => {
 
   it('should end a bearer stream when its token stops being accepted (exp plus the 30 s clock tolerance)', async () => {
     const nearlyStale = Math.floor(Date.now() / 1000) - 29;
-    const client = await stream('', bearer(keycloak.token({ sub: 'sub-erin', preferred_username: 'erin', exp: nearlyStale })));
+    const client = await stream(
+      '',
+      bearer(keycloak.token({ sub: 'sub-erin', preferred_username: 'erin', exp: nearlyStale })),
+    );
     const started = Date.now();
     await client.ended;
     expect(Date.now() - started).toBeLessThan(2_500);
     // The same token no longer opens a stream.
     await new Promise((r) => setTimeout(r, Math.max(0, (nearlyStale + 31) * 1000 - Date.now())));
-    expect((await refusal('', bearer(keycloak.token({ sub: 'sub-erin', preferred_username: 'erin', exp: nearlyStale })))).status).toBe(401);
+    expect(
+      (await refusal('', bearer(keycloak.token({ sub: 'sub-erin', preferred_username: 'erin', exp: nearlyStale }))))
+        .status,
+    ).toBe(401);
   });
 
   it('should send heartbeats as comments', async () => {
@@ -222,7 +259,10 @@ describe('GET /api/automl/train/jobs/events (one instance)', () => {
     const refused = await refusal('', carol());
     expect(refused.status).toBe(429);
     expect(refused.headers['retry-after']).toBe('5');
-    expect(JSON.parse(refused.body)).toEqual({ error: `At most ${PER_CREDENTIAL} event streams per credential; close one first`, code: 429 });
+    expect(JSON.parse(refused.body)).toEqual({
+      error: `At most ${PER_CREDENTIAL} event streams per credential; close one first`,
+      code: 429,
+    });
     // Another user is not affected, and a closed stream frees its slot.
     await stream('', user('dave'));
     await held[0].close();
@@ -246,7 +286,9 @@ describe('GET /api/automl/train/jobs/events (one instance)', () => {
     const address = new URL(base);
     const stalled = connect(Number(address.port), address.hostname);
     stalled.on('connect', () => stalled.pause());
-    stalled.write(`GET ${EVENTS} HTTP/1.1\r\nHost: ${address.host}\r\nAuthorization-PSK: ${psk()['Authorization-PSK']}\r\n\r\n`);
+    stalled.write(
+      `GET ${EVENTS} HTTP/1.1\r\nHost: ${address.host}\r\nAuthorization-PSK: ${psk()['Authorization-PSK']}\r\n\r\n`,
+    );
     const stalledClosed = new Promise<void>((resolve) => stalled.on('close', () => resolve()));
     await new Promise((r) => setTimeout(r, 200));
 
@@ -273,12 +315,9 @@ describe('GET /api/automl/train/jobs/events (one instance)', () => {
     const operation = document.paths[EVENTS].get;
     expect(operation.operationId).toBe('stream_training_job_events_api_automl_train_jobs_events_get');
     expect(Object.keys(operation.responses['200'].content)).toEqual(['text/event-stream']);
-    expect(operation.parameters.map((parameter: { name: string; in: string }) => `${parameter.in}:${parameter.name}`).sort()).toEqual([
-      'header:Last-Event-ID',
-      'query:domain',
-      'query:ids',
-      'query:owner',
-    ]);
+    expect(
+      operation.parameters.map((parameter: { name: string; in: string }) => `${parameter.in}:${parameter.name}`).sort(),
+    ).toEqual(['header:Last-Event-ID', 'query:domain', 'query:ids', 'query:owner']);
     expect(Object.keys(document.components.schemas.AutoMLTrainingJobEvent.properties)).toEqual([
       'job_id',
       'from',
@@ -297,7 +336,14 @@ describe('GET /api/automl/train/jobs/events (one instance)', () => {
       'mlflow_run_url',
       'model_version_url',
     ]);
-    expect(document.components.schemas.AutoMLTrainingJobEvent.required).toEqual(['job_id', 'from', 'to', 'status', 'error_message', 'updated_at']);
+    expect(document.components.schemas.AutoMLTrainingJobEvent.required).toEqual([
+      'job_id',
+      'from',
+      'to',
+      'status',
+      'error_message',
+      'updated_at',
+    ]);
   });
 });
 
@@ -320,7 +366,9 @@ describe('GET /api/automl/train/jobs/events (total cap)', () => {
     const url = `${await baseUrl(testApp)}${EVENTS}`;
     const attempts = await Promise.allSettled([1, 2, 3, 4].map(() => EventStreamClient.open(url, psk())));
     const opened = attempts.filter((attempt) => attempt.status === 'fulfilled').map((attempt) => attempt.value);
-    const refused = attempts.filter((attempt) => attempt.status === 'rejected').map((attempt) => attempt.reason as StreamRefused);
+    const refused = attempts
+      .filter((attempt) => attempt.status === 'rejected')
+      .map((attempt) => attempt.reason as StreamRefused);
     try {
       expect(opened).toHaveLength(2);
       expect(refused.map((error) => [error.status, JSON.parse(error.body)])).toEqual([
@@ -333,119 +381,129 @@ describe('GET /api/automl/train/jobs/events (total cap)', () => {
   });
 });
 
-(usesPostgres() ? describe : describe.skip)('GET /api/automl/train/jobs/events (two instances on one PostgreSQL)', () => {
-  let a: TestApp;
-  let b: TestApp;
-  const open: EventStreamClient[] = [];
-  const stream = async (instance: TestApp, headers: Record<string, string> = psk()): Promise<EventStreamClient> => {
-    const client = await EventStreamClient.open(`${await baseUrl(instance)}${EVENTS}`, headers);
-    open.push(client);
-    return client;
-  };
+(usesPostgres() ? describe : describe.skip)(
+  'GET /api/automl/train/jobs/events (two instances on one PostgreSQL)',
+  () => {
+    let a: TestApp;
+    let b: TestApp;
+    const open: EventStreamClient[] = [];
+    const stream = async (instance: TestApp, headers: Record<string, string> = psk()): Promise<EventStreamClient> => {
+      const client = await EventStreamClient.open(`${await baseUrl(instance)}${EVENTS}`, headers);
+      open.push(client);
+      return client;
+    };
 
-  beforeAll(async () => {
-    a = await startTestApp();
-    b = await startTestApp({ DATABASE_URL: a.config.database.kind === 'postgres' ? a.config.database.url : '' });
-  });
+    beforeAll(async () => {
+      a = await startTestApp();
+      b = await startTestApp({ DATABASE_URL: a.config.database.kind === 'postgres' ? a.config.database.url : '' });
+    });
 
-  afterEach(async () => {
-    await Promise.all(open.splice(0).map((client) => client.close()));
-  });
+    afterEach(async () => {
+      await Promise.all(open.splice(0).map((client) => client.close()));
+    });
 
-  afterAll(async () => {
-    await b.close();
-    await a.close();
-  });
+    afterAll(async () => {
+      await b.close();
+      await a.close();
+    });
 
-  it('should deliver a writeback made through instance A on a stream held open on instance B within 1 s', async () => {
-    const onB = await stream(b);
-    const job = await createJob(a);
-    await onB.untilEvents(1, 1_000);
-    const started = Date.now();
-    await writeback(a, job.job_id, { status: 'running' }).expect(200);
-    await onB.untilEvents(2, 1_000);
-    const latency = Date.now() - started;
-    expect(onB.events[1].data).toMatchObject({ job_id: job.job_id, from: 'queued', to: 'running' });
-    expect(latency).toBeLessThan(1_000);
-  });
+    it('should deliver a writeback made through instance A on a stream held open on instance B within 1 s', async () => {
+      const onB = await stream(b);
+      const job = await createJob(a);
+      await onB.untilEvents(1, 1_000);
+      const started = Date.now();
+      await writeback(a, job.job_id, { status: 'running' }).expect(200);
+      await onB.untilEvents(2, 1_000);
+      const latency = Date.now() - started;
+      expect(onB.events[1].data).toMatchObject({ job_id: job.job_id, from: 'queued', to: 'running' });
+      expect(latency).toBeLessThan(1_000);
+    });
 
-  it('should give a client reconnecting to the other instance with Last-Event-ID exactly the events it missed', async () => {
-    const onA = await stream(a);
-    const job = await createJob(a);
-    await onA.untilEvents(1, 1_000);
-    const seen = onA.lastEventId!;
-    await onA.close();
+    it('should give a client reconnecting to the other instance with Last-Event-ID exactly the events it missed', async () => {
+      const onA = await stream(a);
+      const job = await createJob(a);
+      await onA.untilEvents(1, 1_000);
+      const seen = onA.lastEventId!;
+      await onA.close();
 
-    const other = await createJob(b);
-    await writeback(b, job.job_id, { status: 'running' }).expect(200);
-    await writeback(a, other.job_id, { status: 'failed', error_message: 'lost' }).expect(200);
-    const missed = (await a.dataSource.query('SELECT id FROM automl_training_job_transitions WHERE id > $1 ORDER BY id', [seen])).map(
-      (row: { id: string }) => Number(row.id),
-    );
-    expect(missed).toHaveLength(3);
+      const other = await createJob(b);
+      await writeback(b, job.job_id, { status: 'running' }).expect(200);
+      await writeback(a, other.job_id, { status: 'failed', error_message: 'lost' }).expect(200);
+      const missed = (
+        await a.dataSource.query('SELECT id FROM automl_training_job_transitions WHERE id > $1 ORDER BY id', [seen])
+      ).map((row: { id: string }) => Number(row.id));
+      expect(missed).toHaveLength(3);
 
-    const onB = await stream(b, { ...psk(), 'Last-Event-ID': String(seen) });
-    await onB.untilEvents(3, 1_000);
-    await writeback(b, job.job_id, { status: 'complete' }).expect(200);
-    await onB.untilEvents(4, 1_000);
-    await new Promise((r) => setTimeout(r, 200));
-    expect(onB.events.map((event) => event.id).slice(0, 3)).toEqual(missed);
-    expect(onB.events.map((event) => `${event.data.job_id}:${event.data.to}`)).toEqual([
-      `${other.job_id}:queued`,
-      `${job.job_id}:running`,
-      `${other.job_id}:failed`,
-      `${job.job_id}:complete`,
-    ]);
-  });
+      const onB = await stream(b, { ...psk(), 'Last-Event-ID': String(seen) });
+      await onB.untilEvents(3, 1_000);
+      await writeback(b, job.job_id, { status: 'complete' }).expect(200);
+      await onB.untilEvents(4, 1_000);
+      await new Promise((r) => setTimeout(r, 200));
+      expect(onB.events.map((event) => event.id).slice(0, 3)).toEqual(missed);
+      expect(onB.events.map((event) => `${event.data.job_id}:${event.data.to}`)).toEqual([
+        `${other.job_id}:queued`,
+        `${job.job_id}:running`,
+        `${other.job_id}:failed`,
+        `${job.job_id}:complete`,
+      ]);
+    });
 
-  it('should listen again after its LISTEN connection is killed, and keep delivering within 1 s', async () => {
-    // A listener is a backend whose last statement, LISTEN, has finished (idle): from then on it gets every NOTIFY.
-    const listeners = async () =>
-      (
-        (await a.dataSource.query(
-          `SELECT pid FROM pg_stat_activity
+    it('should listen again after its LISTEN connection is killed, and keep delivering within 1 s', async () => {
+      // A listener is a backend whose last statement, LISTEN, has finished (idle): from then on it gets every NOTIFY.
+      const listeners = async () =>
+        (
+          (await a.dataSource.query(
+            `SELECT pid FROM pg_stat_activity
             WHERE datname = current_database() AND query = 'LISTEN automl_training_job_transitions' AND state = 'idle'`,
-        )) as { pid: number }[]
-      ).map((row) => row.pid);
-    const onB = await stream(b);
-    const before = await listeners();
-    expect(before).toHaveLength(2);
-    // With a timeout, pg_terminate_backend returns once the backend has exited: a killed backend still listed in
-    // pg_stat_activity, as it can be for a while on a loaded machine, must not pass for a listener that came back.
-    const terminated = await a.dataSource.query('SELECT pg_terminate_backend(pid, 10000) AS done FROM unnest($1::int[]) AS pid', [before]);
-    expect(terminated.map((row: { done: boolean }) => row.done)).toEqual([true, true]);
-    expect((await listeners()).filter((pid) => before.includes(pid))).toEqual([]);
-    // Both instances reconnect after their first backoff (500 ms); wait for the two new listeners themselves.
-    let fresh: number[] = [];
-    const deadline = Date.now() + 15_000;
-    while (fresh.length < 2 && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 100));
-      fresh = await listeners();
-    }
-    expect(fresh).toHaveLength(2);
+          )) as { pid: number }[]
+        ).map((row) => row.pid);
+      const onB = await stream(b);
+      const before = await listeners();
+      expect(before).toHaveLength(2);
+      // With a timeout, pg_terminate_backend returns once the backend has exited: a killed backend still listed in
+      // pg_stat_activity, as it can be for a while on a loaded machine, must not pass for a listener that came back.
+      const terminated = await a.dataSource.query(
+        'SELECT pg_terminate_backend(pid, 10000) AS done FROM unnest($1::int[]) AS pid',
+        [before],
+      );
+      expect(terminated.map((row: { done: boolean }) => row.done)).toEqual([true, true]);
+      expect((await listeners()).filter((pid) => before.includes(pid))).toEqual([]);
+      // Both instances reconnect after their first backoff (500 ms); wait for the two new listeners themselves.
+      let fresh: number[] = [];
+      const deadline = Date.now() + 15_000;
+      while (fresh.length < 2 && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 100));
+        fresh = await listeners();
+      }
+      expect(fresh).toHaveLength(2);
 
-    const job = await createJob(a);
-    const started = Date.now();
-    await onB.until((client) => client.events.some((event) => event.data.job_id === job.job_id), 1_000, 'the new job');
-    expect(Date.now() - started).toBeLessThan(1_000);
-  });
+      const job = await createJob(a);
+      const started = Date.now();
+      await onB.until(
+        (client) => client.events.some((event) => event.data.job_id === job.job_id),
+        1_000,
+        'the new job',
+      );
+      expect(Date.now() - started).toBeLessThan(1_000);
+    });
 
-  it('should give every stream every transition once, in id order, while both instances take concurrent writebacks', async () => {
-    const streams = await Promise.all([stream(a), stream(a), stream(b), stream(b)]);
-    const jobs = await Promise.all(Array.from({ length: 40 }, (_, index) => createJob(index % 2 ? a : b)));
-    await Promise.all(
-      jobs.flatMap((job, index) => [
-        writeback(index % 2 ? b : a, job.job_id, { status: 'running' }),
-        writeback(index % 2 ? a : b, job.job_id, { status: 'complete' }),
-      ]),
-    );
-    const recorded = (await a.dataSource.query('SELECT id FROM automl_training_job_transitions ORDER BY id')).map(
-      (row: { id: string }) => Number(row.id),
-    );
-    const expected = recorded.filter((id: number) => id > streams[0].events[0]!.id - 1);
-    for (const client of streams) {
-      await client.until((c) => c.lastEventId === recorded.at(-1), 2_000, 'the last transition');
-      expect(client.events.map((event) => event.id)).toEqual(expected);
-    }
-  });
-});
+    it('should give every stream every transition once, in id order, while both instances take concurrent writebacks', async () => {
+      const streams = await Promise.all([stream(a), stream(a), stream(b), stream(b)]);
+      const jobs = await Promise.all(Array.from({ length: 40 }, (_, index) => createJob(index % 2 ? a : b)));
+      await Promise.all(
+        jobs.flatMap((job, index) => [
+          writeback(index % 2 ? b : a, job.job_id, { status: 'running' }),
+          writeback(index % 2 ? a : b, job.job_id, { status: 'complete' }),
+        ]),
+      );
+      const recorded = (await a.dataSource.query('SELECT id FROM automl_training_job_transitions ORDER BY id')).map(
+        (row: { id: string }) => Number(row.id),
+      );
+      const expected = recorded.filter((id: number) => id > streams[0].events[0]!.id - 1);
+      for (const client of streams) {
+        await client.until((c) => c.lastEventId === recorded.at(-1), 2_000, 'the last transition');
+        expect(client.events.map((event) => event.id)).toEqual(expected);
+      }
+    });
+  },
+);

@@ -21,7 +21,11 @@ describe('POST /jobs with Idempotency-Key', () => {
   const jobCount = async () =>
     (await testApp.dataSource.query('SELECT count(*)::int AS n FROM automl_training_jobs'))[0].n as number;
   const create = (key: string, body = jobRequest(), credential: Record<string, string> = psk()) =>
-    testApp.http().post(JOBS).set({ ...credential, 'Idempotency-Key': key }).send(body);
+    testApp
+      .http()
+      .post(JOBS)
+      .set({ ...credential, 'Idempotency-Key': key })
+      .send(body);
 
   it('should answer a repeat with the first job, marked as replayed', async () => {
     const first = await create('key-1').expect(201);
@@ -35,7 +39,10 @@ describe('POST /jobs with Idempotency-Key', () => {
   it('should refuse the same key with a different body with 409, creating nothing', async () => {
     await create('key-2').expect(201);
     const response = await create('key-2', jobRequest({ name: 'another' })).expect(409);
-    expect(response.body).toEqual({ error: 'This Idempotency-Key was already used with a different request; use a new key', code: 409 });
+    expect(response.body).toEqual({
+      error: 'This Idempotency-Key was already used with a different request; use a new key',
+      code: 409,
+    });
     expect(await jobCount()).toBe(1);
   });
 
@@ -49,8 +56,14 @@ describe('POST /jobs with Idempotency-Key', () => {
 
   it('should keep keys per caller', async () => {
     const { owner: _owner, ...body } = jobRequest();
-    const alice = await create('shared', body, bearer(keycloak.token({ sub: 'a', preferred_username: 'alice' }))).expect(201);
-    const bob = await create('shared', body, bearer(keycloak.token({ sub: 'b', preferred_username: 'bob' }))).expect(201);
+    const alice = await create(
+      'shared',
+      body,
+      bearer(keycloak.token({ sub: 'a', preferred_username: 'alice' })),
+    ).expect(201);
+    const bob = await create('shared', body, bearer(keycloak.token({ sub: 'b', preferred_username: 'bob' }))).expect(
+      201,
+    );
     expect(alice.body.job_id).not.toBe(bob.body.job_id);
   });
 
@@ -59,10 +72,14 @@ describe('POST /jobs with Idempotency-Key', () => {
     await create('retry-key', noOwner).expect(422);
     await create('retry-key').expect(201);
 
-    await testApp.dataSource.query(`UPDATE automl_training_idempotency_keys SET expires_at = now() - interval '1 second'`);
+    await testApp.dataSource.query(
+      `UPDATE automl_training_idempotency_keys SET expires_at = now() - interval '1 second'`,
+    );
     const fresh = await create('retry-key', jobRequest({ name: 'after expiry' })).expect(201);
     expect(fresh.headers['idempotent-replayed']).toBeUndefined();
-    await testApp.dataSource.query(`UPDATE automl_training_idempotency_keys SET expires_at = now() - interval '1 second'`);
+    await testApp.dataSource.query(
+      `UPDATE automl_training_idempotency_keys SET expires_at = now() - interval '1 second'`,
+    );
     expect(await testApp.app.get(IdempotencyStore).deleteExpired()).toBe(1);
     expect(await jobCount()).toBe(2);
   });

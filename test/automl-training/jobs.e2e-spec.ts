@@ -67,7 +67,9 @@ describe('training jobs: create, get, list', () => {
       const ready = await testApp.http().post(`${JOBS}?auto_trigger=false`).set(psk()).send(jobRequest()).expect(201);
       expect(ready.body.status).toBe('ready');
       expect(ready.body.airflow_run_id).toBeNull();
-      const rows = await testApp.dataSource.query('SELECT job_id, status FROM automl_training_jobs ORDER BY created_at');
+      const rows = await testApp.dataSource.query(
+        'SELECT job_id, status FROM automl_training_jobs ORDER BY created_at',
+      );
       expect(rows).toEqual([
         { job_id: queued.body.job_id, status: 'queued' },
         { job_id: ready.body.job_id, status: 'ready' },
@@ -80,7 +82,12 @@ describe('training jobs: create, get, list', () => {
         .http()
         .post(JOBS)
         .set(bearer(keycloak.token({ preferred_username: 'bob' })))
-        .send({ ...body, status: 'complete', job_id: '11111111-1111-4111-8111-111111111111', created_at: '2000-01-01T00:00:00Z' })
+        .send({
+          ...body,
+          status: 'complete',
+          job_id: '11111111-1111-4111-8111-111111111111',
+          created_at: '2000-01-01T00:00:00Z',
+        })
         .expect(201);
       expect(response.body).toMatchObject({ owner: 'bob', preset: 'balanced', status: 'queued' });
       expect(response.body.job_id).not.toBe('11111111-1111-4111-8111-111111111111');
@@ -90,7 +97,9 @@ describe('training jobs: create, get, list', () => {
     it('should require owner with a PSK', async () => {
       const { owner: _owner, ...body } = jobRequest();
       const response = await testApp.http().post(JOBS).set(psk()).send(body).expect(422);
-      expect(response.body).toEqual({ detail: [{ type: 'missing', loc: ['body', 'owner'], msg: 'Field required', input: body }] });
+      expect(response.body).toEqual({
+        detail: [{ type: 'missing', loc: ['body', 'owner'], msg: 'Field required', input: body }],
+      });
       expect(await testApp.dataSource.query('SELECT count(*)::int AS n FROM automl_training_jobs')).toEqual([{ n: 0 }]);
     });
 
@@ -103,7 +112,12 @@ describe('training jobs: create, get, list', () => {
       const body = jobRequest({ algorithm, problem_type: problemType });
       const response = await testApp.http().post(JOBS).set(psk()).send(body).expect(422);
       expect(response.body.detail).toHaveLength(1);
-      expect(response.body.detail[0]).toMatchObject({ type: 'value_error', loc: ['body'], input: body, ctx: { error: {} } });
+      expect(response.body.detail[0]).toMatchObject({
+        type: 'value_error',
+        loc: ['body'],
+        input: body,
+        ctx: { error: {} },
+      });
       expect(response.body.detail[0].msg).toContain(`algorithm '${algorithm}'`);
       expect(response.body.detail[0].msg).toContain(`problem_type '${problemType}'`);
       expect(await testApp.dataSource.query('SELECT count(*)::int AS n FROM automl_training_jobs')).toEqual([{ n: 0 }]);
@@ -130,13 +144,22 @@ describe('training jobs: create, get, list', () => {
       const refused = await testApp.http().post(JOBS).set(psk()).send(body).expect(422);
       expect(refused.body.detail[0]).toMatchObject({ type: 'value_error', loc: ['body'] });
       expect(refused.body.detail[0].msg).toContain('label_column is required');
-      const anomaly = jobRequest({ label_column: undefined, algorithm: 'isolation_forest', problem_type: 'anomaly_detection' });
+      const anomaly = jobRequest({
+        label_column: undefined,
+        algorithm: 'isolation_forest',
+        problem_type: 'anomaly_detection',
+      });
       await testApp.http().post(JOBS).set(psk()).send(anomaly).expect(201);
     });
 
     it('should refuse feature_columns holding the label or a column twice, naming the index, and change nothing', async () => {
       await testApp.reset();
-      const label = await testApp.http().post(JOBS).set(psk()).send(jobRequest({ feature_columns: ['tenure', 'churned'] })).expect(422);
+      const label = await testApp
+        .http()
+        .post(JOBS)
+        .set(psk())
+        .send(jobRequest({ feature_columns: ['tenure', 'churned'] }))
+        .expect(422);
       expect(label.body.detail).toEqual([
         {
           type: 'value_error',
@@ -146,12 +169,22 @@ describe('training jobs: create, get, list', () => {
           ctx: { error: {} },
         },
       ]);
-      const twice = await testApp.http().post(JOBS).set(psk()).send(jobRequest({ feature_columns: ['a', 'b', 'a', 'b'] })).expect(422);
+      const twice = await testApp
+        .http()
+        .post(JOBS)
+        .set(psk())
+        .send(jobRequest({ feature_columns: ['a', 'b', 'a', 'b'] }))
+        .expect(422);
       expect(twice.body.detail.map((item: { loc: unknown[]; msg: string }) => [item.loc, item.msg])).toEqual([
         [['body', 'feature_columns', 2], "Value error, duplicate column 'a' (also at index 0)"],
         [['body', 'feature_columns', 3], "Value error, duplicate column 'b' (also at index 1)"],
       ]);
-      const empty = await testApp.http().post(JOBS).set(psk()).send(jobRequest({ feature_columns: ['a', ''] })).expect(422);
+      const empty = await testApp
+        .http()
+        .post(JOBS)
+        .set(psk())
+        .send(jobRequest({ feature_columns: ['a', ''] }))
+        .expect(422);
       expect(empty.body.detail[0]).toMatchObject({ type: 'string_too_short', loc: ['body', 'feature_columns', 1] });
       expect((await testApp.http().get(JOBS).set(psk()).expect(200)).body.items).toEqual([]);
     });
@@ -159,27 +192,54 @@ describe('training jobs: create, get, list', () => {
     it.each(['not a table; drop', 'a.b.c.d', 'public.', '.t', '1abc', 'sch-ema.t', '"a"b', 'a."b.c"', 'tab le', "t'"])(
       'should refuse source_table %j as not an identifier',
       async (sourceTable) => {
-        const response = await testApp.http().post(JOBS).set(psk()).send(jobRequest({ source_table: sourceTable })).expect(422);
+        const response = await testApp
+          .http()
+          .post(JOBS)
+          .set(psk())
+          .send(jobRequest({ source_table: sourceTable }))
+          .expect(422);
         expect(response.body.detail).toEqual([
-          expect.objectContaining({ type: 'string_pattern_mismatch', loc: ['body', 'source_table'], input: sourceTable }),
+          expect.objectContaining({
+            type: 'string_pattern_mismatch',
+            loc: ['body', 'source_table'],
+            input: sourceTable,
+          }),
         ]);
       },
     );
 
-    it.each(['churn', '_t1', 'marketing.churn_features', 'hive.marketing.churn', '"Marketing"."2024_churn"', 'cat."Sch".t'])(
-      'should accept source_table %j',
-      async (sourceTable) => {
-        const created = await testApp.http().post(JOBS).set(psk()).send(jobRequest({ source_table: sourceTable })).expect(201);
-        expect(created.body.source_table).toBe(sourceTable);
-      },
-    );
+    it.each([
+      'churn',
+      '_t1',
+      'marketing.churn_features',
+      'hive.marketing.churn',
+      '"Marketing"."2024_churn"',
+      'cat."Sch".t',
+    ])('should accept source_table %j', async (sourceTable) => {
+      const created = await testApp
+        .http()
+        .post(JOBS)
+        .set(psk())
+        .send(jobRequest({ source_table: sourceTable }))
+        .expect(201);
+      expect(created.body.source_table).toBe(sourceTable);
+    });
 
     it('should report every invalid field in declaration order', async () => {
       const response = await testApp
         .http()
         .post(`${JOBS}?auto_trigger=maybe`)
         .set(psk())
-        .send({ name: '', domain: 5, source_table: 't', feature_columns: ['a', 3], problem_type: 'x', algorithm: 'y', preset: 'slow', feature_engineering_job_id: 'nope' })
+        .send({
+          name: '',
+          domain: 5,
+          source_table: 't',
+          feature_columns: ['a', 3],
+          problem_type: 'x',
+          algorithm: 'y',
+          preset: 'slow',
+          feature_engineering_job_id: 'nope',
+        })
         .expect(422);
       expect(response.body.detail.map((item: { type: string; loc: unknown[] }) => [item.type, item.loc])).toEqual([
         ['bool_parsing', ['query', 'auto_trigger']],
@@ -208,7 +268,10 @@ describe('training jobs: create, get, list', () => {
 
     it('should answer 503 and leave no half-created job', async () => {
       const response = await broken.http().post(JOBS).set(psk()).send(jobRequest()).expect(503);
-      expect(response.body).toEqual({ error: 'Could not write the DAG file to the DAG folder; try again later', code: 503 });
+      expect(response.body).toEqual({
+        error: 'Could not write the DAG file to the DAG folder; try again later',
+        code: 503,
+      });
       expect(await broken.dataSource.query('SELECT count(*)::int AS n FROM automl_training_jobs')).toEqual([{ n: 0 }]);
     });
   });
@@ -290,7 +353,10 @@ describe('training jobs: create, get, list', () => {
       ['&algorithm=lightgbm_classifier', (job: any) => job.algorithm === 'lightgbm_classifier'],
       ['&status=ready', (job: any) => job.status === 'ready'],
       ['&q=100%25_', (job: any) => job.name.includes('100%_')],
-      ['&q=CHURN&domain=marketing&owner=bob', (job: any) => /churn/i.test(job.name) && job.domain === 'marketing' && job.owner === 'bob'],
+      [
+        '&q=CHURN&domain=marketing&owner=bob',
+        (job: any) => /churn/i.test(job.name) && job.domain === 'marketing' && job.owner === 'bob',
+      ],
     ])('should filter with %s across pages', async (query, predicate) => {
       const expected = newestFirst(created.filter(predicate));
       expect(expected.length).toBeGreaterThan(0);
@@ -313,17 +379,28 @@ describe('training jobs: create, get, list', () => {
 
     it('should filter on several statuses at once', async () => {
       const both = await pages('&status=running&status=ready', 9);
-      expect(both.ids).toEqual(newestFirst(created.filter((job) => job.status === 'running' || job.status === 'ready')));
+      expect(both.ids).toEqual(
+        newestFirst(created.filter((job) => job.status === 'running' || job.status === 'ready')),
+      );
       expect(both.ids.length).toBeGreaterThan(7);
       const bad = await testApp.http().get(`${JOBS}?status=running&status=done`).set(psk()).expect(422);
-      expect(bad.body.detail).toEqual([expect.objectContaining({ type: 'enum', loc: ['query', 'status', 1], input: 'done' })]);
+      expect(bad.body.detail).toEqual([
+        expect.objectContaining({ type: 'enum', loc: ['query', 'status', 1], input: 'done' }),
+      ]);
     });
 
     it('should filter on created_after (inclusive) and created_before (exclusive), across pages', async () => {
       const from = created[40];
       const to = created[90];
-      const ids = (await pages(`&created_after=${encodeURIComponent(from.created_at)}&created_before=${encodeURIComponent(to.created_at)}`, 11)).ids;
-      expect(ids).toEqual(newestFirst(created.filter((job) => job.created_at >= from.created_at && job.created_at < to.created_at)));
+      const ids = (
+        await pages(
+          `&created_after=${encodeURIComponent(from.created_at)}&created_before=${encodeURIComponent(to.created_at)}`,
+          11,
+        )
+      ).ids;
+      expect(ids).toEqual(
+        newestFirst(created.filter((job) => job.created_at >= from.created_at && job.created_at < to.created_at)),
+      );
       expect(ids).toContain(from.job_id);
       expect(ids).not.toContain(to.job_id);
       // A date is midnight UTC; an offset is honoured.
@@ -331,7 +408,9 @@ describe('training jobs: create, get, list', () => {
       expect((await pages('&created_before=2000-01-01T01:00:00%2B01:00', 50)).ids).toEqual([]);
       for (const bad of ['yesterday', '2026-02-30', '2026-11-28T10:00:00']) {
         const refused = await testApp.http().get(`${JOBS}?created_after=${bad}`).set(psk()).expect(422);
-        expect(refused.body.detail).toEqual([expect.objectContaining({ type: 'datetime_from_date_parsing', loc: ['query', 'created_after'], input: bad })]);
+        expect(refused.body.detail).toEqual([
+          expect.objectContaining({ type: 'datetime_from_date_parsing', loc: ['query', 'created_after'], input: bad }),
+        ]);
       }
     });
 
@@ -352,7 +431,13 @@ describe('training jobs: create, get, list', () => {
       ]);
       const limit = await testApp.http().get(`${JOBS}?limit=501`).set(psk()).expect(422);
       expect(limit.body.detail).toEqual([
-        { type: 'less_than_equal', loc: ['query', 'limit'], msg: 'Input should be less than or equal to 500', input: '501', ctx: { le: 500 } },
+        {
+          type: 'less_than_equal',
+          loc: ['query', 'limit'],
+          msg: 'Input should be less than or equal to 500',
+          input: '501',
+          ctx: { le: 500 },
+        },
       ]);
     });
   });

@@ -12,7 +12,11 @@ async function linksEverywhere(testApp: TestApp, act: (jobId: string) => Promise
   try {
     const job = await createJob(testApp);
     await act(job.job_id);
-    await client.until((c) => c.events.some((event) => event.data.job_id === job.job_id && event.data.to === 'complete'), 5_000, 'complete event');
+    await client.until(
+      (c) => c.events.some((event) => event.data.job_id === job.job_id && event.data.to === 'complete'),
+      5_000,
+      'complete event',
+    );
     const one = (await testApp.http().get(`${JOBS}/${job.job_id}`).set(psk()).expect(200)).body;
     const listing = (await testApp.http().get(JOBS).set(psk()).expect(200)).body;
     const item = listing.items.find((candidate: { job_id: string }) => candidate.job_id === job.job_id);
@@ -23,7 +27,10 @@ async function linksEverywhere(testApp: TestApp, act: (jobId: string) => Promise
   }
 }
 
-const links = (body: Record<string, unknown>) => ({ mlflow_run_url: body.mlflow_run_url, model_version_url: body.model_version_url });
+const links = (body: Record<string, unknown>) => ({
+  mlflow_run_url: body.mlflow_run_url,
+  model_version_url: body.model_version_url,
+});
 
 describe('MLflow links on a job (mlflow_run_url, model_version_url)', () => {
   describe('without MLFLOW_UI_URL', () => {
@@ -38,7 +45,12 @@ describe('MLflow links on a job (mlflow_run_url, model_version_url)', () => {
     it('should answer both links as null in GET, the listing and the complete event', async () => {
       const seen = await linksEverywhere(testApp, async (jobId) => {
         await writeback(testApp, jobId, { status: 'running' }).expect(200);
-        await writeback(testApp, jobId, { status: 'complete', mlflow_run_id: RUN_ID, registered_model_name: 'm', model_version: '1' }).expect(200);
+        await writeback(testApp, jobId, {
+          status: 'complete',
+          mlflow_run_id: RUN_ID,
+          registered_model_name: 'm',
+          model_version: '1',
+        }).expect(200);
       });
       const none = { mlflow_run_url: null, model_version_url: null };
       expect(links(seen.created)).toEqual(none);
@@ -94,7 +106,12 @@ describe('MLflow links on a job (mlflow_run_url, model_version_url)', () => {
       // MLflow refuses '/' and ':' in model names; space, '#', '?' and non-ASCII it takes.
       const name = 'churn model #2 (v?) ü';
       const seen = await linksEverywhere(testApp, async (jobId) => {
-        await writeback(testApp, jobId, { status: 'complete', mlflow_run_id: RUN_ID, registered_model_name: name, model_version: '12' }).expect(200);
+        await writeback(testApp, jobId, {
+          status: 'complete',
+          mlflow_run_id: RUN_ID,
+          registered_model_name: name,
+          model_version: '12',
+        }).expect(200);
       });
       const expected = `${MLFLOW}/#/models/churn%20model%20%232%20(v%3F)%20%C3%BC/versions/12`;
       expect(decodeURIComponent(expected.split('/#/models/')[1].split('/versions/')[0])).toBe(name);
@@ -110,10 +127,19 @@ describe('MLflow links on a job (mlflow_run_url, model_version_url)', () => {
       expect(links(seen.one)).toEqual({ mlflow_run_url: null, model_version_url: null });
       expect(links(seen.complete)).toEqual({ mlflow_run_url: null, model_version_url: null });
 
-      const repeated = await writeback(testApp, seen.one.job_id, { status: 'complete', mlflow_run_id: RUN_ID, model_version: '2' }).expect(200);
-      const expected = { mlflow_run_url: `${MLFLOW}/#/runs/${RUN_ID}`, model_version_url: `${MLFLOW}/#/models/marketing.churn/versions/2` };
+      const repeated = await writeback(testApp, seen.one.job_id, {
+        status: 'complete',
+        mlflow_run_id: RUN_ID,
+        model_version: '2',
+      }).expect(200);
+      const expected = {
+        mlflow_run_url: `${MLFLOW}/#/runs/${RUN_ID}`,
+        model_version_url: `${MLFLOW}/#/models/marketing.churn/versions/2`,
+      };
       expect(links(repeated.body)).toEqual(expected);
-      expect(links((await testApp.http().get(`${JOBS}/${seen.one.job_id}`).set(psk()).expect(200)).body)).toEqual(expected);
+      expect(links((await testApp.http().get(`${JOBS}/${seen.one.job_id}`).set(psk()).expect(200)).body)).toEqual(
+        expected,
+      );
     });
 
     it('should document both fields as optional nullable strings on the job and on its event', async () => {

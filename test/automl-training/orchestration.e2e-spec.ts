@@ -15,7 +15,13 @@ describe.each(['v1', 'v2'] as const)('orchestration with Airflow %s', (version) 
   let stop: () => Promise<void>;
 
   beforeAll(async () => {
-    ({ keycloak, airflow, testApp, dagsDir, close: stop } = await startTestAppWithAirflow({ version, env: { AIRFLOW_TIMEOUT_MS: '1000' } }));
+    ({
+      keycloak,
+      airflow,
+      testApp,
+      dagsDir,
+      close: stop,
+    } = await startTestAppWithAirflow({ version, env: { AIRFLOW_TIMEOUT_MS: '1000' } }));
   });
 
   afterEach(() => {
@@ -26,8 +32,15 @@ describe.each(['v1', 'v2'] as const)('orchestration with Airflow %s', (version) 
 
   const user = () => bearer(keycloak.token({ preferred_username: 'alice' }));
   const statuses = async (...ids: string[]) =>
-    (await testApp.http().get(`${JOBS}/status?${ids.map((id) => `ids=${id}`).join('&')}`).set(psk()).expect(200)).body.items;
-  const history = async (id: string) => (await testApp.http().get(`${JOBS}/${id}/history`).set(psk()).expect(200)).body.items;
+    (
+      await testApp
+        .http()
+        .get(`${JOBS}/status?${ids.map((id) => `ids=${id}`).join('&')}`)
+        .set(psk())
+        .expect(200)
+    ).body.items;
+  const history = async (id: string) =>
+    (await testApp.http().get(`${JOBS}/${id}/history`).set(psk()).expect(200)).body.items;
 
   it('should run an auto-triggered job end to end: file → parsed → running → complete', async () => {
     const job = await createJob(testApp);
@@ -40,14 +53,26 @@ describe.each(['v1', 'v2'] as const)('orchestration with Airflow %s', (version) 
 
     await writeback(testApp, job.job_id, { status: 'running' }).expect(200);
     airflow.setRunState(job.airflow_dag_id, 'running');
-    const done = await writeback(testApp, job.job_id, { status: 'complete', mlflow_run_id: 'mlf-1', registered_model_name: 'marketing.churn' }).expect(200);
-    expect(done.body).toMatchObject({ status: 'complete', mlflow_run_id: 'mlf-1', registered_model_name: 'marketing.churn' });
+    const done = await writeback(testApp, job.job_id, {
+      status: 'complete',
+      mlflow_run_id: 'mlf-1',
+      registered_model_name: 'marketing.churn',
+    }).expect(200);
+    expect(done.body).toMatchObject({
+      status: 'complete',
+      mlflow_run_id: 'mlf-1',
+      registered_model_name: 'marketing.churn',
+    });
     airflow.setRunState(job.airflow_dag_id, 'success');
 
     const before = airflow.requests.length;
     expect(await statuses(job.job_id)).toEqual([expect.objectContaining({ job_id: job.job_id, status: 'complete' })]);
     expect(airflow.requests.length).toBe(before);
-    expect((await history(job.job_id)).map((t: { to_status: string }) => t.to_status)).toEqual(['queued', 'running', 'complete']);
+    expect((await history(job.job_id)).map((t: { to_status: string }) => t.to_status)).toEqual([
+      'queued',
+      'running',
+      'complete',
+    ]);
   });
 
   it('should reconcile 200 non-terminal jobs with exactly one Airflow request and apply the mapped states', async () => {
@@ -99,10 +124,9 @@ describe.each(['v1', 'v2'] as const)('orchestration with Airflow %s', (version) 
     }
     const stored = (await testApp.http().get(`${JOBS}/${job.job_id}`).set(psk()).expect(200)).body;
     expect(stored).toMatchObject({ status: 'complete', mlflow_run_id: 'won' });
-    expect((await history(job.job_id)).map((t: { source: string; to_status: string }) => `${t.source}:${t.to_status}`)).toEqual([
-      'user:queued',
-      'callback:complete',
-    ]);
+    expect(
+      (await history(job.job_id)).map((t: { source: string; to_status: string }) => `${t.source}:${t.to_status}`),
+    ).toEqual(['user:queued', 'callback:complete']);
   });
 
   it('should name runs after the job and a time, and answer the current run id on the job', async () => {
@@ -110,11 +134,17 @@ describe.each(['v1', 'v2'] as const)('orchestration with Airflow %s', (version) 
     const auto = await createJob(testApp);
     // The @once DAG's start_date is the job's creation (to the second): its run's logical date and id say so.
     expect(auto.airflow_run_id).toMatch(/^scheduled__\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00$/);
-    expect(Math.abs(Date.parse(auto.airflow_run_id.slice('scheduled__'.length)) - Date.parse(auto.created_at))).toBeLessThan(2_000);
-    expect(auto.rendered_dag).toContain(`start_date=datetime.fromisoformat("${auto.airflow_run_id.slice('scheduled__'.length)}")`);
+    expect(
+      Math.abs(Date.parse(auto.airflow_run_id.slice('scheduled__'.length)) - Date.parse(auto.created_at)),
+    ).toBeLessThan(2_000);
+    expect(auto.rendered_dag).toContain(
+      `start_date=datetime.fromisoformat("${auto.airflow_run_id.slice('scheduled__'.length)}")`,
+    );
     airflow.parse();
     expect(airflow.runsOf(auto.airflow_dag_id).map((run) => run.runId)).toEqual([auto.airflow_run_id]);
-    expect((await testApp.http().get(`${JOBS}/${auto.job_id}`).set(psk()).expect(200)).body.airflow_run_id).toBe(auto.airflow_run_id);
+    expect((await testApp.http().get(`${JOBS}/${auto.job_id}`).set(psk()).expect(200)).body.airflow_run_id).toBe(
+      auto.airflow_run_id,
+    );
 
     const manual = await createJob(testApp, {}, false);
     expect(manual.airflow_run_id).toBeNull();
@@ -123,12 +153,20 @@ describe.each(['v1', 'v2'] as const)('orchestration with Airflow %s', (version) 
     expect(triggered.airflow_run_id).toBe(`manual__${second(manual.updated_at)}__${manual.job_id}__v1`);
     expect(airflow.runsOf(manual.airflow_dag_id).map((run) => run.runId)).toEqual([triggered.airflow_run_id]);
     const listed = (await testApp.http().get(`${JOBS}?limit=500`).set(psk()).expect(200)).body.items;
-    expect(listed.find((j: { job_id: string }) => j.job_id === manual.job_id).airflow_run_id).toBe(triggered.airflow_run_id);
+    expect(listed.find((j: { job_id: string }) => j.job_id === manual.job_id).airflow_run_id).toBe(
+      triggered.airflow_run_id,
+    );
     // A retry is a new version of the job: a new run, named after the failure it retries.
-    const failed = (await writeback(testApp, manual.job_id, { status: 'failed', error_message: 'OOM' }).expect(200)).body;
+    const failed = (await writeback(testApp, manual.job_id, { status: 'failed', error_message: 'OOM' }).expect(200))
+      .body;
     const retried = (await testApp.http().post(`${JOBS}/${manual.job_id}/trigger`).set(user()).expect(200)).body;
     expect(retried.airflow_run_id).toBe(`manual__${second(failed.updated_at)}__${manual.job_id}__v3`);
-    expect(airflow.runsOf(manual.airflow_dag_id).map((run) => run.runId).sort()).toEqual([triggered.airflow_run_id, retried.airflow_run_id].sort());
+    expect(
+      airflow
+        .runsOf(manual.airflow_dag_id)
+        .map((run) => run.runId)
+        .sort(),
+    ).toEqual([triggered.airflow_run_id, retried.airflow_run_id].sort());
   });
 
   it('should trigger a manual job only once Airflow has parsed it, and retry a failed one', async () => {
@@ -151,12 +189,11 @@ describe.each(['v1', 'v2'] as const)('orchestration with Airflow %s', (version) 
     const retried = await testApp.http().post(`${JOBS}/${job.job_id}/trigger`).set(user()).expect(200);
     expect(retried.body).toMatchObject({ status: 'queued', error_message: null });
     expect(airflow.runsOf(job.airflow_dag_id)).toHaveLength(2);
-    expect((await history(job.job_id)).map((t: { source: string; to_status: string; actor: string }) => `${t.source}:${t.to_status}:${t.actor}`)).toEqual([
-      'user:ready:psk',
-      'user:queued:alice',
-      'callback:failed:airflow',
-      'user:queued:alice',
-    ]);
+    expect(
+      (await history(job.job_id)).map(
+        (t: { source: string; to_status: string; actor: string }) => `${t.source}:${t.to_status}:${t.actor}`,
+      ),
+    ).toEqual(['user:ready:psk', 'user:queued:alice', 'callback:failed:airflow', 'user:queued:alice']);
   });
 
   it("should read a completed job's metrics and model version from GET /jobs/{id} and its train-task log from /logs", async () => {
@@ -177,13 +214,31 @@ describe.each(['v1', 'v2'] as const)('orchestration with Airflow %s', (version) 
     airflow.setRunState(job.airflow_dag_id, 'success');
 
     const read = (await testApp.http().get(`${JOBS}/${job.job_id}`).set(user()).expect(200)).body;
-    expect(read).toMatchObject({ status: 'complete', model_version: '4', objective: 'roc_auc', metrics: { roc_auc: 0.749, accuracy: 0.81 } });
+    expect(read).toMatchObject({
+      status: 'complete',
+      model_version: '4',
+      objective: 'roc_auc',
+      metrics: { roc_auc: 0.749, accuracy: 0.81 },
+    });
 
     const logsResponse = await testApp.http().get(`${JOBS}/${job.job_id}/logs`).set(user());
-    expect({ status: logsResponse.status, body: logsResponse.status === 200 ? null : logsResponse.body }).toEqual({ status: 200, body: null });
+    expect({ status: logsResponse.status, body: logsResponse.status === 200 ? null : logsResponse.body }).toEqual({
+      status: 200,
+      body: null,
+    });
     const logs = logsResponse.body;
-    expect(logs).toMatchObject({ job_id: job.job_id, dag_id: job.airflow_dag_id, run_id: airflow.runsOf(job.airflow_dag_id)[0].runId });
-    expect(logs.tasks.map((task: { task_id: string; try_number: number; state: string | null }) => [task.task_id, task.try_number, task.state])).toEqual([
+    expect(logs).toMatchObject({
+      job_id: job.job_id,
+      dag_id: job.airflow_dag_id,
+      run_id: airflow.runsOf(job.airflow_dag_id)[0].runId,
+    });
+    expect(
+      logs.tasks.map((task: { task_id: string; try_number: number; state: string | null }) => [
+        task.task_id,
+        task.try_number,
+        task.state,
+      ]),
+    ).toEqual([
       ['train', 1, 'success'],
       ['report_running', 1, 'success'],
       ['report_complete', 0, null],
@@ -217,11 +272,24 @@ describe.each(['v1', 'v2'] as const)('orchestration with Airflow %s', (version) 
     airflow.writeTaskLog(job.airflow_dag_id, 'train', ['loading table'], { state: 'running' });
     const live = (await testApp.http().get(`${JOBS}/${job.job_id}/logs?task=train`).set(user()).expect(200)).body;
     expect(live.tasks).toEqual([
-      expect.objectContaining({ task_id: 'train', try_number: 1, state: 'running', lines: [expect.stringContaining('loading table')] }),
+      expect.objectContaining({
+        task_id: 'train',
+        try_number: 1,
+        state: 'running',
+        lines: [expect.stringContaining('loading table')],
+      }),
     ]);
     await testApp.http().get(`${JOBS}/${job.job_id}/logs?task=evaluate`).set(user()).expect(404);
-    await testApp.http().get(`${JOBS}/${job.job_id}/logs`).set(bearer(keycloak.token({ preferred_username: 'mallory' }))).expect(404);
-    const forged = await testApp.http().get(`${JOBS}/${job.job_id}/logs?task=train&try_number=1&token=abc.def`).set(user()).expect(422);
+    await testApp
+      .http()
+      .get(`${JOBS}/${job.job_id}/logs`)
+      .set(bearer(keycloak.token({ preferred_username: 'mallory' })))
+      .expect(404);
+    const forged = await testApp
+      .http()
+      .get(`${JOBS}/${job.job_id}/logs?task=train&try_number=1&token=abc.def`)
+      .set(user())
+      .expect(422);
     expect(forged.body.detail).toEqual([expect.objectContaining({ type: 'value_error', loc: ['query', 'token'] })]);
     const alone = await testApp.http().get(`${JOBS}/${job.job_id}/logs?token=abc.def`).set(user()).expect(422);
     expect(alone.body.detail).toEqual([expect.objectContaining({ type: 'value_error', loc: ['query', 'token'] })]);
@@ -243,11 +311,9 @@ describe.each(['v1', 'v2'] as const)('orchestration with Airflow %s', (version) 
     const cancelled = await testApp.http().post(`${JOBS}/${job.job_id}/cancel`).set(psk()).expect(200);
     expect(cancelled.body).toMatchObject({ status: 'failed', error_message: 'cancelled by psk' });
     expect(airflow.runsOf(job.airflow_dag_id)[0].state).toBe('failed');
-    expect((await history(job.job_id)).map((t: { to_status: string; actor: string }) => `${t.to_status}:${t.actor}`)).toEqual([
-      'ready:psk',
-      'queued:psk',
-      'failed:psk',
-    ]);
+    expect(
+      (await history(job.job_id)).map((t: { to_status: string; actor: string }) => `${t.to_status}:${t.actor}`),
+    ).toEqual(['ready:psk', 'queued:psk', 'failed:psk']);
     await testApp.http().delete(`${JOBS}/${job.job_id}`).set(psk()).expect(204);
     expect(airflow.dag(job.airflow_dag_id)).toBeUndefined();
     await testApp.http().get(`${JOBS}/${job.job_id}`).set(psk()).expect(404);
@@ -279,7 +345,9 @@ describe.each(['v1', 'v2'] as const)('orchestration with Airflow %s', (version) 
     expect(await statuses(job.job_id)).toEqual([]);
     const listed = (await testApp.http().get(`${JOBS}?limit=500`).set(psk()).expect(200)).body.items;
     expect(listed.map((j: { job_id: string }) => j.job_id)).not.toContain(job.job_id);
-    const rows = await testApp.dataSource.query('SELECT deleted_at FROM automl_training_jobs WHERE job_id = $1', [job.job_id]);
+    const rows = await testApp.dataSource.query('SELECT deleted_at FROM automl_training_jobs WHERE job_id = $1', [
+      job.job_id,
+    ]);
     expect(rows[0].deleted_at).toBeInstanceOf(Date);
     await testApp.http().delete(`${JOBS}/${job.job_id}`).set(user()).expect(404);
   });
@@ -313,7 +381,10 @@ describe.each(['v1', 'v2'] as const)('orchestration with Airflow %s', (version) 
       const fastStart = Date.now();
       const refused = await testApp.http().post(`${JOBS}/${job.job_id}/trigger`).set(user()).expect(503);
       expect(Date.now() - fastStart).toBeLessThan(200);
-      expect(refused.body).toEqual({ error: 'Airflow is unavailable (circuit open after repeated failures); try again shortly', code: 503 });
+      expect(refused.body).toEqual({
+        error: 'Airflow is unavailable (circuit open after repeated failures); try again shortly',
+        code: 503,
+      });
     } finally {
       airflow.hang = false;
     }
@@ -334,13 +405,23 @@ describe('without Airflow configured', () => {
   it('should answer /logs with 503 saying Airflow is not configured', async () => {
     const job = await createJob(testApp);
     const response = await testApp.http().get(`${JOBS}/${job.job_id}/logs`).set(psk()).expect(503);
-    expect(response.body).toEqual({ error: 'Airflow is not configured on this service (AIRFLOW_URL unset)', code: 503 });
+    expect(response.body).toEqual({
+      error: 'Airflow is not configured on this service (AIRFLOW_URL unset)',
+      code: 503,
+    });
   });
 
   it('should answer trigger and cancel with 503 saying so, and bulk status from the database', async () => {
     const ready = await createJob(testApp, {}, false);
-    const response = await testApp.http().post(`${JOBS}/${ready.job_id}/trigger`).set(bearer(keycloak.token())).expect(503);
-    expect(response.body).toEqual({ error: 'Airflow is not configured on this service (AIRFLOW_URL unset)', code: 503 });
+    const response = await testApp
+      .http()
+      .post(`${JOBS}/${ready.job_id}/trigger`)
+      .set(bearer(keycloak.token()))
+      .expect(503);
+    expect(response.body).toEqual({
+      error: 'Airflow is not configured on this service (AIRFLOW_URL unset)',
+      code: 503,
+    });
     const queued = await createJob(testApp);
     await testApp.http().post(`${JOBS}/${queued.job_id}/cancel`).set(bearer(keycloak.token())).expect(503);
     const items = (await testApp.http().get(`${JOBS}/status?ids=${queued.job_id}`).set(psk()).expect(200)).body.items;

@@ -47,16 +47,21 @@ describe('problem-type columns of the create request', () => {
     }
   });
 
-  it.each(['action_column', 'propensity_column'])('should refuse a contextual bandit without %s, naming the field', async (field) => {
-    const detail = await refused(jobRequest({ ...BANDIT, ...problemColumns('contextual_bandit'), [field]: undefined }));
-    expect(detail).toEqual([
-      expect.objectContaining({
-        type: 'value_error',
-        loc: ['body', field],
-        msg: `Value error, ${field} is required for problem_type 'contextual_bandit'`,
-      }),
-    ]);
-  });
+  it.each(['action_column', 'propensity_column'])(
+    'should refuse a contextual bandit without %s, naming the field',
+    async (field) => {
+      const detail = await refused(
+        jobRequest({ ...BANDIT, ...problemColumns('contextual_bandit'), [field]: undefined }),
+      );
+      expect(detail).toEqual([
+        expect.objectContaining({
+          type: 'value_error',
+          loc: ['body', field],
+          msg: `Value error, ${field} is required for problem_type 'contextual_bandit'`,
+        }),
+      ]);
+    },
+  );
 
   it('should refuse a contextual bandit with neither reward_column nor cost_column', async () => {
     const detail = await refused(jobRequest({ ...BANDIT, action_column: 'a', propensity_column: 'p' }));
@@ -70,7 +75,9 @@ describe('problem-type columns of the create request', () => {
   });
 
   it('should refuse a contextual bandit with both reward_column and cost_column', async () => {
-    const detail = await refused(jobRequest({ ...BANDIT, ...problemColumns('contextual_bandit'), cost_column: 'cost' }));
+    const detail = await refused(
+      jobRequest({ ...BANDIT, ...problemColumns('contextual_bandit'), cost_column: 'cost' }),
+    );
     expect(detail).toEqual([
       expect.objectContaining({
         type: 'value_error',
@@ -108,16 +115,31 @@ describe('problem-type columns of the create request', () => {
   it('should check the columns as strings of 1 to 500 characters', async () => {
     const detail = await refused(jobRequest({ ...RANKING, group_column: '' }));
     expect(detail).toEqual([expect.objectContaining({ type: 'string_too_short', loc: ['body', 'group_column'] })]);
-    const long = await refused(jobRequest({ ...BANDIT, ...problemColumns('contextual_bandit'), action_column: 'x'.repeat(501) }));
-    expect(long).toEqual([expect.objectContaining({ type: 'string_too_long', loc: ['body', 'action_column'], ctx: { max_length: 500 } })]);
+    const long = await refused(
+      jobRequest({ ...BANDIT, ...problemColumns('contextual_bandit'), action_column: 'x'.repeat(501) }),
+    );
+    expect(long).toEqual([
+      expect.objectContaining({ type: 'string_too_long', loc: ['body', 'action_column'], ctx: { max_length: 500 } }),
+    ]);
     const typed = await refused(jobRequest({ ...RANKING, group_column: 7 }));
     expect(typed).toEqual([expect.objectContaining({ type: 'string_type', loc: ['body', 'group_column'] })]);
   });
 
   it('should store a ranking job’s group column and carry it in the DAG’s JOB_SPEC', async () => {
-    const created = await testApp.http().post(JOBS).set(psk()).send(jobRequest({ ...RANKING, group_column: 'session "id"' })).expect(201);
+    const created = await testApp
+      .http()
+      .post(JOBS)
+      .set(psk())
+      .send(jobRequest({ ...RANKING, group_column: 'session "id"' }))
+      .expect(201);
     expect(await storedColumns(created.body.job_id)).toEqual([
-      { group_column: 'session "id"', action_column: null, propensity_column: null, reward_column: null, cost_column: null },
+      {
+        group_column: 'session "id"',
+        action_column: null,
+        propensity_column: null,
+        reward_column: null,
+        cost_column: null,
+      },
     ]);
     expect(renderedJobSpec(created.body.rendered_dag)).toMatchObject({
       problem_type: 'ranking',
@@ -144,7 +166,10 @@ describe('problem-type columns of the create request', () => {
       [field]: value,
     };
     expect(await storedColumns(created.body.job_id)).toEqual([expected]);
-    expect(renderedJobSpec(created.body.rendered_dag)).toMatchObject({ problem_type: 'contextual_bandit', ...expected });
+    expect(renderedJobSpec(created.body.rendered_dag)).toMatchObject({
+      problem_type: 'contextual_bandit',
+      ...expected,
+    });
   });
 
   it('should carry null problem columns for every other problem type', async () => {

@@ -64,7 +64,9 @@ describe('PUT /jobs/{job_id}/status (DAG writeback)', () => {
     expect(repeat.body.status).toBe('failed');
     expect(await storedVersion(testApp, job.job_id)).toBe(version);
 
-    const filled = await writeback(testApp, job.job_id, { status: 'failed', error_message: 'OOM in trial 3' }).expect(200);
+    const filled = await writeback(testApp, job.job_id, { status: 'failed', error_message: 'OOM in trial 3' }).expect(
+      200,
+    );
     expect(filled.body).toMatchObject({ status: 'failed', error_message: 'OOM in trial 3' });
     expect((await history(testApp, job.job_id)).map((t) => t.to_status)).toEqual(['queued', 'failed']);
   });
@@ -88,19 +90,23 @@ describe('PUT /jobs/{job_id}/status (DAG writeback)', () => {
     const job = await createJob(testApp);
     const before = (await writeback(testApp, job.job_id, { status: terminal, mlflow_run_id: 'r1' }).expect(200)).body;
     const refused = await writeback(testApp, job.job_id, { status: next, mlflow_run_id: 'r2' }).expect(409);
-    expect(refused.body).toEqual({ error: `Training job ${job.job_id} is ${terminal}; it cannot move to ${next}`, code: 409 });
+    expect(refused.body).toEqual({
+      error: `Training job ${job.job_id} is ${terminal}; it cannot move to ${next}`,
+      code: 409,
+    });
     const after = await testApp.http().get(`/api/automl/train/jobs/${job.job_id}`).set(psk()).expect(200);
     expect(after.body).toEqual(before);
   });
 
-  it('should keep answering reads and writebacks after a newer replica\'s migration adds a column (no `*` in prepared statements)', async () => {
+  it("should keep answering reads and writebacks after a newer replica's migration adds a column (no `*` in prepared statements)", async () => {
     const job = await createJob(testApp);
     // Prepare the named statements on the pool's connections first, as a running replica has.
     for (let i = 0; i < 3; i++) await testApp.http().get(`/api/automl/train/jobs/${job.job_id}`).set(psk()).expect(200);
     await writeback(testApp, job.job_id, { status: 'running' }).expect(200);
     await testApp.dataSource.query('ALTER TABLE automl_training_jobs ADD COLUMN added_by_a_newer_replica text');
     try {
-      for (let i = 0; i < 3; i++) await testApp.http().get(`/api/automl/train/jobs/${job.job_id}`).set(psk()).expect(200);
+      for (let i = 0; i < 3; i++)
+        await testApp.http().get(`/api/automl/train/jobs/${job.job_id}`).set(psk()).expect(200);
       await writeback(testApp, job.job_id, { status: 'running' }).expect(200);
       const done = await writeback(testApp, job.job_id, { status: 'complete', mlflow_run_id: 'r1' }).expect(200);
       expect(done.body.status).toBe('complete');
@@ -153,7 +159,13 @@ describe('PUT /jobs/{job_id}/status (DAG writeback)', () => {
       propensity_column: 'p',
       cost_column: 'cost',
     });
-    expect(bandit).toMatchObject({ feature_columns: null, action_column: 'action', propensity_column: 'p', reward_column: null, cost_column: 'cost' });
+    expect(bandit).toMatchObject({
+      feature_columns: null,
+      action_column: 'action',
+      propensity_column: 'p',
+      reward_column: null,
+      cost_column: 'cost',
+    });
 
     // Moves recorded by writeback (fast path and compare-and-set) and by the user carry their own instants.
     const at = async () => (await history(testApp, job.job_id)).map((t) => (t as unknown as { at: string }).at);
@@ -167,13 +179,27 @@ describe('PUT /jobs/{job_id}/status (DAG writeback)', () => {
     const version = await storedVersion(testApp, job.job_id);
     const retried = await repository.compareAndSet(job.job_id, version, { status: 'queued' as never }, null);
     expect(retried).toMatchObject({ startedAt: null, finishedAt: null });
-    await writeback(testApp, job.job_id, { status: 'complete', model_version: '1', objective: 'roc_auc', metrics: { roc_auc: 0.8 } }).expect(200);
+    await writeback(testApp, job.job_id, {
+      status: 'complete',
+      model_version: '1',
+      objective: 'roc_auc',
+      metrics: { roc_auc: 0.8 },
+    }).expect(200);
     const read = (await testApp.http().get(`/api/automl/train/jobs/${job.job_id}`).set(psk()).expect(200)).body;
-    expect(read).toMatchObject({ status: 'complete', started_at: null, finished_at: read.updated_at, model_version: '1', objective: 'roc_auc', metrics: { roc_auc: 0.8 } });
+    expect(read).toMatchObject({
+      status: 'complete',
+      started_at: null,
+      finished_at: read.updated_at,
+      model_version: '1',
+      objective: 'roc_auc',
+      metrics: { roc_auc: 0.8 },
+    });
   });
 
   it('should answer 404 ErrorResponse for an unknown job', async () => {
-    const response = await writeback(testApp, '3f0c8a52-3f5d-4f0e-8a55-0e0d5c1b2a99', { status: 'running' }).expect(404);
+    const response = await writeback(testApp, '3f0c8a52-3f5d-4f0e-8a55-0e0d5c1b2a99', { status: 'running' }).expect(
+      404,
+    );
     expect(response.body).toEqual({ error: 'Training job 3f0c8a52-3f5d-4f0e-8a55-0e0d5c1b2a99 not found', code: 404 });
   });
 
@@ -234,7 +260,12 @@ describe('PUT /jobs/{job_id}/status (DAG writeback)', () => {
       });
       // A repeat of the same status only fills what is still empty: it never overwrites the summary.
       const { version } = await summary(job.job_id);
-      await writeback(testApp, job.job_id, { status: 'complete', model_version: '4', objective: 'f1', metrics: { f1: 0.5 } }).expect(200);
+      await writeback(testApp, job.job_id, {
+        status: 'complete',
+        model_version: '4',
+        objective: 'f1',
+        metrics: { f1: 0.5 },
+      }).expect(200);
       expect(await summary(job.job_id)).toEqual({
         model_version: '3',
         objective: 'roc_auc',
@@ -247,26 +278,62 @@ describe('PUT /jobs/{job_id}/status (DAG writeback)', () => {
       const job = await createJob(testApp);
       await writeback(testApp, job.job_id, { status: 'complete', mlflow_run_id: 'run-8' }).expect(200);
       expect(await summary(job.job_id)).toMatchObject({ model_version: null, objective: null, metrics: null });
-      await writeback(testApp, job.job_id, { status: 'complete', metrics: { rmse: 1.25e-3 }, objective: 'rmse', model_version: '1' }).expect(200);
-      expect(await summary(job.job_id)).toMatchObject({ model_version: '1', objective: 'rmse', metrics: { rmse: 1.25e-3 } });
+      await writeback(testApp, job.job_id, {
+        status: 'complete',
+        metrics: { rmse: 1.25e-3 },
+        objective: 'rmse',
+        model_version: '1',
+      }).expect(200);
+      expect(await summary(job.job_id)).toMatchObject({
+        model_version: '1',
+        objective: 'rmse',
+        metrics: { rmse: 1.25e-3 },
+      });
       expect((await history(testApp, job.job_id)).map((t) => t.to_status)).toEqual(['queued', 'complete']);
     });
 
     it('should accept explicit nulls and leave the columns empty', async () => {
       const job = await createJob(testApp);
-      await writeback(testApp, job.job_id, { status: 'complete', model_version: null, objective: null, metrics: null }).expect(200);
+      await writeback(testApp, job.job_id, {
+        status: 'complete',
+        model_version: null,
+        objective: null,
+        metrics: null,
+      }).expect(200);
       expect(await summary(job.job_id)).toMatchObject({ model_version: null, objective: null, metrics: null });
     });
 
     it.each([
-      ['an array', [1, 2], [{ type: 'dict_type', loc: ['body', 'metrics'], msg: 'Input should be a valid dictionary', input: [1, 2] }]],
-      ['a string value', { auc: '0.9' }, [{ type: 'float_type', loc: ['body', 'metrics', 'auc'], msg: 'Input should be a valid number', input: '0.9' }]],
-      ['a boolean value', { auc: true }, [{ type: 'float_type', loc: ['body', 'metrics', 'auc'], msg: 'Input should be a valid number', input: true }]],
-      ['an empty name', { '': 1 }, [expect.objectContaining({ type: 'string_too_short', loc: ['body', 'metrics', '', '[key]'] })]],
+      [
+        'an array',
+        [1, 2],
+        [{ type: 'dict_type', loc: ['body', 'metrics'], msg: 'Input should be a valid dictionary', input: [1, 2] }],
+      ],
+      [
+        'a string value',
+        { auc: '0.9' },
+        [{ type: 'float_type', loc: ['body', 'metrics', 'auc'], msg: 'Input should be a valid number', input: '0.9' }],
+      ],
+      [
+        'a boolean value',
+        { auc: true },
+        [{ type: 'float_type', loc: ['body', 'metrics', 'auc'], msg: 'Input should be a valid number', input: true }],
+      ],
+      [
+        'an empty name',
+        { '': 1 },
+        [expect.objectContaining({ type: 'string_too_short', loc: ['body', 'metrics', '', '[key]'] })],
+      ],
       [
         'a 251-character name',
         { ['m'.repeat(251)]: 1 },
-        [expect.objectContaining({ type: 'string_too_long', loc: ['body', 'metrics', 'm'.repeat(251), '[key]'], ctx: { max_length: 250 } })],
+        [
+          expect.objectContaining({
+            type: 'string_too_long',
+            loc: ['body', 'metrics', 'm'.repeat(251), '[key]'],
+            ctx: { max_length: 250 },
+          }),
+        ],
       ],
       [
         '101 metrics',
@@ -286,28 +353,41 @@ describe('PUT /jobs/{job_id}/status (DAG writeback)', () => {
       const response = await writeback(testApp, job.job_id, { status: 'complete', metrics }).expect(422);
       expect(response.body.detail).toEqual(detail);
       expect(await summary(job.job_id)).toEqual(before);
-      expect((await testApp.http().get(`/api/automl/train/jobs/${job.job_id}`).set(psk()).expect(200)).body.status).toBe('queued');
+      expect(
+        (await testApp.http().get(`/api/automl/train/jobs/${job.job_id}`).set(psk()).expect(200)).body.status,
+      ).toBe('queued');
     });
 
-    it.each(['NaN', 'Infinity', '-Infinity'])('should refuse a non-finite metric (%s) with finite_number', async (token) => {
-      const job = await createJob(testApp);
-      const response = await rawRequest(
-        testApp,
-        'PUT',
-        `/api/automl/train/jobs/${job.job_id}/status`,
-        { ...psk(), 'Content-Type': 'application/json' },
-        Buffer.from(`{"status": "complete", "metrics": {"auc": 0.9, "loss": ${token}}}`),
-      );
-      expect(response.status).toBe(422);
-      expect((response.body as { detail: unknown[] }).detail).toEqual([
-        expect.objectContaining({ type: 'finite_number', loc: ['body', 'metrics', 'loss'], msg: 'Input should be a finite number' }),
-      ]);
-      expect(await summary(job.job_id)).toMatchObject({ metrics: null });
-    });
+    it.each(['NaN', 'Infinity', '-Infinity'])(
+      'should refuse a non-finite metric (%s) with finite_number',
+      async (token) => {
+        const job = await createJob(testApp);
+        const response = await rawRequest(
+          testApp,
+          'PUT',
+          `/api/automl/train/jobs/${job.job_id}/status`,
+          { ...psk(), 'Content-Type': 'application/json' },
+          Buffer.from(`{"status": "complete", "metrics": {"auc": 0.9, "loss": ${token}}}`),
+        );
+        expect(response.status).toBe(422);
+        expect((response.body as { detail: unknown[] }).detail).toEqual([
+          expect.objectContaining({
+            type: 'finite_number',
+            loc: ['body', 'metrics', 'loss'],
+            msg: 'Input should be a finite number',
+          }),
+        ]);
+        expect(await summary(job.job_id)).toMatchObject({ metrics: null });
+      },
+    );
 
     it('should refuse a model_version or objective over 250 characters', async () => {
       const job = await createJob(testApp);
-      const response = await writeback(testApp, job.job_id, { status: 'complete', model_version: 'v'.repeat(251), objective: 5 }).expect(422);
+      const response = await writeback(testApp, job.job_id, {
+        status: 'complete',
+        model_version: 'v'.repeat(251),
+        objective: 5,
+      }).expect(422);
       expect(response.body.detail).toEqual([
         expect.objectContaining({ type: 'string_too_long', loc: ['body', 'model_version'] }),
         expect.objectContaining({ type: 'string_type', loc: ['body', 'objective'] }),

@@ -35,7 +35,15 @@ run('Swagger UI in a real browser', () => {
       executablePath: CHROMIUM,
       headless: true,
       // This machine's network is closed: keep Chromium from reaching out at start.
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
     });
   });
 
@@ -59,25 +67,46 @@ run('Swagger UI in a real browser', () => {
     const status = operation.locator('.live-responses-table tbody td.response-col_status').first();
     await status.waitFor();
     expect((await status.textContent())?.trim()).toBe('200');
-    expect(await operation.locator('.live-responses-table .microlight').first().textContent()).toContain('"status": "running"');
+    expect(await operation.locator('.live-responses-table .microlight').first().textContent()).toContain(
+      '"status": "running"',
+    );
     mkdirSync(join(SCREENSHOT, '..'), { recursive: true });
     await operation.scrollIntoViewIfNeeded();
     await page.screenshot({ path: SCREENSHOT, fullPage: false });
 
-    const stored = await testApp.http().get(`/api/automl/train/jobs/${job.job_id}`).set({ 'Authorization-PSK': TEST_PSK }).expect(200);
+    const stored = await testApp
+      .http()
+      .get(`/api/automl/train/jobs/${job.job_id}`)
+      .set({ 'Authorization-PSK': TEST_PSK })
+      .expect(200);
     expect(stored.body).toMatchObject({ status: 'running', mlflow_run_id: 'from-swagger' });
   });
 
   it('should set filters on the listing and read the filtered page, and show error examples with their own code', async () => {
     await testApp.reset();
-    const finance = [await createJob(testApp, { domain: 'finance', name: 'f1' }), await createJob(testApp, { domain: 'finance', name: 'f2' }, false)];
+    const finance = [
+      await createJob(testApp, { domain: 'finance', name: 'f1' }),
+      await createJob(testApp, { domain: 'finance', name: 'f2' }, false),
+    ];
     await createJob(testApp, { domain: 'marketing', name: 'm1' });
     const page = await openAuthorized(browser, await baseUrl(testApp));
     const operation = page.locator(LISTING);
     await operation.locator('.opblock-summary').click();
     await operation.locator('button.try-out__btn').click();
     // Every filter is a documented parameter the UI renders: the status list as a multi-select.
-    for (const name of ['status', 'domain', 'owner', 'problem_type', 'algorithm', 'q', 'created_after', 'created_before', 'sort', 'limit', 'cursor']) {
+    for (const name of [
+      'status',
+      'domain',
+      'owner',
+      'problem_type',
+      'algorithm',
+      'q',
+      'created_after',
+      'created_before',
+      'sort',
+      'limit',
+      'cursor',
+    ]) {
       await operation.locator(`tr[data-param-name="${name}"]`).waitFor();
     }
     await operation.locator('tr[data-param-name="domain"] input').fill('finance');
@@ -91,10 +120,16 @@ run('Swagger UI in a real browser', () => {
     const url = await operation.locator('.request-url pre').first().textContent();
     expect(url).toContain('domain=finance');
     expect(url).toMatch(/status=ready&status=queued|status=queued&status=ready/);
-    const body = JSON.parse((await operation.locator('.live-responses-table .microlight').first().textContent()) ?? '{}');
-    expect(body.items.map((item: { name: string; domain: string; rendered_dag: unknown }) => [item.name, item.domain, item.rendered_dag])).toEqual(
-      finance.map((job) => [job.name, 'finance', null]),
+    const body = JSON.parse(
+      (await operation.locator('.live-responses-table .microlight').first().textContent()) ?? '{}',
     );
+    expect(
+      body.items.map((item: { name: string; domain: string; rendered_dag: unknown }) => [
+        item.name,
+        item.domain,
+        item.rendered_dag,
+      ]),
+    ).toEqual(finance.map((job) => [job.name, 'finance', null]));
 
     // The documented answers: the 401 example says 401, not the schema's default 500.
     const unauthorized = operation.locator('.responses-table tr.response[data-code="401"]');

@@ -14,7 +14,9 @@ describe('docker-compose.yml', () => {
 
   it('should configure the service only with variables it knows, and values its validation accepts', () => {
     const environment = compose.services.automl.environment!;
-    const known = new Set(Object.keys(new EnvironmentVariables()).concat(Object.getOwnPropertyNames(EnvironmentVariables.prototype)));
+    const known = new Set(
+      Object.keys(new EnvironmentVariables()).concat(Object.getOwnPropertyNames(EnvironmentVariables.prototype)),
+    );
     const declared = readFileSync(join(ROOT, 'src', 'config', 'env.validation.ts'), 'utf8');
     for (const name of Object.keys(environment)) {
       expect({ name, declared: known.has(name) || declared.includes(`${name}?:`) }).toEqual({ name, declared: true });
@@ -31,7 +33,9 @@ describe('docker-compose.yml', () => {
   });
 
   it('should give Airflow the PSK Variable the DAGs read and share the DAG folder with the service', () => {
-    expect(compose.services.airflow.environment!.AIRFLOW_VAR_AUTOML_TRAINING_PSK).toBe(compose.services.automl.environment!.API_PSK);
+    expect(compose.services.airflow.environment!.AIRFLOW_VAR_AUTOML_TRAINING_PSK).toBe(
+      compose.services.automl.environment!.API_PSK,
+    );
     expect(compose.services.airflow.volumes).toContain('dags:/opt/airflow/dags');
     expect(compose.services.automl.volumes).toContain('dags:/dags');
   });
@@ -43,13 +47,23 @@ describe('docker-compose.yml', () => {
     }
     const config = loadAppConfig(compose.services.automl.environment!);
     expect(airflow[`AIRFLOW_CONN_${config.airflow.sourceConnId.toUpperCase()}`]).toMatch(/^postgres:\/\//);
-    expect(JSON.parse(airflow[`AIRFLOW_CONN_${config.airflow.mlflowConnId.toUpperCase()}`])).toMatchObject({ conn_type: 'http', host: 'mlflow' });
+    expect(JSON.parse(airflow[`AIRFLOW_CONN_${config.airflow.mlflowConnId.toUpperCase()}`])).toMatchObject({
+      conn_type: 'http',
+      host: 'mlflow',
+    });
   });
 
   it("should give the trainer a read-only role on a database apart from the service's, and Airflow a JWT secret HS512 accepts", () => {
-    const source = new URL(compose.services.airflow.environment![`AIRFLOW_CONN_${loadAppConfig(compose.services.automl.environment!).airflow.sourceConnId.toUpperCase()}`]);
+    const source = new URL(
+      compose.services.airflow.environment![
+        `AIRFLOW_CONN_${loadAppConfig(compose.services.automl.environment!).airflow.sourceConnId.toUpperCase()}`
+      ],
+    );
     const service = new URL(compose.services.automl.environment!.DATABASE_URL);
-    expect({ user: source.username, database: source.pathname }).toEqual({ user: 'automl_reader', database: '/automl_source' });
+    expect({ user: source.username, database: source.pathname }).toEqual({
+      user: 'automl_reader',
+      database: '/automl_source',
+    });
     expect(source.username).not.toBe(service.username);
     expect(source.pathname).not.toBe(service.pathname);
     expect(compose.services.postgres.volumes).toContain('./deploy/postgres:/docker-entrypoint-initdb.d:ro');
@@ -57,7 +71,9 @@ describe('docker-compose.yml', () => {
     expect(init).toContain('CREATE ROLE automl_reader LOGIN');
     expect(init).toContain('ALTER ROLE automl_reader SET default_transaction_read_only = on');
     expect(init).toContain(`REVOKE CONNECT, TEMPORARY ON DATABASE ${service.pathname.slice(1)} FROM PUBLIC`);
-    expect(Buffer.byteLength(compose.services.airflow.environment!.AIRFLOW__API_AUTH__JWT_SECRET)).toBeGreaterThanOrEqual(64);
+    expect(
+      Buffer.byteLength(compose.services.airflow.environment!.AIRFLOW__API_AUTH__JWT_SECRET),
+    ).toBeGreaterThanOrEqual(64);
   });
 
   it('should import a rapid realm whose client is the one the service expects', () => {

@@ -23,7 +23,19 @@ export function dagBody(dag: DagRecord, version: 'v1' | 'v2'): unknown {
     next_dagrun_data_interval_end: null,
   };
   if (version === 'v1') {
-    return { ...common, root_dag_id: null, is_active: !dag.stale, is_subdag: false, last_pickled: null, scheduler_lock: null, pickle_id: null, default_view: 'grid', schedule_interval: null, next_dagrun: null, next_dagrun_create_after: null };
+    return {
+      ...common,
+      root_dag_id: null,
+      is_active: !dag.stale,
+      is_subdag: false,
+      last_pickled: null,
+      scheduler_lock: null,
+      pickle_id: null,
+      default_view: 'grid',
+      schedule_interval: null,
+      next_dagrun: null,
+      next_dagrun_create_after: null,
+    };
   }
   return {
     ...common,
@@ -98,7 +110,10 @@ export function runBody(run: RunRecord, version: 'v1' | 'v2', username: string):
 
 export function healthBody(version: 'v1' | 'v2'): unknown {
   const beat = new Date().toISOString();
-  const common = { metadatabase: { status: 'healthy' }, scheduler: { status: 'healthy', latest_scheduler_heartbeat: beat } };
+  const common = {
+    metadatabase: { status: 'healthy' },
+    scheduler: { status: 'healthy', latest_scheduler_heartbeat: beat },
+  };
   if (version === 'v1') return common;
   return {
     ...common,
@@ -109,7 +124,8 @@ export function healthBody(version: 'v1' | 'v2'): unknown {
 
 /** A task instance of a run, as each version's TaskInstance schema has it. */
 export function taskInstanceBody(run: RunRecord, task: TaskRecord, version: 'v1' | 'v2'): unknown {
-  const duration = task.startDate && task.endDate ? (Date.parse(task.endDate) - Date.parse(task.startDate)) / 1000 : null;
+  const duration =
+    task.startDate && task.endDate ? (Date.parse(task.endDate) - Date.parse(task.startDate)) / 1000 : null;
   const operator = task.taskId === 'train' ? 'TrainingOperator' : 'PythonOperator';
   const common = {
     task_id: task.taskId,
@@ -139,7 +155,10 @@ export function taskInstanceBody(run: RunRecord, task: TaskRecord, version: 'v1'
   if (version === 'v1') return { ...common, execution_date: run.runAfter };
   return {
     ...common,
-    id: createHash('md5').update(`${run.dagId}/${run.runId}/${task.taskId}`).digest('hex').replace(/^(.{8})(.{4})(.{4})(.{4})(.{12})$/, '$1-$2-$3-$4-$5'),
+    id: createHash('md5')
+      .update(`${run.dagId}/${run.runId}/${task.taskId}`)
+      .digest('hex')
+      .replace(/^(.{8})(.{4})(.{4})(.{4})(.{12})$/, '$1-$2-$3-$4-$5'),
     logical_date: null,
     run_after: run.runAfter,
     dag_display_name: run.dagId,

@@ -33,7 +33,9 @@ export class AirflowSpecValidator {
     draft2020: boolean,
     extra: { id: string; spec: Spec }[] = [],
   ) {
-    this.ajv = draft2020 ? new Ajv2020({ strict: false, allErrors: true, validateSchema: false }) : new Ajv({ strict: false, allErrors: true, validateSchema: false });
+    this.ajv = draft2020
+      ? new Ajv2020({ strict: false, allErrors: true, validateSchema: false })
+      : new Ajv({ strict: false, allErrors: true, validateSchema: false });
     addFormats(this.ajv);
     this.ajv.addSchema(spec as object, id);
     for (const other of extra) this.ajv.addSchema(other.spec as object, other.id);
@@ -61,21 +63,37 @@ export class AirflowSpecValidator {
    * The same errors as FastAPI/pydantic 422 items, as Airflow 3 answers them:
    * `missing` for an absent required key, `extra_forbidden` for an unknown one.
    */
-  requestErrorItems(template: string, method: string, body: unknown, specId = this.id): { type: string; loc: (string | number)[]; msg: string; input: unknown }[] {
+  requestErrorItems(
+    template: string,
+    method: string,
+    body: unknown,
+    specId = this.id,
+  ): { type: string; loc: (string | number)[]; msg: string; input: unknown }[] {
     const pointer = `${specId}#/paths/${escape(template)}/${method}/requestBody/content/application~1json/schema`;
     this.run(pointer, body);
     const errors = this.cache.get(pointer)?.errors ?? [];
     const at = (path: string) => path.split('/').filter(Boolean);
-    const valueAt = (path: string[]) => path.reduce<unknown>((node, key) => (node as Record<string, unknown> | undefined)?.[key], body);
+    const valueAt = (path: string[]) =>
+      path.reduce<unknown>((node, key) => (node as Record<string, unknown> | undefined)?.[key], body);
     return errors.map((error) => {
       const path = at(error.instancePath);
       const params = error.params as { missingProperty?: string; additionalProperty?: string };
       if (error.keyword === 'required' && params.missingProperty) {
-        return { type: 'missing', loc: ['body', ...path, params.missingProperty], msg: 'Field required', input: valueAt(path) };
+        return {
+          type: 'missing',
+          loc: ['body', ...path, params.missingProperty],
+          msg: 'Field required',
+          input: valueAt(path),
+        };
       }
       if (error.keyword === 'additionalProperties' && params.additionalProperty) {
         const key = [...path, params.additionalProperty];
-        return { type: 'extra_forbidden', loc: ['body', ...key], msg: 'Extra inputs are not permitted', input: valueAt(key) };
+        return {
+          type: 'extra_forbidden',
+          loc: ['body', ...key],
+          msg: 'Extra inputs are not permitted',
+          input: valueAt(key),
+        };
       }
       return { type: 'value_error', loc: ['body', ...path], msg: error.message ?? 'invalid', input: valueAt(path) };
     });
@@ -87,7 +105,11 @@ export class AirflowSpecValidator {
     const operation = this.operation(template, method, specId);
     const response = operation.responses[String(status)] ?? operation.responses.default;
     if (!response) return [`status ${status} is not documented for ${method.toUpperCase()} ${template}`];
-    const key = response.$ref ? response.$ref.split('/').pop() : String(status) in operation.responses ? String(status) : 'default';
+    const key = response.$ref
+      ? response.$ref.split('/').pop()
+      : String(status) in operation.responses
+        ? String(status)
+        : 'default';
     const base = response.$ref
       ? `${specId}#/components/responses/${key}`
       : `${specId}#/paths/${escape(template)}/${method}/responses/${key}`;
@@ -105,7 +127,9 @@ export class AirflowSpecValidator {
   }
 
   private componentResponse(name: string, specId: string): any {
-    const spec = (specId === this.id ? this.spec : this.ajv.getSchema(specId)?.schema) as { components: { responses: Record<string, any> } };
+    const spec = (specId === this.id ? this.spec : this.ajv.getSchema(specId)?.schema) as {
+      components: { responses: Record<string, any> };
+    };
     return spec.components.responses[name];
   }
 

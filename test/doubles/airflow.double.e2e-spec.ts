@@ -46,8 +46,16 @@ describe.each(['v1', 'v2'] as const)('Airflow double (%s) against the official s
 
   it('should serve every endpoint the service uses with spec-valid bodies', async () => {
     expect((await call('GET', '/dags/one')).status).toBe(200);
-    expect((await call('PATCH', `/dags/two${version === 'v1' ? '?update_mask=is_paused' : ''}`, { is_paused: true })).body.is_paused).toBe(true);
-    const trigger = { dag_run_id: 'r1', conf: { a: 1 }, note: 'n', ...(version === 'v2' ? { logical_date: null } : {}) };
+    expect(
+      (await call('PATCH', `/dags/two${version === 'v1' ? '?update_mask=is_paused' : ''}`, { is_paused: true })).body
+        .is_paused,
+    ).toBe(true);
+    const trigger = {
+      dag_run_id: 'r1',
+      conf: { a: 1 },
+      note: 'n',
+      ...(version === 'v2' ? { logical_date: null } : {}),
+    };
     expect((await call('POST', '/dags/two/dagRuns', trigger)).status).toBe(200);
     expect((await call('POST', '/dags/two/dagRuns', trigger)).status).toBe(409);
     expect((await call('GET', '/dags/two/dagRuns/r1')).body.state).toBe('queued');
@@ -65,14 +73,18 @@ describe.each(['v1', 'v2'] as const)('Airflow double (%s) against the official s
     if (version === 'v2') {
       // Airflow 3 requires logical_date (nullable) and forbids unknown keys.
       expect((await call('POST', '/dags/two/dagRuns', { dag_run_id: 'r2' })).status).toBe(422);
-      expect((await call('POST', '/dags/two/dagRuns', { logical_date: null, execution_date: '2024-01-01T00:00:00Z' })).status).toBe(422);
+      expect(
+        (await call('POST', '/dags/two/dagRuns', { logical_date: null, execution_date: '2024-01-01T00:00:00Z' }))
+          .status,
+      ).toBe(422);
       airflow.violations.length = 0;
     }
   });
 
   it('should have a validator that rejects bodies off the spec', () => {
     const validator = version === 'v1' ? AirflowSpecValidator.v1() : AirflowSpecValidator.v2();
-    const path = version === 'v1' ? '/dags/{dag_id}/dagRuns/{dag_run_id}' : '/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}';
+    const path =
+      version === 'v1' ? '/dags/{dag_id}/dagRuns/{dag_run_id}' : '/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}';
     expect(validator.responseErrors(path, 'get', 200, { dag_id: 5, state: 'exploded' }).length).toBeGreaterThan(0);
   });
 });

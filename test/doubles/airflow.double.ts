@@ -137,7 +137,9 @@ export class AirflowDouble {
   parse(): string[] {
     const found: string[] = [];
     for (const dag of this.dags.values()) dag.stale = !existsSync(dag.fileloc);
-    for (const file of readdirSync(this.options.dagsDir).filter((name) => name.endsWith('.py') && !name.startsWith('.'))) {
+    for (const file of readdirSync(this.options.dagsDir).filter(
+      (name) => name.endsWith('.py') && !name.startsWith('.'),
+    )) {
       const own = readFileSync(join(this.options.dagsDir, file), 'utf8');
       // A DAG file's tasks and dates may come from the runtime module it imports, as Airflow would see them.
       const runtime = /^from (automl_runtime_\w+) import /m.exec(own)?.[1];
@@ -149,7 +151,14 @@ export class AirflowDouble {
       if (this.dags.has(dagId)) continue;
       const autoTrigger = /^AUTO_TRIGGER = True$/m.test(source);
       const taskIds = [...new Set([...source.matchAll(/task_id="([^"]+)"/g)].map((m) => m[1]))];
-      this.dags.set(dagId, { dagId, fileloc: join(this.options.dagsDir, file), isPaused: false, autoTrigger, parsedAt: now(), taskIds });
+      this.dags.set(dagId, {
+        dagId,
+        fileloc: join(this.options.dagsDir, file),
+        isPaused: false,
+        autoTrigger,
+        parsedAt: now(),
+        taskIds,
+      });
       if (autoTrigger) {
         // An @once DAG's run is scheduled at its start_date (its logical date and run_after), as Airflow 3 does.
         const start = /start_date=datetime\.fromisoformat\("([^"]+)"\)/.exec(source);
@@ -182,7 +191,12 @@ export class AirflowDouble {
    * A task of the latest run of `dagId` writes `lines` to its log: its first try starts if it has not run,
    * `newTry` starts another (as a retry or clear would). The task instance takes `state`.
    */
-  writeTaskLog(dagId: string, taskId: string, lines: string[], options: { state?: string; newTry?: boolean } = {}): TaskRecord {
+  writeTaskLog(
+    dagId: string,
+    taskId: string,
+    lines: string[],
+    options: { state?: string; newTry?: boolean } = {},
+  ): TaskRecord {
     const run = this.latest(dagId);
     const task = run?.tasks.find((t) => t.taskId === taskId);
     if (!run || !task) throw new Error(`no task ${taskId} in the latest run of ${dagId}`);
@@ -217,7 +231,12 @@ export class AirflowDouble {
 
   private findRun(dagId: string, runId: string): RunRecord {
     const run = this.runs.find((r) => r.dagId === dagId && r.runId === runId);
-    if (!run) throw new HttpError(404, 'DAGRun not found', `DAGRun with DAG ID: '${dagId}' and DagRun ID: '${runId}' not found`);
+    if (!run)
+      throw new HttpError(
+        404,
+        'DAGRun not found',
+        `DAGRun with DAG ID: '${dagId}' and DagRun ID: '${runId}' not found`,
+      );
     return run;
   }
 
@@ -230,7 +249,8 @@ export class AirflowDouble {
     let position = 0;
     if (token !== null) {
       const [payload, signature] = token.split('.');
-      if (!payload || signature !== sign(payload)) throw new HttpError(400, 'BadRequest', 'Bad Signature. Please use only the tokens provided by the API.');
+      if (!payload || signature !== sign(payload))
+        throw new HttpError(400, 'BadRequest', 'Bad Signature. Please use only the tokens provided by the API.');
       position = (JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as { log_pos: number }).log_pos;
     }
     const chunk = lines.slice(position, position + this.logChunkLines);
@@ -268,10 +288,26 @@ export class AirflowDouble {
     // Strictly increasing run_after for manual runs, as a real scheduler's clock would give in this test's time scale.
     const last = this.runs.filter((r) => r.runType === 'manual').at(-1)?.runAfter;
     const at = scheduledAt ?? (last && last >= now() ? new Date(Date.parse(last) + 1).toISOString() : now());
-    const tasks = (this.dags.get(dagId)?.taskIds ?? []).map(
-      (taskId): TaskRecord => ({ taskId, tryNumber: 0, state: null, startDate: null, endDate: null, logs: new Map() }),
-    );
-    const run: RunRecord = { dagId, runId, state: 'queued', runType, conf, note, runAfter: at, startDate: null, endDate: null, tasks };
+    const tasks = (this.dags.get(dagId)?.taskIds ?? []).map((taskId): TaskRecord => ({
+      taskId,
+      tryNumber: 0,
+      state: null,
+      startDate: null,
+      endDate: null,
+      logs: new Map(),
+    }));
+    const run: RunRecord = {
+      dagId,
+      runId,
+      state: 'queued',
+      runType,
+      conf,
+      note,
+      runAfter: at,
+      startDate: null,
+      endDate: null,
+      tasks,
+    };
     this.runs.push(run);
     return run;
   }
@@ -293,7 +329,12 @@ export class AirflowDouble {
     const body = text ? safeJson(text) : undefined;
     const path = new URL(req.url ?? '/', 'http://x').pathname;
     const method = (req.method ?? 'GET').toLowerCase();
-    this.requests.push({ method: method.toUpperCase(), path, body, correlationId: req.headers['x-correlation-id'] as string | undefined });
+    this.requests.push({
+      method: method.toUpperCase(),
+      path,
+      body,
+      correlationId: req.headers['x-correlation-id'] as string | undefined,
+    });
     if (this.hang) {
       this.hanging.add(res);
       return;
@@ -301,7 +342,13 @@ export class AirflowDouble {
     if (this.latencyMs > 0) await new Promise((r) => setTimeout(r, this.latencyMs));
     if (this.failWith) return this.send(res, this.failWith, { detail: 'injected failure' });
     try {
-      const { template, status, payload } = this.route(method, path, req, body, new URL(req.url ?? '/', 'http://x').searchParams);
+      const { template, status, payload } = this.route(
+        method,
+        path,
+        req,
+        body,
+        new URL(req.url ?? '/', 'http://x').searchParams,
+      );
       const text = payload === undefined ? '' : JSON.stringify(payload);
       const errors = this.answerErrors(template, method, status, payload, text);
       if (errors.length > 0) this.violation(`${method} ${template} → ${status}: ${errors.join('; ')}`);
@@ -314,9 +361,19 @@ export class AirflowDouble {
       }
       const payload =
         this.options.version === 'v1'
-          ? { type: `https://airflow.apache.org/docs/apache-airflow/2.10.0/stable-rest-api-ref.html#section/Errors/${error.title.replace(/\s/g, '')}`, title: error.title, status: error.status, detail: error.detail }
+          ? {
+              type: `https://airflow.apache.org/docs/apache-airflow/2.10.0/stable-rest-api-ref.html#section/Errors/${error.title.replace(/\s/g, '')}`,
+              title: error.title,
+              status: error.status,
+              detail: error.detail,
+            }
           : { detail: error.v2Detail ?? error.detail };
-      this.send(res, error.status, payload, this.options.version === 'v1' ? 'application/problem+json' : 'application/json');
+      this.send(
+        res,
+        error.status,
+        payload,
+        this.options.version === 'v1' ? 'application/problem+json' : 'application/json',
+      );
     }
   }
 
@@ -330,8 +387,15 @@ export class AirflowDouble {
     const key = `${method} ${template} ${status}\n${text}`;
     const known = this.checkedAnswers.get(key);
     if (known) return known;
-    const errors = this.validator.responseErrors(template, method, status, payload, template === '/auth/token' ? 'airflow-v2-auth' : undefined);
-    if (this.checkedAnswers.size >= CHECKED_ANSWERS) this.checkedAnswers.delete(this.checkedAnswers.keys().next().value!);
+    const errors = this.validator.responseErrors(
+      template,
+      method,
+      status,
+      payload,
+      template === '/auth/token' ? 'airflow-v2-auth' : undefined,
+    );
+    if (this.checkedAnswers.size >= CHECKED_ANSWERS)
+      this.checkedAnswers.delete(this.checkedAnswers.keys().next().value!);
     this.checkedAnswers.set(key, errors);
     return errors;
   }
@@ -379,14 +443,19 @@ export class AirflowDouble {
     if (!v1 && method === 'post' && path === '/auth/token') {
       this.checkRequest('/auth/token', 'post', body, 'airflow-v2-auth');
       const { username, password } = body as { username: string; password: string };
-      if (username !== this.options.username || password !== this.options.password) throw new HttpError(401, 'Unauthorized', 'Invalid credentials');
+      if (username !== this.options.username || password !== this.options.password)
+        throw new HttpError(401, 'Unauthorized', 'Invalid credentials');
       const token = `${Buffer.from('{"alg":"none"}').toString('base64url')}.${Buffer.from(JSON.stringify({ sub: username, exp: Math.floor(Date.now() / 1000) + 3600 })).toString('base64url')}.${randomUUID()}`;
       this.tokens.add(token);
       return { template: '/auth/token', status: 201, payload: { access_token: token } };
     }
     const prefix = v1 ? '/api/v1' : '/api/v2';
     if (method === 'get' && path === (v1 ? '/api/v1/health' : '/api/v2/monitor/health')) {
-      return { template: v1 ? '/health' : '/api/v2/monitor/health', status: 200, payload: healthBody(this.options.version) };
+      return {
+        template: v1 ? '/health' : '/api/v2/monitor/health',
+        status: 200,
+        payload: healthBody(this.options.version),
+      };
     }
     if (!path.startsWith(prefix)) throw new HttpError(404, 'NotFound', 'Not Found');
     this.authenticate(req);
@@ -397,7 +466,11 @@ export class AirflowDouble {
     if (method === 'post' && /^\/dags\/~\/dagRuns\/list$/.test(rest)) {
       const template = t(v1 ? '/dags/~/dagRuns/list' : '/dags/{dag_id}/dagRuns/list');
       this.checkRequest(template, 'post', body);
-      const { dag_ids: dagIds, page_offset: offset = 0, page_limit: limit = 100 } = body as { dag_ids?: string[]; page_offset?: number; page_limit?: number };
+      const {
+        dag_ids: dagIds,
+        page_offset: offset = 0,
+        page_limit: limit = 100,
+      } = body as { dag_ids?: string[]; page_offset?: number; page_limit?: number };
       const wanted = dagIds && new Set(dagIds);
       const selected = this.runs
         .filter((run) => !wanted || wanted.has(run.dagId))
@@ -405,15 +478,28 @@ export class AirflowDouble {
       const page = selected.slice(offset, offset + limit).map((run) => this.run(run));
       const payload = v1
         ? { dag_runs: page, total_entries: selected.length }
-        : { dag_runs: page, total_entries: selected.length, total_entries_limit: null, next_cursor: null, previous_cursor: null };
+        : {
+            dag_runs: page,
+            total_entries: selected.length,
+            total_entries_limit: null,
+            next_cursor: null,
+            previous_cursor: null,
+          };
       return { template, status: 200, payload };
     }
     if (method === 'get' && (match = /^\/dags\/([^/]+)\/dagRuns\/([^/]+)\/taskInstances$/.exec(rest))) {
       const run = this.findRun(decodeURIComponent(match[1]), decodeURIComponent(match[2]));
       const instances = run.tasks.map((task) => taskInstanceBody(run, task, this.options.version));
-      return { template: t('/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances'), status: 200, payload: { task_instances: instances, total_entries: instances.length } };
+      return {
+        template: t('/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances'),
+        status: 200,
+        payload: { task_instances: instances, total_entries: instances.length },
+      };
     }
-    if (method === 'get' && (match = /^\/dags\/([^/]+)\/dagRuns\/([^/]+)\/taskInstances\/([^/]+)\/logs\/(\d+)$/.exec(rest))) {
+    if (
+      method === 'get' &&
+      (match = /^\/dags\/([^/]+)\/dagRuns\/([^/]+)\/taskInstances\/([^/]+)\/logs\/(\d+)$/.exec(rest))
+    ) {
       const run = this.findRun(decodeURIComponent(match[1]), decodeURIComponent(match[2]));
       const taskId = decodeURIComponent(match[3]);
       const tryNumber = Number(match[4]);
@@ -421,7 +507,11 @@ export class AirflowDouble {
       if (!task) throw new HttpError(404, 'TaskInstance not found', `TaskInstance not found`);
       const lines = task.logs.get(tryNumber);
       if (!lines) throw new HttpError(404, 'TaskInstance not found', `TaskInstance not found`);
-      const template = t(v1 ? '/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/logs/{task_try_number}' : '/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/logs/{try_number}');
+      const template = t(
+        v1
+          ? '/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/logs/{task_try_number}'
+          : '/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/logs/{try_number}',
+      );
       return { template, status: 200, payload: this.logChunk(task, tryNumber, lines, query.get('token')) };
     }
     if ((match = /^\/dags\/([^/]+)\/dagRuns\/([^/]+)$/.exec(rest))) {
@@ -429,7 +519,13 @@ export class AirflowDouble {
       const template = t('/dags/{dag_id}/dagRuns/{dag_run_id}');
       const run = this.runs.find((r) => r.dagId === dagId && r.runId === runId);
       if (!run) {
-        throw new HttpError(404, 'DAGRun not found', v1 ? `DAGRun with DAG ID: '${dagId}' and DagRun ID: '${runId}' not found` : `The DagRun with dag_id: \`${dagId}\` and run_id: \`${runId}\` was not found`);
+        throw new HttpError(
+          404,
+          'DAGRun not found',
+          v1
+            ? `DAGRun with DAG ID: '${dagId}' and DagRun ID: '${runId}' not found`
+            : `The DagRun with dag_id: \`${dagId}\` and run_id: \`${runId}\` was not found`,
+        );
       }
       if (method === 'patch') {
         this.checkRequest(template, 'patch', body);
@@ -441,15 +537,26 @@ export class AirflowDouble {
       const dagId = decodeURIComponent(match[1]);
       const template = t('/dags/{dag_id}/dagRuns');
       this.checkRequest(template, 'post', body);
-      if (!this.dags.has(dagId)) throw new HttpError(404, 'DAG not found', `${v1 ? 'DAG' : 'Dag'} with dag_id: '${dagId}' not found`);
-      const { dag_run_id: runId = `manual__${now()}`, conf = {}, note = null } = body as { dag_run_id?: string; conf?: Record<string, unknown>; note?: string | null };
+      if (!this.dags.has(dagId))
+        throw new HttpError(404, 'DAG not found', `${v1 ? 'DAG' : 'Dag'} with dag_id: '${dagId}' not found`);
+      const {
+        dag_run_id: runId = `manual__${now()}`,
+        conf = {},
+        note = null,
+      } = body as { dag_run_id?: string; conf?: Record<string, unknown>; note?: string | null };
       if (this.runs.some((r) => r.dagId === dagId && r.runId === runId)) {
-        throw new HttpError(409, 'AlreadyExists', `DAGRun with DAG ID: '${dagId}' and DAGRun ID: '${runId}' already exists`, {
-          reason: 'Unique constraint violation',
-          statement: 'hidden',
-          orig_error: 'hidden',
-          message: 'Serious error when handling your request. Check logs for more details - you will find it in api server when you look for ID double',
-        });
+        throw new HttpError(
+          409,
+          'AlreadyExists',
+          `DAGRun with DAG ID: '${dagId}' and DAGRun ID: '${runId}' already exists`,
+          {
+            reason: 'Unique constraint violation',
+            statement: 'hidden',
+            orig_error: 'hidden',
+            message:
+              'Serious error when handling your request. Check logs for more details - you will find it in api server when you look for ID double',
+          },
+        );
       }
       return { template, status: 200, payload: this.run(this.addRun(dagId, runId, 'manual', conf, note)) };
     }
@@ -457,7 +564,12 @@ export class AirflowDouble {
       const dagId = decodeURIComponent(match[1]);
       const template = t('/dags/{dag_id}');
       const dag = this.dags.get(dagId);
-      if (!dag) throw new HttpError(404, 'DAG not found', v1 ? `The DAG with dag_id: ${dagId} was not found` : `The Dag with ID: \`${dagId}\` was not found`);
+      if (!dag)
+        throw new HttpError(
+          404,
+          'DAG not found',
+          v1 ? `The DAG with dag_id: ${dagId} was not found` : `The Dag with ID: \`${dagId}\` was not found`,
+        );
       if (method === 'patch') {
         this.checkRequest(template, 'patch', body);
         dag.isPaused = (body as { is_paused: boolean }).is_paused;

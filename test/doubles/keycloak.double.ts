@@ -96,7 +96,12 @@ export class KeycloakDouble {
       alg: 'RS256',
       use: 'sig',
     }));
-    const encryption = { ...(this.encryptionKey.export({ format: 'jwk' }) as object), kid: 'enc-key', alg: 'RSA-OAEP', use: 'enc' };
+    const encryption = {
+      ...(this.encryptionKey.export({ format: 'jwk' }) as object),
+      kid: 'enc-key',
+      alg: 'RSA-OAEP',
+      use: 'enc',
+    };
     return { keys: [...signing, encryption] };
   }
 

@@ -64,7 +64,21 @@ const NASTY_STRINGS = [
   '{}',
 ];
 
-const NASTY_VALUES: unknown[] = [null, true, false, 0, -1, 1.5, 1e308, [], {}, [null], { $ne: 1 }, { __proto__: { polluted: 1 } }, 'x'.repeat(100_000)];
+const NASTY_VALUES: unknown[] = [
+  null,
+  true,
+  false,
+  0,
+  -1,
+  1.5,
+  1e308,
+  [],
+  {},
+  [null],
+  { $ne: 1 },
+  { __proto__: { polluted: 1 } },
+  'x'.repeat(100_000),
+];
 
 export class ContractFuzzer {
   private readonly random: () => number;
@@ -114,7 +128,10 @@ export class ContractFuzzer {
 
   private string(): string {
     if (this.chance(0.3) && this.target.knownIds.length > 0) return this.pick(this.target.knownIds);
-    if (this.chance(0.2)) return Array.from({ length: 1 + Math.floor(this.random() * 40) }, () => String.fromCharCode(Math.floor(this.random() * 0xffff))).join('');
+    if (this.chance(0.2))
+      return Array.from({ length: 1 + Math.floor(this.random() * 40) }, () =>
+        String.fromCharCode(Math.floor(this.random() * 0xffff)),
+      ).join('');
     return this.pick(NASTY_STRINGS);
   }
 
@@ -122,8 +139,15 @@ export class ContractFuzzer {
     const roll = this.random();
     if (roll < 0.35) return this.string();
     if (roll < 0.6) return this.pick(NASTY_VALUES);
-    if (roll < 0.75 && depth < 3) return Array.from({ length: Math.floor(this.random() * 4) }, () => this.value(depth + 1));
-    if (depth < 3) return Object.fromEntries(Array.from({ length: Math.floor(this.random() * 4) }, () => [this.string().slice(0, 20), this.value(depth + 1)]));
+    if (roll < 0.75 && depth < 3)
+      return Array.from({ length: Math.floor(this.random() * 4) }, () => this.value(depth + 1));
+    if (depth < 3)
+      return Object.fromEntries(
+        Array.from({ length: Math.floor(this.random() * 4) }, () => [
+          this.string().slice(0, 20),
+          this.value(depth + 1),
+        ]),
+      );
     return this.random();
   }
 
@@ -142,19 +166,61 @@ export class ContractFuzzer {
 
   private body(path: string): { contentType: string | null; payload: string } {
     const roll = this.random();
-    if (roll < 0.1) return { contentType: 'application/json', payload: this.pick(['{bad', '{"a":1,}', '[', '', 'null', '"x"', '[1,2]', '{"a":"\\ud800"}', `${'['.repeat(5000)}${']'.repeat(5000)}`]) };
-    if (roll < 0.15) return { contentType: this.pick(['text/plain', 'application/xml', 'multipart/form-data', 'application/x-www-form-urlencoded']), payload: 'status=running' };
+    if (roll < 0.1)
+      return {
+        contentType: 'application/json',
+        payload: this.pick([
+          '{bad',
+          '{"a":1,}',
+          '[',
+          '',
+          'null',
+          '"x"',
+          '[1,2]',
+          '{"a":"\\ud800"}',
+          `${'['.repeat(5000)}${']'.repeat(5000)}`,
+        ]),
+      };
+    if (roll < 0.15)
+      return {
+        contentType: this.pick([
+          'text/plain',
+          'application/xml',
+          'multipart/form-data',
+          'application/x-www-form-urlencoded',
+        ]),
+        payload: 'status=running',
+      };
     if (roll < 0.2) return { contentType: null, payload: JSON.stringify(this.validBody(path)) };
     const body: Record<string, unknown> = this.validBody(path);
     const mutations = 1 + Math.floor(this.random() * 3);
     for (let i = 0; i < mutations; i++) {
-      const keys = [...Object.keys(body), 'mlflow_run_id', 'error_message', 'feature_columns', 'preset', 'tuning', 'feature_engineering_job_id', 'status', 'job_id', '__proto__'];
+      const keys = [
+        ...Object.keys(body),
+        'mlflow_run_id',
+        'error_message',
+        'feature_columns',
+        'preset',
+        'tuning',
+        'feature_engineering_job_id',
+        'status',
+        'job_id',
+        '__proto__',
+      ];
       const key = this.pick(keys);
       if (this.chance(0.3)) delete body[key];
-      else if (key === 'tuning' && this.chance(0.5)) body[key] = { trials: this.value(), time_budget_minutes: this.value(), [this.string().slice(0, 20)]: this.value() };
+      else if (key === 'tuning' && this.chance(0.5))
+        body[key] = {
+          trials: this.value(),
+          time_budget_minutes: this.value(),
+          [this.string().slice(0, 20)]: this.value(),
+        };
       else body[key] = this.value();
     }
-    return { contentType: 'application/json', payload: this.chance(0.05) ? JSON.stringify([body]) : JSON.stringify(body) };
+    return {
+      contentType: 'application/json',
+      payload: this.chance(0.05) ? JSON.stringify([body]) : JSON.stringify(body),
+    };
   }
 
   /** A path segment: encoded text, sometimes with a raw invalid percent-escape. */
@@ -169,10 +235,15 @@ export class ContractFuzzer {
     const query = new URLSearchParams();
     for (const parameter of operation.parameters.filter((p) => p.in === 'query')) {
       const repeats = this.chance(0.2) ? 1 + Math.floor(this.random() * 4) : this.chance(0.7) ? 1 : 0;
-      for (let i = 0; i < repeats; i++) query.append(this.chance(0.1) ? `${parameter.name}[]` : parameter.name, this.string());
+      for (let i = 0; i < repeats; i++)
+        query.append(this.chance(0.1) ? `${parameter.name}[]` : parameter.name, this.string());
     }
     if (query.size > 0) path += `?${query.toString()}`;
-    const headers: Record<string, string> = this.chance(0.85) ? { ...this.pick(this.target.credentials) } : this.chance(0.5) ? {} : { 'Authorization-PSK': this.string().replace(/[^\x20-\x7e]/g, '') };
+    const headers: Record<string, string> = this.chance(0.85)
+      ? { ...this.pick(this.target.credentials) }
+      : this.chance(0.5)
+        ? {}
+        : { 'Authorization-PSK': this.string().replace(/[^\x20-\x7e]/g, '') };
     let payload: string | undefined;
     if (operation.hasBody || this.chance(0.1)) {
       const body = this.body(operation.path);
@@ -180,25 +251,45 @@ export class ContractFuzzer {
       if (body.contentType) headers['content-type'] = body.contentType;
     }
     const request = `${operation.method} ${path.slice(0, 200)} ${payload?.slice(0, 200) ?? ''}`;
-    if (this.chance(0.05)) (headers as Record<string, string | string[]>)['Authorization-PSK'] = [this.string().replace(/[^\x20-\x7e]/g, ''), 'second'];
+    if (this.chance(0.05))
+      (headers as Record<string, string | string[]>)['Authorization-PSK'] = [
+        this.string().replace(/[^\x20-\x7e]/g, ''),
+        'second',
+      ];
     let status: number;
     let text: string;
     try {
       ({ status, text } = await send(`${this.target.baseUrl}${path}`, operation.method, headers, payload));
     } catch (error) {
-      this.failures.push({ request: `${request} ${JSON.stringify(headers)}`, status: 0, body: '', reason: `no answer: ${(error as Error).message}` });
+      this.failures.push({
+        request: `${request} ${JSON.stringify(headers)}`,
+        status: 0,
+        body: '',
+        reason: `no answer: ${(error as Error).message}`,
+      });
       return;
     }
     this.statusCounts.set(status, (this.statusCounts.get(status) ?? 0) + 1);
     const reason = checkAnswer(status, text);
-    if (reason) this.failures.push({ request: `${request} ${JSON.stringify(headers).slice(0, 300)}`, status, body: text.slice(0, 300), reason });
+    if (reason)
+      this.failures.push({
+        request: `${request} ${JSON.stringify(headers).slice(0, 300)}`,
+        status,
+        body: text.slice(0, 300),
+        reason,
+      });
   }
 }
 
 const agent = new Agent({ keepAlive: true, maxSockets: 16 });
 
 /** Raw HTTP: unlike fetch it sends bodies on GET and repeated header lines, as hostile clients do. */
-function send(url: string, method: string, headers: Record<string, string | string[]>, body?: string): Promise<{ status: number; text: string }> {
+function send(
+  url: string,
+  method: string,
+  headers: Record<string, string | string[]>,
+  body?: string,
+): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {
     const framed = body === undefined ? headers : { ...headers, 'content-length': String(Buffer.byteLength(body)) };
     const request = httpRequest(url, { method, headers: framed, agent, timeout: 10_000 }, (response) => {
@@ -212,7 +303,9 @@ function send(url: string, method: string, headers: Record<string, string | stri
       }
       const chunks: Buffer[] = [];
       response.on('data', (chunk: Buffer) => chunks.push(chunk));
-      response.on('end', () => resolve({ status: response.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+      response.on('end', () =>
+        resolve({ status: response.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }),
+      );
       response.on('error', reject);
     });
     request.on('timeout', () => request.destroy(new Error('timed out after 10 s')));
@@ -236,7 +329,10 @@ export function checkAnswer(status: number, text: string): string | null {
     if (!Array.isArray(detail) || detail.length === 0) return '422 without a detail list';
     const bad = detail.find(
       (item: { type?: unknown; loc?: unknown; msg?: unknown }) =>
-        typeof item.type !== 'string' || typeof item.msg !== 'string' || !Array.isArray(item.loc) || item.loc[0] === undefined,
+        typeof item.type !== 'string' ||
+        typeof item.msg !== 'string' ||
+        !Array.isArray(item.loc) ||
+        item.loc[0] === undefined,
     );
     return bad ? `422 item not pydantic-shaped: ${JSON.stringify(bad).slice(0, 200)}` : null;
   }

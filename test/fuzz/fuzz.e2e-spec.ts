@@ -21,13 +21,21 @@ describe('contract fuzzing', () => {
   afterAll(() => stop());
 
   it(`should answer ${COUNT} malformed requests without a 5xx, every 4xx contract-shaped`, async () => {
-    const known = [await createJob(testApp), await createJob(testApp, {}, false), await createJob(testApp, { owner: 'alice' })];
+    const known = [
+      await createJob(testApp),
+      await createJob(testApp, {}, false),
+      await createJob(testApp, { owner: 'alice' }),
+    ];
     airflow.parse();
     const url = await baseUrl(testApp);
     const fuzzer = new ContractFuzzer(
       {
         baseUrl: url,
-        credentials: [psk(), bearer(keycloak.token({ preferred_username: 'alice' })), bearer(keycloak.token({ realm_access: { roles: ['automl-admin'] } }))],
+        credentials: [
+          psk(),
+          bearer(keycloak.token({ preferred_username: 'alice' })),
+          bearer(keycloak.token({ realm_access: { roles: ['automl-admin'] } })),
+        ],
         knownIds: known.map((job) => job.job_id),
       },
       SEED,

@@ -41,12 +41,15 @@ describe('health probes', () => {
     }
   });
 
-  (usesPostgres() ? it : it.skip)('should report not ready while the database refuses connections, and ready again after', async () => {
-    await whileDatabaseRefusesConnections(testApp, async () => {
-      const response = await testApp.http().get('/health/ready').expect(503);
-      expect(response.body).toMatchObject({ status: 'error', error: { database: { status: 'down' } } });
-      await testApp.http().get('/health/live').expect(200);
-    });
-    await testApp.http().get('/health/ready').expect(200);
-  });
+  (usesPostgres() ? it : it.skip)(
+    'should report not ready while the database refuses connections, and ready again after',
+    async () => {
+      await whileDatabaseRefusesConnections(testApp, async () => {
+        const response = await testApp.http().get('/health/ready').expect(503);
+        expect(response.body).toMatchObject({ status: 'error', error: { database: { status: 'down' } } });
+        await testApp.http().get('/health/live').expect(200);
+      });
+      await testApp.http().get('/health/ready').expect(200);
+    },
+  );
 });

@@ -53,11 +53,13 @@ const ADDABLE_KEYWORDS = new Set(['minLength', 'maxLength', 'maxItems', 'minimum
  */
 function seedDepartures(seed: unknown, actual: unknown, path = '$'): string[] {
   if (Array.isArray(seed)) {
-    if (!Array.isArray(actual) || actual.length !== seed.length) return [`${path}: expected ${JSON.stringify(seed)}, got ${JSON.stringify(actual)}`];
+    if (!Array.isArray(actual) || actual.length !== seed.length)
+      return [`${path}: expected ${JSON.stringify(seed)}, got ${JSON.stringify(actual)}`];
     return seed.flatMap((item, index) => seedDepartures(item, actual[index], `${path}[${index}]`));
   }
   if (seed && typeof seed === 'object') {
-    if (!actual || typeof actual !== 'object' || Array.isArray(actual)) return [`${path}: expected an object, got ${JSON.stringify(actual)}`];
+    if (!actual || typeof actual !== 'object' || Array.isArray(actual))
+      return [`${path}: expected an object, got ${JSON.stringify(actual)}`];
     const departures = Object.entries(seed).flatMap(([key, value]) =>
       seedDepartures(value, (actual as Record<string, unknown>)[key], `${path}.${key}`),
     );
@@ -77,7 +79,10 @@ describe('seedDepartures', () => {
   it('should accept the seed itself, new optional properties and validation keywords', () => {
     expect(seedDepartures(seed, seed)).toEqual([]);
     expect(
-      seedDepartures(seed, { ...seed, properties: { a: { type: 'string', title: 'A', maxLength: 9 }, b: { type: 'integer' } } }),
+      seedDepartures(seed, {
+        ...seed,
+        properties: { a: { type: 'string', title: 'A', maxLength: 9 }, b: { type: 'integer' } },
+      }),
     ).toEqual([]);
   });
 
@@ -85,13 +90,15 @@ describe('seedDepartures', () => {
     expect(seedDepartures(seed, { ...seed, properties: { a: { type: 'integer', title: 'A' } } })).toEqual([
       '$.properties.a.type: expected "string", got "integer"',
     ]);
-    expect(seedDepartures(seed, { ...seed, properties: {} })).toEqual(['$.properties.a: expected an object, got undefined']);
+    expect(seedDepartures(seed, { ...seed, properties: {} })).toEqual([
+      '$.properties.a: expected an object, got undefined',
+    ]);
     expect(seedDepartures(seed, { ...seed, required: ['a', 'b'], properties: { ...seed.properties, b: {} } })).toEqual([
       '$.required: expected ["a"], got ["a","b"]',
     ]);
-    expect(seedDepartures(seed, { ...seed, properties: { a: { type: 'string', title: 'A', format: 'uuid' } } })).toEqual([
-      '$.properties.a.format: added',
-    ]);
+    expect(
+      seedDepartures(seed, { ...seed, properties: { a: { type: 'string', title: 'A', format: 'uuid' } } }),
+    ).toEqual(['$.properties.a.format: added']);
   });
 });
 
@@ -123,7 +130,10 @@ describe('OpenAPI document', () => {
       const names = referencedSchemas(seed.paths, seed.components.schemas);
       expect(names.size).toBeGreaterThan(2);
       for (const name of names) {
-        expect({ name, departures: seedDepartures(seed.components.schemas[name], document.components.schemas[name]) }).toEqual({
+        expect({
+          name,
+          departures: seedDepartures(seed.components.schemas[name], document.components.schemas[name]),
+        }).toEqual({
           name,
           departures: [],
         });
@@ -183,11 +193,17 @@ describe('OpenAPI document', () => {
     const update = document.components.schemas.AutoMLTrainingStatusUpdate as ObjectSchema;
     const nullableString = { anyOf: [expect.objectContaining({ type: 'string' }), { type: 'null' }] };
     for (const field of ['group_column', 'action_column', 'propensity_column', 'reward_column', 'cost_column']) {
-      expect({ field, schema: request.properties?.[field] }).toEqual({ field, schema: expect.objectContaining(nullableString) });
+      expect({ field, schema: request.properties?.[field] }).toEqual({
+        field,
+        schema: expect.objectContaining(nullableString),
+      });
       expect(request.required).not.toContain(field);
     }
     for (const field of ['model_version', 'objective']) {
-      expect({ field, schema: update.properties?.[field] }).toEqual({ field, schema: expect.objectContaining(nullableString) });
+      expect({ field, schema: update.properties?.[field] }).toEqual({
+        field,
+        schema: expect.objectContaining(nullableString),
+      });
     }
     expect(update.properties?.metrics).toMatchObject({
       anyOf: [{ type: 'object', additionalProperties: { type: 'number' }, maxProperties: 100 }, { type: 'null' }],
@@ -196,14 +212,28 @@ describe('OpenAPI document', () => {
   });
 
   it('should add the job response fields of issues 13, 17 and 20 as optional and nullable', () => {
-    const job = document.components.schemas.AutoMLTrainingJobResponse as ObjectSchema & { properties: Record<string, any> };
+    const job = document.components.schemas.AutoMLTrainingJobResponse as ObjectSchema & {
+      properties: Record<string, any>;
+    };
     const seed = loadSeed(SEEDS[0]).components.schemas.AutoMLTrainingJobResponse as ObjectSchema;
     const added = Object.keys(job.properties).filter((name) => !(name in seed.properties!));
     expect(added.sort()).toEqual(
       [
-        'label_column', 'feature_columns', 'group_column', 'action_column', 'propensity_column', 'reward_column', 'cost_column',
-        'tuning', 'started_at', 'finished_at', 'model_version', 'objective', 'metrics',
-        'mlflow_run_url', 'model_version_url',
+        'label_column',
+        'feature_columns',
+        'group_column',
+        'action_column',
+        'propensity_column',
+        'reward_column',
+        'cost_column',
+        'tuning',
+        'started_at',
+        'finished_at',
+        'model_version',
+        'objective',
+        'metrics',
+        'mlflow_run_url',
+        'model_version_url',
         'airflow_run_id',
       ].sort(),
     );

@@ -22,11 +22,24 @@ function enforced(spec: FieldSpec): { required: boolean; nullable: boolean; keyw
   const nullable = 'nullable' in spec ? spec.nullable : false;
   switch (spec.kind) {
     case 'string':
-      return { required, nullable, keywords: { type: 'string', minLength: spec.minLength, maxLength: spec.maxLength, pattern: spec.pattern?.source } };
+      return {
+        required,
+        nullable,
+        keywords: {
+          type: 'string',
+          minLength: spec.minLength,
+          maxLength: spec.maxLength,
+          pattern: spec.pattern?.source,
+        },
+      };
     case 'enum':
       return { required, nullable, keywords: { type: 'string', enum: [...spec.values] } };
     case 'enum_list':
-      return { required: false, nullable: false, keywords: { type: 'array', maxItems: spec.maxItems, items: { type: 'string', enum: [...spec.values] } } };
+      return {
+        required: false,
+        nullable: false,
+        keywords: { type: 'array', maxItems: spec.maxItems, items: { type: 'string', enum: [...spec.values] } },
+      };
     case 'uuid':
       return { required, nullable, keywords: { type: 'string', format: 'uuid' } };
     case 'date_time':
@@ -35,15 +48,28 @@ function enforced(spec: FieldSpec): { required: boolean; nullable: boolean; keyw
       return {
         required,
         nullable,
-        keywords: { type: 'array', maxItems: spec.maxItems, items: { type: 'string', minLength: spec.itemMinLength, maxLength: spec.itemMaxLength } },
+        keywords: {
+          type: 'array',
+          maxItems: spec.maxItems,
+          items: { type: 'string', minLength: spec.itemMinLength, maxLength: spec.itemMaxLength },
+        },
       };
     case 'uuid_list':
-      return { required: false, nullable: false, keywords: { type: 'array', maxItems: spec.maxItems, items: { type: 'string', format: 'uuid' } } };
+      return {
+        required: false,
+        nullable: false,
+        keywords: { type: 'array', maxItems: spec.maxItems, items: { type: 'string', format: 'uuid' } },
+      };
     case 'number_map':
       return {
         required,
         nullable,
-        keywords: { type: 'object', maxProperties: spec.maxItems, propertyNames: { maxLength: spec.keyMaxLength }, additionalProperties: { type: 'number' } },
+        keywords: {
+          type: 'object',
+          maxProperties: spec.maxItems,
+          propertyNames: { maxLength: spec.keyMaxLength },
+          additionalProperties: { type: 'number' },
+        },
       };
     case 'bool':
       return { required: false, nullable: false, keywords: { type: 'boolean' } };
@@ -61,7 +87,10 @@ const defined = (keywords: Schema): Schema =>
   Object.fromEntries(
     Object.entries(keywords)
       .filter(([, value]) => value !== undefined)
-      .map(([key, value]) => [key, value && typeof value === 'object' && !Array.isArray(value) ? defined(value) : value]),
+      .map(([key, value]) => [
+        key,
+        value && typeof value === 'object' && !Array.isArray(value) ? defined(value) : value,
+      ]),
   );
 
 describe('every route documents exactly what it accepts', () => {
@@ -84,7 +113,8 @@ describe('every route documents exactly what it accepts', () => {
       nullable = others.length < current.anyOf.length;
       if (others.length === 1) current = { ...current, ...others[0], anyOf: undefined };
     }
-    if (typeof current.$ref === 'string') current = { ...document.components.schemas[current.$ref.split('/').pop()!], ...current, $ref: undefined };
+    if (typeof current.$ref === 'string')
+      current = { ...document.components.schemas[current.$ref.split('/').pop()!], ...current, $ref: undefined };
     if (current.items) current = { ...current, items: resolve(current.items).schema };
     return { schema: current, nullable };
   }
@@ -94,7 +124,9 @@ describe('every route documents exactly what it accepts', () => {
     return Object.fromEntries(
       Object.keys(keywords).map((key) => [
         key,
-        (key === 'items' || key === 'propertyNames' || key === 'additionalProperties') && schema[key] ? stated(schema[key], keywords[key]) : schema[key],
+        (key === 'items' || key === 'propertyNames' || key === 'additionalProperties') && schema[key]
+          ? stated(schema[key], keywords[key])
+          : schema[key],
       ]),
     );
   }
@@ -125,7 +157,9 @@ describe('every route documents exactly what it accepts', () => {
     let checked = 0;
     for (const { route, documented, schema } of routes()) {
       if (!documented) continue;
-      const declared = (documented.parameters ?? []).filter((parameter) => parameter.in === 'path' || parameter.in === 'query');
+      const declared = (documented.parameters ?? []).filter(
+        (parameter) => parameter.in === 'path' || parameter.in === 'query',
+      );
       const accepted = [
         ...(schema.params ? fieldsOf(schema.params).map((field) => ({ ...field, in: 'path' })) : []),
         ...(schema.query ? fieldsOf(schema.query).map((field) => ({ ...field, in: 'query' })) : []),
@@ -157,7 +191,9 @@ describe('every route documents exactly what it accepts', () => {
     for (const { route, documented, handler, controller } of routes()) {
       if (!documented) continue;
       const read = headersRead(controller, handler);
-      const declared = (documented.parameters ?? []).filter((p) => p.in === 'header').map((p) => String(p.name).toLowerCase());
+      const declared = (documented.parameters ?? [])
+        .filter((p) => p.in === 'header')
+        .map((p) => String(p.name).toLowerCase());
       expect({ route, headers: declared.sort() }).toEqual({ route, headers: read.sort() });
       headers += read.length;
     }
@@ -174,11 +210,18 @@ describe('every route documents exactly what it accepts', () => {
       const ref = documented.requestBody!.content['application/json'].schema.$ref as string;
       const checkModel = (model: Schema, dto: Function, at: string): void => {
         const fields = fieldsOf(dto);
-        expect({ route, at, properties: Object.keys(model.properties).sort() }).toEqual({ route, at, properties: fields.map((f) => f.name).sort() });
+        expect({ route, at, properties: Object.keys(model.properties).sort() }).toEqual({
+          route,
+          at,
+          properties: fields.map((f) => f.name).sort(),
+        });
         expect({ route, at, required: [...(model.required ?? [])].sort() }).toEqual({
           route,
           at,
-          required: fields.filter((f) => enforced(f.spec).required).map((f) => f.name).sort(),
+          required: fields
+            .filter((f) => enforced(f.spec).required)
+            .map((f) => f.name)
+            .sort(),
         });
         for (const field of fields) {
           const rule = enforced(field.spec);
@@ -202,7 +245,10 @@ describe('every route documents exactly what it accepts', () => {
 
 /** Header names (lower case) a handler takes with @Headers('name'). */
 function headersRead(controller: Function, handler: Function): string[] {
-  const args = (Reflect.getMetadata(ROUTE_ARGS_METADATA, controller, handler.name) ?? {}) as Record<string, { data?: unknown }>;
+  const args = (Reflect.getMetadata(ROUTE_ARGS_METADATA, controller, handler.name) ?? {}) as Record<
+    string,
+    { data?: unknown }
+  >;
   return Object.entries(args)
     .filter(([key]) => Number(key.split(':')[0]) === RouteParamtypes.HEADERS)
     .map(([, value]) => String(value.data).toLowerCase());

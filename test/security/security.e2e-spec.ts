@@ -1,6 +1,15 @@
 import { KeycloakDouble } from '../doubles/keycloak.double';
 import { createJob, jobRequest, writeback } from '../utils/jobs';
-import { bearer, LogCapture, psk, ROTATED_PSK, startTestApp, startTestAppWithKeycloak, TEST_PSK, TestApp } from '../utils/test-app';
+import {
+  bearer,
+  LogCapture,
+  psk,
+  ROTATED_PSK,
+  startTestApp,
+  startTestAppWithKeycloak,
+  TEST_PSK,
+  TestApp,
+} from '../utils/test-app';
 
 const JOBS = '/api/automl/train/jobs';
 
@@ -30,7 +39,12 @@ describe('object-level authorization (BOLA)', () => {
   const alice = () => bearer(keycloak.token({ preferred_username: 'alice' }));
   const admin = () => bearer(keycloak.token({ preferred_username: 'root', realm_access: { roles: ['automl-admin'] } }));
   const clientAdmin = () =>
-    bearer(keycloak.token({ preferred_username: 'ops', resource_access: { 'automl-frontend': { roles: ['automl-admin'] } } }));
+    bearer(
+      keycloak.token({
+        preferred_username: 'ops',
+        resource_access: { 'automl-frontend': { roles: ['automl-admin'] } },
+      }),
+    );
 
   it("should answer another owner's job as not found on every route", async () => {
     const id = bobsJob.job_id;
@@ -61,9 +75,19 @@ describe('object-level authorization (BOLA)', () => {
   });
 
   it('should refuse creating a job for another owner unless admin', async () => {
-    const response = await testApp.http().post(JOBS).set(alice()).send(jobRequest({ owner: 'bob' })).expect(403);
+    const response = await testApp
+      .http()
+      .post(JOBS)
+      .set(alice())
+      .send(jobRequest({ owner: 'bob' }))
+      .expect(403);
     expect(response.body).toEqual({ error: 'Only an admin may create a job for another owner', code: 403 });
-    await testApp.http().post(JOBS).set(admin()).send(jobRequest({ owner: 'bob' })).expect(201);
+    await testApp
+      .http()
+      .post(JOBS)
+      .set(admin())
+      .send(jobRequest({ owner: 'bob' }))
+      .expect(201);
   });
 });
 
@@ -86,7 +110,12 @@ describe('transport hardening', () => {
   });
 
   it('should answer 429 with Retry-After once a client address fails authentication too often, still serving its valid credentials', async () => {
-    for (let i = 0; i < 5; i++) await testApp.http().get(JOBS).set(psk(`guess-${i}`)).expect(401);
+    for (let i = 0; i < 5; i++)
+      await testApp
+        .http()
+        .get(JOBS)
+        .set(psk(`guess-${i}`))
+        .expect(401);
     const blocked = await testApp.http().get(JOBS).set(psk('guess-6')).expect(429);
     expect(blocked.body).toEqual({ error: 'Too many failed authentications; try again later', code: 429 });
     expect(Number(blocked.headers['retry-after'])).toBeGreaterThan(0);
@@ -98,7 +127,10 @@ describe('secrets in logs', () => {
   it('should never log a PSK or a token, valid or not, whatever happens', async () => {
     const logs = new LogCapture();
     const keycloak = await KeycloakDouble.start();
-    const testApp = await startTestApp({ ...keycloak.env(), AIRFLOW_URL: 'http://127.0.0.1:9', AIRFLOW_TIMEOUT_MS: '300' }, logs);
+    const testApp = await startTestApp(
+      { ...keycloak.env(), AIRFLOW_URL: 'http://127.0.0.1:9', AIRFLOW_TIMEOUT_MS: '300' },
+      logs,
+    );
     const token = keycloak.token();
     const foreign = keycloak.token({}, { keyid: 'unknown-kid' });
     try {
@@ -112,7 +144,11 @@ describe('secrets in logs', () => {
       await keycloak.stop();
       // JWKS down: bearer requests fail fast with 503 (within 2 s), PSK requests are untouched.
       const started = Date.now();
-      const down = await testApp.http().get(JOBS).set(bearer(keycloak.token({}, { keyid: 'another-kid' }))).expect(503);
+      const down = await testApp
+        .http()
+        .get(JOBS)
+        .set(bearer(keycloak.token({}, { keyid: 'another-kid' })))
+        .expect(503);
       expect(Date.now() - started).toBeLessThan(2000);
       expect(down.body).toEqual({ error: 'The identity provider could not be reached; try again', code: 503 });
       await testApp.http().get(JOBS).set(psk()).expect(200);

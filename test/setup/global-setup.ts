@@ -11,7 +11,12 @@ export default async function globalSetup(): Promise<void> {
   if (!usesPostgres()) return;
   const template = `automl_test_${process.pid}_${Date.now().toString(36)}`;
   await withAdminClient((client) => client.query(`CREATE DATABASE "${template}"`));
-  const { options } = await resolveDatabase({ kind: 'postgres', url: databaseUrl(template), poolSize: 2, migrationsRun: true });
+  const { options } = await resolveDatabase({
+    kind: 'postgres',
+    url: databaseUrl(template),
+    poolSize: 2,
+    migrationsRun: true,
+  });
   const dataSource = new DataSource(options);
   await dataSource.initialize();
   await runMigrations(dataSource);

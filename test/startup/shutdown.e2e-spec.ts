@@ -9,7 +9,6 @@ import { EventStreamClient } from '../utils/event-stream';
 
 const PSK = 'shutdown-psk-0123456789abcdef';
 
-
 describe('graceful shutdown', () => {
   let airflow: AirflowDouble;
   let dagsDir: string;
@@ -26,14 +25,26 @@ describe('graceful shutdown', () => {
     url = `http://127.0.0.1:${port}`;
     child = spawn(process.execPath, [MAIN], {
       cwd: dagsDir,
-      env: { PATH: process.env.PATH ?? '', PORT: String(port), NODE_ENV: 'production', API_PSK: PSK, DATABASE_URL: 'pglite://memory', ...airflow.env() },
+      env: {
+        PATH: process.env.PATH ?? '',
+        PORT: String(port),
+        NODE_ENV: 'production',
+        API_PSK: PSK,
+        DATABASE_URL: 'pglite://memory',
+        ...airflow.env(),
+      },
     });
     child.stdout!.on('data', (chunk) => (output += chunk));
     child.stderr!.on('data', (chunk) => (output += chunk));
     exited = new Promise((done) => child.on('exit', (code, signal) => done({ code, signal })));
     // Up to 60 s: embedded PGlite's first start takes 20 s and more when the machine's cores are busy.
     for (let i = 0; i < 600; i++) {
-      if (await fetch(`${url}/health/live`).then((r) => r.ok).catch(() => false)) return;
+      if (
+        await fetch(`${url}/health/live`)
+          .then((r) => r.ok)
+          .catch(() => false)
+      )
+        return;
       await new Promise((r) => setTimeout(r, 100));
     }
     throw new Error(`service did not start: ${output}`);
@@ -50,7 +61,15 @@ describe('graceful shutdown', () => {
     const created = await fetch(`${url}/api/automl/train/jobs`, {
       method: 'POST',
       headers,
-      body: JSON.stringify({ name: 'n', domain: 'd', owner: 'o', source_table: 't', label_column: 'y', problem_type: 'regression', algorithm: 'lightgbm_regressor' }),
+      body: JSON.stringify({
+        name: 'n',
+        domain: 'd',
+        owner: 'o',
+        source_table: 't',
+        label_column: 'y',
+        problem_type: 'regression',
+        algorithm: 'lightgbm_regressor',
+      }),
     });
     const job = (await created.json()) as { job_id: string };
     airflow.parse();
@@ -62,7 +81,10 @@ describe('graceful shutdown', () => {
     const stopping = Date.now();
     child.kill('SIGTERM');
     await new Promise((r) => setTimeout(r, 200));
-    const refused = await fetch(`${url}/health/live`).then(() => 'answered', () => 'refused');
+    const refused = await fetch(`${url}/health/live`).then(
+      () => 'answered',
+      () => 'refused',
+    );
 
     const response = await inFlight;
     expect(response.status).toBe(200);
@@ -92,10 +114,15 @@ describe('graceful shutdown', () => {
       'HealthController {/health}:',
       'MetricsController {/metrics}:',
     ]);
-    const mapped = messages.filter((msg) => msg.startsWith('Mapped {')).map((msg) => msg.slice('Mapped {'.length).split(',')[0]);
-    expect(mapped).toEqual(expect.arrayContaining(['/health/live', '/health/ready', '/metrics', '/api/automl/train/jobs/:job_id/history']));
+    const mapped = messages
+      .filter((msg) => msg.startsWith('Mapped {'))
+      .map((msg) => msg.slice('Mapped {'.length).split(',')[0]);
+    expect(mapped).toEqual(
+      expect.arrayContaining(['/health/live', '/health/ready', '/metrics', '/api/automl/train/jobs/:job_id/history']),
+    );
     // Every mapped route lies under the path its controller line announced.
     const prefixes = controllers.map((line) => line.slice(line.indexOf('{') + 1, line.indexOf('}')));
-    for (const path of mapped) expect({ path, under: prefixes.some((prefix) => path.startsWith(prefix)) }).toEqual({ path, under: true });
+    for (const path of mapped)
+      expect({ path, under: prefixes.some((prefix) => path.startsWith(prefix)) }).toEqual({ path, under: true });
   });
 });

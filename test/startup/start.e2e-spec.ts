@@ -5,10 +5,11 @@ import { join } from 'node:path';
 import { freePort } from '../utils/net';
 import { ROOT, SERVICE_MAIN as MAIN } from '../utils/service-main';
 
-
-
 /** Runs the built service the way `npm start` does, in `cwd`, with exactly `env` (plus PATH). */
-function run(cwd: string, env: Record<string, string>): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
+function run(
+  cwd: string,
+  env: Record<string, string>,
+): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
   let output = '';
   const child = spawn(process.execPath, [MAIN], { cwd, env: { PATH: process.env.PATH ?? '', ...env } });
   child.stdout!.on('data', (chunk) => (output += chunk));
@@ -51,15 +52,20 @@ describe('starting the service', () => {
       const printed = service.output().match(/Authorization-PSK: (\S+)/g) ?? [];
       expect(printed).toHaveLength(1);
       const key = printed[0]!.split(': ')[1];
-      const listing = await fetch(`http://127.0.0.1:${port}/api/automl/train/jobs`, { headers: { 'Authorization-PSK': key } });
+      const listing = await fetch(`http://127.0.0.1:${port}/api/automl/train/jobs`, {
+        headers: { 'Authorization-PSK': key },
+      });
       expect(listing.status).toBe(200);
       expect(await listing.json()).toEqual({ items: [], next_cursor: null });
 
       // No Airflow configured: said once at start, and in readiness (which it does not fail).
-      const warning = 'No Airflow configured (AIRFLOW_URL unset): jobs are stored but stay queued until an Airflow is configured';
+      const warning =
+        'No Airflow configured (AIRFLOW_URL unset): jobs are stored but stay queued until an Airflow is configured';
       expect(service.output().split(warning)).toHaveLength(2);
       // Where its data and DAG files are, and the command that brings a whole platform.
-      expect(service.output()).toContain(`Data: embedded PostgreSQL (PGlite) in ${join(cwd, '.data', 'pglite')}; DAG files written to ${join(cwd, '.data', 'dags')}`);
+      expect(service.output()).toContain(
+        `Data: embedded PostgreSQL (PGlite) in ${join(cwd, '.data', 'pglite')}; DAG files written to ${join(cwd, '.data', 'dags')}`,
+      );
       expect(service.output()).toContain('npm run stack');
       const ready = await fetch(`http://127.0.0.1:${port}/health/ready`);
       expect(ready.status).toBe(200);

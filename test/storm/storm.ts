@@ -30,7 +30,13 @@ const TERMINAL = new Set(['complete', 'failed']);
 
 const agent = new Agent({ keepAlive: true, maxSockets: 256 });
 
-function call(baseUrl: string, method: string, path: string, psk: string, body?: unknown): Promise<{ status: number; json: any }> {
+function call(
+  baseUrl: string,
+  method: string,
+  path: string,
+  psk: string,
+  body?: unknown,
+): Promise<{ status: number; json: any }> {
   const payload = body === undefined ? undefined : JSON.stringify(body);
   return new Promise((resolve, reject) => {
     const request = httpRequest(
@@ -103,7 +109,12 @@ export async function runStorm(options: StormOptions): Promise<StormReport> {
   const poller = (async () => {
     while (!stormDone) {
       const sample = Array.from({ length: 100 }, () => ids[Math.floor(Math.random() * ids.length)]);
-      const response = await call(baseUrl, 'GET', `/api/automl/train/jobs/status?${sample.map((id) => `ids=${id}`).join('&')}`, psk);
+      const response = await call(
+        baseUrl,
+        'GET',
+        `/api/automl/train/jobs/status?${sample.map((id) => `ids=${id}`).join('&')}`,
+        psk,
+      );
       bulkCalls++;
       if (response.status !== 200) problems.push(`bulk status answered ${response.status}`);
     }
@@ -122,7 +133,8 @@ export async function runStorm(options: StormOptions): Promise<StormReport> {
       const response = await call(baseUrl, 'PUT', `/api/automl/train/jobs/${jobId}/status`, psk, body);
       count(response.status);
       if (response.status === 200) {
-        if (response.json.status !== status) problems.push(`200 for ${status} on ${jobId} answered ${response.json.status}`);
+        if (response.json.status !== status)
+          problems.push(`200 for ${status} on ${jobId} answered ${response.json.status}`);
         acknowledged.get(jobId)!.add(status);
       } else if (response.status !== 409) {
         problems.push(`writeback answered ${response.status}: ${JSON.stringify(response.json).slice(0, 200)}`);
@@ -144,17 +156,22 @@ export async function runStorm(options: StormOptions): Promise<StormReport> {
     recorded.push(...transitions.map((t) => t.id));
     transitions.forEach((t, i) => {
       if (i === 0) {
-        if (t.from_status !== null || t.to_status !== 'queued') problems.push(`${id}: bad creation ${JSON.stringify(t)}`);
+        if (t.from_status !== null || t.to_status !== 'queued')
+          problems.push(`${id}: bad creation ${JSON.stringify(t)}`);
         return;
       }
       const previous = transitions[i - 1].to_status;
-      const legal = t.from_status === previous && !TERMINAL.has(previous) && (t.to_status === 'failed' || RANK[t.to_status] > RANK[previous]);
+      const legal =
+        t.from_status === previous &&
+        !TERMINAL.has(previous) &&
+        (t.to_status === 'failed' || RANK[t.to_status] > RANK[previous]);
       if (!legal) problems.push(`${id}: illegal ${previous} → ${t.from_status} → ${t.to_status}`);
     });
     const last = transitions.at(-1)!.to_status;
     if (job.json.status !== last) problems.push(`${id}: stored ${job.json.status} but history ends ${last}`);
     const reached = new Set(transitions.map((t) => t.to_status));
-    for (const status of acknowledged.get(id)!) if (!reached.has(status)) problems.push(`${id}: acknowledged ${status} missing from history`);
+    for (const status of acknowledged.get(id)!)
+      if (!reached.has(status)) problems.push(`${id}: acknowledged ${status} missing from history`);
   }
   recorded.sort((a, b) => a - b);
   for (const [index, stream] of streams.entries()) {
@@ -162,10 +179,21 @@ export async function runStorm(options: StormOptions): Promise<StormReport> {
     const received = stream.events.map((event) => event.id);
     if (received.length !== recorded.length || received.some((id, at) => id !== recorded[at])) {
       const missing = recorded.filter((id) => !received.includes(id)).length;
-      problems.push(`stream ${index}: ${received.length} events for ${recorded.length} transitions (${missing} missing), or out of order`);
+      problems.push(
+        `stream ${index}: ${received.length} events for ${recorded.length} transitions (${missing} missing), or out of order`,
+      );
     }
     await stream.close();
   }
   const eventsPerStream = streams.map((stream) => stream.events.length);
-  return { jobs: options.jobs, writebacks: options.writebacks, bulkCalls, codes, seconds, transitions: recorded.length, eventsPerStream, problems };
+  return {
+    jobs: options.jobs,
+    writebacks: options.writebacks,
+    bulkCalls,
+    codes,
+    seconds,
+    transitions: recorded.length,
+    eventsPerStream,
+    problems,
+  };
 }

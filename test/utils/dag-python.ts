@@ -46,7 +46,9 @@ export interface InspectedDag {
 
 /** Inspects rendered DAG sources with python3 (see INSPECT); `fragments` are payload pieces that must stay inside literals. */
 export function inspectDags(cases: { source: string; fragments: string[] }[]): InspectedDag[] {
-  return JSON.parse(execFileSync('python3', ['-c', INSPECT], { input: JSON.stringify(cases), maxBuffer: 64 * 1024 * 1024 }).toString());
+  return JSON.parse(
+    execFileSync('python3', ['-c', INSPECT], { input: JSON.stringify(cases), maxBuffer: 64 * 1024 * 1024 }).toString(),
+  );
 }
 
 /** The JOB_SPEC a rendered DAG carries, decoded by python3. */

@@ -48,16 +48,20 @@ export class EventStreamClient {
   /** Opens `url`; rejects with the status and body when the answer is not a 200 stream. */
   static open(url: string, headers: Record<string, string>): Promise<EventStreamClient> {
     return new Promise((resolve, reject) => {
-      const request = httpRequest(url, { headers: { Accept: 'text/event-stream', ...headers }, agent: false }, (response) => {
-        if (response.statusCode !== 200) {
-          let body = '';
-          response.setEncoding('utf8');
-          response.on('data', (chunk: string) => (body += chunk));
-          response.on('end', () => reject(new StreamRefused(response.statusCode ?? 0, response.headers, body)));
-          return;
-        }
-        resolve(new EventStreamClient(request, response));
-      });
+      const request = httpRequest(
+        url,
+        { headers: { Accept: 'text/event-stream', ...headers }, agent: false },
+        (response) => {
+          if (response.statusCode !== 200) {
+            let body = '';
+            response.setEncoding('utf8');
+            response.on('data', (chunk: string) => (body += chunk));
+            response.on('end', () => reject(new StreamRefused(response.statusCode ?? 0, response.headers, body)));
+            return;
+          }
+          resolve(new EventStreamClient(request, response));
+        },
+      );
       request.on('error', reject);
       request.end();
     });

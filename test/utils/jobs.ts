@@ -18,7 +18,8 @@ export function jobRequest(overrides: Record<string, unknown> = {}): Record<stri
 /** The problem-type columns a valid create request of `problemType` needs: ranking's group, the bandit's action, propensity and reward. */
 export function problemColumns(problemType: string): Record<string, string> {
   if (problemType === 'ranking') return { group_column: 'query_id' };
-  if (problemType === 'contextual_bandit') return { action_column: 'action', propensity_column: 'propensity', reward_column: 'reward' };
+  if (problemType === 'contextual_bandit')
+    return { action_column: 'action', propensity_column: 'propensity', reward_column: 'reward' };
   return {};
 }
 
@@ -38,5 +39,9 @@ export async function createJob(
 }
 
 export function writeback(testApp: TestApp, jobId: string, body: unknown) {
-  return testApp.http().put(`/api/automl/train/jobs/${jobId}/status`).set(psk()).send(body as object);
+  return testApp
+    .http()
+    .put(`/api/automl/train/jobs/${jobId}/status`)
+    .set(psk())
+    .send(body as object);
 }

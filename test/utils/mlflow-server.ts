@@ -53,7 +53,9 @@ export class MlflowRest {
   async artifactPaths(runId: string, path: string): Promise<string[]> {
     const listed = await this.get('artifacts/list', { run_id: runId, path });
     const entries: { path: string; is_dir: boolean }[] = listed?.files ?? [];
-    const nested = await Promise.all(entries.map((entry) => (entry.is_dir ? this.artifactPaths(runId, entry.path) : [entry.path])));
+    const nested = await Promise.all(
+      entries.map((entry) => (entry.is_dir ? this.artifactPaths(runId, entry.path) : [entry.path])),
+    );
     return nested.flat();
   }
 
@@ -62,7 +64,11 @@ export class MlflowRest {
     const answer = await fetch(`${this.url}/api/2.0/mlflow/runs/search`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ experiment_ids: await this.experimentIds(), filter: `tags."automl.job_id" = '${jobId}'`, max_results: 10 }),
+      body: JSON.stringify({
+        experiment_ids: await this.experimentIds(),
+        filter: `tags."automl.job_id" = '${jobId}'`,
+        max_results: 10,
+      }),
     });
     if (!answer.ok) throw new Error(`MLflow runs/search: ${answer.status} ${await answer.text()}`);
     return ((await answer.json()) as { runs?: { info: { run_id: string; status: string } }[] }).runs ?? [];
@@ -74,7 +80,9 @@ export class MlflowRest {
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ max_results: 1000 }),
     });
-    return (((await answer.json()) as { experiments?: { experiment_id: string }[] }).experiments ?? []).map((e) => e.experiment_id);
+    return (((await answer.json()) as { experiments?: { experiment_id: string }[] }).experiments ?? []).map(
+      (e) => e.experiment_id,
+    );
   }
 }
 
@@ -97,7 +105,19 @@ export class MlflowServer extends MlflowRest {
     const log = openSync(join(dir, 'server.log'), 'a');
     const child = spawn(
       join(venv, 'bin', 'mlflow'),
-      ['server', '--host', '127.0.0.1', '--port', String(port), '--workers', '1', '--backend-store-uri', `sqlite:///${join(dir, 'mlflow.db')}`, '--artifacts-destination', join(dir, 'artifacts')],
+      [
+        'server',
+        '--host',
+        '127.0.0.1',
+        '--port',
+        String(port),
+        '--workers',
+        '1',
+        '--backend-store-uri',
+        `sqlite:///${join(dir, 'mlflow.db')}`,
+        '--artifacts-destination',
+        join(dir, 'artifacts'),
+      ],
       {
         stdio: ['ignore', log, log],
         detached: true,
@@ -116,7 +136,9 @@ export class MlflowServer extends MlflowRest {
     const deadline = Date.now() + 120_000;
     for (;;) {
       if (child.exitCode !== null) throw new Error(`MLflow server exited: ${server.logTail()}`);
-      const ok = await fetch(`${server.url}/health`, { signal: AbortSignal.timeout(2_000) }).then((r) => r.ok).catch(() => false);
+      const ok = await fetch(`${server.url}/health`, { signal: AbortSignal.timeout(2_000) })
+        .then((r) => r.ok)
+        .catch(() => false);
       if (ok) return server;
       if (Date.now() > deadline) {
         await server.stop();

@@ -28,7 +28,10 @@ export const AIRFLOW_SETTINGS: Record<string, string> = {
 
 /** Path of the cached Airflow venv (built from the lock on first use: about 1.5 min, then instant). */
 export function airflowVenv(): string {
-  return execFileSync(join(ROOT, 'scripts', 'pyenv.sh'), ['airflow', AIRFLOW_LOCK], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim();
+  return execFileSync(join(ROOT, 'scripts', 'pyenv.sh'), ['airflow', AIRFLOW_LOCK], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+  }).trim();
 }
 
 export interface RealAirflowOptions {
@@ -109,7 +112,8 @@ export class AirflowRest {
   async setVariable(key: string, value: string): Promise<void> {
     await this.api('DELETE', `/api/v2/variables/${encodeURIComponent(key)}`);
     const answer = await this.api('POST', '/api/v2/variables', { key, value });
-    if (answer.status !== 201) throw new Error(`POST /api/v2/variables: ${answer.status} ${JSON.stringify(answer.body)}`);
+    if (answer.status !== 201)
+      throw new Error(`POST /api/v2/variables: ${answer.status} ${JSON.stringify(answer.body)}`);
   }
 
   /** Creates or replaces a Connection through the REST API. */
@@ -125,7 +129,8 @@ export class AirflowRest {
   }): Promise<void> {
     await this.api('DELETE', `/api/v2/connections/${encodeURIComponent(connection.connection_id)}`);
     const answer = await this.api('POST', '/api/v2/connections', connection);
-    if (answer.status !== 201) throw new Error(`POST /api/v2/connections: ${answer.status} ${JSON.stringify(answer.body)}`);
+    if (answer.status !== 201)
+      throw new Error(`POST /api/v2/connections: ${answer.status} ${JSON.stringify(answer.body)}`);
   }
 
   /**
@@ -165,7 +170,6 @@ export class AirflowRest {
       await sleep(500);
     }
   }
-
 }
 
 /**
@@ -254,7 +258,11 @@ export class RealAirflow extends AirflowRest {
     const migrateStarted = Date.now();
     await withClient(full.adminDatabaseUrl, (client) => client.query(`CREATE DATABASE "${full.databaseName}"`));
     try {
-      execFileSync(join(venv, 'bin', 'airflow'), ['db', 'migrate'], { env, stdio: ['ignore', 'pipe', 'pipe'], timeout: 300_000 });
+      execFileSync(join(venv, 'bin', 'airflow'), ['db', 'migrate'], {
+        env,
+        stdio: ['ignore', 'pipe', 'pipe'],
+        timeout: 300_000,
+      });
       airflow.timings.migrateMs = Date.now() - migrateStarted;
       for (const name of ['api-server', 'scheduler', 'dag-processor']) airflow.spawn(name);
       const healthyStarted = Date.now();
@@ -270,7 +278,11 @@ export class RealAirflow extends AirflowRest {
 
   private spawn(name: string): void {
     const log = openSync(join(this.options.home, `${name}.log`), 'a');
-    const child = spawn(join(this.venv, 'bin', 'airflow'), [name], { env: this.env, stdio: ['ignore', log, log], detached: true });
+    const child = spawn(join(this.venv, 'bin', 'airflow'), [name], {
+      env: this.env,
+      stdio: ['ignore', log, log],
+      detached: true,
+    });
     closeSync(log);
     child.on('exit', (code, signal) => {
       if (this.stopping) return;
@@ -280,7 +292,10 @@ export class RealAirflow extends AirflowRest {
       // through the REST API at that moment). `restarts` keeps the record.
       if (this.healthy && this.restarts.length < 5) {
         this.restarts.push(`${name} exited (${code ?? signal}) at ${new Date().toISOString()}; started again`);
-        this.processes.splice(this.processes.findIndex((p) => p.child === child), 1);
+        this.processes.splice(
+          this.processes.findIndex((p) => p.child === child),
+          1,
+        );
         this.spawn(name);
       }
     });
@@ -305,12 +320,17 @@ export class RealAirflow extends AirflowRest {
     const deadline = Date.now() + timeoutMs;
     let last = '';
     while (Date.now() < deadline) {
-      if (this.exits.length > 0) throw new Error(`Airflow failed to start: ${this.exits.join(', ')}\n${this.logTail('api-server')}`);
+      if (this.exits.length > 0)
+        throw new Error(`Airflow failed to start: ${this.exits.join(', ')}\n${this.logTail('api-server')}`);
       try {
         const response = await fetch(`${this.url}/api/v2/monitor/health`, { signal: AbortSignal.timeout(2_000) });
         const body = (await response.json()) as Record<string, { status?: string }>;
         last = JSON.stringify(body);
-        if (response.ok && ['metadatabase', 'scheduler', 'dag_processor'].every((part) => body[part]?.status === 'healthy')) return;
+        if (
+          response.ok &&
+          ['metadatabase', 'scheduler', 'dag_processor'].every((part) => body[part]?.status === 'healthy')
+        )
+          return;
       } catch (error) {
         last = String(error);
       }
@@ -334,7 +354,9 @@ export class RealAirflow extends AirflowRest {
 
   /** The three service processes' ids by name. */
   processPids(): Record<string, number> {
-    return Object.fromEntries(this.processes.filter(({ child }) => child.pid !== undefined).map(({ name, child }) => [name, child.pid!]));
+    return Object.fromEntries(
+      this.processes.filter(({ child }) => child.pid !== undefined).map(({ name, child }) => [name, child.pid!]),
+    );
   }
 
   /** Every process id of the stack, task processes included. */

@@ -48,7 +48,11 @@ function onDatabase(url: string, database: string): string {
  * and Airflow's databases), USAGE on its schemas and SELECT on its tables, today's and those the owner creates
  * later (default privileges). PUBLIC loses CREATE and TEMP there, so the role can write nothing.
  */
-export async function createSourceDatabase(adminUrl: string, name: string, closeDatabases: string[] = []): Promise<SourceDatabase> {
+export async function createSourceDatabase(
+  adminUrl: string,
+  name: string,
+  closeDatabases: string[] = [],
+): Promise<SourceDatabase> {
   const role = `${name}_reader`;
   const password = randomBytes(18).toString('base64url');
   const drop = async () => {
@@ -60,11 +64,14 @@ export async function createSourceDatabase(adminUrl: string, name: string, close
   try {
     await withClient(adminUrl, async (client) => {
       await client.query(`CREATE DATABASE ${ident(name)}`);
-      await client.query(`CREATE ROLE ${ident(role)} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION PASSWORD '${password}'`);
+      await client.query(
+        `CREATE ROLE ${ident(role)} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION PASSWORD '${password}'`,
+      );
       await client.query(`ALTER ROLE ${ident(role)} SET default_transaction_read_only = on`);
       await client.query(`REVOKE ALL ON DATABASE ${ident(name)} FROM PUBLIC`);
       await client.query(`GRANT CONNECT ON DATABASE ${ident(name)} TO ${ident(role)}`);
-      for (const other of closeDatabases) await client.query(`REVOKE CONNECT, TEMPORARY ON DATABASE ${ident(other)} FROM PUBLIC`);
+      for (const other of closeDatabases)
+        await client.query(`REVOKE CONNECT, TEMPORARY ON DATABASE ${ident(other)} FROM PUBLIC`);
     });
     await withClient(onDatabase(adminUrl, name), async (client) => {
       const { rows } = await client.query<{ owner: string }>('SELECT current_user AS owner');

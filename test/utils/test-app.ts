@@ -39,7 +39,8 @@ async function freshDatabaseUrl(): Promise<{ url: string; drop: () => Promise<vo
   await withAdminClient((client) => client.query(`CREATE DATABASE "${name}" TEMPLATE "${template}"`));
   return {
     url: databaseUrl(name),
-    drop: () => withAdminClient((client) => client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`)).then(() => undefined),
+    drop: () =>
+      withAdminClient((client) => client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`)).then(() => undefined),
   };
 }
 
@@ -47,7 +48,10 @@ async function freshDatabaseUrl(): Promise<{ url: string; drop: () => Promise<vo
  * Boots the real AppModule with the production pipeline (configureApp) on a
  * loopback port; `env` adds or overrides environment variables.
  */
-export async function startTestApp(env: Record<string, string> = {}, logDestination?: DestinationStream): Promise<TestApp> {
+export async function startTestApp(
+  env: Record<string, string> = {},
+  logDestination?: DestinationStream,
+): Promise<TestApp> {
   const database = await freshDatabaseUrl();
   const dagsDir = mkdtempSync(join(tmpdir(), 'automl-dags-'));
   const config = loadAppConfig({
@@ -62,7 +66,9 @@ export async function startTestApp(env: Record<string, string> = {}, logDestinat
     RECONCILE_INTERVAL_MS: '0',
     ...env,
   });
-  const moduleRef = await Test.createTestingModule({ imports: [AppModule.forRoot(config, { logDestination })] }).compile();
+  const moduleRef = await Test.createTestingModule({
+    imports: [AppModule.forRoot(config, { logDestination })],
+  }).compile();
   const app = moduleRef.createNestApplication(createHttpAdapter(), { bodyParser: false, bufferLogs: true });
   configureApp(app, config);
   // PORT set: a known port (when PUBLIC_URL must name it before start, e.g. for a real Airflow's DAG callbacks).
@@ -145,7 +151,8 @@ export async function whileDatabaseRefusesConnections(testApp: TestApp, during: 
   const allow = (allowed: boolean) =>
     withAdminClient(async (client) => {
       await client.query(`ALTER DATABASE "${database}" ALLOW_CONNECTIONS ${allowed}`);
-      if (!allowed) await client.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1', [database]);
+      if (!allowed)
+        await client.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1', [database]);
     });
   await allow(false);
   try {

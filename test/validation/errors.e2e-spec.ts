@@ -90,7 +90,9 @@ describe('FastAPI/pydantic-exact errors', () => {
   });
 
   it('should report a non-string where a string is expected with string_type', async () => {
-    const response = await put(GOOD_ID).send({ status: 'running', error_message: 123, mlflow_run_id: true }).expect(422);
+    const response = await put(GOOD_ID)
+      .send({ status: 'running', error_message: 123, mlflow_run_id: true })
+      .expect(422);
     expect(response.body).toEqual({
       detail: [
         { type: 'string_type', loc: ['body', 'mlflow_run_id'], msg: 'Input should be a valid string', input: true },
@@ -116,10 +118,7 @@ describe('FastAPI/pydantic-exact errors', () => {
   });
 
   it.each([[[1, 2]], ['x'], [5]])('should refuse the JSON body %j that is not an object', async (body) => {
-    const response = await put(GOOD_ID)
-      .set('Content-Type', 'application/json')
-      .send(JSON.stringify(body))
-      .expect(422);
+    const response = await put(GOOD_ID).set('Content-Type', 'application/json').send(JSON.stringify(body)).expect(422);
     expect(response.body).toEqual({
       detail: [
         {
@@ -161,7 +160,12 @@ describe('FastAPI/pydantic-exact errors', () => {
   });
 
   it('should answer malformed JSON with 422 before checking credentials, and credentials before other validation', async () => {
-    await testApp.http().put(`${JOBS}/${GOOD_ID}/status`).set('Content-Type', 'application/json').send('{bad').expect(422);
+    await testApp
+      .http()
+      .put(`${JOBS}/${GOOD_ID}/status`)
+      .set('Content-Type', 'application/json')
+      .send('{bad')
+      .expect(422);
     const unauthenticated = await testApp.http().put(`${JOBS}/not-a-uuid/status`).send({}).expect(401);
     expect(unauthenticated.body).toEqual({ error: 'Not authenticated', code: 401 });
   });
@@ -190,11 +194,17 @@ describe('FastAPI/pydantic-exact errors', () => {
     const url = new URL(`${JOBS}/${job.job_id}/status`, await testApp.app.getUrl());
     const send = (headers: Record<string, string>, chunks: Buffer[]) =>
       new Promise<{ status: number; body: Record<string, unknown> }>((resolve, reject) => {
-        const request = httpRequest(url, { method: 'PUT', headers: { ...psk(), 'Content-Type': 'application/json', ...headers } }, (response) => {
-          const parts: Buffer[] = [];
-          response.on('data', (part: Buffer) => parts.push(part));
-          response.on('end', () => resolve({ status: response.statusCode!, body: JSON.parse(Buffer.concat(parts).toString('utf8')) }));
-        });
+        const request = httpRequest(
+          url,
+          { method: 'PUT', headers: { ...psk(), 'Content-Type': 'application/json', ...headers } },
+          (response) => {
+            const parts: Buffer[] = [];
+            response.on('data', (part: Buffer) => parts.push(part));
+            response.on('end', () =>
+              resolve({ status: response.statusCode!, body: JSON.parse(Buffer.concat(parts).toString('utf8')) }),
+            );
+          },
+        );
         request.on('error', reject);
         for (const chunk of chunks) request.write(chunk);
         request.end();
@@ -228,7 +238,11 @@ describe('FastAPI/pydantic-exact errors', () => {
     const job = await createJob(testApp);
     const simple = (job.job_id as string).replace(/-/g, '').toUpperCase();
     for (const form of [simple, `{${job.job_id}}`, `urn:uuid:${job.job_id}`]) {
-      const response = await testApp.http().get(`${JOBS}/${encodeURIComponent(form)}`).set(psk()).expect(200);
+      const response = await testApp
+        .http()
+        .get(`${JOBS}/${encodeURIComponent(form)}`)
+        .set(psk())
+        .expect(200);
       expect(response.body.job_id).toBe(job.job_id);
     }
     const updated = await put(job.job_id).send({ status: 'running', owner: 'mallory', job_id: GOOD_ID }).expect(200);
@@ -250,11 +264,25 @@ describe('hostile input never reaches a 500', () => {
       .http()
       .post(JOBS)
       .set(psk())
-      .send({ name: 'a\u0000b', domain: 'd', owner: 'o', source_table: 't', label_column: 'y', problem_type: 'regression', algorithm: 'lightgbm_regressor' })
+      .send({
+        name: 'a\u0000b',
+        domain: 'd',
+        owner: 'o',
+        source_table: 't',
+        label_column: 'y',
+        problem_type: 'regression',
+        algorithm: 'lightgbm_regressor',
+      })
       .expect(422);
     expect(response.body).toEqual({
       detail: [
-        { type: 'value_error', loc: ['body', 'name'], msg: 'Value error, NUL characters are not allowed', input: 'a\u0000b', ctx: { error: {} } },
+        {
+          type: 'value_error',
+          loc: ['body', 'name'],
+          msg: 'Value error, NUL characters are not allowed',
+          input: 'a\u0000b',
+          ctx: { error: {} },
+        },
       ],
     });
     const listing = await testApp.http().get(`${JOBS}?q=a%00b`).set(psk()).expect(422);
@@ -262,24 +290,55 @@ describe('hostile input never reaches a 500', () => {
   });
 
   it('should refuse an unpaired surrogate ("\\ud800", no Unicode text) in stored text with a 422, not a 500', async () => {
-    const body = { name: 'n', domain: 'd', owner: 'o', source_table: 't', label_column: 'y', problem_type: 'regression', algorithm: 'lightgbm_regressor' };
-    const response = await testApp.http().post(JOBS).set(psk()).send({ ...body, feature_columns: ['ok', 'x\ud800'] }).expect(422);
+    const body = {
+      name: 'n',
+      domain: 'd',
+      owner: 'o',
+      source_table: 't',
+      label_column: 'y',
+      problem_type: 'regression',
+      algorithm: 'lightgbm_regressor',
+    };
+    const response = await testApp
+      .http()
+      .post(JOBS)
+      .set(psk())
+      .send({ ...body, feature_columns: ['ok', 'x\ud800'] })
+      .expect(422);
     expect(response.body.detail).toEqual([
-      expect.objectContaining({ type: 'value_error', loc: ['body', 'feature_columns', 1], msg: 'Value error, unpaired surrogate characters (invalid Unicode) are not allowed' }),
+      expect.objectContaining({
+        type: 'value_error',
+        loc: ['body', 'feature_columns', 1],
+        msg: 'Value error, unpaired surrogate characters (invalid Unicode) are not allowed',
+      }),
     ]);
-    await testApp.http().post(JOBS).set(psk()).send({ ...body, name: '\udc00' }).expect(422);
-    await testApp.http().post(JOBS).set(psk()).send({ ...body, name: 'pair \ud83d\ude00 fine' }).expect(201);
+    await testApp
+      .http()
+      .post(JOBS)
+      .set(psk())
+      .send({ ...body, name: '\udc00' })
+      .expect(422);
+    await testApp
+      .http()
+      .post(JOBS)
+      .set(psk())
+      .send({ ...body, name: 'pair \ud83d\ude00 fine' })
+      .expect(201);
   });
 
   it('should keep a DAG failure callback whose text holds an unpaired surrogate, replacing it', async () => {
     const job = await createJob(testApp);
-    const response = await put(testApp, job.job_id).send({ status: 'failed', error_message: 'bad\ud800text' }).expect(200);
+    const response = await put(testApp, job.job_id)
+      .send({ status: 'failed', error_message: 'bad\ud800text' })
+      .expect(200);
     expect(response.body.error_message).toBe('bad\ufffdtext');
   });
 
   it('should keep a DAG failure callback whose text holds NUL, replacing the NUL', async () => {
     const job = await createJob(testApp);
-    const response = await put(testApp, job.job_id).send({ status: 'failed', error_message: 'bad\u0000byte' }).expect(200);
+    const response = await put(testApp, job.job_id)
+      .send({ status: 'failed', error_message: 'bad\u0000byte' })
+      .expect(200);
     expect(response.body.error_message).toBe('bad\ufffdbyte');
   });
 

@@ -45,7 +45,13 @@ export interface AirflowApi {
   getDag(dagId: string, options: CallOptions & { includeStale?: boolean }): Promise<AirflowDag | null>;
   setPaused(dagId: string, paused: boolean, options: CallOptions): Promise<void>;
   /** Creates the run; a run with this id that already exists is returned as is. */
-  triggerRun(dagId: string, runId: string, conf: Record<string, unknown>, note: string, options: CallOptions): Promise<AirflowRun>;
+  triggerRun(
+    dagId: string,
+    runId: string,
+    conf: Record<string, unknown>,
+    note: string,
+    options: CallOptions,
+  ): Promise<AirflowRun>;
   setRunFailed(dagId: string, runId: string, options: CallOptions): Promise<void>;
   /** Removes the DAG's metadata; an unknown DAG is not an error. */
   deleteDag(dagId: string, options: CallOptions): Promise<void>;
@@ -54,7 +60,14 @@ export interface AirflowApi {
   /** The task instances of one run (unmapped tasks). */
   listTaskInstances(dagId: string, runId: string, options: CallOptions): Promise<AirflowTaskInstance[]>;
   /** One chunk of a task try's log, from its start or from `token`; 404 (AirflowRequestError) when Airflow has none. */
-  getTaskLog(dagId: string, runId: string, taskId: string, tryNumber: number, token: string | null, options: CallOptions): Promise<AirflowLogChunk>;
+  getTaskLog(
+    dagId: string,
+    runId: string,
+    taskId: string,
+    tryNumber: number,
+    token: string | null,
+    options: CallOptions,
+  ): Promise<AirflowLogChunk>;
   /** Runs of the given DAGs, newest first, in one batch request (more only when Airflow pages). */
   listRuns(dagIds: string[], options: CallOptions): Promise<AirflowRun[]>;
 }

@@ -1,5 +1,13 @@
 import createClient, { Client } from 'openapi-fetch';
-import { AirflowApi, AirflowDag, AirflowLogChunk, AirflowRun, AirflowRunState, AirflowTaskInstance, CallOptions } from './airflow-api';
+import {
+  AirflowApi,
+  AirflowDag,
+  AirflowLogChunk,
+  AirflowRun,
+  AirflowRunState,
+  AirflowTaskInstance,
+  CallOptions,
+} from './airflow-api';
 import { AirflowRequestError } from './airflow.errors';
 import { basicAuthorization, correlationMiddleware, unwrap } from './airflow-http';
 import type { components, paths } from './generated/airflow-v1';
@@ -27,7 +35,10 @@ export class AirflowV1Api implements AirflowApi {
     this.client.use(correlationMiddleware);
   }
 
-  async getDag(dagId: string, { signal, includeStale }: CallOptions & { includeStale?: boolean }): Promise<AirflowDag | null> {
+  async getDag(
+    dagId: string,
+    { signal, includeStale }: CallOptions & { includeStale?: boolean },
+  ): Promise<AirflowDag | null> {
     const dag = unwrap(await this.client.GET('/dags/{dag_id}', { params: { path: { dag_id: dagId } }, signal }), true);
     if (!dag || (dag.is_active === false && !includeStale)) return null;
     return { dagId, isPaused: dag.is_paused === true, hasImportErrors: false };
@@ -43,7 +54,13 @@ export class AirflowV1Api implements AirflowApi {
     );
   }
 
-  async triggerRun(dagId: string, runId: string, conf: Record<string, unknown>, note: string, options: CallOptions): Promise<AirflowRun> {
+  async triggerRun(
+    dagId: string,
+    runId: string,
+    conf: Record<string, unknown>,
+    note: string,
+    options: CallOptions,
+  ): Promise<AirflowRun> {
     try {
       const run = unwrap(
         await this.client.POST('/dags/{dag_id}/dagRuns', {
@@ -100,7 +117,14 @@ export class AirflowV1Api implements AirflowApi {
    * Airflow 2 always answers a continuation token (its log metadata); the log
    * has nothing more for now when a chunk comes back empty.
    */
-  async getTaskLog(dagId: string, runId: string, taskId: string, tryNumber: number, token: string | null, { signal }: CallOptions): Promise<AirflowLogChunk> {
+  async getTaskLog(
+    dagId: string,
+    runId: string,
+    taskId: string,
+    tryNumber: number,
+    token: string | null,
+    { signal }: CallOptions,
+  ): Promise<AirflowLogChunk> {
     // Asked for JSON (not text/plain): the body is the object form.
     const body = unwrap(
       await this.client.GET('/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/logs/{task_try_number}', {
@@ -121,7 +145,7 @@ export class AirflowV1Api implements AirflowApi {
     const runs: AirflowRun[] = [];
     // Ask for every run in one page; follow total_entries only if Airflow caps the page.
     const pageLimit = Math.max(100, dagIds.length * 4);
-    for (let offset = 0; ; ) {
+    for (let offset = 0; ;) {
       const page = unwrap(
         await this.client.POST('/dags/~/dagRuns/list', {
           body: { dag_ids: dagIds, order_by: '-execution_date', page_offset: offset, page_limit: pageLimit },

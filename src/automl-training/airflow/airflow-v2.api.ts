@@ -1,5 +1,13 @@
 import createClient, { Client } from 'openapi-fetch';
-import { AirflowApi, AirflowDag, AirflowLogChunk, AirflowRun, AirflowRunState, AirflowTaskInstance, CallOptions } from './airflow-api';
+import {
+  AirflowApi,
+  AirflowDag,
+  AirflowLogChunk,
+  AirflowRun,
+  AirflowRunState,
+  AirflowTaskInstance,
+  CallOptions,
+} from './airflow-api';
 import { AirflowRequestError } from './airflow.errors';
 import { correlationMiddleware, unwrap } from './airflow-http';
 import type { paths as authPaths } from './generated/airflow-v2-auth';
@@ -24,7 +32,9 @@ function toRun(run: DagRun): AirflowRun {
 
 function expiryOf(token: string): number {
   try {
-    const payload = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as { exp?: number };
+    const payload = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as {
+      exp?: number;
+    };
     if (typeof payload.exp === 'number') return payload.exp * 1000;
   } catch {
     // Opaque token: fall through to Airflow's default lifetime.
@@ -85,15 +95,22 @@ export class AirflowV2Api implements AirflowApi {
     try {
       return await call();
     } catch (error) {
-      if (!(error instanceof AirflowRequestError) || (error.status !== 401 && error.status !== 403) || !this.username) throw error;
+      if (!(error instanceof AirflowRequestError) || (error.status !== 401 && error.status !== 403) || !this.username)
+        throw error;
       this.token = null;
       return call();
     }
   }
 
-  getDag(dagId: string, { signal, includeStale }: CallOptions & { includeStale?: boolean }): Promise<AirflowDag | null> {
+  getDag(
+    dagId: string,
+    { signal, includeStale }: CallOptions & { includeStale?: boolean },
+  ): Promise<AirflowDag | null> {
     return this.authed(async () => {
-      const dag = unwrap(await this.client.GET('/api/v2/dags/{dag_id}', { params: { path: { dag_id: dagId } }, signal }), true);
+      const dag = unwrap(
+        await this.client.GET('/api/v2/dags/{dag_id}', { params: { path: { dag_id: dagId } }, signal }),
+        true,
+      );
       if (!dag || (dag.is_stale && !includeStale)) return null;
       return { dagId, isPaused: dag.is_paused, hasImportErrors: dag.has_import_errors };
     });
@@ -111,7 +128,13 @@ export class AirflowV2Api implements AirflowApi {
     });
   }
 
-  triggerRun(dagId: string, runId: string, conf: Record<string, unknown>, note: string, { signal }: CallOptions): Promise<AirflowRun> {
+  triggerRun(
+    dagId: string,
+    runId: string,
+    conf: Record<string, unknown>,
+    note: string,
+    { signal }: CallOptions,
+  ): Promise<AirflowRun> {
     return this.authed(async () => {
       try {
         const run = unwrap(
@@ -172,7 +195,14 @@ export class AirflowV2Api implements AirflowApi {
     });
   }
 
-  getTaskLog(dagId: string, runId: string, taskId: string, tryNumber: number, token: string | null, { signal }: CallOptions): Promise<AirflowLogChunk> {
+  getTaskLog(
+    dagId: string,
+    runId: string,
+    taskId: string,
+    tryNumber: number,
+    token: string | null,
+    { signal }: CallOptions,
+  ): Promise<AirflowLogChunk> {
     return this.authed(async () => {
       const body = unwrap(
         await this.client.GET('/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/logs/{try_number}', {
@@ -185,7 +215,10 @@ export class AirflowV2Api implements AirflowApi {
         }),
         // Asked for JSON (not NDJSON): the body is the object form.
       ) as components['schemas']['TaskInstancesLogResponse'];
-      return { lines: (body.content as (LogMessage | string)[]).map(logLine), continuationToken: body.continuation_token };
+      return {
+        lines: (body.content as (LogMessage | string)[]).map(logLine),
+        continuationToken: body.continuation_token,
+      };
     });
   }
 
@@ -193,7 +226,7 @@ export class AirflowV2Api implements AirflowApi {
     return this.authed(async () => {
       const runs: AirflowRun[] = [];
       const pageLimit = Math.max(100, dagIds.length * 4);
-      for (let offset = 0; ; ) {
+      for (let offset = 0; ;) {
         const page = unwrap(
           await this.client.POST('/api/v2/dags/{dag_id}/dagRuns/list', {
             params: { path: { dag_id: '~' } },

@@ -45,17 +45,28 @@ export class AirflowClient implements OnModuleDestroy {
     this.api = !url
       ? null
       : apiVersion === 'v1'
-        ? new (require('./airflow-v1.api') as { AirflowV1Api: typeof AirflowV1Api }).AirflowV1Api(url, username, password)
-        : new (require('./airflow-v2.api') as { AirflowV2Api: typeof AirflowV2Api }).AirflowV2Api(url, username, password);
+        ? new (require('./airflow-v1.api') as { AirflowV1Api: typeof AirflowV1Api }).AirflowV1Api(
+            url,
+            username,
+            password,
+          )
+        : new (require('./airflow-v2.api') as { AirflowV2Api: typeof AirflowV2Api }).AirflowV2Api(
+            url,
+            username,
+            password,
+          );
     /* eslint-enable @typescript-eslint/no-require-imports */
-    this.breaker = new CircuitBreaker((operation: Operation<unknown>, deadline: number) => this.attempt(operation, deadline), {
-      timeout: false,
-      errorThresholdPercentage: 50,
-      volumeThreshold: 3,
-      rollingCountTimeout: 10_000,
-      resetTimeout: 5_000,
-      errorFilter: (error: unknown) => error instanceof AirflowRequestError,
-    });
+    this.breaker = new CircuitBreaker(
+      (operation: Operation<unknown>, deadline: number) => this.attempt(operation, deadline),
+      {
+        timeout: false,
+        errorThresholdPercentage: 50,
+        volumeThreshold: 3,
+        rollingCountTimeout: 10_000,
+        resetTimeout: 5_000,
+        errorFilter: (error: unknown) => error instanceof AirflowRequestError,
+      },
+    );
     // Percentages alone react slowly when a healthy period fills the window: a run of
     // consecutive outages opens the circuit too.
     let consecutiveFailures = 0;
@@ -100,7 +111,9 @@ export class AirflowClient implements OnModuleDestroy {
 
   /** Idempotent by run id (a repeat returns the existing run), so it may be retried. */
   triggerRun(dagId: string, runId: string, conf: Record<string, unknown>, note: string): Promise<AirflowRun> {
-    return this.call('triggerRun', (api, signal) => api.triggerRun(dagId, runId, conf, note, { signal }), { retry: true });
+    return this.call('triggerRun', (api, signal) => api.triggerRun(dagId, runId, conf, note, { signal }), {
+      retry: true,
+    });
   }
 
   setRunFailed(dagId: string, runId: string): Promise<void> {
@@ -120,23 +133,40 @@ export class AirflowClient implements OnModuleDestroy {
       }
       const runs = await this.call('listRuns', (api, signal) => api.listRuns([dagId], { signal }), { retry: true });
       const active = runs.filter((run) => run.dagId === dagId && (run.state === 'running' || run.state === 'queued'));
-      this.logger.log(`Airflow refused to delete ${dagId} while its tasks run: failing ${active.length} active run(s) first`);
+      this.logger.log(
+        `Airflow refused to delete ${dagId} while its tasks run: failing ${active.length} active run(s) first`,
+      );
       for (const run of active) await this.setRunFailed(dagId, run.runId);
       if (attempt > 1) await new Promise((resolve) => setTimeout(resolve, 500 * attempt));
     }
   }
 
   listTaskInstances(dagId: string, runId: string): Promise<AirflowTaskInstance[]> {
-    return this.call('listTaskInstances', (api, signal) => api.listTaskInstances(dagId, runId, { signal }), { retry: true });
+    return this.call('listTaskInstances', (api, signal) => api.listTaskInstances(dagId, runId, { signal }), {
+      retry: true,
+    });
   }
 
-  getTaskLog(dagId: string, runId: string, taskId: string, tryNumber: number, token: string | null): Promise<AirflowLogChunk> {
-    return this.call('getTaskLog', (api, signal) => api.getTaskLog(dagId, runId, taskId, tryNumber, token, { signal }), { retry: true });
+  getTaskLog(
+    dagId: string,
+    runId: string,
+    taskId: string,
+    tryNumber: number,
+    token: string | null,
+  ): Promise<AirflowLogChunk> {
+    return this.call(
+      'getTaskLog',
+      (api, signal) => api.getTaskLog(dagId, runId, taskId, tryNumber, token, { signal }),
+      { retry: true },
+    );
   }
 
   /** Latest run of each DAG that has one, from one batch request. */
   async latestRuns(dagIds: string[], options: AirflowCallOptions = {}): Promise<Map<string, AirflowRun>> {
-    const runs = await this.call('listRuns', (api, signal) => api.listRuns(dagIds, { signal }), { retry: false, ...options });
+    const runs = await this.call('listRuns', (api, signal) => api.listRuns(dagIds, { signal }), {
+      retry: false,
+      ...options,
+    });
     const latest = new Map<string, AirflowRun>();
     for (const run of runs) {
       const seen = latest.get(run.dagId);
@@ -163,7 +193,10 @@ export class AirflowClient implements OnModuleDestroy {
     }
   }
 
-  private async attempts<T>(operation: (api: AirflowApi, signal: AbortSignal) => Promise<T>, options: AirflowCallOptions): Promise<T> {
+  private async attempts<T>(
+    operation: (api: AirflowApi, signal: AbortSignal) => Promise<T>,
+    options: AirflowCallOptions,
+  ): Promise<T> {
     const api = this.api;
     if (!api) throw new AirflowNotConfiguredError();
     const deadline = Date.now() + (options.timeoutMs ?? this.timeoutMs);
@@ -186,7 +219,8 @@ export class AirflowClient implements OnModuleDestroy {
   }
 
   private unavailable(error: unknown): AirflowUnavailableError {
-    if ((error as { code?: string }).code === 'EOPENBREAKER') return new AirflowUnavailableError('circuit open after repeated failures');
+    if ((error as { code?: string }).code === 'EOPENBREAKER')
+      return new AirflowUnavailableError('circuit open after repeated failures');
     if (error instanceof AirflowServerError) return new AirflowUnavailableError(`HTTP ${error.status}`);
     const name = (error as { name?: string }).name;
     if (name === 'TimeoutError' || name === 'AbortError') return new AirflowUnavailableError('timed out');

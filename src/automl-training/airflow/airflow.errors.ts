@@ -38,7 +38,8 @@ export function airflowDetail(body: unknown, fallback: string): string {
     const { detail, title } = body as { detail?: unknown; title?: unknown };
     if (typeof detail === 'string') return detail;
     if (detail && typeof detail === 'object') {
-      const message = (detail as { message?: unknown; reason?: unknown }).message ?? (detail as { reason?: unknown }).reason;
+      const message =
+        (detail as { message?: unknown; reason?: unknown }).message ?? (detail as { reason?: unknown }).reason;
       if (typeof message === 'string') return message;
       return JSON.stringify(detail).slice(0, 500);
     }
@@ -50,7 +51,10 @@ export function airflowDetail(body: unknown, fallback: string): string {
 /** An Airflow 4xx answered to one of our requests, as the error our caller sees. */
 export function refusedByAirflow(error: AirflowRequestError): DomainError {
   if (error.status === 401 || error.status === 403) {
-    return new DomainError('unavailable', 'Airflow refused the service\'s credentials; check AIRFLOW_USERNAME/AIRFLOW_PASSWORD');
+    return new DomainError(
+      'unavailable',
+      "Airflow refused the service's credentials; check AIRFLOW_USERNAME/AIRFLOW_PASSWORD",
+    );
   }
   return new DomainError('conflict', `Airflow refused the request: ${error.detail}`);
 }

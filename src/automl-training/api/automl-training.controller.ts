@@ -1,13 +1,6 @@
 import { applyDecorators, Controller, Delete, Get, Headers, HttpCode, Inject, Post, Put, Res } from '@nestjs/common';
 import type { Response } from 'express';
-import {
-  ApiBody,
-  ApiExtraModels,
-  ApiHeader,
-  ApiOperation,
-  ApiResponse,
-  ApiTags,
-} from '@nestjs/swagger';
+import { ApiBody, ApiExtraModels, ApiHeader, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { RequestValidationError, valueError } from '../../common/validation/pydantic-errors';
 import { Auth, AuthMethod, CurrentPrincipal } from '../../common/auth/auth.decorator';
 import type { Principal } from '../../common/auth/principal';
@@ -63,7 +56,12 @@ const ok = (type: Function) => ApiResponse({ status: 200, description: 'Successf
 const error = (status: number, description: string, example = description) =>
   ApiResponse({ status, description, type: ErrorResponse, example: { error: example, code: status } });
 const notFound = () => error(404, 'Not Found', 'Training job 3fa85f64-5717-4562-b3fc-2c963f66afa6 not found');
-const unavailable = () => error(503, 'Airflow unavailable or not configured; retry later', 'Airflow is unavailable (timeout); try again shortly');
+const unavailable = () =>
+  error(
+    503,
+    'Airflow unavailable or not configured; retry later',
+    'Airflow is unavailable (timeout); try again shortly',
+  );
 const invalid = () => ApiResponse({ status: 422, description: 'Validation Error', type: HTTPValidationError });
 const authErrors = () =>
   applyDecorators(
@@ -72,7 +70,13 @@ const authErrors = () =>
   );
 
 @ApiTags('AutoML Training')
-@ApiExtraModels(ErrorResponse, HTTPValidationError, AutoMLTrainingJobEvent, AutoMLTrainingTuningBudget, AutoMLTrainingTuning)
+@ApiExtraModels(
+  ErrorResponse,
+  HTTPValidationError,
+  AutoMLTrainingJobEvent,
+  AutoMLTrainingTuningBudget,
+  AutoMLTrainingTuning,
+)
 @Controller('automl/train/jobs')
 export class AutomlTrainingController {
   private readonly mlflowUiUrl: string | null;
@@ -100,7 +104,7 @@ export class AutomlTrainingController {
     description:
       'Stores the job and its DAG. With `auto_trigger=true` (default) the job is `queued` and runs as soon as ' +
       'Airflow parses the DAG; with `auto_trigger=false` it is `ready` and waits for a manual trigger.\n\n' +
-      'The algorithm must suit the problem type. `owner` defaults to the bearer token\'s `preferred_username` ' +
+      "The algorithm must suit the problem type. `owner` defaults to the bearer token's `preferred_username` " +
       'and is required with a PSK.',
   })
   @ApiHeader({
@@ -124,7 +128,12 @@ export class AutomlTrainingController {
     @Res({ passthrough: true }) response: Response,
   ): Promise<AutoMLTrainingJobResponse> {
     const autoTrigger = query.auto_trigger ?? true;
-    const key = optionalHeader('idempotency-key', idempotencyKey, IDEMPOTENCY_KEY, 'Idempotency-Key must be 1 to 255 visible ASCII characters');
+    const key = optionalHeader(
+      'idempotency-key',
+      idempotencyKey,
+      IDEMPOTENCY_KEY,
+      'Idempotency-Key must be 1 to 255 visible ASCII characters',
+    );
     if (key === undefined) return this.respond(await this.records.create(body, autoTrigger, principal));
     const { job, replayed } = await this.records.createIdempotent(body, autoTrigger, principal, key);
     if (replayed) response.setHeader('Idempotent-Replayed', 'true');
@@ -139,13 +148,16 @@ export class AutomlTrainingController {
     summary: 'List training jobs',
     description:
       'A pure database read, newest first; never calls Airflow. Filters combine with AND. Page with the opaque ' +
-      '`cursor` from the previous page\'s `next_cursor`. Refresh live statuses with the bulk status endpoint. ' +
+      "`cursor` from the previous page's `next_cursor`. Refresh live statuses with the bulk status endpoint. " +
       'Items carry `rendered_dag: null`: read one job for its DAG source.',
   })
   @ok(AutoMLTrainingJobList)
   @authErrors()
   @invalid()
-  async list(@ValidQuery() query: ListJobsQuery, @CurrentPrincipal() principal: Principal): Promise<AutoMLTrainingJobList> {
+  async list(
+    @ValidQuery() query: ListJobsQuery,
+    @CurrentPrincipal() principal: Principal,
+  ): Promise<AutoMLTrainingJobList> {
     const page = await this.records.list(query, principal);
     // A listing item leaves out the DAG source (kilobytes each); create and GET /jobs/{id} carry it.
     return { items: page.items.map((job) => toListItem(job, this.mlflowUiUrl)), next_cursor: page.nextCursor };
@@ -167,7 +179,10 @@ export class AutomlTrainingController {
   })
   @ok(AutoMLTrainingJobStatuses)
   @invalid()
-  async statuses(@ValidQuery() query: JobStatusesQuery, @CurrentPrincipal() principal: Principal): Promise<AutoMLTrainingJobStatuses> {
+  async statuses(
+    @ValidQuery() query: JobStatusesQuery,
+    @CurrentPrincipal() principal: Principal,
+  ): Promise<AutoMLTrainingJobStatuses> {
     const jobs = await this.records.statuses(query.ids ?? [], principal);
     return { items: jobs.map(toStatusItem) };
   }
@@ -217,7 +232,12 @@ export class AutomlTrainingController {
     @Headers('last-event-id') lastEventIdHeader: string | undefined,
     @Res() response: Response,
   ): Promise<void> {
-    const resumeAfter = optionalHeader('last-event-id', lastEventIdHeader, LAST_EVENT_ID, 'Last-Event-ID must be an event id sent by this stream');
+    const resumeAfter = optionalHeader(
+      'last-event-id',
+      lastEventIdHeader,
+      LAST_EVENT_ID,
+      'Last-Event-ID must be an event id sent by this stream',
+    );
     const lastEventId = resumeAfter === undefined ? null : Number(resumeAfter);
     await this.streams.open(
       { principal, jobIds: query.ids, domain: query.domain, owner: query.owner, lastEventId },
@@ -237,7 +257,10 @@ export class AutomlTrainingController {
   @authErrors()
   @notFound()
   @invalid()
-  async get(@ValidParams() params: JobIdParams, @CurrentPrincipal() principal: Principal): Promise<AutoMLTrainingJobResponse> {
+  async get(
+    @ValidParams() params: JobIdParams,
+    @CurrentPrincipal() principal: Principal,
+  ): Promise<AutoMLTrainingJobResponse> {
     return this.respond(await this.records.get(params.job_id, principal));
   }
 
@@ -269,13 +292,17 @@ export class AutomlTrainingController {
   @ApiOperation({
     operationId: 'get_training_job_history_api_automl_train_jobs__job_id__history_get',
     summary: 'Status history of a training job',
-    description: 'Every recorded status transition of the job (creation, callbacks, reconciliation, user actions), oldest first.',
+    description:
+      'Every recorded status transition of the job (creation, callbacks, reconciliation, user actions), oldest first.',
   })
   @ok(AutoMLTrainingJobHistory)
   @authErrors()
   @notFound()
   @invalid()
-  async history(@ValidParams() params: JobIdParams, @CurrentPrincipal() principal: Principal): Promise<AutoMLTrainingJobHistory> {
+  async history(
+    @ValidParams() params: JobIdParams,
+    @CurrentPrincipal() principal: Principal,
+  ): Promise<AutoMLTrainingJobHistory> {
     const transitions = await this.records.history(params.job_id, principal);
     return { job_id: params.job_id, items: transitions.map(toTransition) };
   }
@@ -324,7 +351,10 @@ export class AutomlTrainingController {
   @error(409, 'Job not in ready/failed, or its DAG not parsed by Airflow yet')
   @unavailable()
   @invalid()
-  async trigger(@ValidParams() params: JobIdParams, @CurrentPrincipal() principal: Principal): Promise<AutoMLTrainingJobResponse> {
+  async trigger(
+    @ValidParams() params: JobIdParams,
+    @CurrentPrincipal() principal: Principal,
+  ): Promise<AutoMLTrainingJobResponse> {
     return this.respond(await this.airflowActions.trigger(params.job_id, principal));
   }
 
@@ -345,7 +375,10 @@ export class AutomlTrainingController {
   @error(409, 'Job not queued or running')
   @unavailable()
   @invalid()
-  async cancel(@ValidParams() params: JobIdParams, @CurrentPrincipal() principal: Principal): Promise<AutoMLTrainingJobResponse> {
+  async cancel(
+    @ValidParams() params: JobIdParams,
+    @CurrentPrincipal() principal: Principal,
+  ): Promise<AutoMLTrainingJobResponse> {
     return this.respond(await this.airflowActions.cancel(params.job_id, principal));
   }
 

@@ -1,6 +1,10 @@
 import { tuningBudget } from '../dag/training-presets';
 import { mlflowLinks } from '../domain/mlflow-links';
-import { AutoMLTrainingJobResponse, AutoMLTrainingJobStatusItem, AutoMLTrainingJobTransition } from './dto/response.dto';
+import {
+  AutoMLTrainingJobResponse,
+  AutoMLTrainingJobStatusItem,
+  AutoMLTrainingJobTransition,
+} from './dto/response.dto';
 import { TrainingJobTransitionEntity } from '../persistence/training-job-transition.entity';
 import { TrainingJobEntity } from '../persistence/training-job.entity';
 
@@ -49,7 +53,9 @@ export function toListItem(job: TrainingJobEntity, mlflowUiUrl: string | null): 
   return { ...toJobResponse(job, mlflowUiUrl), rendered_dag: null };
 }
 
-export function toStatusItem(job: Pick<TrainingJobEntity, 'jobId' | 'status' | 'errorMessage' | 'updatedAt'>): AutoMLTrainingJobStatusItem {
+export function toStatusItem(
+  job: Pick<TrainingJobEntity, 'jobId' | 'status' | 'errorMessage' | 'updatedAt'>,
+): AutoMLTrainingJobStatusItem {
   return {
     job_id: job.jobId,
     status: job.status,

@@ -61,9 +61,17 @@ export class DagDeployer {
     if (!ignore.split(/\r?\n/).some((line) => line.trim() === RUNTIME_IGNORE_PATTERN)) {
       // Kept: whatever the folder's owner already ignores.
       const separator = ignore === '' || ignore.endsWith('\n') ? '' : '\n';
-      await this.writeAtomically('.airflowignore', `${ignore}${separator}# AutoML Training: the runtime DAG files import\n${RUNTIME_IGNORE_PATTERN}\n`);
+      await this.writeAtomically(
+        '.airflowignore',
+        `${ignore}${separator}# AutoML Training: the runtime DAG files import\n${RUNTIME_IGNORE_PATTERN}\n`,
+      );
     }
-    if (!(await access(join(this.dir, runtime.fileName)).then(() => true, () => false))) {
+    if (
+      !(await access(join(this.dir, runtime.fileName)).then(
+        () => true,
+        () => false,
+      ))
+    ) {
       await this.writeAtomically(runtime.fileName, runtime.source);
     }
   }

@@ -77,7 +77,10 @@ function handlebars(): typeof import('handlebars') {
 
 /** The DAG template, compiled on the first render (handlebars is loaded then: reads and writebacks never need it). */
 function template(): TemplateDelegate {
-  compiled ??= handlebars().compile(readFileSync(join(__dirname, 'training-dag.py.hbs'), 'utf8'), { noEscape: true, strict: true });
+  compiled ??= handlebars().compile(readFileSync(join(__dirname, 'training-dag.py.hbs'), 'utf8'), {
+    noEscape: true,
+    strict: true,
+  });
   return compiled;
 }
 
@@ -104,7 +107,10 @@ export function trainingRuntime(): TrainingRuntime {
 
 /** The pod's AUTOML_JOB_SPEC_GZ_B64: base64 of the gzip of the spec's ASCII-only JSON. */
 export function containerSpecValue(spec: unknown): string {
-  const json = JSON.stringify(spec).replace(/[\u0080-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  const json = JSON.stringify(spec).replace(
+    /[\u0080-\uffff]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
   return gzipSync(Buffer.from(json, 'ascii'), { level: 9 }).toString('base64');
 }
 
@@ -119,7 +125,11 @@ export function experimentNameOf(domain: string, name: string): string {
 }
 
 function registeredModelNameOf(domain: string, name: string): string {
-  const slug = (text: string) => text.toLowerCase().replace(/[^a-z0-9]+/g, '_').replace(/^_+|_+$/g, '') || 'model';
+  const slug = (text: string) =>
+    text
+      .toLowerCase()
+      .replace(/[^a-z0-9]+/g, '_')
+      .replace(/^_+|_+$/g, '') || 'model';
   return `${slug(domain)}.${slug(name)}`;
 }
 
@@ -178,6 +188,12 @@ export class DagRenderer {
       job_spec_json: pythonJsonLiteral(spec),
       job_spec_gz_b64: containerSpec === null ? 'None' : pythonString(containerSpec),
     });
-    return { dagId, source, mlflowExperimentName, registeredModelName, containerSpecBytes: containerSpec?.length ?? null };
+    return {
+      dagId,
+      source,
+      mlflowExperimentName,
+      registeredModelName,
+      containerSpecBytes: containerSpec?.length ?? null,
+    };
   }
 }

@@ -45,7 +45,10 @@ export class DagRetirer extends LeaderTask<number> {
       retired += dagIds.length;
       if (dagIds.length < BATCH_SIZE) break;
     }
-    if (retired > 0) this.logger.log(`Retired ${retired} DAG file(s) of jobs terminal for over ${this.config.airflow.dagRetentionMs} ms`);
+    if (retired > 0)
+      this.logger.log(
+        `Retired ${retired} DAG file(s) of jobs terminal for over ${this.config.airflow.dagRetentionMs} ms`,
+      );
     return retired;
   }
 }

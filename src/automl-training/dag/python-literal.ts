@@ -5,7 +5,10 @@
  * `pythonJsonLiteral`, whose surrogate-pair escapes are decoded by json.loads.
  */
 export function pythonString(value: string): string {
-  return JSON.stringify(value).replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return JSON.stringify(value).replace(
+    /[\u007f-\uffff]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
 }
 
 /** A Python string literal holding ASCII-only JSON of `value`, for `json.loads(...)`. */

@@ -19,8 +19,16 @@ describe('presets', () => {
     const fast = BUDGETS.xgboost[Preset.Fast];
     expect(presetBudget(AutoMLAlgorithm.XgboostRanker, Preset.Fast)).toEqual(fast);
     expect(presetBudget(AutoMLAlgorithm.XgboostRanker, Preset.Fast, { trials: 3 })).toEqual({ ...fast, trials: 3 });
-    expect(presetBudget(AutoMLAlgorithm.XgboostRanker, Preset.Fast, { trials: null, time_budget_minutes: 7 })).toEqual({ ...fast, time_budget_minutes: 7 });
-    const stored = { algorithm: AutoMLAlgorithm.XgboostRanker, preset: Preset.Fast, tuningTrials: 5, tuningTimeBudgetMinutes: null };
+    expect(presetBudget(AutoMLAlgorithm.XgboostRanker, Preset.Fast, { trials: null, time_budget_minutes: 7 })).toEqual({
+      ...fast,
+      time_budget_minutes: 7,
+    });
+    const stored = {
+      algorithm: AutoMLAlgorithm.XgboostRanker,
+      preset: Preset.Fast,
+      tuningTrials: 5,
+      tuningTimeBudgetMinutes: null,
+    };
     expect(tuningBudget(stored)).toEqual({ trials: 5, time_budget_minutes: fast.time_budget_minutes });
   });
 
@@ -28,7 +36,8 @@ describe('presets', () => {
     const table = presetsTable();
     for (const algorithm of Object.values(AutoMLAlgorithm)) expect(table.split(`\`${algorithm}\``)).toHaveLength(2);
     for (const family of Object.values(BUDGETS)) {
-      for (const { trials, time_budget_minutes } of Object.values(family)) expect(table).toContain(`≤ ${trials} trials, ${time_budget_minutes} min`);
+      for (const { trials, time_budget_minutes } of Object.values(family))
+        expect(table).toContain(`≤ ${trials} trials, ${time_budget_minutes} min`);
     }
   });
 });

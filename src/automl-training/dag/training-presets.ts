@@ -103,7 +103,11 @@ export const BUDGETS: Readonly<Record<Family, Readonly<Record<Preset, TuningBudg
 };
 
 /** A create request's budget: its `tuning` values over what its preset means for its algorithm. */
-export function presetBudget(algorithm: AutoMLAlgorithm, preset: Preset, override?: TuningOverride | null): TuningBudget {
+export function presetBudget(
+  algorithm: AutoMLAlgorithm,
+  preset: Preset,
+  override?: TuningOverride | null,
+): TuningBudget {
   const budget = BUDGETS[familyOf(algorithm)][preset];
   return {
     trials: override?.trials ?? budget.trials,
@@ -133,7 +137,10 @@ declare module './dag-renderer' {
 
 /** The budget a job runs with, as its responses and its DAG's JOB_SPEC show it. */
 export function tuningBudget(job: StoredTuning): TuningBudget {
-  return presetBudget(job.algorithm, job.preset, { trials: job.tuningTrials, time_budget_minutes: job.tuningTimeBudgetMinutes });
+  return presetBudget(job.algorithm, job.preset, {
+    trials: job.tuningTrials,
+    time_budget_minutes: job.tuningTimeBudgetMinutes,
+  });
 }
 
 /**
@@ -157,7 +164,10 @@ export function presetsTable(): string {
   return [
     `| family (algorithms) | ${presets.map((preset) => `\`${preset}\``).join(' | ')} |`,
     `| --- | ${presets.map(() => '---').join(' | ')} |`,
-    ...families.map((family) => `| ${FAMILY_NAMES[family]} (${algorithms(family)}) | ${presets.map((preset) => cell(BUDGETS[family][preset])).join(' | ')} |`),
+    ...families.map(
+      (family) =>
+        `| ${FAMILY_NAMES[family]} (${algorithms(family)}) | ${presets.map((preset) => cell(BUDGETS[family][preset])).join(' | ')} |`,
+    ),
     '',
     `\`time_budget_minutes\` is the wall clock of the search and the final model, counted from when training starts ` +
       `(after the table is loaded and prepared): no new trial starts after ${percent} % of it (nor once the best trial's refit on ` +

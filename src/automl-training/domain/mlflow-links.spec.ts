@@ -1,7 +1,11 @@
 import { mlflowLinks } from './mlflow-links';
 
 describe(mlflowLinks.name, () => {
-  const ids = { mlflowRunId: '0a1b2c3d4e5f60718293a4b5c6d7e8f9', registeredModelName: 'automl.churn', modelVersion: '3' };
+  const ids = {
+    mlflowRunId: '0a1b2c3d4e5f60718293a4b5c6d7e8f9',
+    registeredModelName: 'automl.churn',
+    modelVersion: '3',
+  };
 
   it('should give no links without a UI URL', () => {
     expect(mlflowLinks(null, ids)).toEqual({ mlflow_run_url: null, model_version_url: null });
@@ -15,7 +19,9 @@ describe(mlflowLinks.name, () => {
   });
 
   it('should percent-encode each path segment', () => {
-    expect(mlflowLinks('https://m/p', { mlflowRunId: 'r/1', registeredModelName: 'churn #2 (v?) ü', modelVersion: '1' })).toEqual({
+    expect(
+      mlflowLinks('https://m/p', { mlflowRunId: 'r/1', registeredModelName: 'churn #2 (v?) ü', modelVersion: '1' }),
+    ).toEqual({
       mlflow_run_url: 'https://m/p/#/runs/r%2F1',
       model_version_url: 'https://m/p/#/models/churn%20%232%20(v%3F)%20%C3%BC/versions/1',
     });

@@ -39,6 +39,10 @@ describe('canTrigger', () => {
 
 describe('statusesAdvancingTo', () => {
   it.each(Object.values(S))('should list exactly the statuses decideTransition advances to %s', (next) => {
-    expect([...statusesAdvancingTo(next)].sort()).toEqual(Object.values(S).filter((current) => decideTransition(current, next) === 'advance').sort());
+    expect([...statusesAdvancingTo(next)].sort()).toEqual(
+      Object.values(S)
+        .filter((current) => decideTransition(current, next) === 'advance')
+        .sort(),
+    );
   });
 });

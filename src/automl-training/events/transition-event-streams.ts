@@ -7,7 +7,12 @@ import { APP_CONFIG, AppConfig } from '../../config/app.config';
 import { MetricsService } from '../../metrics/metrics.service';
 import { TooManyStreamsError } from '../domain/automl-training.errors';
 import { mlflowLinks, MlflowLinks } from '../domain/mlflow-links';
-import { CompletionResult, TrainingJobTransitionRepository, TransitionEventRow, TransitionFilter } from '../persistence/training-job-transition.repository';
+import {
+  CompletionResult,
+  TrainingJobTransitionRepository,
+  TransitionEventRow,
+  TransitionFilter,
+} from '../persistence/training-job-transition.repository';
 import { TransitionFeed } from './transition-feed';
 
 /** Transitions read per replay query. */
@@ -137,7 +142,11 @@ export class TransitionEventStreams implements OnApplicationBootstrap, BeforeApp
     }
     try {
       // An id this database never issued (one from before a restore, say) cannot be resumed after: start live.
-      if (resumeAfter !== null && resumeAfter > this.feed.position && resumeAfter > (await this.repository.lastTransitionId())) {
+      if (
+        resumeAfter !== null &&
+        resumeAfter > this.feed.position &&
+        resumeAfter > (await this.repository.lastTransitionId())
+      ) {
         resumeAfter = null;
       }
       stream = {
@@ -230,7 +239,7 @@ export class TransitionEventStreams implements OnApplicationBootstrap, BeforeApp
       owner: stream.filter.owner ?? undefined,
     };
     try {
-      for (let cursor = lastEventId; !stream.filter.none && cursor < upTo && !stream.closed; ) {
+      for (let cursor = lastEventId; !stream.filter.none && cursor < upTo && !stream.closed;) {
         const page = await this.repository.transitionsAfter(cursor, REPLAY_PAGE, filter, upTo);
         if (page.length === 0) break;
         cursor = page[page.length - 1].id;
@@ -275,11 +284,14 @@ export class TransitionEventStreams implements OnApplicationBootstrap, BeforeApp
       if (matching.length === 0) continue;
       if (stream.held) {
         stream.held.push(...matching);
-        if (stream.held.length > MAX_HELD_EVENTS) this.drop(stream, `more than ${MAX_HELD_EVENTS} events behind while replaying`);
+        if (stream.held.length > MAX_HELD_EVENTS)
+          this.drop(stream, `more than ${MAX_HELD_EVENTS} events behind while replaying`);
         continue;
       }
       const chunk =
-        matching.length === events.length ? (whole ??= Buffer.from(events.map(frameOf).join(''), 'utf8')) : matching.map(frameOf).join('');
+        matching.length === events.length
+          ? (whole ??= Buffer.from(events.map(frameOf).join(''), 'utf8'))
+          : matching.map(frameOf).join('');
       this.write(stream, chunk, matching.length);
     }
   }

@@ -24,7 +24,8 @@ class CommittedTransitions {
   asRepository(): TrainingJobTransitionRepository {
     return {
       lastTransitionId: async () => this.rows.at(-1)?.id ?? 0,
-      transitionsAfter: async (after: number, limit: number) => this.rows.filter((row) => row.id > after).slice(0, limit),
+      transitionsAfter: async (after: number, limit: number) =>
+        this.rows.filter((row) => row.id > after).slice(0, limit),
     } as unknown as TrainingJobTransitionRepository;
   }
 }

@@ -129,7 +129,9 @@ export class TransitionFeed implements OnApplicationBootstrap, OnApplicationShut
     this.poll.unref();
     this.notifications
       .listen(this.wake)
-      .catch((error) => this.logger.warn(`LISTEN failed, polling every ${POLL_INTERVAL_MS} ms: ${(error as Error).message}`));
+      .catch((error) =>
+        this.logger.warn(`LISTEN failed, polling every ${POLL_INTERVAL_MS} ms: ${(error as Error).message}`),
+      );
   }
 
   private schedule(): void {

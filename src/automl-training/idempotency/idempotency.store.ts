@@ -48,7 +48,8 @@ export class IdempotencyStore implements OnModuleInit, OnModuleDestroy {
            FROM automl_training_idempotency_keys WHERE scope = $1 AND key = $2`,
         [scope, key],
       );
-      if (existing && !existing.expired) return { owned: false, requestHash: existing.request_hash, jobId: existing.job_id };
+      if (existing && !existing.expired)
+        return { owned: false, requestHash: existing.request_hash, jobId: existing.job_id };
       await sqlRows(
         this.dataSource,
         'DELETE FROM automl_training_idempotency_keys WHERE scope = $1 AND key = $2 AND expires_at < clock_timestamp()',
@@ -59,12 +60,20 @@ export class IdempotencyStore implements OnModuleInit, OnModuleDestroy {
   }
 
   async complete(scope: string, key: string, jobId: string): Promise<void> {
-    await sqlRows(this.dataSource, 'UPDATE automl_training_idempotency_keys SET job_id = $3 WHERE scope = $1 AND key = $2', [scope, key, jobId]);
+    await sqlRows(
+      this.dataSource,
+      'UPDATE automl_training_idempotency_keys SET job_id = $3 WHERE scope = $1 AND key = $2',
+      [scope, key, jobId],
+    );
   }
 
   /** Gives the key back when the create it guarded failed, so a retry can succeed. */
   async release(scope: string, key: string): Promise<void> {
-    await sqlRows(this.dataSource, 'DELETE FROM automl_training_idempotency_keys WHERE scope = $1 AND key = $2 AND job_id IS NULL', [scope, key]);
+    await sqlRows(
+      this.dataSource,
+      'DELETE FROM automl_training_idempotency_keys WHERE scope = $1 AND key = $2 AND job_id IS NULL',
+      [scope, key],
+    );
   }
 
   /** The job of a key whose first request is still being served, once it has one. */

@@ -62,7 +62,12 @@ export class JobAirflowActionsService {
       if (dag.hasImportErrors) throw new DagNotReadyError(dagId, 'could not import');
       if (dag.isPaused) await this.airflow.setPaused(dagId, false);
       // One run id per job version: a repeated trigger of the same version reuses the run.
-      return this.airflow.triggerRun(dagId, manualRunId(jobId, job.version, job.updatedAt), { job_id: jobId }, `Triggered by ${actor}`);
+      return this.airflow.triggerRun(
+        dagId,
+        manualRunId(jobId, job.version, job.updatedAt),
+        { job_id: jobId },
+        `Triggered by ${actor}`,
+      );
     });
     const updated = await this.repository.compareAndSet(
       jobId,
@@ -86,14 +91,16 @@ export class JobAirflowActionsService {
       if (!canTrigger(job.status)) throw new JobNotTriggerableError(job.jobId, job.status);
       return null;
     });
-    if (updated.airflowDagId && updated.renderedDag) await this.deployer.deploy(updated.airflowDagId, updated.renderedDag);
+    if (updated.airflowDagId && updated.renderedDag)
+      await this.deployer.deploy(updated.airflowDagId, updated.renderedDag);
     return updated;
   }
 
   /** queued/running → failed: mark the Airflow run failed, then the job, naming who cancelled. */
   async cancel(jobId: string, principal: Principal): Promise<TrainingJobEntity> {
     let job = await this.load(jobId, principal);
-    if (job.status !== Status.Queued && job.status !== Status.Running) throw new JobNotCancellableError(jobId, job.status);
+    if (job.status !== Status.Queued && job.status !== Status.Running)
+      throw new JobNotCancellableError(jobId, job.status);
     if (!this.airflow.configured) throw new AirflowNotConfiguredError();
     const dagId = job.airflowDagId!;
     await this.onAirflow(async () => {
@@ -111,7 +118,8 @@ export class JobAirflowActionsService {
       );
       if (updated) return updated;
       job = await this.load(jobId, principal);
-      if (job.status !== Status.Queued && job.status !== Status.Running) throw new JobNotCancellableError(jobId, job.status);
+      if (job.status !== Status.Queued && job.status !== Status.Running)
+        throw new JobNotCancellableError(jobId, job.status);
       return null;
     });
   }
@@ -123,7 +131,8 @@ export class JobAirflowActionsService {
     if (dagId) {
       // File first: Airflow would re-create a deleted DAG from a file still in its folder.
       await this.deployer.remove(dagId);
-      if (this.airflow.configured) await this.onAirflow(() => this.ignoringNotFound(() => this.airflow.deleteDag(dagId)));
+      if (this.airflow.configured)
+        await this.onAirflow(() => this.ignoringNotFound(() => this.airflow.deleteDag(dagId)));
     }
     await compareAndSetRounds(jobId, async () => {
       if (await this.repository.softDelete(jobId, job.version)) return true;
@@ -161,7 +170,12 @@ export class JobAirflowActionsService {
     });
   }
 
-  private async taskLog(dagId: string, runId: string, instance: AirflowTaskInstance, query: JobLogsQuery): Promise<AutoMLTrainingTaskLog> {
+  private async taskLog(
+    dagId: string,
+    runId: string,
+    instance: AirflowTaskInstance,
+    query: JobLogsQuery,
+  ): Promise<AutoMLTrainingTaskLog> {
     const tryNumber = query.try_number ?? instance.tryNumber;
     const base = { task_id: instance.taskId, try_number: tryNumber, state: instance.state };
     if (tryNumber < 1) return { ...base, lines: [], continuation_token: null };
@@ -174,7 +188,9 @@ export class JobAirflowActionsService {
       if (error.status === 404) return { ...base, lines: [], continuation_token: null };
       // Airflow refuses a token it did not sign (400) or cannot decode (422 on Airflow 3).
       if ((error.status === 400 || error.status === 422) && query.token !== undefined) {
-        throw new RequestValidationError([valueError(['query', 'token'], query.token, `Airflow refused the token: ${error.detail}`)]);
+        throw new RequestValidationError([
+          valueError(['query', 'token'], query.token, `Airflow refused the token: ${error.detail}`),
+        ]);
       }
       throw error;
     }

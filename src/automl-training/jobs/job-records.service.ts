@@ -17,7 +17,13 @@ import {
   InvalidStatusTransitionError,
   TrainingJobNotFoundError,
 } from '../domain/automl-training.errors';
-import { AutoMLTrainingRequest, AutoMLTrainingStatusUpdate, DEFAULT_PAGE_SIZE, JobSort, ListJobsQuery } from '../api/dto/request.dto';
+import {
+  AutoMLTrainingRequest,
+  AutoMLTrainingStatusUpdate,
+  DEFAULT_PAGE_SIZE,
+  JobSort,
+  ListJobsQuery,
+} from '../api/dto/request.dto';
 import { decodeCursor, encodeCursor } from './job-cursor';
 import { decideTransition, statusesAdvancingTo } from '../domain/training-job.lifecycle';
 import { compareAndSetRounds } from '../persistence/compare-and-set';
@@ -67,7 +73,9 @@ export class JobRecordsService {
     key: string,
   ): Promise<{ job: TrainingJobEntity; replayed: boolean }> {
     const scope = principal.kind === 'psk' ? 'psk' : `user:${principal.subject}`;
-    const requestHash = createHash('sha256').update(JSON.stringify([request, autoTrigger])).digest('hex');
+    const requestHash = createHash('sha256')
+      .update(JSON.stringify([request, autoTrigger]))
+      .digest('hex');
     const claim = await this.idempotency.claim(scope, key, requestHash);
     if (claim.owned) {
       try {
@@ -186,7 +194,11 @@ export class JobRecordsService {
       }
       if (after.ascending !== ascending) {
         throw new RequestValidationError([
-          valueError(['query', 'cursor'], query.cursor, 'this cursor continues a listing in another sort order: pass the same sort'),
+          valueError(
+            ['query', 'cursor'],
+            query.cursor,
+            'this cursor continues a listing in another sort order: pass the same sort',
+          ),
         ]);
       }
     }
@@ -269,7 +281,8 @@ export class JobRecordsService {
         reported != null && !isDeepStrictEqual(reported, current) && (decision === 'advance' || current === null);
       const patch: JobPatch = {};
       if (settable(job.mlflowRunId, update.mlflow_run_id)) patch.mlflowRunId = update.mlflow_run_id;
-      if (settable(job.registeredModelName, update.registered_model_name)) patch.registeredModelName = update.registered_model_name;
+      if (settable(job.registeredModelName, update.registered_model_name))
+        patch.registeredModelName = update.registered_model_name;
       if (settable(job.errorMessage, update.error_message)) patch.errorMessage = update.error_message;
       if (settable(job.modelVersion, update.model_version)) patch.modelVersion = update.model_version;
       if (settable(job.objective, update.objective)) patch.objective = update.objective;

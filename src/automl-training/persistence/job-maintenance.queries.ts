@@ -79,9 +79,10 @@ export class JobMaintenanceQueries {
       if (rows.length === 0) return [];
       const dagIds = rows.map((row) => row.airflow_dag_id);
       await remove(dagIds);
-      await manager.query(`UPDATE automl_training_jobs SET dag_retired_at = clock_timestamp() WHERE job_id = ANY($1::uuid[])`, [
-        rows.map((row) => row.job_id),
-      ]);
+      await manager.query(
+        `UPDATE automl_training_jobs SET dag_retired_at = clock_timestamp() WHERE job_id = ANY($1::uuid[])`,
+        [rows.map((row) => row.job_id)],
+      );
       return dagIds;
     });
   }

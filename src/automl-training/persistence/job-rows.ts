@@ -34,7 +34,9 @@ export class JobRows {
   }
 
   /** Reads `properties` of a row (a plain object): the reader is built once per list of properties. */
-  reader<K extends JobProperty>(properties: readonly K[]): (row: Record<string, unknown>) => Pick<TrainingJobEntity, K> {
+  reader<K extends JobProperty>(
+    properties: readonly K[],
+  ): (row: Record<string, unknown>) => Pick<TrainingJobEntity, K> {
     const key = properties.join(',');
     let read = this.readers.get(key);
     if (!read) {
@@ -62,4 +64,13 @@ export class JobRows {
 }
 
 /** What a status answer and reconciliation read of a job. */
-export const STATUS_VIEW = ['jobId', 'owner', 'status', 'airflowDagId', 'airflowRunId', 'errorMessage', 'version', 'updatedAt'] as const;
+export const STATUS_VIEW = [
+  'jobId',
+  'owner',
+  'status',
+  'airflowDagId',
+  'airflowRunId',
+  'errorMessage',
+  'version',
+  'updatedAt',
+] as const;

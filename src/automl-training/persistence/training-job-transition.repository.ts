@@ -74,13 +74,18 @@ export function recordTransitions(values: TransitionValues): string {
 @Injectable()
 export class TrainingJobTransitionRepository {
   constructor(
-    @InjectRepository(TrainingJobTransitionEntity) private readonly transitions: Repository<TrainingJobTransitionEntity>,
+    @InjectRepository(TrainingJobTransitionEntity)
+    private readonly transitions: Repository<TrainingJobTransitionEntity>,
     @InjectDataSource() private readonly dataSource: DataSource,
   ) {}
 
   /** The highest transition id recorded so far (0 when none). */
   async lastTransitionId(): Promise<number> {
-    const rows = await sqlRows(this.dataSource, 'SELECT COALESCE(max(id), 0) AS id FROM automl_training_job_transitions', []);
+    const rows = await sqlRows(
+      this.dataSource,
+      'SELECT COALESCE(max(id), 0) AS id FROM automl_training_job_transitions',
+      [],
+    );
     return Number(rows[0].id);
   }
 

@@ -16,7 +16,9 @@ import { AutoMLAlgorithm, AutoMLTrainingJobStatus, Preset, ProblemType } from '.
 @Index('IDX_automl_training_jobs_dag_retirement', ['finishedAt'], {
   where: 'deleted_at IS NULL AND dag_retired_at IS NULL AND finished_at IS NOT NULL',
 })
-@Index('IDX_automl_training_jobs_deleted_dags', ['deletedAt'], { where: 'deleted_at IS NOT NULL AND airflow_dag_id IS NOT NULL' })
+@Index('IDX_automl_training_jobs_deleted_dags', ['deletedAt'], {
+  where: 'deleted_at IS NOT NULL AND airflow_dag_id IS NOT NULL',
+})
 export class TrainingJobEntity {
   @PrimaryColumn({ name: 'job_id', type: 'uuid' })
   jobId!: string;

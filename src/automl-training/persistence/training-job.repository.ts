@@ -2,7 +2,12 @@ import { Injectable } from '@nestjs/common';
 import { InjectDataSource, InjectRepository } from '@nestjs/typeorm';
 import { DataSource, Repository } from 'typeorm';
 import { sqlRows } from '../../database/sql';
-import { AutoMLAlgorithm, AutoMLTrainingJobStatus, ProblemType, TransitionSource } from '../domain/automl-training.enums';
+import {
+  AutoMLAlgorithm,
+  AutoMLTrainingJobStatus,
+  ProblemType,
+  TransitionSource,
+} from '../domain/automl-training.enums';
 import { JobRows, STATUS_VIEW } from './job-rows';
 import { recordTransitions, TransitionRecord, TransitionValues } from './training-job-transition.repository';
 import { TransitionCommits } from './transition-commits';
@@ -70,12 +75,24 @@ export interface ReconcileChange {
 }
 
 /** The columns a reconcile statement changes. */
-const RECONCILED = ['jobId', 'status', 'airflowRunId', 'errorMessage', 'version', 'updatedAt', 'startedAt', 'finishedAt'] as const;
+const RECONCILED = [
+  'jobId',
+  'status',
+  'airflowRunId',
+  'errorMessage',
+  'version',
+  'updatedAt',
+  'startedAt',
+  'finishedAt',
+] as const;
 
 /** The columns a reconcile statement changes, as it left them. */
 export type ReconciledColumns = Pick<TrainingJobEntity, (typeof RECONCILED)[number]>;
 
-export type NewJob = Omit<TrainingJobEntity, 'createdAt' | 'updatedAt' | 'deletedAt' | 'version' | 'startedAt' | 'finishedAt' | 'dagRetiredAt'>;
+export type NewJob = Omit<
+  TrainingJobEntity,
+  'createdAt' | 'updatedAt' | 'deletedAt' | 'version' | 'startedAt' | 'finishedAt' | 'dagRetiredAt'
+>;
 
 const NOW = 'clock_timestamp()';
 
@@ -158,13 +175,19 @@ export class TrainingJobRepository {
   }
 
   /** Newest first (or oldest first), keyset-paged on (created_at, job_id); returns up to `limit` rows, without `renderedDag`. */
-  list(filter: JobFilter, after: KeysetPosition | null, limit: number, ascending = false): Promise<TrainingJobEntity[]> {
+  list(
+    filter: JobFilter,
+    after: KeysetPosition | null,
+    limit: number,
+    ascending = false,
+  ): Promise<TrainingJobEntity[]> {
     // Every column but rendered_dag (the bulk of a row): a listing item carries no DAG source.
     this.listColumns ??= this.jobs.metadata.columns
       .filter((column) => column.databaseName !== 'rendered_dag')
       .map((column) => `job.${column.propertyName}`);
     const query = this.jobs.createQueryBuilder('job').select(this.listColumns).where('job.deleted_at IS NULL');
-    if (filter.statuses?.length) query.andWhere('job.status IN (:...statuses)', { statuses: [...new Set(filter.statuses)] });
+    if (filter.statuses?.length)
+      query.andWhere('job.status IN (:...statuses)', { statuses: [...new Set(filter.statuses)] });
     if (filter.domain) query.andWhere('job.domain = :domain', { domain: filter.domain });
     if (filter.owner) query.andWhere('job.owner = :owner', { owner: filter.owner });
     if (filter.problemType) query.andWhere('job.problem_type = :problemType', { problemType: filter.problemType });
@@ -174,7 +197,8 @@ export class TrainingJobRepository {
       query.andWhere(`job.name ILIKE :pattern ESCAPE '\\'`, { pattern });
     }
     if (filter.createdAfter) query.andWhere('job.created_at >= :createdAfter', { createdAfter: filter.createdAfter });
-    if (filter.createdBefore) query.andWhere('job.created_at < :createdBefore', { createdBefore: filter.createdBefore });
+    if (filter.createdBefore)
+      query.andWhere('job.created_at < :createdBefore', { createdBefore: filter.createdBefore });
     if (after) {
       query.andWhere(`(job.created_at, job.job_id) ${ascending ? '>' : '<'} (:afterCreatedAt, :afterJobId)`, {
         afterCreatedAt: after.createdAt,
@@ -225,7 +249,9 @@ export class TrainingJobRepository {
       jobId,
       expectedVersion,
       ...entries.map(([property, value]) =>
-        this.jobs.metadata.findColumnWithPropertyName(property)?.type === 'jsonb' && value !== null ? JSON.stringify(value) : value,
+        this.jobs.metadata.findColumnWithPropertyName(property)?.type === 'jsonb' && value !== null
+          ? JSON.stringify(value)
+          : value,
       ),
     ];
     let logged = '';

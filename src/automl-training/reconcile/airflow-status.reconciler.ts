@@ -42,7 +42,9 @@ export class AirflowStatusReconciler extends TrainingJobStatusReconciler {
    * Reconciles `jobs`; also says which live jobs' DAGs have no run in Airflow
    * at all. Null when Airflow could not answer (the jobs stand as stored).
    */
-  async reconcileBatch<T extends ReconcilableJob>(jobs: T[]): Promise<{ jobs: (T | TrainingJobEntity)[]; withoutRun: T[] } | null> {
+  async reconcileBatch<T extends ReconcilableJob>(
+    jobs: T[],
+  ): Promise<{ jobs: (T | TrainingJobEntity)[]; withoutRun: T[] } | null> {
     const live = jobs.filter((job) => !isTerminal(job.status) && job.airflowDagId);
     if (live.length === 0 || !this.airflow.configured) return { jobs, withoutRun: [] };
     this.metrics.reconcileBatchSize(live.length);
@@ -68,8 +70,16 @@ export class AirflowStatusReconciler extends TrainingJobStatusReconciler {
       }
       const next = advanceTo(job, run);
       if (!next) continue;
-      const errorMessage = next === AutoMLTrainingJobStatus.Failed && !job.errorMessage ? `Airflow run ${run.runId} failed` : null;
-      changes.push({ jobId: job.jobId, version: job.version, from: job.status, to: next, airflowRunId: run.runId, errorMessage });
+      const errorMessage =
+        next === AutoMLTrainingJobStatus.Failed && !job.errorMessage ? `Airflow run ${run.runId} failed` : null;
+      changes.push({
+        jobId: job.jobId,
+        version: job.version,
+        from: job.status,
+        to: next,
+        airflowRunId: run.runId,
+        errorMessage,
+      });
       advancing.set(job.jobId, job);
     }
     if (changes.length === 0) return { jobs, withoutRun };
@@ -81,7 +91,9 @@ export class AirflowStatusReconciler extends TrainingJobStatusReconciler {
     await Promise.all(
       changes
         .filter((change) => !reconciled.has(change.jobId))
-        .map(async ({ jobId }) => reconciled.set(jobId, (await this.repository.findById(jobId)) ?? advancing.get(jobId)!)),
+        .map(async ({ jobId }) =>
+          reconciled.set(jobId, (await this.repository.findById(jobId)) ?? advancing.get(jobId)!),
+        ),
     );
     return { jobs: jobs.map((job) => reconciled.get(job.jobId) ?? job), withoutRun };
   }

@@ -64,7 +64,7 @@ export class BackgroundReconciler extends LeaderTask<RoundReport> {
 
   private async reconcileInFlight(report: RoundReport): Promise<void> {
     const deadline = Date.now() - this.config.airflow.dagParseTimeoutMs;
-    for (let after: string | null = null; ; ) {
+    for (let after: string | null = null; ;) {
       const batch = await this.maintenance.inFlight(after, BATCH_SIZE);
       if (batch.length === 0) return;
       after = batch[batch.length - 1].jobId;
@@ -73,14 +73,25 @@ export class BackgroundReconciler extends LeaderTask<RoundReport> {
       if (!result) return;
       for (const job of result.withoutRun) {
         // A triggered job's DAG was parsed (trigger needs it); an auto-triggered one still waits for its scheduled run.
-        if (job.status !== AutoMLTrainingJobStatus.Queued || startedByTrigger(job.airflowRunId) || job.createdAt.getTime() > deadline) continue;
+        if (
+          job.status !== AutoMLTrainingJobStatus.Queued ||
+          startedByTrigger(job.airflowRunId) ||
+          job.createdAt.getTime() > deadline
+        )
+          continue;
         const minutes = Math.round(this.config.airflow.dagParseTimeoutMs / 60_000);
         const message = `Airflow has not parsed DAG ${job.airflowDagId} within ${minutes} minutes; check the DAG folder and Airflow's import errors`;
         const failed = await this.repository.compareAndSet(
           job.jobId,
           job.version,
           { status: AutoMLTrainingJobStatus.Failed, errorMessage: message },
-          { from: job.status, to: AutoMLTrainingJobStatus.Failed, source: TransitionSource.Reconcile, actor: 'airflow', errorMessage: message },
+          {
+            from: job.status,
+            to: AutoMLTrainingJobStatus.Failed,
+            source: TransitionSource.Reconcile,
+            actor: 'airflow',
+            errorMessage: message,
+          },
         );
         if (failed) report.timedOut++;
       }
@@ -101,7 +112,9 @@ export class BackgroundReconciler extends LeaderTask<RoundReport> {
         if (isNotFound(error)) continue;
         throw error;
       }
-      this.logger.warn(`Airflow showed DAG ${dagId} of a deleted job again (a parse under way when its file went); deleted it again`);
+      this.logger.warn(
+        `Airflow showed DAG ${dagId} of a deleted job again (a parse under way when its file went); deleted it again`,
+      );
       redeleted++;
     }
     return redeleted;

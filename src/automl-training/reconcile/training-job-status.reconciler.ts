@@ -1,7 +1,10 @@
 import { TrainingJobEntity } from '../persistence/training-job.entity';
 
 /** What reconciling a job reads of it: enough to decide and compare-and-set a transition. */
-export type ReconcilableJob = Pick<TrainingJobEntity, 'jobId' | 'status' | 'version' | 'airflowDagId' | 'airflowRunId' | 'errorMessage'>;
+export type ReconcilableJob = Pick<
+  TrainingJobEntity,
+  'jobId' | 'status' | 'version' | 'airflowDagId' | 'airflowRunId' | 'errorMessage'
+>;
 
 /**
  * Brings stored statuses in line with the orchestrator's view of the runs.

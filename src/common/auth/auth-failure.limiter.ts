@@ -138,7 +138,9 @@ export class AuthFailureLimiter {
       // Failures the database did not count are refused as plain failures (401), never let through.
       for (const waiters of batch.values()) for (const resolve of waiters) resolve({ limited: false });
     }
-    await this.deleteEndedWindows().catch((error) => this.warn(`Ended failure windows not deleted: ${(error as Error).message}`));
+    await this.deleteEndedWindows().catch((error) =>
+      this.warn(`Ended failure windows not deleted: ${(error as Error).message}`),
+    );
   }
 
   private block(client: string, msLeft: number): void {

@@ -120,10 +120,7 @@ export class AuthGuard implements CanActivate {
     return error;
   }
 
-  private async authenticateRequest(
-    methods: AuthMethod[],
-    request: Request & { user?: Principal },
-  ): Promise<boolean> {
+  private async authenticateRequest(methods: AuthMethod[], request: Request & { user?: Principal }): Promise<boolean> {
     const presented = presentedMethods(request);
     const challenges = methods.map((method) => CHALLENGE[method]);
     if (presented.length === 0) throw new CredentialRefused('missing', 'Not authenticated', challenges);
@@ -149,10 +146,11 @@ export class AuthGuard implements CanActivate {
     }
     const failure = firstFailure!;
     const challenge = failure.method === AuthMethod.Bearer ? 'Bearer error="invalid_token"' : CHALLENGE[failure.method];
-    throw new CredentialRefused(failure.method === AuthMethod.Psk ? 'invalid_psk' : 'invalid_token', failure.outcome.reason, [
-      challenge,
-      ...challenges.filter((c) => c !== CHALLENGE[failure.method]),
-    ]);
+    throw new CredentialRefused(
+      failure.method === AuthMethod.Psk ? 'invalid_psk' : 'invalid_token',
+      failure.outcome.reason,
+      [challenge, ...challenges.filter((c) => c !== CHALLENGE[failure.method])],
+    );
   }
 
   /**
@@ -214,7 +212,10 @@ const NETWORK_CODES = /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENOTFOUND|EAI_AGAIN|E
 
 function isNetworkError(cause: unknown): boolean {
   const { code, message } = (cause ?? {}) as { code?: unknown; message?: unknown };
-  return (typeof code === 'string' && NETWORK_CODES.test(code)) || (typeof message === 'string' && /socket hang up|timeout/i.test(message));
+  return (
+    (typeof code === 'string' && NETWORK_CODES.test(code)) ||
+    (typeof message === 'string' && /socket hang up|timeout/i.test(message))
+  );
 }
 
 /** The client's address as Express sees it (TRUST_PROXY decides whether X-Forwarded-For counts), IPv4-mapped IPv6 unwrapped. */

@@ -79,15 +79,18 @@ export class KeycloakJwtStrategy {
         timeout: 1_500,
       }),
     };
-    this.strategy = new Strategy(options, (claims: KeycloakClaims, done: (error: unknown, user?: Principal | false) => void) => {
-      let principal: Principal;
-      try {
-        principal = this.validate(claims);
-      } catch (error) {
-        return done(error, false);
-      }
-      done(null, principal);
-    }) as unknown as PassportStrategyInstance;
+    this.strategy = new Strategy(
+      options,
+      (claims: KeycloakClaims, done: (error: unknown, user?: Principal | false) => void) => {
+        let principal: Principal;
+        try {
+          principal = this.validate(claims);
+        } catch (error) {
+          return done(error, false);
+        }
+        done(null, principal);
+      },
+    ) as unknown as PassportStrategyInstance;
   }
 
   /** Authenticates the request's bearer token, settling `call` (a per-request object, as passport makes). */

@@ -31,7 +31,8 @@ export class ErrorResponseFilter implements ExceptionFilter {
     }
     if (exception instanceof DomainError) {
       const status = statusOf(exception.kind);
-      if (exception.retryAfterSeconds !== undefined) response.setHeader('Retry-After', String(exception.retryAfterSeconds));
+      if (exception.retryAfterSeconds !== undefined)
+        response.setHeader('Retry-After', String(exception.retryAfterSeconds));
       if (exception instanceof AuthenticationError && exception.challenges.length > 0) {
         response.setHeader('WWW-Authenticate', exception.challenges.join(', '));
       }

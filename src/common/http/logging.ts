@@ -82,7 +82,12 @@ export class AppLogger implements LoggerService {
       if (message instanceof Error) line.err = message;
       else Object.assign(line, message);
       this.root[level](line, ...(params as []));
-    } else if (level === 'error' && params.length === 1 && typeof params[0] === 'string' && /\n\s*at /.test(params[0])) {
+    } else if (
+      level === 'error' &&
+      params.length === 1 &&
+      typeof params[0] === 'string' &&
+      /\n\s*at /.test(params[0])
+    ) {
       const error = new Error(String(message));
       error.stack = params[0];
       line.err = error;

@@ -38,7 +38,9 @@ export function rawBody(limit: string): RequestHandler {
   };
   return (req, res, next) => {
     if (req.headers['content-encoding'] !== undefined) {
-      encoded(req, res, (error?: unknown) => (error ? refuse(res, error as { status?: number; type?: string }) : next()));
+      encoded(req, res, (error?: unknown) =>
+        error ? refuse(res, error as { status?: number; type?: string }) : next(),
+      );
       return;
     }
     const declared = req.headers['content-length'];
@@ -55,7 +57,12 @@ export function rawBody(limit: string): RequestHandler {
 }
 
 /** Collects the body; `done` once, with the bytes or why they are refused (nothing if the client went away). */
-function readBody(req: Request, expected: number | null, maxBytes: number, done: (failure: Failure | null, body?: Buffer) => void): void {
+function readBody(
+  req: Request,
+  expected: number | null,
+  maxBytes: number,
+  done: (failure: Failure | null, body?: Buffer) => void,
+): void {
   const chunks: Buffer[] = [];
   let received = 0;
   const cleanup = () => {

@@ -77,7 +77,15 @@ export function requestObserver(logger: Pino, metrics: MetricsService, before: R
   return (req: RoutedRequest, res: ObservedResponse, next) => {
     const offered = req.headers[CORRELATION_HEADER];
     const id = typeof offered === 'string' && ACCEPTED_CORRELATION_ID.test(offered) ? offered : randomUUID();
-    const observed: Observed = { id, method: req.method, url: req.originalUrl ?? req.url, started: process.hrtime.bigint(), req, logger, metrics };
+    const observed: Observed = {
+      id,
+      method: req.method,
+      url: req.originalUrl ?? req.url,
+      started: process.hrtime.bigint(),
+      req,
+      logger,
+      metrics,
+    };
     req.id = id;
     res.setHeader(CORRELATION_HEADER, id);
     res[OBSERVED] = observed;

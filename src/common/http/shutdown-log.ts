@@ -12,7 +12,9 @@ export class ShutdownLog implements BeforeApplicationShutdown, OnApplicationShut
 
   beforeApplicationShutdown(signal?: string): void {
     this.startedAt = Date.now();
-    this.logger.log(`${signal ? `Received ${signal}` : 'Closing'}: ending event streams, finishing requests in flight, closing the database`);
+    this.logger.log(
+      `${signal ? `Received ${signal}` : 'Closing'}: ending event streams, finishing requests in flight, closing the database`,
+    );
   }
 
   onApplicationShutdown(signal?: string): void {

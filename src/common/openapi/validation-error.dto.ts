@@ -3,7 +3,12 @@ import { ApiProperty, ApiPropertyOptional, ApiSchema } from '@nestjs/swagger';
 /** FastAPI's own 422 item schema. */
 @ApiSchema({ name: 'ValidationError' })
 export class ValidationErrorSchema {
-  @ApiProperty({ type: 'array', items: { anyOf: [{ type: 'string' }, { type: 'integer' }] }, title: 'Location', required: true })
+  @ApiProperty({
+    type: 'array',
+    items: { anyOf: [{ type: 'string' }, { type: 'integer' }] },
+    title: 'Location',
+    required: true,
+  })
   loc!: (string | number)[];
 
   @ApiProperty({ type: 'string', title: 'Message', required: true })

@@ -46,7 +46,13 @@ export function decodeBody(request: Request): DecodedBody {
     if (error instanceof JsonTooDeepError) throw new DomainError('bad_request', 'There was an error parsing the body');
     if (!(error instanceof PythonJsonDecodeError)) throw error;
     throw new RequestValidationError([
-      { type: 'json_invalid', loc: ['body', error.pos], msg: 'JSON decode error', input: {}, ctx: { error: error.msg } },
+      {
+        type: 'json_invalid',
+        loc: ['body', error.pos],
+        msg: 'JSON decode error',
+        input: {},
+        ctx: { error: error.msg },
+      },
     ]);
   }
 }

@@ -46,7 +46,9 @@ export function valueSchema(spec: FieldSpec, enumName?: string): Record<string, 
     'nullable' in spec && spec.nullable ? { anyOf: [schema, { type: 'null' }] } : schema;
   switch (spec.kind) {
     case 'enum':
-      return nullable(enumName ? { $ref: `#/components/schemas/${enumName}` } : { type: 'string', enum: [...spec.values] });
+      return nullable(
+        enumName ? { $ref: `#/components/schemas/${enumName}` } : { type: 'string', enum: [...spec.values] },
+      );
     case 'enum_list':
       return {
         type: 'array',
@@ -77,9 +79,17 @@ export function valueSchema(spec: FieldSpec, enumName?: string): Record<string, 
     case 'bool':
       return { type: 'boolean' };
     case 'int':
-      return { type: 'integer', ...(spec.ge !== undefined ? { minimum: spec.ge } : {}), ...(spec.le !== undefined ? { maximum: spec.le } : {}) };
+      return {
+        type: 'integer',
+        ...(spec.ge !== undefined ? { minimum: spec.ge } : {}),
+        ...(spec.le !== undefined ? { maximum: spec.le } : {}),
+      };
     case 'strict_int':
-      return nullable({ type: 'integer', ...(spec.ge !== undefined ? { minimum: spec.ge } : {}), ...(spec.le !== undefined ? { maximum: spec.le } : {}) });
+      return nullable({
+        type: 'integer',
+        ...(spec.ge !== undefined ? { minimum: spec.ge } : {}),
+        ...(spec.le !== undefined ? { maximum: spec.le } : {}),
+      });
     case 'model':
       return nullable({ $ref: `#/components/schemas/${spec.schemaName}` });
   }
@@ -93,7 +103,15 @@ function schemaFor(name: string, spec: FieldSpec, doc: Documentation): ApiProper
     return { enum: enumType, enumName, required, ...(spec.nullable ? { nullable: true } : {}), ...rest };
   }
   if (spec.kind === 'enum_list') {
-    return { enum: enumType, enumName, isArray: true, required, title, ...rest, ...(spec.maxItems !== undefined ? { maxItems: spec.maxItems } : {}) };
+    return {
+      enum: enumType,
+      enumName,
+      isArray: true,
+      required,
+      title,
+      ...rest,
+      ...(spec.maxItems !== undefined ? { maxItems: spec.maxItems } : {}),
+    };
   }
   if (spec.kind === 'model') {
     // pydantic titles no property that is a model reference.

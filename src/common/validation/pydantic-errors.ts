@@ -148,18 +148,36 @@ function stringItems(
   if (minLength !== undefined && length < minLength) {
     const unit = minLength === 1 ? 'character' : 'characters';
     return [
-      { type: 'string_too_short', loc, msg: `String should have at least ${minLength} ${unit}`, input, ctx: { min_length: minLength } },
+      {
+        type: 'string_too_short',
+        loc,
+        msg: `String should have at least ${minLength} ${unit}`,
+        input,
+        ctx: { min_length: minLength },
+      },
     ];
   }
   if (maxLength !== undefined && length > maxLength) {
     const unit = maxLength === 1 ? 'character' : 'characters';
     return [
-      { type: 'string_too_long', loc, msg: `String should have at most ${maxLength} ${unit}`, input, ctx: { max_length: maxLength } },
+      {
+        type: 'string_too_long',
+        loc,
+        msg: `String should have at most ${maxLength} ${unit}`,
+        input,
+        ctx: { max_length: maxLength },
+      },
     ];
   }
   if (pattern !== undefined && !pattern.test(input)) {
     return [
-      { type: 'string_pattern_mismatch', loc, msg: `String should match pattern '${pattern.source}'`, input, ctx: { pattern: pattern.source } },
+      {
+        type: 'string_pattern_mismatch',
+        loc,
+        msg: `String should match pattern '${pattern.source}'`,
+        input,
+        ctx: { pattern: pattern.source },
+      },
     ];
   }
   return [];
@@ -170,7 +188,8 @@ function stringItems(
  * or a date (midnight UTC). Null when the text is not one.
  */
 export function parseDateTime(input: string): Date | null {
-  const match = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,6}))?)?(Z|[+-]\d{2}:\d{2}))?$/i.exec(input);
+  const match =
+    /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,6}))?)?(Z|[+-]\d{2}:\d{2}))?$/i.exec(input);
   if (!match) return null;
   if (match[4] !== undefined && match[8] === undefined) return null;
   const date = new Date(match[4] === undefined ? `${input}T00:00:00Z` : input.replace(' ', 'T'));
@@ -178,11 +197,18 @@ export function parseDateTime(input: string): Date | null {
   // Date() rolls 2026-02-30 over into March: refuse what does not round-trip.
   const [year, month, day] = [Number(match[1]), Number(match[2]), Number(match[3])];
   const calendar = new Date(Date.UTC(year, month - 1, day));
-  if (calendar.getUTCFullYear() !== year || calendar.getUTCMonth() !== month - 1 || calendar.getUTCDate() !== day) return null;
+  if (calendar.getUTCFullYear() !== year || calendar.getUTCMonth() !== month - 1 || calendar.getUTCDate() !== day)
+    return null;
   return date;
 }
 
-function tooLong(loc: Loc, input: unknown, length: number, maxItems: number, fieldType: 'List' | 'Dictionary' = 'List'): ValidationItem {
+function tooLong(
+  loc: Loc,
+  input: unknown,
+  length: number,
+  maxItems: number,
+  fieldType: 'List' | 'Dictionary' = 'List',
+): ValidationItem {
   const unit = maxItems === 1 ? 'item' : 'items';
   return {
     type: 'too_long',
@@ -231,7 +257,9 @@ export function parseBool(input: string): boolean | null {
 /** pydantic's `ge`/`le` items for `value`, read from `input` (the value itself, or the text it was parsed from). */
 function boundItems(loc: Loc, input: unknown, value: number, ge?: number, le?: number): ValidationItem[] {
   if (ge !== undefined && value < ge) {
-    return [{ type: 'greater_than_equal', loc, msg: `Input should be greater than or equal to ${ge}`, input, ctx: { ge } }];
+    return [
+      { type: 'greater_than_equal', loc, msg: `Input should be greater than or equal to ${ge}`, input, ctx: { ge } },
+    ];
   }
   if (le !== undefined && value > le) {
     return [{ type: 'less_than_equal', loc, msg: `Input should be less than or equal to ${le}`, input, ctx: { le } }];
@@ -259,7 +287,8 @@ export function checkField(spec: FieldSpec, loc: Loc, input: unknown, whole: unk
     }
     case 'enum_list': {
       const values = input as unknown[];
-      if (spec.maxItems !== undefined && values.length > spec.maxItems) return [tooLong(loc, values, values.length, spec.maxItems)];
+      if (spec.maxItems !== undefined && values.length > spec.maxItems)
+        return [tooLong(loc, values, values.length, spec.maxItems)];
       return values.flatMap((item, index) => enumItem([...loc, index], item, spec.values) ?? []);
     }
     case 'date_time':
@@ -280,7 +309,8 @@ export function checkField(spec: FieldSpec, loc: Loc, input: unknown, whole: unk
     }
     case 'string_list': {
       if (!Array.isArray(input)) return [{ type: 'list_type', loc, msg: 'Input should be a valid list', input }];
-      if (spec.maxItems !== undefined && input.length > spec.maxItems) return [tooLong(loc, input, input.length, spec.maxItems)];
+      if (spec.maxItems !== undefined && input.length > spec.maxItems)
+        return [tooLong(loc, input, input.length, spec.maxItems)];
       return input.flatMap((item, index) => stringItems([...loc, index], item, spec.itemMinLength, spec.itemMaxLength));
     }
     case 'uuid_list': {
@@ -303,7 +333,14 @@ export function checkField(spec: FieldSpec, loc: Loc, input: unknown, whole: unk
         : [{ type: 'bool_parsing', loc, msg: 'Input should be a valid boolean, unable to interpret input', input }];
     case 'int': {
       if (typeof input !== 'string' || !/^\s*[+-]?\d+\s*$/.test(input)) {
-        return [{ type: 'int_parsing', loc, msg: 'Input should be a valid integer, unable to parse string as an integer', input }];
+        return [
+          {
+            type: 'int_parsing',
+            loc,
+            msg: 'Input should be a valid integer, unable to parse string as an integer',
+            input,
+          },
+        ];
       }
       return boundItems(loc, input, Number(input), spec.ge, spec.le);
     }
@@ -315,7 +352,14 @@ export function checkField(spec: FieldSpec, loc: Loc, input: unknown, whole: unk
       // FastAPI validates the body with from_attributes=True, which pydantic applies to nested models too.
       return typeof input === 'object' && input !== null && !Array.isArray(input)
         ? []
-        : [{ type: 'model_attributes_type', loc, msg: 'Input should be a valid dictionary or object to extract fields from', input }];
+        : [
+            {
+              type: 'model_attributes_type',
+              loc,
+              msg: 'Input should be a valid dictionary or object to extract fields from',
+              input,
+            },
+          ];
   }
 }
 
@@ -331,7 +375,9 @@ export function coerceField(spec: FieldSpec, input: unknown): unknown {
       return (input as string[]).map((value) => parseUuid(value));
     case 'number_map':
       return spec.nul === 'replace'
-        ? Object.fromEntries(Object.entries(input as Record<string, number>).map(([key, value]) => [wellFormed(key), value]))
+        ? Object.fromEntries(
+            Object.entries(input as Record<string, number>).map(([key, value]) => [wellFormed(key), value]),
+          )
         : input;
     case 'bool':
       return parseBool(input as string);

@@ -41,8 +41,12 @@ export function requestState(request: Request): RequestState {
 export const ValidateRequest = (schema: RequestSchema) =>
   applyDecorators(
     SetMetadata(REQUEST_SCHEMA, schema),
-    ...(schema.params ? fieldsOf(schema.params) : []).map((field) => ApiParam(withoutIn(parameterOf('path', field)) as unknown as ApiParamOptions)),
-    ...(schema.query ? fieldsOf(schema.query) : []).map((field) => ApiQuery(withoutIn(parameterOf('query', field)) as unknown as ApiQueryOptions)),
+    ...(schema.params ? fieldsOf(schema.params) : []).map((field) =>
+      ApiParam(withoutIn(parameterOf('path', field)) as unknown as ApiParamOptions),
+    ),
+    ...(schema.query ? fieldsOf(schema.query) : []).map((field) =>
+      ApiQuery(withoutIn(parameterOf('query', field)) as unknown as ApiQueryOptions),
+    ),
   );
 
 function validatedPart(part: keyof ValidatedRequest) {

@@ -30,7 +30,9 @@ export class RequestValidationGuard implements CanActivate {
     const items: ValidationItem[] = [];
     const state = requestState(request);
 
-    const params = schema.params ? validateObject(schema.params, request.params as Record<string, unknown>, ['path'], items) : {};
+    const params = schema.params
+      ? validateObject(schema.params, request.params as Record<string, unknown>, ['path'], items)
+      : {};
     const query = schema.query ? validateQuery(schema.query, queryValues(request, schema.query), items) : {};
     const body = schema.body ? validateBody(schema.body, state.decodedBody ?? { kind: 'absent' }, items) : {};
     if (items.length > 0) throw new RequestValidationError(items);

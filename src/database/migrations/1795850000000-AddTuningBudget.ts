@@ -8,7 +8,10 @@ import { MigrationInterface, QueryRunner } from 'typeorm';
  * training-presets.ts holds today's.
  * Null (a row from an older replica during a rolling update) means the preset's.
  */
-const PRESET_BUDGETS_OF_OLDER_ROWS: Record<string, { algorithms: string[]; budgets: Record<string, [number, number]> }> = {
+const PRESET_BUDGETS_OF_OLDER_ROWS: Record<
+  string,
+  { algorithms: string[]; budgets: Record<string, [number, number]> }
+> = {
   lightgbm: {
     algorithms: ['lightgbm_classifier', 'lightgbm_regressor', 'lightgbm_ranker'],
     budgets: { fast: [20, 10], balanced: [60, 45], best_quality: [200, 180] },
@@ -47,6 +50,8 @@ export class AddTuningBudget1795850000000 implements MigrationInterface {
   }
 
   public async down(queryRunner: QueryRunner): Promise<void> {
-    await queryRunner.query(`ALTER TABLE "automl_training_jobs" DROP COLUMN "tuning_time_budget_minutes", DROP COLUMN "tuning_trials"`);
+    await queryRunner.query(
+      `ALTER TABLE "automl_training_jobs" DROP COLUMN "tuning_time_budget_minutes", DROP COLUMN "tuning_trials"`,
+    );
   }
 }

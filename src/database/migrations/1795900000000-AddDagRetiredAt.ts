@@ -10,7 +10,9 @@ export class AddDagRetiredAt1795900000000 implements MigrationInterface {
   name = 'AddDagRetiredAt1795900000000';
 
   public async up(queryRunner: QueryRunner): Promise<void> {
-    await queryRunner.query(`ALTER TABLE "automl_training_jobs" ADD COLUMN "dag_retired_at" TIMESTAMP(3) WITH TIME ZONE`);
+    await queryRunner.query(
+      `ALTER TABLE "automl_training_jobs" ADD COLUMN "dag_retired_at" TIMESTAMP(3) WITH TIME ZONE`,
+    );
     await queryRunner.query(
       `CREATE INDEX "IDX_automl_training_jobs_dag_retirement" ON "automl_training_jobs" ("finished_at") WHERE deleted_at IS NULL AND dag_retired_at IS NULL AND finished_at IS NOT NULL`,
     );

@@ -1,13 +1,19 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CONTRACT_FILE, contractText, jobSpecContract, ROOT } from '../../../../scripts/job-spec-contract';
-import { RENDERED_SPECS_FILE, renderedJobSpecs, renderedJobSpecsText, SOURCE_TABLES } from '../../../../scripts/rendered-job-specs';
+import {
+  RENDERED_SPECS_FILE,
+  renderedJobSpecs,
+  renderedJobSpecsText,
+  SOURCE_TABLES,
+} from '../../../../scripts/rendered-job-specs';
 import { SOURCE_TABLE_PATTERN } from './request.dto';
 
 /** The committed file must be exactly what `npm run contract` writes (run it and commit the result after a change). */
 function expectUpToDate(file: string, generated: string): void {
   const committed = readFileSync(join(ROOT, file), 'utf8');
-  if (committed !== generated) throw new Error(`${file} differs from what \`npm run contract\` writes: run it and commit ${file}`);
+  if (committed !== generated)
+    throw new Error(`${file} differs from what \`npm run contract\` writes: run it and commit ${file}`);
 }
 
 describe('the job-spec contract (trainer/src/automl_trainer/job_spec.schema.json)', () => {

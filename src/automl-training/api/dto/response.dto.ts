@@ -1,6 +1,12 @@
 import { ApiProperty, ApiPropertyOptions, ApiSchema } from '@nestjs/swagger';
 import { fieldTitle } from '../../../common/validation/fields';
-import { AutoMLAlgorithm, AutoMLTrainingJobStatus, Preset, ProblemType, TransitionSource } from '../../domain/automl-training.enums';
+import {
+  AutoMLAlgorithm,
+  AutoMLTrainingJobStatus,
+  Preset,
+  ProblemType,
+  TransitionSource,
+} from '../../domain/automl-training.enums';
 import { presetsTable } from '../../dag/training-presets';
 
 const AIRFLOW_RUN_ID =
@@ -21,15 +27,20 @@ const SCHEMA: Record<Kind, object> = {
 };
 
 /** A response property, titled as FastAPI titles it; nullable ones as anyOf [T, null]. */
-function Prop(kind: Kind, options: { nullable?: boolean; required?: boolean; description?: string } = {}): PropertyDecorator {
+function Prop(
+  kind: Kind,
+  options: { nullable?: boolean; required?: boolean; description?: string } = {},
+): PropertyDecorator {
   return (target, key) => {
     const { nullable = false, required = true, description } = options;
     const base = SCHEMA[kind];
     const schema = nullable ? { anyOf: [base, { type: 'null' }] } : base;
-    ApiProperty({ ...schema, required, title: fieldTitle(String(key)), ...(description ? { description } : {}) } as ApiPropertyOptions)(
-      target,
-      key,
-    );
+    ApiProperty({
+      ...schema,
+      required,
+      title: fieldTitle(String(key)),
+      ...(description ? { description } : {}),
+    } as ApiPropertyOptions)(target, key);
   };
 }
 
@@ -39,10 +50,14 @@ function EnumProp(enumType: Record<string, string>, enumName: string): PropertyD
 
 @ApiSchema({
   name: 'AutoMLTrainingTuningBudget',
-  description: "The search budget a job runs with: its request's `tuning` over what its preset means for its algorithm.",
+  description:
+    "The search budget a job runs with: its request's `tuning` over what its preset means for its algorithm.",
 })
 export class AutoMLTrainingTuningBudget {
-  @Prop('integer', { description: 'At most this many trials (an upper bound: the search also ends once it stops improving).' }) trials!: number;
+  @Prop('integer', {
+    description: 'At most this many trials (an upper bound: the search also ends once it stops improving).',
+  })
+  trials!: number;
   @Prop('integer', { description: 'Wall-clock minutes for the search and the final model, from when training starts.' })
   time_budget_minutes!: number;
 }
@@ -50,7 +65,7 @@ export class AutoMLTrainingTuningBudget {
 const MLFLOW_RUN_URL =
   "The MLflow run's page in the MLflow UI (`<MLFLOW_UI_URL>/#/runs/<mlflow_run_id>`); null without MLFLOW_UI_URL or a run id.";
 const MODEL_VERSION_URL =
-  'The registered model version\'s page in the MLflow UI (`<MLFLOW_UI_URL>/#/models/<registered_model_name>/versions/<model_version>`, ' +
+  "The registered model version's page in the MLflow UI (`<MLFLOW_UI_URL>/#/models/<registered_model_name>/versions/<model_version>`, " +
   'path segments percent-encoded); null without MLFLOW_UI_URL, a registered model name or a model version.';
 
 @ApiSchema({ name: 'AutoMLTrainingJobResponse', description: 'A persisted training job.' })
@@ -76,30 +91,75 @@ export class AutoMLTrainingJobResponse {
   @Prop('date-time') created_at!: string;
   @Prop('date-time') updated_at!: string;
   // Beyond the seed's fields: optional and nullable, after them.
-  @Prop('string', { nullable: true, required: false, description: 'The submitted label column; null for anomaly detection without one.' })
+  @Prop('string', {
+    nullable: true,
+    required: false,
+    description: 'The submitted label column; null for anomaly detection without one.',
+  })
   label_column?: string | null;
-  @Prop('string-list', { nullable: true, required: false, description: 'The submitted feature columns; null means every column but the label and the special columns.' })
+  @Prop('string-list', {
+    nullable: true,
+    required: false,
+    description: 'The submitted feature columns; null means every column but the label and the special columns.',
+  })
   feature_columns?: string[] | null;
-  @Prop('string', { nullable: true, required: false, description: 'Ranking: the query/group id column.' }) group_column?: string | null;
-  @Prop('string', { nullable: true, required: false, description: 'Contextual bandit: the logged action column.' }) action_column?: string | null;
-  @Prop('string', { nullable: true, required: false, description: "Contextual bandit: the logging policy's probability column." })
+  @Prop('string', { nullable: true, required: false, description: 'Ranking: the query/group id column.' })
+  group_column?: string | null;
+  @Prop('string', { nullable: true, required: false, description: 'Contextual bandit: the logged action column.' })
+  action_column?: string | null;
+  @Prop('string', {
+    nullable: true,
+    required: false,
+    description: "Contextual bandit: the logging policy's probability column.",
+  })
   propensity_column?: string | null;
-  @Prop('string', { nullable: true, required: false, description: 'Contextual bandit: the reward column (or cost_column).' }) reward_column?: string | null;
-  @Prop('string', { nullable: true, required: false, description: 'Contextual bandit: the cost column (or reward_column).' }) cost_column?: string | null;
+  @Prop('string', {
+    nullable: true,
+    required: false,
+    description: 'Contextual bandit: the reward column (or cost_column).',
+  })
+  reward_column?: string | null;
+  @Prop('string', {
+    nullable: true,
+    required: false,
+    description: 'Contextual bandit: the cost column (or reward_column).',
+  })
+  cost_column?: string | null;
   @Prop('tuning', {
     nullable: true,
     required: false,
     description: `The budget the job runs with: its request's \`tuning\` values over its preset's:\n\n${presetsTable()}`,
   })
   tuning?: AutoMLTrainingTuningBudget | null;
-  @Prop('date-time', { nullable: true, required: false, description: "When the current attempt's run started (its move to running); null before." })
+  @Prop('date-time', {
+    nullable: true,
+    required: false,
+    description: "When the current attempt's run started (its move to running); null before.",
+  })
   started_at?: string | null;
-  @Prop('date-time', { nullable: true, required: false, description: 'When the job reached complete or failed; null until then.' })
+  @Prop('date-time', {
+    nullable: true,
+    required: false,
+    description: 'When the job reached complete or failed; null until then.',
+  })
   finished_at?: string | null;
-  @Prop('string', { nullable: true, required: false, description: 'Registered model version, from the complete writeback.' }) model_version?: string | null;
-  @Prop('string', { nullable: true, required: false, description: 'The metric the search optimised (e.g. roc_auc), from the complete writeback.' })
+  @Prop('string', {
+    nullable: true,
+    required: false,
+    description: 'Registered model version, from the complete writeback.',
+  })
+  model_version?: string | null;
+  @Prop('string', {
+    nullable: true,
+    required: false,
+    description: 'The metric the search optimised (e.g. roc_auc), from the complete writeback.',
+  })
   objective?: string | null;
-  @Prop('number-map', { nullable: true, required: false, description: 'Evaluation metrics by name, from the complete writeback.' })
+  @Prop('number-map', {
+    nullable: true,
+    required: false,
+    description: 'Evaluation metrics by name, from the complete writeback.',
+  })
   metrics?: Record<string, number> | null;
   // Links into the MLflow UI at MLFLOW_UI_URL, built when answering.
   @Prop('string', { nullable: true, required: false, description: MLFLOW_RUN_URL })
@@ -144,7 +204,12 @@ export class AutoMLTrainingJobList {
 @ApiSchema({ name: 'AutoMLTrainingJobTransition', description: 'One recorded status change of a job.' })
 export class AutoMLTrainingJobTransition {
   @Prop('integer', { description: 'Transition id, increasing with time.' }) id!: number;
-  @ApiProperty({ anyOf: [{ $ref: '#/components/schemas/AutoMLTrainingJobStatus' }, { type: 'null' }], title: 'From Status', required: true, description: 'Status before the change; null for the creation.' })
+  @ApiProperty({
+    anyOf: [{ $ref: '#/components/schemas/AutoMLTrainingJobStatus' }, { type: 'null' }],
+    title: 'From Status',
+    required: true,
+    description: 'Status before the change; null for the creation.',
+  })
   from_status!: AutoMLTrainingJobStatus | null;
   @EnumProp(AutoMLTrainingJobStatus, 'AutoMLTrainingJobStatus') to_status!: AutoMLTrainingJobStatus;
   @ApiProperty({ enum: TransitionSource, enumName: 'AutoMLTrainingTransitionSource', required: true })
@@ -162,22 +227,38 @@ export class AutoMLTrainingJobTransition {
 })
 export class AutoMLTrainingJobEvent {
   @Prop('uuid') job_id!: string;
-  @ApiProperty({ anyOf: [{ $ref: '#/components/schemas/AutoMLTrainingJobStatus' }, { type: 'null' }], title: 'From', required: true, description: 'Status before the transition; null for the creation.' })
+  @ApiProperty({
+    anyOf: [{ $ref: '#/components/schemas/AutoMLTrainingJobStatus' }, { type: 'null' }],
+    title: 'From',
+    required: true,
+    description: 'Status before the transition; null for the creation.',
+  })
   from!: AutoMLTrainingJobStatus | null;
   @EnumProp(AutoMLTrainingJobStatus, 'AutoMLTrainingJobStatus') to!: AutoMLTrainingJobStatus;
-  @ApiProperty({ enum: AutoMLTrainingJobStatus, enumName: 'AutoMLTrainingJobStatus', required: true, description: 'The job\'s status after this transition (equals `to`), as in a bulk status item.' })
+  @ApiProperty({
+    enum: AutoMLTrainingJobStatus,
+    enumName: 'AutoMLTrainingJobStatus',
+    required: true,
+    description: "The job's status after this transition (equals `to`), as in a bulk status item.",
+  })
   status!: AutoMLTrainingJobStatus;
-  @Prop('string', { nullable: true, description: 'Error recorded with the transition (failures), else null.' }) error_message!: string | null;
+  @Prop('string', { nullable: true, description: 'Error recorded with the transition (failures), else null.' })
+  error_message!: string | null;
   @Prop('date-time', { description: 'When the transition happened.' }) updated_at!: string;
   // Only on a transition to complete: the job's result, as GET /jobs/{job_id} has it.
   @Prop('string', { nullable: true, required: false, description: 'On complete only.' }) mlflow_run_id?: string | null;
-  @Prop('string', { nullable: true, required: false, description: 'On complete only.' }) registered_model_name?: string | null;
+  @Prop('string', { nullable: true, required: false, description: 'On complete only.' }) registered_model_name?:
+    string | null;
   @Prop('string', { nullable: true, required: false, description: 'On complete only.' }) model_version?: string | null;
   @Prop('string', { nullable: true, required: false, description: 'On complete only.' }) objective?: string | null;
-  @Prop('number-map', { nullable: true, required: false, description: 'On complete only.' }) metrics?: Record<string, number> | null;
+  @Prop('number-map', { nullable: true, required: false, description: 'On complete only.' }) metrics?: Record<
+    string,
+    number
+  > | null;
   @Prop('date-time', { nullable: true, required: false, description: 'On complete only.' }) started_at?: string | null;
   @Prop('date-time', { nullable: true, required: false, description: 'On complete only.' }) finished_at?: string | null;
-  @Prop('string', { nullable: true, required: false, description: `On complete only. ${MLFLOW_RUN_URL}` }) mlflow_run_url?: string | null;
+  @Prop('string', { nullable: true, required: false, description: `On complete only. ${MLFLOW_RUN_URL}` })
+  mlflow_run_url?: string | null;
   @Prop('string', { nullable: true, required: false, description: `On complete only. ${MODEL_VERSION_URL}` })
   model_version_url?: string | null;
 }
@@ -190,15 +271,28 @@ export class AutoMLTrainingJobHistory {
   items!: AutoMLTrainingJobTransition[];
 }
 
-@ApiSchema({ name: 'AutoMLTrainingTaskLog', description: "One task of the job's latest Airflow run and a piece of its log." })
+@ApiSchema({
+  name: 'AutoMLTrainingTaskLog',
+  description: "One task of the job's latest Airflow run and a piece of its log.",
+})
 export class AutoMLTrainingTaskLog {
-  @Prop('string', { description: 'Airflow task id: `train`, then the callback tasks `report_running` and `report_complete`.' })
+  @Prop('string', {
+    description: 'Airflow task id: `train`, then the callback tasks `report_running` and `report_complete`.',
+  })
   task_id!: string;
-  @Prop('integer', { description: 'The try this log belongs to (the latest unless try_number was given); 0 when the task has not run.' })
+  @Prop('integer', {
+    description: 'The try this log belongs to (the latest unless try_number was given); 0 when the task has not run.',
+  })
   try_number!: number;
   @Prop('string', { nullable: true, description: "Airflow's state of the task instance (null: not scheduled yet)." })
   state!: string | null;
-  @ApiProperty({ type: 'array', items: { type: 'string' }, title: 'Lines', required: true, description: 'Log lines, oldest first.' })
+  @ApiProperty({
+    type: 'array',
+    items: { type: 'string' },
+    title: 'Lines',
+    required: true,
+    description: 'Log lines, oldest first.',
+  })
   lines!: string[];
   @Prop('string', {
     nullable: true,
@@ -220,9 +314,20 @@ export class AutoMLTrainingJobLogs {
 
 @ApiSchema({ name: 'ErrorResponse' })
 export class ErrorResponse {
-  @ApiProperty({ type: 'string', title: 'Error', description: 'A brief description of the error that occurred.', required: true })
+  @ApiProperty({
+    type: 'string',
+    title: 'Error',
+    description: 'A brief description of the error that occurred.',
+    required: true,
+  })
   error!: string;
 
-  @ApiProperty({ type: 'integer', title: 'Code', description: 'The HTTP status code associated with the error.', default: 500, required: false })
+  @ApiProperty({
+    type: 'integer',
+    title: 'Code',
+    description: 'The HTTP status code associated with the error.',
+    default: 500,
+    required: false,
+  })
   code!: number;
 }
