@@ -296,6 +296,29 @@ describeRealAirflow('jobs on a real Airflow 3 with the real trainer and MLflow',
     expect(await registeredVersions(done)).toHaveLength(1);
   });
 
+  // The names people quote: a mixed-case schema and table, and the same table with the source database's own name
+  // in front (the API's catalog.schema.table); each job reads exactly that table.
+  timed('quoted mixed-case and three-part source_table names train end to end', 480_000, async () => {
+    const quoted = '"Sales"."Orders2024"';
+    loadSampleTable(sqlalchemyUrl(source.ownerUrl), quoted);
+    const named = [quoted, `${source.database}."Sales"."Orders2024"`];
+    const created = await Promise.all(
+      named.map((name) =>
+        createJob(testApp, request({ name: `source ${name}`, source_table: name, tuning: { trials: 3 } })),
+      ),
+    );
+    for (const [i, { job_id: id }] of created.entries()) {
+      const done = await waitStatus(testApp, id, ['complete', 'failed'], 440_000);
+      expect(done).toMatchObject({ status: 'complete', error_message: null, source_table: named[i] });
+      expect(await registeredVersions(done)).toHaveLength(1);
+      const run = await mlflow.get('runs/get', { run_id: done.mlflow_run_id });
+      const tags = Object.fromEntries(
+        run.run.data.tags.map((tag: { key: string; value: string }) => [tag.key, tag.value]),
+      );
+      expect(tags['automl.source_table']).toBe(named[i]);
+    }
+  });
+
   timed(
     "retirement: a completed job's DAG file leaves the folder after DAG_RETENTION_MS and its logs still answer; a failed job's retry deploys it again and completes",
     720_000,
