@@ -76,7 +76,7 @@ function properties(): Record<string, Schema> {
         time_budget_minutes: {
           type: 'number',
           exclusiveMinimum: 0,
-          description: 'Wall-clock minutes of the search and the final model.',
+          description: 'Wall-clock minutes of the whole training, from when the trainer starts.',
         },
       },
     },

@@ -19,7 +19,16 @@ from automl_trainer.evaluate import mean_ndcg, off_policy, random_order_ndcg
 from automl_trainer.prepare import Data, Preprocessing
 from automl_trainer.serving import Column, Features, Meta, Scorer
 from automl_trainer.spec import Tuning
-from automl_trainer.tune import CV_BELOW_ROWS, CV_FOLDS, PATIENCE, TUNE_SHARE, tune, validation_for
+from automl_trainer.tune import (
+    CV_BELOW_ROWS,
+    CV_FOLDS,
+    PATIENCE,
+    TAIL_SECONDS,
+    TUNE_SHARE,
+    search_deadlines,
+    tune,
+    validation_for,
+)
 
 
 def _binary(n: int, seed: int = 0) -> tuple[Data, Context]:
@@ -44,15 +53,16 @@ def test_trial_count_is_the_budget() -> None:
 
 def test_time_budget_stops_the_search() -> None:
     data, ctx = _binary(2000)
-    budget_minutes = 0.1  # 6 s: the search may start trials for 4.5 s
+    budget_minutes = 0.25  # 15 s: the search may start trials for 7 s (TAIL_SECONDS are kept after it)
     algo = get_algorithm("vw_classifier")
     started = time.monotonic()
     result, _ = tune(algo, data, ctx, Tuning(100_000, budget_minutes), started)
     elapsed = time.monotonic() - started
     assert 1 <= result.trials_run < 100_000
-    # No trial starts after TUNE_SHARE of the budget; the running one stops at its next pass, the refit at the
-    # end of the budget (its next pass boundary), so the whole overruns by at most a pass or two.
-    deadline = budget_minutes * 60 * TUNE_SHARE
+    # No trial starts after the search's deadline (TUNE_SHARE of the budget, at the latest TAIL_SECONDS before its
+    # end); the running one stops at its next pass, so the search and refit end well inside the budget.
+    deadline = search_deadlines(started, budget_minutes * 60)[0] - started
+    assert deadline == pytest.approx(min(budget_minutes * 60 * TUNE_SHARE, budget_minutes * 60 - TAIL_SECONDS))
     assert all(t["started_at_seconds"] < deadline for t in result.history)
     assert result.seconds >= deadline - 0.5  # it did search until the deadline
     assert elapsed < budget_minutes * 60 + 5

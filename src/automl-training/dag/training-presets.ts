@@ -2,10 +2,11 @@ import { AutoMLAlgorithm, Preset } from '../domain/automl-training.enums';
 
 /**
  * The search budget a job's trainer runs with. `time_budget_minutes` is the
- * wall clock of the search and the final model, counted from when training
- * starts (after the table is loaded and prepared): no new trial starts after
- * NO_NEW_TRIAL_AFTER of it and a trial still running then stops there; the
- * rest is for the final fit, evaluation, registration and the report (the
+ * wall clock of the whole training, counted from when the trainer starts:
+ * loading the table, the search, the final model, evaluation, registration
+ * and the report all fit in it. No new trial starts after NO_NEW_TRIAL_AFTER
+ * of it and a trial still running then stops there; the rest is for the
+ * final fit, evaluation, registration and the report (the
  * DAG's train task allows 30 minutes more than the budget). `trials` is an
  * upper bound only: the search also ends once it stops improving (the
  * trainer's patience rule, trainer/README.md).
@@ -169,10 +170,10 @@ export function presetsTable(): string {
         `| ${FAMILY_NAMES[family]} (${algorithms(family)}) | ${presets.map((preset) => cell(BUDGETS[family][preset])).join(' | ')} |`,
     ),
     '',
-    `\`time_budget_minutes\` is the wall clock of the search and the final model, counted from when training starts ` +
-      `(after the table is loaded and prepared): no new trial starts after ${percent} % of it (nor once the best trial's refit on ` +
-      `every training row would end past ${refitPercent} % of it) and a trial still running then stops there; the rest is for ` +
-      `the final fit, evaluation, registration and the report. \`trials\` is an upper bound only: ` +
+    `\`time_budget_minutes\` is the wall clock of the whole training, counted from when the trainer starts: loading the ` +
+      `table, the search, the final model, evaluation, registration and the report all fit in it. No new trial starts ` +
+      `after ${percent} % of it (nor once the best trial's refit on every training row would end past ${refitPercent} % ` +
+      `of it) and a trial still running then stops there; the report gets what is left. \`trials\` is an upper bound only: ` +
       `the search also ends once it stops improving, so the time is what binds. A create request's \`tuning\` overrides either ` +
       `value for its job (\`trials\` ${trials.ge}–${trials.le}, \`time_budget_minutes\` ${minutes.ge}–${minutes.le}, whole numbers).`,
   ].join('\n');

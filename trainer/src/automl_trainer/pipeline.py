@@ -1,4 +1,11 @@
-"""The stages in order: load → prepare → tune/train → evaluate → log/register. Returns the result JSON."""
+"""The stages in order: load → prepare → tune/train → evaluate → log/register → report. Returns the result JSON.
+
+The job's time budget (`tuning.time_budget_minutes`) is counted from the trainer's start: loading and preparing the
+table, the search and the final model, evaluation, registration and the report all fit in it (the search stops at
+tune.TUNE_SHARE of it, the final model is expected by tune.REFIT_BY, both at least tune.TAIL_SECONDS before its end;
+the report gets what is left less END_SECONDS).
+How long each part took is logged as the run's `time_<part>_seconds` metrics and returned as `timings`.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +21,7 @@ from automl_trainer.guard import finish
 from automl_trainer.load import open_source
 from automl_trainer.prepare import prepare, split
 from automl_trainer.spec import JobSpec
-from automl_trainer.tune import REFIT_BY, tune
+from automl_trainer.tune import search_deadlines, tune
 
 TEST_FRACTION = 0.2
 SEED = 42
@@ -28,6 +35,7 @@ def log(message: str) -> None:
 
 
 CELLS_PER_THREAD = 250_000
+END_SECONDS = 1.0  # kept after the report: tagging the version, the last metrics, ending the run, the result file
 
 
 def useful_threads(available: int, cells: int) -> int:
@@ -36,7 +44,17 @@ def useful_threads(available: int, cells: int) -> int:
 
 
 def run_pipeline(spec: JobSpec, source_url: str, run_id: str, threads: int, started: float) -> dict[str, Any]:
+    """`started`: when the trainer started (time.monotonic()), the budget's clock."""
     algo = get_algorithm(spec.algorithm)
+    budget_end = started + spec.tuning.time_budget_minutes * 60.0
+    timings: dict[str, float] = {}
+    mark = {"at": time.monotonic()}
+    timings["start"] = mark["at"] - started  # the process up to here: MLflow's run started
+
+    def took(part: str) -> None:
+        now = time.monotonic()
+        timings[part] = now - mark["at"]
+        mark["at"] = now
 
     # load
     allowed = memory.limit()
@@ -61,6 +79,7 @@ def run_pipeline(spec: JobSpec, source_url: str, run_id: str, threads: int, star
         frame = source.read(streams=threads)
         features = source.features
     log(f"loaded {len(frame)} rows, {len(features)} features from {spec.source_table}")
+    took("load")
 
     # prepare
     data, pre = prepare(frame, features, spec)
@@ -78,7 +97,6 @@ def run_pipeline(spec: JobSpec, source_url: str, run_id: str, threads: int, star
     train, test = data.take(train_rows), data.take(test_rows)
     n_rows = len(data)
     del data  # train and test are the copies the rest uses: no third one of the table
-    training_started = time.monotonic()  # the budget's clock: loading and preparing the table do not count
     track.log_params(
         {
             "algorithm": spec.algorithm,
@@ -107,18 +125,21 @@ def run_pipeline(spec: JobSpec, source_url: str, run_id: str, threads: int, star
         }
     )
     track.log_json("preprocessing.json", pre.to_json())
+    took("prepare")
 
     # tune / train
-    result, final = tune(algo, train, ctx, spec.tuning, training_started)
+    result, final = tune(algo, train, ctx, spec.tuning, started)
     log(
         f"{result.trials_run} trials ({result.trials_pruned} pruned, stopped by {result.stopped_by}, search on "
         f"{result.search_rows} of {len(train)} training rows, validation {result.valid_method} on "
         f"{result.valid_rows} rows) in {result.seconds:.1f}s; final model: {result.final_model}; best {result.params}"
     )
 
+    took("search")
+
     # guard, evaluate, gate
-    budget_end = training_started + spec.tuning.time_budget_minutes * 60.0 * REFIT_BY
-    done = finish(algo, result, final, train, test, ctx, budget_end)
+    _, refit_by = search_deadlines(started, spec.tuning.time_budget_minutes * 60.0)
+    done = finish(algo, result, final, train, test, ctx, refit_by)
     model, test_scores, metrics = done.model, done.test_scores, done.metrics
     objective = OBJECTIVES[spec.problem_type][0]
     log(f"test metrics {metrics}")
@@ -145,7 +166,7 @@ def run_pipeline(spec: JobSpec, source_url: str, run_id: str, threads: int, star
     )
     if done.warnings:
         track.set_tag("automl.warnings", "\n".join(done.warnings)[:5000])
-    time_used = time.monotonic() - started
+    took("evaluate")
     summary = {
         "trials_run": float(result.trials_run),
         "trials_pruned": float(result.trials_pruned),
@@ -156,26 +177,26 @@ def run_pipeline(spec: JobSpec, source_url: str, run_id: str, threads: int, star
     log("logging and registering the model")
     info, meta = package.log_model(done.algo, model, spec, ctx, raw_example)
     model_version = str(info.registered_model_version)
-    log("writing the report")
+    took("register")
+    left = budget_end - time.monotonic() - END_SECONDS
+    log(f"writing the report ({left:.1f}s of the budget left for it)")
     try:
-        left = training_started + spec.tuning.time_budget_minutes * 60.0 - time.monotonic()  # of the budget
-        report.log_report(
-            done.algo,
-            model,
-            ctx,
-            test,
-            test_scores,
-            meta,
-            min(report.PERMUTATION_SECONDS, left - report.DRAWING_SECONDS),
-        )
+        report.log_report(done.algo, model, ctx, test, test_scores, meta, left)
     except Exception as error:  # the model is registered and sound: a report that fails is noted, not fatal
         log(f"report incomplete: {type(error).__name__}: {error}")
         track.set_tag("automl.report_error", f"{type(error).__name__}: {error}"[:5000])
+    took("report")
     algo.release(model)
     track.tag_version(spec.registered_model_name, model_version, spec.job_id)
     log(f"registered {spec.registered_model_name} version {model_version}")
     time_used = time.monotonic() - started
-    track.log_metrics({"time_used_seconds": time_used})
+    track.log_metrics(
+        {
+            "time_used_seconds": time_used,
+            "time_budget_seconds": spec.tuning.time_budget_minutes * 60.0,
+            **{f"time_{part}_seconds": seconds for part, seconds in timings.items()},
+        }
+    )
     return {
         "mlflow_run_id": run_id,
         "registered_model_name": spec.registered_model_name,
@@ -185,5 +206,6 @@ def run_pipeline(spec: JobSpec, source_url: str, run_id: str, threads: int, star
         "trials_run": result.trials_run,
         "best_params": result.params,
         "time_used_seconds": round(time_used, 3),
+        "timings": {part: round(seconds, 3) for part, seconds in timings.items()},
         "warnings": done.warnings,
     }

@@ -5,6 +5,10 @@ saw. Charts are drawn by matplotlib and scikit-learn's metric displays.
 Importance is permutation importance for every algorithm (how much the job's objective worsens on the test rows
 when one column's values are shuffled; for an anomaly job without a label, how much the scores move), plus the
 library's own gain importance for LightGBM and XGBoost.
+
+The report shares the job's budget: it gets what is left of it after the model is registered. Permutation importance
+scores fewer test rows (down to MIN_ROWS), then fewer columns (the most gain first), to fit that time, and the
+evaluation charts are drawn only when DRAWING_SECONDS of it remain; what was left out is said in the JSON.
 """
 
 from __future__ import annotations
@@ -21,15 +25,24 @@ from automl_trainer.serving import Meta, class_columns
 
 MAX_ROWS = 5000  # permutation importance on at most this many test rows
 MIN_ROWS = 500  # ... and on fewer only to fit its time (a slow model, little of the budget left)
-PERMUTATION_SECONDS = 60.0  # no repeat starts that would end after this long (every column gets at least one)
-DRAWING_SECONDS = 3.0  # what the charts and their upload take after permutation importance (kept out of its time)
+PERMUTATION_SECONDS = 60.0  # no repeat starts that would end after this long
+DRAWING_SECONDS = 3.0  # what the evaluation charts and their upload take (kept out of permutation importance's time)
+IMPORTANCE_SECONDS = 1.0  # what the importance JSON and chart and their upload take
 REPEATS = 3
 TOP = 25  # columns drawn in the chart
 
 
 def permutation_importance(
-    algo: Algorithm, model: Any, ctx: Context, test: Data, seconds: float = PERMUTATION_SECONDS
+    algo: Algorithm,
+    model: Any,
+    ctx: Context,
+    test: Data,
+    seconds: float = PERMUTATION_SECONDS,
+    first: list[str] | None = None,
 ) -> dict[str, Any]:
+    """Drops of the objective per column, within `seconds`: every column once, more repeats while they fit. When
+    one repeat over every column would not fit even on MIN_ROWS rows, the columns it reaches are scored, in the
+    order of `first` (then the rest), and the others get no drop."""
     rng = np.random.default_rng(ctx.seed)
     data = test
     if len(test) > MAX_ROWS and test.group is None:
@@ -38,11 +51,16 @@ def permutation_importance(
     supervised = not (ctx.problem == "anomaly_detection" and data.y is None)
     timed = time.monotonic()
     base_scores = algo.predict(model, data, ctx)
+    one_call = time.monotonic() - timed
     # One repeat scores every column once: fewer rows when that would not fit the time (the job's budget).
-    fits = int(len(data) * max(seconds, 0.0) / max((time.monotonic() - timed) * len(ctx.keys), 1e-9))
+    fits = int(len(data) * max(seconds, 0.0) / max(one_call * len(ctx.keys), 1e-9))
     if fits < len(data) and len(data) > MIN_ROWS and data.group is None:
         data = data.take(np.sort(rng.choice(len(data), max(MIN_ROWS, fits), replace=False)))
+        timed = time.monotonic()
         base_scores = algo.predict(model, data, ctx)
+        one_call = time.monotonic() - timed
+    ranked = [key for key in first or [] if key in ctx.keys]
+    keys = ranked + [key for key in ctx.keys if key not in ranked]
     base = evaluate(ctx.problem, data, base_scores).get(objective) if supervised else None
     if supervised and (base is None or not np.isfinite(base)):
         supervised = False  # e.g. one class among the test rows: fall back to how much the scores move
@@ -53,7 +71,9 @@ def permutation_importance(
         elapsed = time.monotonic() - started
         if repeat and elapsed * (repeat + 1) / repeat > seconds:  # another repeat would end past its time
             break
-        for key in ctx.keys:
+        for key in keys:
+            if time.monotonic() - started + one_call > seconds and (repeat or key != keys[0] or seconds <= 0):
+                break  # this column's scoring would end past the time (the first column is scored if any time is)
             shuffled = data.X.copy()
             shuffled[key] = rng.permutation(shuffled[key].to_numpy())
             permuted = Data(
@@ -70,11 +90,13 @@ def permutation_importance(
                 drops[key].append(sign * (float(base) - float(value)))  # type: ignore[arg-type]
             else:
                 drops[key].append(float(np.mean(np.abs(np.asarray(scores) - np.asarray(base_scores)))))
+    scored = [v for v in drops.values() if v]
     return {
         "method": "permutation",
         "measure": f"decrease of {objective} on the test rows" if supervised else "mean absolute change of the score",
         "rows": len(data),
-        "repeats": min(len(v) for v in drops.values()) if drops else 0,
+        "repeats": min(len(v) for v in scored) if scored else 0,
+        "columns_scored": len(scored),
         "drops": drops,
     }
 
@@ -83,8 +105,9 @@ def feature_importance(
     algo: Algorithm, model: Any, ctx: Context, test: Data, seconds: float = PERMUTATION_SECONDS
 ) -> dict[str, Any]:
     features = ctx.preprocessing.features
-    permutation = permutation_importance(algo, model, ctx, test, seconds)
     gains = algo.native_importance(model, ctx)
+    first = sorted(gains, key=lambda key: -gains[key]) if gains else None
+    permutation = permutation_importance(algo, model, ctx, test, seconds, first)
     total_gain = sum(gains.values()) if gains else 0.0
     rows = []
     for column in features.columns:
@@ -103,6 +126,7 @@ def feature_importance(
         "measure": permutation["measure"],
         "rows": permutation["rows"],
         "repeats": permutation["repeats"],
+        "columns_scored": permutation["columns_scored"],
         "gain": "share of the library's total split gain" if gains is not None else None,
         "features": rows,
     }
@@ -248,18 +272,27 @@ def log_report(
     test: Data,
     scores: np.ndarray,
     meta: Meta,
-    seconds: float = PERMUTATION_SECONDS,
+    seconds: float = PERMUTATION_SECONDS + DRAWING_SECONDS,
 ) -> list[str]:
-    """Log report/feature_importance.{json,png} and the evaluation plots; returns the artifact paths. `seconds`:
-    how long permutation importance may keep adding repeats (what is left of the job's budget, at most
-    PERMUTATION_SECONDS; every column gets one repeat whatever it is)."""
+    """Log report/feature_importance.{json,png} and, time allowing, the evaluation plots; returns the artifact paths.
+    `seconds`: the report's time (what is left of the job's budget). The importance JSON is always written (the
+    library's gain alone when no time is left); IMPORTANCE_SECONDS are kept for it and its chart, the chart is
+    drawn when they remain. Permutation importance gets the rest less DRAWING_SECONDS (at most
+    PERMUTATION_SECONDS) and the evaluation charts are drawn if DRAWING_SECONDS remain; with less than twice
+    DRAWING_SECONDS, permutation importance gets it all and the evaluation charts are left out."""
     import mlflow
 
-    logged = []
-    importance = feature_importance(algo, model, ctx, test, seconds)
+    end = time.monotonic() + seconds
+    spare = seconds - IMPORTANCE_SECONDS  # for permutation importance and the evaluation charts
+    permutation = spare - DRAWING_SECONDS if spare >= 2 * DRAWING_SECONDS else spare
+    importance = feature_importance(algo, model, ctx, test, min(PERMUTATION_SECONDS, permutation))
+    draw = permutation < spare and end - time.monotonic() >= DRAWING_SECONDS + IMPORTANCE_SECONDS
+    importance["evaluation_charts"] = "drawn" if draw else "left out: the job's time budget was spent"
     mlflow.log_dict(importance, "report/feature_importance.json")
-    logged.append("report/feature_importance.json")
-    figures = {"feature_importance.png": importance_chart(importance), **evaluation_figures(ctx, test, scores, meta)}
+    logged = ["report/feature_importance.json"]
+    figures = {"feature_importance.png": importance_chart(importance)} if end - time.monotonic() > 0 else {}
+    if draw:
+        figures.update(evaluation_figures(ctx, test, scores, meta))
     for name, fig in figures.items():
         mlflow.log_figure(fig, f"report/{name}")
         logged.append(f"report/{name}")

@@ -1,11 +1,12 @@
 """Stage 3: search the algorithm's space with Optuna within the job's budget, then fit the final model.
 
-Budget (spec.tuning): the clock starts when training starts (the table loaded and prepared), not at process start.
-No trial starts after TUNE_SHARE of `time_budget_minutes` (the rest is for the final fit, evaluation, logging and
-the report), nor once the best trial's refit on every training row (its time scaled by rows) would end after
-REFIT_BY of it; a trial running at TUNE_SHARE stops its boosting/passes there (it is marked `cut`). `trials` is an upper
-bound: the search also ends once PATIENCE finished trials in a row have not improved the best validation score and
-PATIENCE_SHARE of the search's time has passed since it last improved (a long budget is used while it may pay).
+Budget (spec.tuning): the clock starts when the trainer starts (loading the table counts). No trial starts after
+TUNE_SHARE of `time_budget_minutes` (the rest is for the final fit, evaluation, logging and the report), nor once
+the best trial's refit on every training row (its time scaled by rows) would end after REFIT_BY of it (both at the
+latest TAIL_SECONDS before the budget's end); a trial
+running at TUNE_SHARE stops its boosting/passes there (it is marked `cut`). `trials` is an upper bound: the search
+also ends once PATIENCE finished trials in a row have not improved the best validation score and PATIENCE_SHARE of
+the search's time has passed since it last improved (a long budget is used while it may pay).
 
 Validation fits the data size: below CV_BELOW_ROWS training rows each trial is scored by k-fold cross-validation
 (stratified for classification and labelled anomalies, grouped for ranking), above it on one holdout (20 %). Above
@@ -40,6 +41,8 @@ from automl_trainer.prepare import Data, folds, split
 VALID_FRACTION = 0.2
 TUNE_SHARE = 0.8
 REFIT_BY = 0.95  # the refit must be expected to end by this share of the budget (the rest: evaluation, logging)
+TAIL_SECONDS = 8.0  # at least this much of the budget is kept after the search and the refit: evaluation,
+# registration (a model upload and a registry round trip) and the report's minimum
 CV_BELOW_ROWS = 20_000
 CV_FOLDS = 5
 PATIENCE = 30
@@ -100,12 +103,19 @@ def search_sample(train: Data, problem: str, seed: int) -> Data:
     return train.take(np.sort(rows))
 
 
+def search_deadlines(started: float, budget: float) -> tuple[float, float]:
+    """When the last trial may start, and by when the final model's refit must be expected to end: TUNE_SHARE and
+    REFIT_BY of the budget, and in any case TAIL_SECONDS before its end."""
+    tail = started + budget - TAIL_SECONDS
+    return min(started + budget * TUNE_SHARE, tail), min(started + budget * REFIT_BY, tail)
+
+
 def tune(algo: Algorithm, train: Data, ctx: Context, tuning: Any, started: float) -> tuple[TuneResult, Fitted]:
-    """Search, then refit the best parameters on all of `train`. `started`: when training started (the budget's
+    """Search, then refit the best parameters on all of `train`. `started`: when the trainer started (the budget's
     clock). Returns the search summary and the final model."""
     t0 = time.monotonic()
     budget = tuning.time_budget_minutes * 60.0
-    deadline = started + budget * TUNE_SHARE
+    deadline, refit_by = search_deadlines(started, budget)
     objective_name, direction = OBJECTIVES[ctx.problem]
     unsupervised = ctx.problem == "anomaly_detection" and train.y is None
 
@@ -214,7 +224,6 @@ def tune(algo: Algorithm, train: Data, ctx: Context, tuning: Any, started: float
     best_seen: dict[str, Any] = {"value": None, "since": 0, "at": time.monotonic()}
     patience_seconds = PATIENCE_SHARE * max(0.0, deadline - started)
     refit: dict[str, Any] = {"value": None, "seconds": 0.0}  # the best whole trial so far, and its refit's cost
-    refit_by = started + budget * REFIT_BY
 
     def callbacks(study: optuna.Study, frozen: optuna.trial.FrozenTrial) -> None:
         value = frozen.value if frozen.state == optuna.trial.TrialState.COMPLETE else None

@@ -155,7 +155,8 @@ export class AutoMLTrainingTuning {
   @Field(
     { kind: 'strict_int', required: false, nullable: true, ...TUNING_LIMITS.time_budget_minutes },
     {
-      description: 'Wall-clock minutes for the search and the final model, from when training starts.',
+      description:
+        'Wall-clock minutes of the whole training (loading, search, final model, evaluation, registration, report), from when the trainer starts.',
     },
   )
   time_budget_minutes?: number | null;

@@ -58,7 +58,10 @@ export class AutoMLTrainingTuningBudget {
     description: 'At most this many trials (an upper bound: the search also ends once it stops improving).',
   })
   trials!: number;
-  @Prop('integer', { description: 'Wall-clock minutes for the search and the final model, from when training starts.' })
+  @Prop('integer', {
+    description:
+      'Wall-clock minutes of the whole training (loading, search, final model, evaluation, registration, report), from when the trainer starts.',
+  })
   time_budget_minutes!: number;
 }
 
