@@ -198,6 +198,7 @@ def test_algorithm_trains_tracks_and_registers(
         "trials_run",
         "best_params",
         "time_used_seconds",
+        "timings",
         "warnings",
     }
     assert result["warnings"] == [], result["warnings"]  # these tables hold nothing to warn about
@@ -228,6 +229,10 @@ def test_algorithm_trains_tracks_and_registers(
     report = {a.path for a in client.list_artifacts(result["mlflow_run_id"], "report")}
     assert {"report/feature_importance.json", "report/feature_importance.png"} <= report
     assert len([p for p in report if p.endswith(".png")]) >= 2
+    # What serving the model costs, on the job's metrics and the run's.
+    assert result["metrics"]["model_size_bytes"] > 0
+    assert result["metrics"]["predict_ms_per_1000_rows"] > 0
+    assert tracked.data.metrics["model_size_bytes"] == result["metrics"]["model_size_bytes"]
 
     MEASUREMENTS.append(
         {

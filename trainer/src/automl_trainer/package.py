@@ -2,6 +2,9 @@
 model's code, features.json and the fitted model file (the library's own format) as its artifacts, a signature of
 the table's own columns and types, raw rows as its input example, and pinned requirements of only what loading it
 takes (never this trainer package).
+
+Its inference cost is measured as it is logged: the size of its artifacts and the time the served model takes to
+score PREDICT_ROWS raw rows (features.json's transform, the guard, the library's predict), best of PREDICT_REPEATS.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import time
 from importlib.metadata import version
 from typing import Any
 
@@ -22,6 +26,8 @@ from automl_trainer.serving import METHODS, Column, Meta
 from automl_trainer.spec import JobSpec
 
 EXAMPLE_ROWS = 5
+PREDICT_ROWS = 1000  # raw rows the predict time is measured on (the table's first ones, repeated if fewer)
+PREDICT_REPEATS = 3
 
 
 def output_type(values: list[Any]) -> str:
@@ -81,9 +87,9 @@ def meta_of(spec: JobSpec, ctx: Context, library: str, model_format: str, extra:
     )
 
 
-def example_rows(raw: pd.DataFrame, ctx: Context) -> pd.DataFrame:
-    """A few raw rows as the signature declares them: NUMERIC (Decimal) as float, dates as naive UTC datetimes."""
-    rows = raw.head(EXAMPLE_ROWS).copy()
+def example_rows(raw: pd.DataFrame, ctx: Context, count: int = EXAMPLE_ROWS) -> pd.DataFrame:
+    """The first raw rows as the signature declares them: NUMERIC (Decimal) as float, dates as naive UTC datetimes."""
+    rows = raw.head(count).copy()
     for column in ctx.preprocessing.features.columns:
         series = rows[column.name]
         if isinstance(series.dtype, pd.CategoricalDtype):  # text as the columnar load gives it
@@ -100,16 +106,45 @@ def example_rows(raw: pd.DataFrame, ctx: Context) -> pd.DataFrame:
     return rows
 
 
-def log_model(algo: Algorithm, model: Any, spec: JobSpec, ctx: Context, raw_example: pd.DataFrame) -> tuple[Any, Meta]:
-    """Log and register the job's model; returns MLflow's ModelInfo and the model's features.json content."""
+def _bytes(path: str) -> int:
+    if os.path.isfile(path):
+        return os.path.getsize(path)
+    return sum(os.path.getsize(os.path.join(root, name)) for root, _, names in os.walk(path) for name in names)
+
+
+def inference_cost(meta: Meta, model_path: str, meta_path: str, raw: pd.DataFrame, ctx: Context) -> dict[str, float]:
+    """The model's artifact bytes and its predict time per 1,000 raw rows, as the registered model serves them."""
+    rows = example_rows(raw, ctx, len(raw))
+    if len(rows):
+        rows = pd.concat([rows] * -(-PREDICT_ROWS // len(rows)), ignore_index=True).head(PREDICT_ROWS)
+    scorer = serving.Scorer(meta, model_path)
+    best = float("inf")
+    for _ in range(PREDICT_REPEATS if len(rows) else 0):
+        started = time.perf_counter()
+        serving.predict_frame(meta, scorer, rows)
+        best = min(best, time.perf_counter() - started)
+    cost = {"model_size_bytes": float(_bytes(model_path) + _bytes(meta_path))}
+    if len(rows):
+        cost["predict_ms_per_1000_rows"] = best * 1000.0 * 1000.0 / len(rows)
+    return cost
+
+
+def log_model(
+    algo: Algorithm, model: Any, spec: JobSpec, ctx: Context, raw_sample: pd.DataFrame
+) -> tuple[Any, Meta, dict[str, float]]:
+    """Log and register the job's model; returns MLflow's ModelInfo, the model's features.json content and its
+    inference cost (`inference_cost`). `raw_sample`: the table's first rows as loaded (the input example is the
+    first EXAMPLE_ROWS of them)."""
     import mlflow.pyfunc
 
+    raw_example = raw_sample.head(EXAMPLE_ROWS)
     with tempfile.TemporaryDirectory() as directory:
         exported = algo.export(model, ctx, directory)
         meta = meta_of(spec, ctx, exported.library, exported.model_format, exported.extra)
         meta_path = os.path.join(directory, "features.json")
         with open(meta_path, "w", encoding="utf-8") as handle:
             json.dump(meta.to_json(), handle, indent=1, default=str)
+        cost = inference_cost(meta, exported.path, meta_path, raw_sample, ctx)
         info = mlflow.pyfunc.log_model(
             name="model",
             python_model=serving.__file__,
@@ -131,4 +166,4 @@ def log_model(algo: Algorithm, model: Any, spec: JobSpec, ctx: Context, raw_exam
                 }
             },
         )
-        return info, meta
+        return info, meta, cost

@@ -83,7 +83,7 @@ def run_pipeline(spec: JobSpec, source_url: str, run_id: str, threads: int, star
 
     # prepare
     data, pre = prepare(frame, features, spec)
-    raw_example = frame[features].head(package.EXAMPLE_ROWS).copy()  # keeps each column's dtype for the signature
+    raw_sample = frame[features].head(package.PREDICT_ROWS).copy()  # each column's dtype: signature, predict time
     del frame
     per_model = useful_threads(threads, data.X.size)
     ctx = Context(
@@ -175,8 +175,12 @@ def run_pipeline(spec: JobSpec, source_url: str, run_id: str, threads: int, star
     track.log_metrics({**metrics, **summary})
     track.log_json("trials.json", result.history)
     log("logging and registering the model")
-    info, meta = package.log_model(done.algo, model, spec, ctx, raw_example)
+    info, meta, cost = package.log_model(done.algo, model, spec, ctx, raw_sample)
     model_version = str(info.registered_model_version)
+    metrics.update(cost)  # the job's metrics too: what serving the model costs
+    track.log_metrics(cost)
+    per_1000 = cost.get("predict_ms_per_1000_rows", 0.0)
+    log(f"model: {cost['model_size_bytes'] / 1e6:.1f} MB, predicts 1,000 raw rows in {per_1000:.1f} ms")
     took("register")
     left = budget_end - time.monotonic() - END_SECONDS
     log(f"writing the report ({left:.1f}s of the budget left for it)")
