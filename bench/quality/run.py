@@ -21,18 +21,26 @@ The file starts with the header every benchmark's results file has (bench/shared
 dirty, machine, of its last write), and each entry carries the date, commit and dirty of the run that wrote it
 (entries written before those were recorded have none).
 
-Summary (`run.sh summary`, also printed after a run): per budget and table the mean over seeds of each metric per
+Each entry also records "fit_seconds", the system's training alone (ours: the trainer process, from start to exit,
+registration and report included; FLAML's and AutoGluon's fit), and "over_budget" when that passed the budget by
+more than BUDGET_TOLERANCE. AutoGluon runs medium_quality below 300 s and good_quality from 300 s
+(BENCH_AUTOGLUON_PRESET overrides; each entry records its "preset").
+
+Summary (`run.sh summary`, also printed after a run): per budget, ours against the better of FLAML and AutoGluon on
+each table (the primary metric's mean over the seeds all three have; within noise: ROC AUC ≥ best − 0.001, log loss
+≤ best × 1.03, RMSE ≤ best × 1.005), ours' error (1 − ROC AUC, log loss, RMSE) ÷ the better peer's, the geometric
+mean of those ratios (goal ≤ 0.95), and every fit over its budget; per table the mean over seeds of each metric per
 system; for binary tables the goals (ours' log loss ≤ 1.10 × the better of FLAML and AutoGluon, accuracy ≥ the
 better − 0.01, ROC AUC ≥ the previous "ours" entries of the baseline), met or not; for regression tables ours'
 validation, own-test and bench held-out RMSE per seed with each test figure ÷ validation (goal: none over 1.5).
 The baseline is BENCH_BASELINE (a results file), else the default file of each budget as committed at git HEAD.
 
-Environment: BENCH_BUDGET_SECONDS (60), BENCH_THREADS (2), BENCH_SEEDS ("0,1,2"), BENCH_TABLES (all),
-BENCH_SYSTEMS ("ours,flaml,autogluon"), BENCH_LABEL (the name "ours" is recorded under; e.g. ours_before),
-BENCH_TRAINER_SRC (trainer/src: point it at another checkout's to measure before/after), BENCH_TRAINER_PYTHON
-(the trainer venv's python), BENCH_PG (admin URL), BENCH_OUT (the results file, default per budget as above;
-entries of the same system, table, seed and budget are replaced, others kept), BENCH_BASELINE (see above; "none"
-for no ROC AUC baseline).
+Environment: BENCH_BUDGET_SECONDS (60), BENCH_THREADS (2), BENCH_SEEDS ("0,1,2"), BENCH_TABLES (all), BENCH_SYSTEMS
+("ours,flaml,autogluon"), BENCH_AUTOGLUON_PRESET (above), BENCH_LABEL (the name "ours" is recorded under; e.g.
+ours_before), BENCH_TRAINER_SRC (trainer/src: point it at another checkout's to measure before/after),
+BENCH_TRAINER_PYTHON (the trainer venv's python), BENCH_PG (admin URL), BENCH_OUT (the results file, default per
+budget as above; entries of the same system, table, seed and budget are replaced, others kept), BENCH_BASELINE (see
+above; "none" for no ROC AUC baseline).
 """
 
 from __future__ import annotations
@@ -82,6 +90,14 @@ TEST_SIZE = 0.25
 DEFAULT_BUDGET = 60.0  # results.json; other budgets results-<budget>s.json
 TARGET = "target"  # every table's label column (diamonds has a feature named y)
 DAMAGED_ROWS = 20  # diamonds_zero_sizes: rows of each split whose x, y, z are set to 0
+BUDGET_TOLERANCE = 0.05  # a fit longer than the budget by more than this is flagged "over_budget"
+# AutoGluon's preset: medium_quality at short budgets, good_quality from 300 s
+AUTOGLUON_PRESET = os.environ.get("BENCH_AUTOGLUON_PRESET", "good_quality" if BUDGET >= 300 else "medium_quality")
+# The quality goals: ours against the better of FLAML and AutoGluon on each table, within noise
+GOAL_ROC_AUC_BELOW = 0.001  # ROC AUC ≥ best − this
+GOAL_LOG_LOSS_RATIO = 1.03  # log loss ≤ best × this
+GOAL_RMSE_RATIO = 1.005  # RMSE ≤ best × this
+GOAL_GEOMEAN = 0.95  # geometric mean over tables of ours' error ÷ the better peer's error
 
 
 def results_name(budget: float) -> str:
@@ -218,16 +234,21 @@ def measure(
 Prediction = tuple[np.ndarray, np.ndarray | None]  # scores or values; the system's own labels (classifiers)
 
 
+FIT_SECONDS: dict[str, float] = {}  # the last fit's wall time (the system's training, prediction excluded)
+
+
 def run_flaml(problem: str, train: pd.DataFrame, test: pd.DataFrame, seed: int, classes: list[Any]) -> Prediction:
     from flaml import AutoML
 
     automl = AutoML()
+    fit_started = time.monotonic()
     task = "regression" if problem == "regression" else "classification"
     metric = {"binary_classification": "roc_auc", "multiclass_classification": "log_loss", "regression": "rmse"}
     automl.fit(
         train.drop(columns=TARGET), train[TARGET], task=task, metric=metric[problem], time_budget=BUDGET,
         estimator_list=["lgbm"], n_jobs=THREADS, seed=seed, verbose=0,
     )  # fmt: skip
+    FIT_SECONDS["flaml"] = time.monotonic() - fit_started
     X = test.drop(columns=TARGET)
     if problem == "regression":
         return np.asarray(automl.predict(X), dtype=float), None
@@ -249,7 +270,9 @@ def run_autogluon(problem: str, train: pd.DataFrame, test: pd.DataFrame, seed: i
         predictor = TabularPredictor(
             label=TARGET, eval_metric=metric[problem], problem_type=kind[problem], path=directory, verbosity=0
         )
-        predictor.fit(train, time_limit=BUDGET, presets="medium_quality", num_cpus=THREADS)
+        fit_started = time.monotonic()
+        predictor.fit(train, time_limit=BUDGET, presets=AUTOGLUON_PRESET, num_cpus=THREADS)
+        FIT_SECONDS["autogluon"] = time.monotonic() - fit_started
         X = test.drop(columns=TARGET)
         if problem == "regression":
             return np.asarray(predictor.predict(X), dtype=float), None
@@ -317,9 +340,11 @@ def run_ours(
                 "AUTOML_TRAINER_THREADS": str(THREADS),
             }
         )
+        fit_started = time.monotonic()
         done = subprocess.run(
             [TRAINER_PYTHON, "-m", "automl_trainer"], env=env, cwd=tmp, capture_output=True, text=True, check=False
         )
+        FIT_SECONDS["ours"] = time.monotonic() - fit_started
         if done.returncode != 0:
             raise RuntimeError(f"trainer failed: {done.stderr[-2000:]}")
         result = json.loads((tmp / "result.json").read_text())
@@ -389,6 +414,11 @@ def main() -> None:
                 else:
                     predicted, labels = run_autogluon(problem, train, test, seed, classes)
                 seconds = round(time.monotonic() - t0, 1)
+                fit_seconds = round(FIT_SECONDS[system], 1)
+                extra["fit_seconds"] = fit_seconds
+                extra["over_budget"] = fit_seconds > BUDGET * (1 + BUDGET_TOLERANCE)
+                if system == "autogluon":
+                    extra["preset"] = AUTOGLUON_PRESET
                 metrics = measure(problem, y, predicted, labels, classes)
                 if labels is not None:
                     strange = [v for v in labels if v not in classes]
@@ -526,6 +556,51 @@ def _regression_lines(runs: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def _error(metric: str, value: float) -> float:
+    """The error a ratio compares: 1 − ROC AUC, else the metric itself (log loss, RMSE)."""
+    return 1.0 - value if metric == "roc_auc" else value
+
+
+def _within(metric: str, ours: float, best: float) -> bool:
+    if metric == "roc_auc":
+        return ours >= best - GOAL_ROC_AUC_BELOW
+    return ours <= best * (GOAL_LOG_LOSS_RATIO if metric == "log_loss" else GOAL_RMSE_RATIO)
+
+
+def ratio_lines(primary: list[dict[str, Any]], system: str = "ours") -> list[str]:
+    """Per table, on the seeds every system has: `system`'s primary metric against the better of FLAML and
+    AutoGluon (its goal, within noise), its error ÷ the better peer's error, and their geometric mean over tables;
+    then every entry whose fit overshot its budget."""
+    lines, ratios = [], []
+    for table in sorted({r["table"] for r in primary}):
+        entries = [r for r in primary if r["table"] == table]
+        metric = entries[0]["metric"]
+        by_system: dict[str, dict[int, float]] = {}
+        for r in entries:
+            by_system.setdefault(r["system"], {})[r["seed"]] = float(r["value"])
+        peers = [p for p in ("flaml", "autogluon") if p in by_system]
+        if system not in by_system or not peers:
+            continue
+        seeds = set(by_system[system]).intersection(*(by_system[p] for p in peers))
+        if not seeds:
+            continue
+        mean = {name: float(np.mean([by_system[name][seed] for seed in seeds])) for name in [system, *peers]}
+        best_peer = min(peers, key=lambda name: _error(metric, mean[name]))
+        ratio = _error(metric, mean[system]) / max(_error(metric, mean[best_peer]), EPS)
+        ratios.append(ratio)
+        lines.append(f"  {table} ({metric}, seeds {','.join(map(str, sorted(seeds)))}): {system} {mean[system]:.4f}, "
+                     f"{best_peer} {mean[best_peer]:.4f}, error ratio {ratio:.3f}, within noise of the better: "
+                     f"{_verdict(_within(metric, mean[system], mean[best_peer]))}")  # fmt: skip
+    if ratios:
+        geomean = float(np.exp(np.mean(np.log(ratios))))
+        lines.append(f"  geometric mean of the error ratios over {len(ratios)} tables: {geomean:.3f} "
+                     f"(goal ≤ {GOAL_GEOMEAN}): {_verdict(geomean <= GOAL_GEOMEAN)}")  # fmt: skip
+    over = [r for r in primary if r.get("over_budget")]
+    lines.append(f"  fits over budget + {BUDGET_TOLERANCE:.0%}: " + (", ".join(
+        f"{r['table']} {r['system']} seed {r['seed']} ({r['fit_seconds']} s)" for r in over) or "none"))  # fmt: skip
+    return lines
+
+
 def summarise(runs: list[dict[str, Any]]) -> None:
     """Per budget: each system's mean of the primary metric and ours ÷ each reference (higher is better for AUC);
     per table every metric's mean over seeds, the binary goals and the regression test ÷ validation figures."""
@@ -543,6 +618,8 @@ def summarise(runs: list[dict[str, Any]]) -> None:
         mean = pd.DataFrame(primary).groupby(["table", "metric", "system"])["value"].mean().unstack("system")
         print(mean.round(4).to_string())
         for system in [c for c in mean.columns if c.startswith("ours")]:
+            print(f"{system} against the better of FLAML and AutoGluon:")
+            print("\n".join(ratio_lines(primary, system)))
             for reference in ("flaml", "autogluon"):
                 if reference in mean.columns:
                     print(f"{system} ÷ {reference}: " + ", ".join(
