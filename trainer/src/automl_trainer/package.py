@@ -27,7 +27,7 @@ from automl_trainer.spec import JobSpec
 
 EXAMPLE_ROWS = 5
 PREDICT_ROWS = 1000  # raw rows the predict time is measured on (the table's first ones, repeated if fewer)
-PREDICT_REPEATS = 3
+PREDICT_REPEATS = 2
 
 
 def output_type(values: list[Any]) -> str:

@@ -334,11 +334,13 @@ def _values(values: list[Any]) -> np.ndarray:
 class Scorer:
     """A fitted model file of one library; scores() takes the encoded frame (internal names, float32).
 
-    A bag (meta.extra["bag"]: the member files in `path`, a folder) scores the mean of its members' scores."""
+    A bag (meta.extra["bag"]: the member files in `path`, a folder) scores the mean of its members' scores, weighted
+    by meta.extra["bag_weights"] when there (an ensemble of trials)."""
 
     def __init__(self, meta: Meta, path: str) -> None:
         self.meta = meta
         self.members = [Scorer(_member_meta(meta), os.path.join(path, name)) for name in meta.extra.get("bag") or []]
+        self.weights = meta.extra.get("bag_weights")
         if self.members:
             return
         library = meta.library
@@ -365,7 +367,7 @@ class Scorer:
 
     def scores(self, X: pd.DataFrame) -> np.ndarray:
         if self.members:
-            return np.mean([member.scores(X) for member in self.members], axis=0)
+            return np.average([member.scores(X) for member in self.members], axis=0, weights=self.weights)
         meta, library = self.meta, self.meta.library
         if library == "lightgbm":
             return np.asarray(self.model.predict(X.to_numpy(dtype=np.float64)), dtype=np.float64)
@@ -390,7 +392,7 @@ class Scorer:
 
 
 def _member_meta(meta: Meta) -> Meta:
-    return replace(meta, extra={k: v for k, v in meta.extra.items() if k != "bag"})
+    return replace(meta, extra={k: v for k, v in meta.extra.items() if k not in ("bag", "bag_weights")})
 
 
 def predict_frame(

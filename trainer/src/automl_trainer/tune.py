@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 import optuna
 
+from automl_trainer import ensemble
 from automl_trainer.algorithms.base import Algorithm, Bag, Context, Fitted, Monitor
 from automl_trainer.evaluate import OBJECTIVES, evaluate
 from automl_trainer.prepare import Data, folds, split
@@ -83,6 +84,7 @@ class TuneResult:
     valid_y: np.ndarray | None = None
     valid_scores: np.ndarray | None = None
     fit_fraction: float = 1.0  # a trial's fit rows ÷ the final model's training rows (scales a refit's rounds)
+    ensemble: dict[int, int] | None = None  # the final model's trials and their weights, when it is an ensemble
 
 
 def validation_for(train: Data, problem: str, seed: int) -> Validation:
@@ -139,13 +141,16 @@ def tune(algo: Algorithm, train: Data, ctx: Context, tuning: Any, started: float
     for point in algo.starting_points(ctx):
         study.enqueue_trial(point, skip_if_exists=True)
 
-    bags = cv and algo.bags  # the final model will be the best trial's fold models: no refit
+    bags = cv and algo.bags  # the final model will be the best trial's fold models (or an ensemble's): no refit
     at_once = max(1, min(ctx.folds_at_once, len(validation.pairs))) if cv else 1
     pool = ThreadPoolExecutor(max_workers=at_once) if at_once > 1 else None  # the libraries release the GIL
-    # The best whole trial so far: its fold models when it bags, its validation labels and scores (classification
-    # and regression; out-of-fold under CV).
-    kept: dict[str, Any] = {"number": None, "value": None, "models": [], "y": None, "scores": None}
-    keep_scores = ctx.problem in ("binary_classification", "multiclass_classification", "regression")
+    # The best whole trials so far, best first (ensemble.CANDIDATES of them when the final model bags, to ensemble;
+    # else the best one): their fold models when it bags, their validation scores (classification and regression;
+    # out-of-fold under CV). The validation labels are the same rows for every trial.
+    keep_scores = ctx.problem in ensemble.PROBLEMS
+    keep = ensemble.CANDIDATES if bags and keep_scores else 1
+    kept: list[dict[str, Any]] = []
+    truth_kept: dict[str, Any] = {"y": None, "bounds": None}
 
     def release(models: list[Any]) -> None:
         for model in models:
@@ -205,15 +210,23 @@ def tune(algo: Algorithm, train: Data, ctx: Context, tuning: Any, started: float
         trial.set_user_attr("cut", cut)
         trial.set_user_attr("folds", len(values))
         trial.set_user_attr("std", float(np.std(values)) if len(values) > 1 else None)
-        if not cut and _improves(value, kept["value"], direction, margin=0.0):
-            release(kept["models"])
-            kept.update(
-                number=trial.number,
-                value=value,
-                models=models if bags else [],
-                y=np.concatenate(truth) if truth else None,
-                scores=np.concatenate(predicted) if truth else None,
+        worst = kept[-1]["value"] if len(kept) >= keep else None
+        if not cut and _improves(value, worst, direction, margin=0.0):
+            if truth and truth_kept["y"] is None:
+                truth_kept.update(y=np.concatenate(truth), bounds=list(np.cumsum([len(t) for t in truth])))
+            kept.append(
+                {
+                    "number": trial.number,
+                    "value": value,
+                    "models": models if bags else [],
+                    "scores": np.concatenate(predicted) if truth else None,
+                    "rounds": int(np.mean(rounds)) if rounds else None,
+                }
             )
+            kept.sort(key=lambda k: k["value"], reverse=direction == "maximize")
+            for dropped in kept[keep:]:
+                release(dropped["models"])
+            del kept[keep:]
             if not bags:
                 release(models)
         else:
@@ -284,12 +297,32 @@ def tune(algo: Algorithm, train: Data, ctx: Context, tuning: Any, started: float
         }
         for t in ran
     ]
-    if bags and best is not None and kept["number"] == best.number:
-        final_model = f"bag of {len(kept['models'])} fold models"
+    top = kept[0] if kept and best is not None and kept[0]["number"] == best.number else None
+    chosen = None
+    if bags and top is not None and len(kept) > 1 and all(k["scores"] is not None for k in kept):
+        candidates = [ensemble.Candidate(k["number"], k["value"], k["scores"], k["rounds"]) for k in kept]
+        chosen = ensemble.select(ctx.problem, truth_kept["y"], truth_kept["bounds"], candidates, ctx.seed)
+    if chosen is not None and chosen.kept:
+        members = [k for k in kept if k["number"] in chosen.weights]
+        total = sum(chosen.weights.values())
+        weights = [chosen.weights[k["number"]] / total / len(k["models"]) for k in members for _ in k["models"]]
+        for k in kept:
+            if k["number"] not in chosen.weights:
+                release(k["models"])
+        final_model = f"ensemble of {len(members)} trials' fold models: {chosen.describe()}"
         final_params = {**params, "n_estimators": rounds} if rounds else params
-        final = Fitted(model=Bag(kept["models"]), rounds=rounds)
+        final = Fitted(model=Bag([m for k in members for m in k["models"]], weights), rounds=rounds)
+    elif bags and top is not None:
+        for k in kept[1:]:
+            release(k["models"])
+        final_model = f"bag of {len(top['models'])} fold models"
+        if chosen is not None:
+            final_model += f" (an ensemble was not kept: {chosen.describe()})"
+        final_params = {**params, "n_estimators": rounds} if rounds else params
+        final = Fitted(model=Bag(top["models"]), rounds=rounds)
     else:
-        release(kept["models"])
+        for k in kept:
+            release(k["models"])
         final_model = "refit on every training row"
         final_params = algo.refit_params(params, Fitted(model=None, rounds=rounds), fit_fraction)
         final = algo.fit(final_params, train, None, ctx, Monitor(None, math.inf))
@@ -309,8 +342,12 @@ def tune(algo: Algorithm, train: Data, ctx: Context, tuning: Any, started: float
         search_rows=len(searched),
         fit_fraction=fit_fraction,
     )
-    if best is not None and kept["number"] == best.number:
-        result.valid_y, result.valid_scores = kept["y"], kept["scores"]
+    if top is not None:
+        result.valid_y, result.valid_scores = truth_kept["y"], top["scores"]
+    if chosen is not None and chosen.kept:
+        result.valid_scores = chosen.scores
+        result.best_valid = chosen.value
+        result.ensemble = chosen.weights
     return result, final
 
 

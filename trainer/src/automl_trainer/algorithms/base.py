@@ -84,9 +84,11 @@ class Fitted:
 
 @dataclass
 class Bag:
-    """The fold models of the best cross-validated trial: the final model averages their scores."""
+    """The fold models of the best cross-validated trial, or of an ensemble of trials: the final model averages
+    their scores, weighted by `weights` when given (they sum to 1)."""
 
     members: list[Any]
+    weights: list[float] | None = None
 
 
 class Algorithm(ABC):

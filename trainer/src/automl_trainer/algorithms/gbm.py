@@ -44,8 +44,9 @@ class Boosting(Algorithm):
         return {**params, "n_estimators": scaled_rounds(fitted.rounds, train_fraction, 100)}
 
     def predict(self, model: Any, data: Data, ctx: Context) -> np.ndarray:
-        if isinstance(model, Bag):  # the mean of the members' probabilities / values / ranking scores
-            return np.mean([self.predict(member, data, ctx) for member in model.members], axis=0)
+        if isinstance(model, Bag):  # the (weighted) mean of the members' probabilities / values / ranking scores
+            each = [self.predict(member, data, ctx) for member in model.members]
+            return np.average(each, axis=0, weights=model.weights)
         if ctx.problem == "binary_classification":
             return np.asarray(model.predict_proba(data.X))[:, 1]
         if ctx.problem == "multiclass_classification":
@@ -64,13 +65,18 @@ class Boosting(Algorithm):
         files = [f"member_{i}.{self.suffix}" for i in range(len(model.members))]
         for member, name in zip(model.members, files, strict=True):
             self._save(member, os.path.join(folder, name))
-        return Exported(folder, self.library, self.model_format, requirements, {"bag": files})
+        extra: dict[str, Any] = {"bag": files}
+        if model.weights is not None:
+            extra["bag_weights"] = [float(w) for w in model.weights]
+        return Exported(folder, self.library, self.model_format, requirements, extra)
 
     def native_importance(self, model: Any, ctx: Context) -> dict[str, float] | None:
         if not isinstance(model, Bag):
             return self._gains(model, ctx)
         each = [self._gains(member, ctx) for member in model.members]
-        return {key: float(np.mean([gains.get(key, 0.0) for gains in each])) for key in ctx.keys}
+        return {
+            key: float(np.average([gains.get(key, 0.0) for gains in each], weights=model.weights)) for key in ctx.keys
+        }
 
     def _save(self, model: Any, path: str) -> None:
         raise NotImplementedError
