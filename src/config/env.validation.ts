@@ -42,6 +42,12 @@ function UrlVariable(): PropertyDecorator {
   );
 }
 
+/** An Airflow pool or queue name. */
+const AIRFLOW_NAME = /^[A-Za-z0-9_.-]{1,256}$/;
+/** `preset=queue` pairs, comma-separated, e.g. `best_quality=train-large`. */
+const QUEUE_BY_PRESET =
+  /^\s*(fast|balanced|best_quality)=[A-Za-z0-9_.-]+\s*(,\s*(fast|balanced|best_quality)=[A-Za-z0-9_.-]+\s*)*$/;
+
 /** Names Express's `trust proxy` (proxy-addr) takes for well-known ranges. */
 const TRUST_PROXY_NAMES = ['loopback', 'linklocal', 'uniquelocal'];
 const TRUST_PROXY_MESSAGE =
@@ -198,6 +204,27 @@ export class EnvironmentVariables {
   @Transform(emptyToUndefined)
   @IsString()
   TRAINING_COMMAND?: string;
+
+  @IntVariable(1, 1_440, 'an integer number of minutes')
+  TRAINING_TIMEOUT_MARGIN_MINUTES?: number;
+
+  @IsOptional()
+  @Transform(emptyToUndefined)
+  @Matches(AIRFLOW_NAME, { message: 'an Airflow pool name (letters, digits, _ . -)' })
+  TRAINING_POOL?: string;
+
+  @IsOptional()
+  @Transform(emptyToUndefined)
+  @Matches(AIRFLOW_NAME, { message: 'an Airflow queue name (letters, digits, _ . -)' })
+  TRAINING_QUEUE?: string;
+
+  @IsOptional()
+  @Transform(emptyToUndefined)
+  @Matches(QUEUE_BY_PRESET, {
+    message:
+      'comma-separated preset=queue pairs (presets fast, balanced, best_quality; queues of letters, digits, _ . -)',
+  })
+  TRAINING_QUEUE_BY_PRESET?: string;
 
   @UrlVariable()
   PUBLIC_URL?: string;

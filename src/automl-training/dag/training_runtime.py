@@ -74,6 +74,11 @@ CALLBACK_TASK_ARGS: dict[str, Any] = {
     "execution_timeout": timedelta(seconds=60),
 }
 FAILURE_CALLBACK_ATTEMPTS = 3
+# The train task's execution_timeout is the job's time budget plus this margin (the service renders its own,
+# TRAINING_TIMEOUT_MARGIN_MINUTES): the trainer stops its search at the budget by itself, and the margin covers
+# loading the table before the budget starts and the final fit, registration and report after it. A trainer
+# still running at the timeout is hung: Airflow fails the task ("Timeout") and the trainer is stopped.
+DEFAULT_TIMEOUT_MARGIN_MINUTES = 30
 # The service's writeback limits on the result summary: MAX_WRITEBACK_METRICS and WRITEBACK_NAME_MAX_LENGTH of
 # its request DTO (a unit test holds them equal).
 MAX_METRICS = 100
@@ -273,6 +278,9 @@ class TrainingJob:
         training_image: str | None,
         training_command: list[str],
         job_spec_gz_b64: str | None,
+        training_pool: str | None = None,
+        training_queue: str | None = None,
+        timeout_margin_minutes: int = DEFAULT_TIMEOUT_MARGIN_MINUTES,
     ) -> None:
         self.job_spec = job_spec
         self.callback_url = callback_url
@@ -283,6 +291,11 @@ class TrainingJob:
         self.training_command = training_command
         self.job_spec_gz_b64 = job_spec_gz_b64
         self.time_budget = timedelta(minutes=job_spec["tuning"]["time_budget_minutes"])
+        # Where the train task runs: an Airflow pool caps trainings across every job's DAG (None: Airflow's
+        # default_pool), a queue routes it to the workers serving it (None: [operators] default_queue).
+        self.training_pool = training_pool
+        self.training_queue = training_queue
+        self.timeout_margin = timedelta(minutes=timeout_margin_minutes)
         # The trainer this task process runs, for on_kill (Airflow's SIGTERM handling calls it).
         self.running: dict[str, Any] = {}
 
@@ -306,11 +319,20 @@ class TrainingJob:
     def report_complete_task(self) -> Any:
         return PythonOperator(task_id="report_complete", python_callable=self.report_complete, **CALLBACK_TASK_ARGS)
 
+    def train_task_arguments(self) -> dict[str, Any]:
+        """What the train task is given on both paths: its timeout (the budget plus the margin), pool and queue."""
+        arguments: dict[str, Any] = {"execution_timeout": self.time_budget + self.timeout_margin}
+        if self.training_pool:
+            arguments["pool"] = self.training_pool
+            arguments["pool_slots"] = 1
+        if self.training_queue:
+            arguments["queue"] = self.training_queue
+        return arguments
+
     def train_task(self) -> Any:
         """The trainer: TRAINING_IMAGE in a pod (KubernetesPodOperator), else TRAINING_COMMAND on the worker."""
-        timeout = self.time_budget + timedelta(minutes=30)
         if not self.training_image:
-            return TrainingOperator(task_id="train", job=self, execution_timeout=timeout)
+            return TrainingOperator(task_id="train", job=self, **self.train_task_arguments())
         from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
 
         trainer_secrets = self.trainer_secrets
@@ -329,7 +351,7 @@ class TrainingJob:
             image=self.training_image,
             env_vars=self.container_spec_env(),
             do_xcom_push=True,
-            execution_timeout=timeout,
+            **self.train_task_arguments(),
         )
 
     # Callbacks.
