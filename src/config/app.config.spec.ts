@@ -119,3 +119,26 @@ describe('the train task: TRAINING_TIMEOUT_MARGIN_MINUTES, TRAINING_POOL, TRAINI
     );
   });
 });
+
+describe('the training pod: TRAINING_POD_NAMESPACE, TRAINING_POD_SERVICE_ACCOUNT, TRAINING_POD_SECRET', () => {
+  it('should leave each to the provider when unset, and take Kubernetes names', () => {
+    expect(load({}).airflow.trainingPod).toEqual({ namespace: null, service_account: null, secret: null });
+    expect(
+      load({
+        TRAINING_POD_NAMESPACE: 'automl',
+        TRAINING_POD_SERVICE_ACCOUNT: 'automl-trainer',
+        TRAINING_POD_SECRET: 'automl.trainer-credentials',
+      }).airflow.trainingPod,
+    ).toEqual({ namespace: 'automl', service_account: 'automl-trainer', secret: 'automl.trainer-credentials' });
+  });
+
+  it.each([
+    ['TRAINING_POD_NAMESPACE', 'Automl', 'a Kubernetes name (lower-case letters, digits, -, at most 63)'],
+    ['TRAINING_POD_NAMESPACE', 'a.b', 'a Kubernetes name (lower-case letters, digits, -, at most 63)'],
+    ['TRAINING_POD_SECRET', 'secret_1', 'a Kubernetes name (lower-case letters, digits, - and ., at most 253)'],
+  ])('should refuse %s=%p', (name, value, expected) => {
+    expect(() => load({ [name]: value })).toThrow(
+      `Invalid configuration: ${name}: expected ${expected} (got ${JSON.stringify(value)})`,
+    );
+  });
+});

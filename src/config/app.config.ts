@@ -60,6 +60,12 @@ export interface AirflowConfig {
   /** Queue of a job's train task: `queueByPreset[preset]`, else `queue`; null: Airflow's default queue. */
   trainingQueue: string | null;
   trainingQueueByPreset: Record<string, string>;
+  /**
+   * The container path's pod: namespace, service account, and the Kubernetes Secret the trainer's credentials come
+   * from by secretKeyRef (null: the provider's default namespace, the namespace's default account, the Connections'
+   * values set when the task runs).
+   */
+  trainingPod: { namespace: string | null; service_account: string | null; secret: string | null };
 }
 
 export interface EventsConfig {
@@ -208,6 +214,11 @@ export function loadAppConfig(raw: Record<string, unknown> = process.env): AppCo
       trainingPool: env.TRAINING_POOL ?? null,
       trainingQueue: env.TRAINING_QUEUE ?? null,
       trainingQueueByPreset: queueByPreset(env.TRAINING_QUEUE_BY_PRESET),
+      trainingPod: {
+        namespace: env.TRAINING_POD_NAMESPACE ?? null,
+        service_account: env.TRAINING_POD_SERVICE_ACCOUNT ?? null,
+        secret: env.TRAINING_POD_SECRET ?? null,
+      },
     },
     events: {
       maxStreams: env.STREAM_MAX_TOTAL ?? 1_000,

@@ -48,6 +48,10 @@ const AIRFLOW_NAME = /^[A-Za-z0-9_.-]{1,256}$/;
 const QUEUE_BY_PRESET =
   /^\s*(fast|balanced|best_quality)=[A-Za-z0-9_.-]+\s*(,\s*(fast|balanced|best_quality)=[A-Za-z0-9_.-]+\s*)*$/;
 
+/** A namespace (an RFC 1123 label) and a service account or Secret name (an RFC 1123 subdomain). */
+const KUBERNETES_NAME = /^(?=.{1,63}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const KUBERNETES_SUBDOMAIN = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
 /** Names Express's `trust proxy` (proxy-addr) takes for well-known ranges. */
 const TRUST_PROXY_NAMES = ['loopback', 'linklocal', 'uniquelocal'];
 const TRUST_PROXY_MESSAGE =
@@ -225,6 +229,21 @@ export class EnvironmentVariables {
       'comma-separated preset=queue pairs (presets fast, balanced, best_quality; queues of letters, digits, _ . -)',
   })
   TRAINING_QUEUE_BY_PRESET?: string;
+
+  @IsOptional()
+  @Transform(emptyToUndefined)
+  @Matches(KUBERNETES_NAME, { message: 'a Kubernetes name (lower-case letters, digits, -, at most 63)' })
+  TRAINING_POD_NAMESPACE?: string;
+
+  @IsOptional()
+  @Transform(emptyToUndefined)
+  @Matches(KUBERNETES_SUBDOMAIN, { message: 'a Kubernetes name (lower-case letters, digits, - and ., at most 253)' })
+  TRAINING_POD_SERVICE_ACCOUNT?: string;
+
+  @IsOptional()
+  @Transform(emptyToUndefined)
+  @Matches(KUBERNETES_SUBDOMAIN, { message: 'a Kubernetes name (lower-case letters, digits, - and ., at most 253)' })
+  TRAINING_POD_SECRET?: string;
 
   @UrlVariable()
   PUBLIC_URL?: string;

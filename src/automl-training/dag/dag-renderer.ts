@@ -182,7 +182,7 @@ export class DagRenderer {
     };
     const { publicUrl } = this.config;
     const { pskVariable, sourceConnId, mlflowConnId, trainingImage, trainingCommand } = this.config.airflow;
-    const { trainingPool, trainingTimeoutMarginMinutes } = this.config.airflow;
+    const { trainingPool, trainingTimeoutMarginMinutes, trainingPod } = this.config.airflow;
     const trainingQueue = trainingQueueOf(this.config.airflow, job.preset);
     // Encoded here, not by the DAG: the API's size check then measures exactly what the pod gets.
     const containerSpec = trainingImage ? containerSpecValue(spec) : null;
@@ -201,6 +201,7 @@ export class DagRenderer {
       training_pool: trainingPool ? pythonString(trainingPool) : 'None',
       training_queue: trainingQueue ? pythonString(trainingQueue) : 'None',
       training_timeout_margin_minutes: String(trainingTimeoutMarginMinutes),
+      training_pod_json: pythonJsonLiteral(trainingPod),
       job_spec_json: pythonJsonLiteral(spec),
       job_spec_gz_b64: containerSpec === null ? 'None' : pythonString(containerSpec),
     });
