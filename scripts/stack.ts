@@ -13,6 +13,13 @@
  * postgres://postgres@127.0.0.1:5432/postgres), STACK_DIR (state; default .data/stack), PORT (service;
  * default 3000 when free). `npm run stack -- --demo` also creates a job through the API and follows it
  * to `complete` and its model version in MLflow.
+ *
+ * `npm run stack -- --executor celery`: the CeleryExecutor with the local Redis as broker (STACK_REDIS_URL, default
+ * redis://127.0.0.1:6379/<a random database 1-15>) and two Celery workers with their own working directories,
+ * temporary files and task logs, sharing only the DAG folder: `small` serves the default queue and `train`,
+ * `large` serves `train-large`, where best_quality jobs go (TRAINING_QUEUE_BY_PRESET); a pool of STACK_POOL_SLOTS
+ * (default 1) caps the trainings running at once. Every component shares the JWT secret and the execution API URL,
+ * and Redis's visibility timeout is above the longest budget (see docs/deployment.md).
  */
 import { ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -23,6 +30,7 @@ import { MlflowServer, loadSampleTable, trainerVenv, trainingCommand } from '../
 import { createSourceDatabase, SOURCE_SCHEMA, sqlalchemyUrl } from '../test/utils/source-database';
 import { freePort } from '../test/utils/net';
 import { airflowVenv, RealAirflow, sleep, treeRssMiB } from '../test/utils/real-airflow';
+import { STACK_CELERY_SERVICE_ENV, STACK_POOL, stackCelery } from '../test/utils/celery-stack';
 import { ROOT, SERVICE_MAIN } from '../test/utils/service-main';
 
 const ADMIN_URL = process.env.STACK_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -49,8 +57,21 @@ async function portFree(port: number): Promise<boolean> {
   });
 }
 
+function executorArgument(): 'local' | 'celery' {
+  const at = process.argv.indexOf('--executor');
+  const value = at >= 0 ? process.argv[at + 1] : 'local';
+  if (value !== 'local' && value !== 'celery') throw new Error(`--executor takes local or celery (got ${value})`);
+  return value;
+}
+
 async function main(): Promise<void> {
   const demo = process.argv.includes('--demo');
+  const executor = executorArgument();
+  const poolSlots = Number(process.env.STACK_POOL_SLOTS ?? '1');
+  const celery =
+    executor === 'celery'
+      ? stackCelery(process.env.STACK_REDIS_URL ?? `redis://127.0.0.1:6379/${1 + Math.floor(Math.random() * 15)}`)
+      : undefined;
   const started = Date.now();
   const step = (what: string) => say(`[stack ${((Date.now() - started) / 1000).toFixed(1)} s] ${what}`);
   rmSync(DIR, { recursive: true, force: true });
@@ -92,12 +113,26 @@ async function main(): Promise<void> {
       dagsDir: join(DIR, 'dags'),
       adminDatabaseUrl: ADMIN_URL,
       password: 'admin',
+      celery,
     }).then((started) => (stops.push(() => started.stop()), started));
     const [mlflow, airflow] = await Promise.all([mlflowStarting, airflowStarting]);
     await sql(ADMIN_URL, `REVOKE CONNECT, TEMPORARY ON DATABASE "${airflow.options.databaseName}" FROM PUBLIC`);
 
     const psk = `stack-${randomBytes(16).toString('hex')}`;
     await airflow.configureForService(psk, source.readerUrl, mlflow.url);
+    if (celery) {
+      const pool = await airflow.api('POST', '/api/v2/pools', {
+        name: STACK_POOL,
+        slots: poolSlots,
+        description: 'AutoML trainings running at once',
+      });
+      if (pool.status !== 201) throw new Error(`POST /api/v2/pools: ${pool.status} ${JSON.stringify(pool.body)}`);
+      step(
+        `CeleryExecutor, broker ${celery.brokerUrl}; workers ${celery.workers
+          .map((w) => `${w.name} (queues ${w.queues.join(',')}, ${w.concurrency} slots)`)
+          .join(', ')}; pool ${STACK_POOL}: ${poolSlots} training(s) at once (STACK_POOL_SLOTS)`,
+      );
+    }
 
     step('the service (dist/main.js)');
     const port = process.env.PORT ? Number(process.env.PORT) : (await portFree(3000)) ? 3000 : await freePort();
@@ -123,6 +158,7 @@ async function main(): Promise<void> {
         PUBLIC_URL: `http://127.0.0.1:${port}`,
         TRAINING_COMMAND: trainingCommand(venv),
         MLFLOW_UI_URL: mlflow.url,
+        ...(celery ? STACK_CELERY_SERVICE_ENV : {}),
       },
     });
     stops.push(async () => {

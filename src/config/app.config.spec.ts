@@ -72,3 +72,73 @@ describe('MLFLOW_UI_URL', () => {
     );
   });
 });
+
+describe('the train task: TRAINING_TIMEOUT_MARGIN_MINUTES, TRAINING_POOL, TRAINING_QUEUE, TRAINING_QUEUE_BY_PRESET', () => {
+  it('should default to a 30-minute margin, no pool and no queue (Airflow’s default_pool and default queue)', () => {
+    expect(load({}).airflow).toMatchObject({
+      trainingTimeoutMarginMinutes: 30,
+      trainingPool: null,
+      trainingQueue: null,
+      trainingQueueByPreset: {},
+    });
+  });
+
+  it('should take a margin, a pool, a default queue and a queue per preset', () => {
+    expect(
+      load({
+        TRAINING_TIMEOUT_MARGIN_MINUTES: '10',
+        TRAINING_POOL: 'automl_training',
+        TRAINING_QUEUE: 'train',
+        TRAINING_QUEUE_BY_PRESET: ' best_quality=train-large, fast=train.small ',
+      }).airflow,
+    ).toMatchObject({
+      trainingTimeoutMarginMinutes: 10,
+      trainingPool: 'automl_training',
+      trainingQueue: 'train',
+      trainingQueueByPreset: { best_quality: 'train-large', fast: 'train.small' },
+    });
+  });
+
+  it.each([
+    ['TRAINING_TIMEOUT_MARGIN_MINUTES', '0', 'an integer number of minutes between 1 and 1440'],
+    ['TRAINING_POOL', 'my pool', 'an Airflow pool name (letters, digits, _ . -)'],
+    ['TRAINING_QUEUE', 'q;rm', 'an Airflow queue name (letters, digits, _ . -)'],
+    [
+      'TRAINING_QUEUE_BY_PRESET',
+      'huge=train-large',
+      'comma-separated preset=queue pairs (presets fast, balanced, best_quality; queues of letters, digits, _ . -)',
+    ],
+    [
+      'TRAINING_QUEUE_BY_PRESET',
+      'best_quality=',
+      'comma-separated preset=queue pairs (presets fast, balanced, best_quality; queues of letters, digits, _ . -)',
+    ],
+  ])('should refuse %s=%p with one line naming the variable', (name, value, expected) => {
+    expect(() => load({ [name]: value })).toThrow(
+      `Invalid configuration: ${name}: expected ${expected} (got ${JSON.stringify(value)})`,
+    );
+  });
+});
+
+describe('the training pod: TRAINING_POD_NAMESPACE, TRAINING_POD_SERVICE_ACCOUNT, TRAINING_POD_SECRET', () => {
+  it('should leave each to the provider when unset, and take Kubernetes names', () => {
+    expect(load({}).airflow.trainingPod).toEqual({ namespace: null, service_account: null, secret: null });
+    expect(
+      load({
+        TRAINING_POD_NAMESPACE: 'automl',
+        TRAINING_POD_SERVICE_ACCOUNT: 'automl-trainer',
+        TRAINING_POD_SECRET: 'automl.trainer-credentials',
+      }).airflow.trainingPod,
+    ).toEqual({ namespace: 'automl', service_account: 'automl-trainer', secret: 'automl.trainer-credentials' });
+  });
+
+  it.each([
+    ['TRAINING_POD_NAMESPACE', 'Automl', 'a Kubernetes name (lower-case letters, digits, -, at most 63)'],
+    ['TRAINING_POD_NAMESPACE', 'a.b', 'a Kubernetes name (lower-case letters, digits, -, at most 63)'],
+    ['TRAINING_POD_SECRET', 'secret_1', 'a Kubernetes name (lower-case letters, digits, - and ., at most 253)'],
+  ])('should refuse %s=%p', (name, value, expected) => {
+    expect(() => load({ [name]: value })).toThrow(
+      `Invalid configuration: ${name}: expected ${expected} (got ${JSON.stringify(value)})`,
+    );
+  });
+});

@@ -53,6 +53,19 @@ export interface AirflowConfig {
   /** Training runs in this container image (KubernetesPodOperator) when set, else as `command`. */
   trainingImage: string | null;
   trainingCommand: string[];
+  /** The train task's execution_timeout is the job's time budget plus this many minutes. */
+  trainingTimeoutMarginMinutes: number;
+  /** Airflow pool every train task takes one slot of (the cap on trainings across jobs); null: default_pool. */
+  trainingPool: string | null;
+  /** Queue of a job's train task: `queueByPreset[preset]`, else `queue`; null: Airflow's default queue. */
+  trainingQueue: string | null;
+  trainingQueueByPreset: Record<string, string>;
+  /**
+   * The container path's pod: namespace, service account, and the Kubernetes Secret the trainer's credentials come
+   * from by secretKeyRef (null: the provider's default namespace, the namespace's default account, the Connections'
+   * values set when the task runs).
+   */
+  trainingPod: { namespace: string | null; service_account: string | null; secret: string | null };
 }
 
 export interface EventsConfig {
@@ -92,6 +105,16 @@ export interface AppConfig {
 export const APP_CONFIG = Symbol('APP_CONFIG');
 
 const MIN_PRODUCTION_PSK_LENGTH = 16;
+
+/** TRAINING_QUEUE_BY_PRESET (`preset=queue,…`, already validated) as a map; a preset named twice keeps its last. */
+function queueByPreset(raw: string | undefined): Record<string, string> {
+  const pairs = (raw ?? '')
+    .split(',')
+    .map((pair) => pair.trim())
+    .filter(Boolean)
+    .map((pair) => pair.split('=') as [string, string]);
+  return Object.fromEntries(pairs);
+}
 
 function databaseConfig(env: EnvironmentVariables): DatabaseConfig {
   const migrationsRun = env.DATABASE_MIGRATIONS_RUN !== 'false';
@@ -187,6 +210,15 @@ export function loadAppConfig(raw: Record<string, unknown> = process.env): AppCo
       mlflowConnId: env.AIRFLOW_MLFLOW_CONN_ID ?? 'automl_mlflow',
       trainingImage: env.TRAINING_IMAGE ?? null,
       trainingCommand: (env.TRAINING_COMMAND ?? 'python -m automl_trainer').split(/\s+/).filter(Boolean),
+      trainingTimeoutMarginMinutes: env.TRAINING_TIMEOUT_MARGIN_MINUTES ?? 30,
+      trainingPool: env.TRAINING_POOL ?? null,
+      trainingQueue: env.TRAINING_QUEUE ?? null,
+      trainingQueueByPreset: queueByPreset(env.TRAINING_QUEUE_BY_PRESET),
+      trainingPod: {
+        namespace: env.TRAINING_POD_NAMESPACE ?? null,
+        service_account: env.TRAINING_POD_SERVICE_ACCOUNT ?? null,
+        secret: env.TRAINING_POD_SECRET ?? null,
+      },
     },
     events: {
       maxStreams: env.STREAM_MAX_TOTAL ?? 1_000,

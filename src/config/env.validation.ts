@@ -42,6 +42,16 @@ function UrlVariable(): PropertyDecorator {
   );
 }
 
+/** An Airflow pool or queue name. */
+const AIRFLOW_NAME = /^[A-Za-z0-9_.-]{1,256}$/;
+/** `preset=queue` pairs, comma-separated, e.g. `best_quality=train-large`. */
+const QUEUE_BY_PRESET =
+  /^\s*(fast|balanced|best_quality)=[A-Za-z0-9_.-]+\s*(,\s*(fast|balanced|best_quality)=[A-Za-z0-9_.-]+\s*)*$/;
+
+/** A namespace (an RFC 1123 label) and a service account or Secret name (an RFC 1123 subdomain). */
+const KUBERNETES_NAME = /^(?=.{1,63}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const KUBERNETES_SUBDOMAIN = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
 /** Names Express's `trust proxy` (proxy-addr) takes for well-known ranges. */
 const TRUST_PROXY_NAMES = ['loopback', 'linklocal', 'uniquelocal'];
 const TRUST_PROXY_MESSAGE =
@@ -198,6 +208,42 @@ export class EnvironmentVariables {
   @Transform(emptyToUndefined)
   @IsString()
   TRAINING_COMMAND?: string;
+
+  @IntVariable(1, 1_440, 'an integer number of minutes')
+  TRAINING_TIMEOUT_MARGIN_MINUTES?: number;
+
+  @IsOptional()
+  @Transform(emptyToUndefined)
+  @Matches(AIRFLOW_NAME, { message: 'an Airflow pool name (letters, digits, _ . -)' })
+  TRAINING_POOL?: string;
+
+  @IsOptional()
+  @Transform(emptyToUndefined)
+  @Matches(AIRFLOW_NAME, { message: 'an Airflow queue name (letters, digits, _ . -)' })
+  TRAINING_QUEUE?: string;
+
+  @IsOptional()
+  @Transform(emptyToUndefined)
+  @Matches(QUEUE_BY_PRESET, {
+    message:
+      'comma-separated preset=queue pairs (presets fast, balanced, best_quality; queues of letters, digits, _ . -)',
+  })
+  TRAINING_QUEUE_BY_PRESET?: string;
+
+  @IsOptional()
+  @Transform(emptyToUndefined)
+  @Matches(KUBERNETES_NAME, { message: 'a Kubernetes name (lower-case letters, digits, -, at most 63)' })
+  TRAINING_POD_NAMESPACE?: string;
+
+  @IsOptional()
+  @Transform(emptyToUndefined)
+  @Matches(KUBERNETES_SUBDOMAIN, { message: 'a Kubernetes name (lower-case letters, digits, - and ., at most 253)' })
+  TRAINING_POD_SERVICE_ACCOUNT?: string;
+
+  @IsOptional()
+  @Transform(emptyToUndefined)
+  @Matches(KUBERNETES_SUBDOMAIN, { message: 'a Kubernetes name (lower-case letters, digits, - and ., at most 253)' })
+  TRAINING_POD_SECRET?: string;
 
   @UrlVariable()
   PUBLIC_URL?: string;

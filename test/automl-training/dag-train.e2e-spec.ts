@@ -179,6 +179,47 @@ describe('the rendered DAG run by python3', () => {
         });
       }
       expect(tasks.train).toMatchObject({ operator: 'TrainingOperator', execution_timeout: (10 + 30) * 60 });
+      // Unconfigured: Airflow's default pool and queue.
+      for (const task of Object.values(tasks) as Record<string, unknown>[]) {
+        expect([task.pool, task.queue]).toEqual([undefined, undefined]);
+      }
+    });
+
+    it('should bound the train task by the budget plus TRAINING_TIMEOUT_MARGIN_MINUTES and put it in the pool and its preset’s queue', async () => {
+      const env = {
+        TRAINING_COMMAND: trainingCommand('dump'),
+        TRAINING_TIMEOUT_MARGIN_MINUTES: '7',
+        TRAINING_POOL: 'automl_training',
+        TRAINING_QUEUE: 'train',
+        TRAINING_QUEUE_BY_PRESET: 'best_quality=train-large',
+      };
+      const cases = [
+        { job: dagJob({ preset: Preset.Fast }), queue: 'train', budget: 10 },
+        { job: dagJob({ preset: Preset.BestQuality }), queue: 'train-large', budget: 180 },
+        {
+          job: dagJob({ preset: Preset.BestQuality, tuningTimeBudgetMinutes: 1440 }),
+          queue: 'train-large',
+          budget: 1440,
+        },
+      ];
+      for (const { job, queue, budget } of cases) {
+        const { path, source } = renderTo(env, job);
+        expect(source).toContain('TRAINING_POOL = "automl_training"');
+        const { tasks, stubbed_airflow: stubbed } = await harness({ ...base, dag: path, scenario: 'train' });
+        if (!stubbed) return;
+        expect(tasks.train).toMatchObject({
+          operator: 'TrainingOperator',
+          execution_timeout: (budget + 7) * 60,
+          pool: 'automl_training',
+          pool_slots: 1,
+          queue,
+        });
+        // The callbacks are light: they take no training slot and run on any worker of the default queue.
+        for (const task of ['report_running', 'report_complete']) {
+          expect(tasks[task].pool).toBeUndefined();
+          expect(tasks[task].queue).toBeUndefined();
+        }
+      }
     });
   });
 

@@ -73,6 +73,24 @@ class StubOperator:
         return None
 
 
+@dataclass
+class StubSecret:
+    """KubernetesPodOperator's Secret: an environment variable from a key of a Kubernetes Secret."""
+
+    deploy_type: str
+    deploy_target: str
+    secret: str
+    key: str
+
+
+@dataclass
+class StubResources:
+    """kubernetes.client's V1ResourceRequirements."""
+
+    requests: dict[str, str]
+    limits: dict[str, str]
+
+
 class StubDAG:
     def __init__(self, dag_id: str, **kwargs: Any) -> None:
         self.dag_id = dag_id
@@ -117,6 +135,15 @@ def _install_stubs() -> None:
             "airflow.providers.cncf.kubernetes.operators.pod", KubernetesPodOperator=StubOperator
         ),
     }
+    modules["airflow.providers.cncf.kubernetes.secret"] = _module(
+        "airflow.providers.cncf.kubernetes.secret", Secret=StubSecret
+    )
+    try:
+        import kubernetes.client  # noqa: F401
+    except ImportError:
+        modules["kubernetes"] = _module("kubernetes")
+        modules["kubernetes.client"] = _module("kubernetes.client")
+        modules["kubernetes.client.models"] = _module("kubernetes.client.models", V1ResourceRequirements=StubResources)
     sys.modules.update(modules)
 
 

@@ -80,6 +80,36 @@ def test_the_pod_gets_its_secrets_when_it_executes_not_in_the_dag(make_job: JobF
     assert "mlflow-secret" in airflow.masked
 
 
+def test_with_a_pod_secret_the_pod_reads_its_credentials_by_reference_and_no_connection_is_read(
+    make_job: JobFactory, airflow: StubAirflow
+) -> None:
+    job = make_job(
+        training_image="registry.example/automl-trainer:1",
+        job_spec_gz_b64="H4sIAAAA",
+        pod={"namespace": "automl", "service_account": "automl-trainer", "secret": "automl-trainer-credentials"},
+    )
+    task = job.train_task()
+    assert [(s.deploy_type, s.deploy_target, s.secret, s.key) for s in task.kwargs["secrets"]] == [
+        ("env", key, "automl-trainer-credentials", key) for key in training_runtime.POD_SECRET_KEYS
+    ]
+    assert (task.kwargs["namespace"], task.kwargs["service_account_name"]) == ("automl", "automl-trainer")
+    assert task.kwargs["on_finish_action"] == "delete_pod"
+    executed = task.execute({})
+    assert executed["env_vars"] == task.kwargs["env_vars"]  # only the spec and the result path
+    assert airflow.masked == []
+
+
+@pytest.mark.parametrize(
+    ("preset", "memory_limit"), [("fast", "4Gi"), ("balanced", "8Gi"), ("best_quality", "16Gi"), ("other", "8Gi")]
+)
+def test_the_pod_requests_and_limits_follow_the_preset(make_job: JobFactory, preset: str, memory_limit: str) -> None:
+    job = make_job(training_image="registry.example/automl-trainer:1", job_spec_gz_b64="H4sIAAAA")
+    job.job_spec["preset"] = preset
+    resources = job.train_task().kwargs["container_resources"]
+    assert resources.limits == {"memory": memory_limit}
+    assert set(resources.requests) == {"cpu", "memory"}
+
+
 def test_a_dag_without_an_image_has_no_pod_environment(make_job: JobFactory) -> None:
     with pytest.raises(RuntimeError, match="without TRAINING_IMAGE"):
         make_job().container_spec_env()

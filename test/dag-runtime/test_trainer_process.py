@@ -218,6 +218,7 @@ def test_on_kill_stops_the_trainers_whole_group(make_job: JobFactory, workdirs: 
     task = job.train_task()
     assert isinstance(task, training_runtime.TrainingOperator)
     assert task.kwargs["execution_timeout"] == timedelta(minutes=5 + 30)
+    assert "pool" not in task.kwargs and "queue" not in task.kwargs
     running = Background(job)
     pids = [int(pid) for pid in wait_for(tmp_path / "pids").split()]
     started = time.monotonic()
@@ -375,3 +376,16 @@ def test_the_spec_file_is_private_and_never_overwritten(make_job: JobFactory, tm
     assert os.stat(path).st_mode & 0o777 == 0o600
     with pytest.raises(FileExistsError):
         job.write_spec(str(tmp_path))
+
+
+def test_the_train_task_is_bounded_by_the_budget_plus_the_margin_and_takes_the_pool_and_queue(
+    make_job: JobFactory,
+) -> None:
+    job = make_job(training_pool="automl_training", training_queue="train-large", timeout_margin_minutes=7)
+    task = job.train_task()
+    assert task.kwargs["execution_timeout"] == timedelta(minutes=5 + 7)
+    assert task.kwargs["pool"] == "automl_training"
+    assert task.kwargs["pool_slots"] == 1
+    assert task.kwargs["queue"] == "train-large"
+    for callback in (job.report_running_task(), job.report_complete_task()):
+        assert "pool" not in callback.kwargs and "queue" not in callback.kwargs

@@ -47,6 +47,44 @@ export interface RealAirflowOptions {
   password?: string;
   /** Extra environment for every Airflow process (e.g. PATH for the training command). */
   env?: Record<string, string>;
+  /** CeleryExecutor instead of the LocalExecutor: the broker and the workers to start beside the three services. */
+  celery?: CeleryOptions;
+}
+
+/** A Celery worker of the stack: its queues, its task slots and the hostname its task instances report. */
+export interface CeleryWorker {
+  name: string;
+  queues: string[];
+  concurrency: number;
+}
+
+export interface CeleryOptions {
+  /** e.g. redis://127.0.0.1:6379/5 (a database of its own: queues are named by queue name). */
+  brokerUrl: string;
+  workers: CeleryWorker[];
+}
+
+/**
+ * Seconds Redis gives a Celery worker to acknowledge a task before it delivers it again (and the original is
+ * terminated, apache/airflow#62218): above the longest training task, a 1 440-minute budget plus the default
+ * 30-minute margin (88 200 s).
+ */
+export const CELERY_VISIBILITY_TIMEOUT_S = 90_000;
+
+/**
+ * What the CeleryExecutor adds to AIRFLOW_SETTINGS, on every component: the broker, results in the metadata
+ * database, one task per worker slot fetched at a time, acknowledged when it ends, and the visibility timeout.
+ */
+export function celerySettings(brokerUrl: string, metadataUrl: string): Record<string, string> {
+  return {
+    AIRFLOW__CORE__EXECUTOR: 'CeleryExecutor',
+    AIRFLOW__CELERY__BROKER_URL: brokerUrl,
+    AIRFLOW__CELERY__RESULT_BACKEND: `db+${metadataUrl}`,
+    AIRFLOW__CELERY__WORKER_PREFETCH_MULTIPLIER: '1',
+    AIRFLOW__CELERY__TASK_ACKS_LATE: 'True',
+    AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__VISIBILITY_TIMEOUT: String(CELERY_VISIBILITY_TIMEOUT_S),
+    AIRFLOW__OPERATORS__DEFAULT_QUEUE: 'default',
+  };
 }
 
 interface AirflowProcess {
@@ -184,7 +222,10 @@ export class RealAirflow extends AirflowRest {
   timings: StartTimings = { venvMs: 0, migrateMs: 0, healthyMs: 0 };
 
   private constructor(
-    readonly options: Required<Omit<RealAirflowOptions, 'env'>> & { env: Record<string, string> },
+    readonly options: Required<Omit<RealAirflowOptions, 'env' | 'celery'>> & {
+      env: Record<string, string>;
+      celery?: CeleryOptions;
+    },
     readonly venv: string,
     readonly port: number,
     readonly env: Record<string, string>,
@@ -251,6 +292,7 @@ export class RealAirflow extends AirflowRest {
       AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME: '0.5',
       AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK: 'False',
       AIRFLOW__LOGGING__LOGGING_LEVEL: 'INFO',
+      ...(full.celery ? celerySettings(full.celery.brokerUrl, url.toString()) : {}),
       ...full.env,
     };
     const airflow = new RealAirflow(full, venv, port, env);
@@ -265,6 +307,7 @@ export class RealAirflow extends AirflowRest {
       });
       airflow.timings.migrateMs = Date.now() - migrateStarted;
       for (const name of ['api-server', 'scheduler', 'dag-processor']) airflow.spawn(name);
+      for (const worker of full.celery?.workers ?? []) await airflow.spawnWorker(worker);
       const healthyStarted = Date.now();
       await airflow.waitHealthy(180_000);
       airflow.healthy = true;
@@ -276,10 +319,37 @@ export class RealAirflow extends AirflowRest {
     return airflow;
   }
 
-  private spawn(name: string): void {
+  /**
+   * A Celery worker as on a host of its own: its own working directory, temporary files and task logs (served on
+   * a port of its own), sharing only the DAG folder, the metadata database and the broker with the rest. Its task
+   * instances report `worker.name` as their hostname (`[core] hostname_callable`, a module in its directory).
+   */
+  private async spawnWorker(worker: CeleryWorker): Promise<void> {
+    const dir = join(this.options.home, 'workers', worker.name);
+    mkdirSync(join(dir, 'tmp'), { recursive: true });
+    writeFileSync(
+      join(dir, 'automl_worker_identity.py'),
+      '"""This worker\'s hostname for its task instances."""\n\n\ndef hostname() -> str:\n    return ' +
+        JSON.stringify(worker.name) +
+        '\n',
+    );
+    const env = {
+      ...this.env,
+      PYTHONPATH: dir,
+      TMPDIR: join(dir, 'tmp'),
+      AIRFLOW__CORE__HOSTNAME_CALLABLE: 'automl_worker_identity.hostname',
+      AIRFLOW__LOGGING__BASE_LOG_FOLDER: join(dir, 'logs'),
+      AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT: String(await freePort()),
+    };
+    const args = ['celery', 'worker', '-q', worker.queues.join(','), '--concurrency', String(worker.concurrency)];
+    this.spawn(`worker-${worker.name}`, [...args, '--celery-hostname', `${worker.name}@%h`], env, dir);
+  }
+
+  private spawn(name: string, args: string[] = [name], env = this.env, cwd?: string): void {
     const log = openSync(join(this.options.home, `${name}.log`), 'a');
-    const child = spawn(join(this.venv, 'bin', 'airflow'), [name], {
-      env: this.env,
+    const child = spawn(join(this.venv, 'bin', 'airflow'), args, {
+      env,
+      cwd,
       stdio: ['ignore', log, log],
       detached: true,
     });
@@ -296,7 +366,7 @@ export class RealAirflow extends AirflowRest {
           this.processes.findIndex((p) => p.child === child),
           1,
         );
-        this.spawn(name);
+        this.spawn(name, args, env, cwd);
       }
     });
     this.processes.push({ name, child });
@@ -372,6 +442,17 @@ export class RealAirflow extends AirflowRest {
     const deadline = Date.now() + 10_000;
     while (alive().length > 0 && Date.now() < deadline) await sleep(200);
     for (const { child } of this.processes) signalGroup(child, 'SIGKILL');
+    // The broker database's queues and results go with the stack (Celery names its keys by queue name).
+    if (this.options.celery) {
+      const flush = 'import redis, sys; redis.Redis.from_url(sys.argv[1]).flushdb()';
+      try {
+        execFileSync(join(this.venv, 'bin', 'python'), ['-c', flush, this.options.celery.brokerUrl], {
+          stdio: 'ignore',
+        });
+      } catch {
+        // Redis gone: nothing left to flush.
+      }
+    }
     await withClient(this.options.adminDatabaseUrl, (client) =>
       client.query(`DROP DATABASE IF EXISTS "${this.options.databaseName}" WITH (FORCE)`),
     ).catch(() => undefined);

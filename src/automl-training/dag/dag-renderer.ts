@@ -114,6 +114,17 @@ export function containerSpecValue(spec: unknown): string {
   return gzipSync(Buffer.from(json, 'ascii'), { level: 9 }).toString('base64');
 }
 
+/**
+ * The queue a job's train task goes to: TRAINING_QUEUE_BY_PRESET's for its
+ * preset, else TRAINING_QUEUE; null leaves Airflow's default queue.
+ */
+export function trainingQueueOf(
+  airflow: Pick<AppConfig['airflow'], 'trainingQueue' | 'trainingQueueByPreset'>,
+  preset: Preset,
+): string | null {
+  return airflow.trainingQueueByPreset[preset] ?? airflow.trainingQueue;
+}
+
 /** `dag_id` of a job: derived from the job id only, so it is always a safe identifier. */
 export function dagIdOf(jobId: string): string {
   return `automl_training_${jobId.replace(/-/g, '_')}`;
@@ -171,6 +182,8 @@ export class DagRenderer {
     };
     const { publicUrl } = this.config;
     const { pskVariable, sourceConnId, mlflowConnId, trainingImage, trainingCommand } = this.config.airflow;
+    const { trainingPool, trainingTimeoutMarginMinutes, trainingPod } = this.config.airflow;
+    const trainingQueue = trainingQueueOf(this.config.airflow, job.preset);
     // Encoded here, not by the DAG: the API's size check then measures exactly what the pod gets.
     const containerSpec = trainingImage ? containerSpecValue(spec) : null;
     const source = template()({
@@ -185,6 +198,10 @@ export class DagRenderer {
       start_date: pythonString(runIdTime(job.startDate)),
       training_image: trainingImage ? pythonString(trainingImage) : 'None',
       training_command_json: pythonJsonLiteral(trainingCommand),
+      training_pool: trainingPool ? pythonString(trainingPool) : 'None',
+      training_queue: trainingQueue ? pythonString(trainingQueue) : 'None',
+      training_timeout_margin_minutes: String(trainingTimeoutMarginMinutes),
+      training_pod_json: pythonJsonLiteral(trainingPod),
       job_spec_json: pythonJsonLiteral(spec),
       job_spec_gz_b64: containerSpec === null ? 'None' : pythonString(containerSpec),
     });

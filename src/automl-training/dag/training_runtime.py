@@ -64,6 +64,17 @@ ENV_ALLOWLIST = (
 )
 # Where KubernetesPodOperator's XCom sidecar reads a pod's result.
 CONTAINER_RESULT_PATH = "/airflow/xcom/return.json"
+# The training pod's resources by the job's preset: CPU and memory requested (what the scheduler places it by) and a
+# memory limit (the trainer reads its cgroup limit and refuses a table whose estimate is over it, before loading);
+# no CPU limit, so a pod may use a node's idle cores without being throttled.
+POD_RESOURCES: dict[str, dict[str, dict[str, str]]] = {
+    "fast": {"requests": {"cpu": "1", "memory": "2Gi"}, "limits": {"memory": "4Gi"}},
+    "balanced": {"requests": {"cpu": "2", "memory": "4Gi"}, "limits": {"memory": "8Gi"}},
+    "best_quality": {"requests": {"cpu": "4", "memory": "8Gi"}, "limits": {"memory": "16Gi"}},
+}
+# With a pod Secret (TRAINING_POD_SECRET) the trainer's credentials come from it by secretKeyRef, never as a value in
+# the pod spec: the keys it must hold (the MLflow credentials may be empty strings for a server without auth).
+POD_SECRET_KEYS = ("AUTOML_SOURCE_URL", "MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD")
 # The callbacks fail fast: a wrong PSK or an unreachable service shows within about a minute.
 CALLBACK_TIMEOUT_SECONDS = 10
 CALLBACK_TASK_ARGS: dict[str, Any] = {
@@ -74,6 +85,11 @@ CALLBACK_TASK_ARGS: dict[str, Any] = {
     "execution_timeout": timedelta(seconds=60),
 }
 FAILURE_CALLBACK_ATTEMPTS = 3
+# The train task's execution_timeout is the job's time budget plus this margin (the service renders its own,
+# TRAINING_TIMEOUT_MARGIN_MINUTES): the trainer stops its search at the budget by itself, and the margin covers
+# loading the table before the budget starts and the final fit, registration and report after it. A trainer
+# still running at the timeout is hung: Airflow fails the task ("Timeout") and the trainer is stopped.
+DEFAULT_TIMEOUT_MARGIN_MINUTES = 30
 # The service's writeback limits on the result summary: MAX_WRITEBACK_METRICS and WRITEBACK_NAME_MAX_LENGTH of
 # its request DTO (a unit test holds them equal).
 MAX_METRICS = 100
@@ -273,6 +289,10 @@ class TrainingJob:
         training_image: str | None,
         training_command: list[str],
         job_spec_gz_b64: str | None,
+        training_pool: str | None = None,
+        training_queue: str | None = None,
+        timeout_margin_minutes: int = DEFAULT_TIMEOUT_MARGIN_MINUTES,
+        pod: dict[str, str | None] | None = None,
     ) -> None:
         self.job_spec = job_spec
         self.callback_url = callback_url
@@ -283,6 +303,14 @@ class TrainingJob:
         self.training_command = training_command
         self.job_spec_gz_b64 = job_spec_gz_b64
         self.time_budget = timedelta(minutes=job_spec["tuning"]["time_budget_minutes"])
+        # Where the train task runs: an Airflow pool caps trainings across every job's DAG (None: Airflow's
+        # default_pool), a queue routes it to the workers serving it (None: [operators] default_queue).
+        self.training_pool = training_pool
+        self.training_queue = training_queue
+        self.timeout_margin = timedelta(minutes=timeout_margin_minutes)
+        # The container path's pod: its namespace, service account and the Secret holding the trainer's credentials
+        # (each None: the provider's default; no Secret: the Connections' values, set when the task runs).
+        self.pod: dict[str, str | None] = pod or {}
         # The trainer this task process runs, for on_kill (Airflow's SIGTERM handling calls it).
         self.running: dict[str, Any] = {}
 
@@ -306,21 +334,33 @@ class TrainingJob:
     def report_complete_task(self) -> Any:
         return PythonOperator(task_id="report_complete", python_callable=self.report_complete, **CALLBACK_TASK_ARGS)
 
+    def train_task_arguments(self) -> dict[str, Any]:
+        """What the train task is given on both paths: its timeout (the budget plus the margin), pool and queue."""
+        arguments: dict[str, Any] = {"execution_timeout": self.time_budget + self.timeout_margin}
+        if self.training_pool:
+            arguments["pool"] = self.training_pool
+            arguments["pool_slots"] = 1
+        if self.training_queue:
+            arguments["queue"] = self.training_queue
+        return arguments
+
     def train_task(self) -> Any:
         """The trainer: TRAINING_IMAGE in a pod (KubernetesPodOperator), else TRAINING_COMMAND on the worker."""
-        timeout = self.time_budget + timedelta(minutes=30)
         if not self.training_image:
-            return TrainingOperator(task_id="train", job=self, execution_timeout=timeout)
+            return TrainingOperator(task_id="train", job=self, **self.train_task_arguments())
         from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
 
+        pod_secret = self.pod.get("secret")
         trainer_secrets = self.trainer_secrets
 
         class TrainingPodOperator(KubernetesPodOperator):
-            """The trainer image; its secrets come from the Connections when the task runs, after templating."""
+            """The trainer image; without a pod Secret its credentials come from the Connections when the task runs,
+            after templating."""
 
             def execute(self, context: Any) -> Any:
-                current: Any = getattr(self, "env_vars", None)
-                self.env_vars = with_env(current, trainer_secrets())
+                if not pod_secret:
+                    current: Any = getattr(self, "env_vars", None)
+                    self.env_vars = with_env(current, trainer_secrets())
                 return super().execute(context)
 
         return TrainingPodOperator(
@@ -328,9 +368,30 @@ class TrainingJob:
             name="automl-train",
             image=self.training_image,
             env_vars=self.container_spec_env(),
+            secrets=self.pod_secrets(),
+            container_resources=self.pod_resources(),
+            namespace=self.pod.get("namespace"),
+            service_account_name=self.pod.get("service_account"),
             do_xcom_push=True,
-            execution_timeout=timeout,
+            on_finish_action="delete_pod",
+            **self.train_task_arguments(),
         )
+
+    def pod_resources(self) -> Any:
+        """The pod's requests and limits, by the job's preset (POD_RESOURCES)."""
+        from kubernetes.client import models as k8s
+
+        resources = POD_RESOURCES.get(self.job_spec.get("preset", ""), POD_RESOURCES["balanced"])
+        return k8s.V1ResourceRequirements(requests=resources["requests"], limits=resources["limits"])
+
+    def pod_secrets(self) -> list[Any]:
+        """secretKeyRef environment variables from the pod Secret (TRAINING_POD_SECRET); none without one."""
+        name = self.pod.get("secret")
+        if not name:
+            return []
+        from airflow.providers.cncf.kubernetes.secret import Secret
+
+        return [Secret("env", key, name, key) for key in POD_SECRET_KEYS]
 
     # Callbacks.
 

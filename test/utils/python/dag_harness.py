@@ -142,6 +142,24 @@ def install_airflow_stubs(request: Request) -> None:
     module("airflow.providers.cncf.kubernetes.operators")
     module("airflow.providers.cncf.kubernetes.operators.pod", KubernetesPodOperator=StubPodOperator)
 
+    class StubSecret:
+        def __init__(self, deploy_type: str, deploy_target: str, secret: str, key: str) -> None:
+            self.fields = {"deploy_type": deploy_type, "deploy_target": deploy_target, "secret": secret, "key": key}
+
+    module("airflow.providers.cncf.kubernetes.secret", Secret=StubSecret)
+    try:
+        import kubernetes.client  # noqa: F401
+    except ImportError:
+
+        class StubResources:
+            def __init__(self, requests: dict[str, str], limits: dict[str, str]) -> None:
+                self.requests = requests
+                self.limits = limits
+
+        module("kubernetes")
+        module("kubernetes.client")
+        module("kubernetes.client.models", V1ResourceRequirements=StubResources)
+
 
 def configure_real_airflow(request: Request) -> None:
     for conn_id, fields in request.get("connections", {}).items():
