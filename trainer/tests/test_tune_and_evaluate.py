@@ -217,14 +217,18 @@ def test_a_big_table_is_searched_on_a_sample_and_trained_on_every_row(monkeypatc
 
 def test_no_trial_starts_once_the_best_trials_refit_would_overrun_the_budget(monkeypatch: pytest.MonkeyPatch) -> None:
     """The refit on every training row is never cut, so the search stops starting trials once the best one's refit
-    (its fit time scaled by rows) would end past REFIT_BY of the budget. With REFIT_BY 0 that is after trial 0."""
+    (its fit time scaled by rows) would end past REFIT_BY of the budget. With REFIT_BY 0 that is after trial 0, and
+    the refit itself would end past it: the best trial's own model (trained on its fit rows) is the final one."""
     monkeypatch.setattr(tune_module, "CV_BELOW_ROWS", 500)  # a holdout search: its final model is a refit
     monkeypatch.setattr(tune_module, "REFIT_BY", 0.0)
     data, ctx = _binary(2000)
     started = time.monotonic()
     result, final = tune(get_algorithm("lightgbm_classifier"), data, ctx, Tuning(50, 1), started)
     assert result.trials_run == 1 and result.stopped_by == "deadline"
-    assert result.final_model == "refit on every training row"
+    assert result.final_model == (
+        "the best trial's model, trained on 80% of the training rows (a refit on every row would end past the budget)"
+    )
+    assert result.valid_scores is not None and len(result.valid_scores) == result.valid_rows
     assert time.monotonic() - started < 0.5 * 60 * TUNE_SHARE  # it did not wait for the search's deadline
     held, _ = _binary(2000, seed=1)
     assert float(roc_auc_score(held.y, get_algorithm("lightgbm_classifier").predict(final.model, held, ctx))) > 0.9

@@ -133,6 +133,7 @@ def run_pipeline(spec: JobSpec, source_url: str, run_id: str, threads: int, star
         f"{result.trials_run} trials ({result.trials_pruned} pruned, stopped by {result.stopped_by}, search on "
         f"{result.search_rows} of {len(train)} training rows, validation {result.valid_method} on "
         f"{result.valid_rows} rows) in {result.seconds:.1f}s; final model: {result.final_model}; best {result.params}"
+        + (f"; ensemble selection: {result.ensemble_selection}" if result.ensemble_selection else "")
     )
 
     took("search")
@@ -160,6 +161,7 @@ def run_pipeline(spec: JobSpec, source_url: str, run_id: str, threads: int, star
             "validation_method": result.valid_method,
             "search_stopped_by": result.stopped_by,
             "final_model": result.final_model,
+            **({"ensemble_selection": result.ensemble_selection} if result.ensemble_selection else {}),
             "search_rows": result.search_rows,
             **done.params,
         }

@@ -18,9 +18,11 @@ a CV trial after every fold. On a table small enough to train on fewer threads t
 trial train side by side (Context.folds_at_once).
 
 The final model: for a CV search of an algorithm that bags (LightGBM, XGBoost), the best trial's fold models,
-averaged; otherwise a refit on every training row with the best trial's parameters and its boosting rounds / passes
-(the folds' mean, scaled to the larger set); a trial cut by the deadline never sets them below the library's
-default, and the final fit itself is never cut.
+averaged, or an ensemble of the best trials' (ensemble.py); otherwise a refit on every training row with the best
+trial's parameters and its boosting rounds / passes (the folds' mean, scaled to the larger set); a trial cut by the
+deadline never sets them below the library's default, and the final fit itself is never cut. After a holdout search
+whose best trial's refit would end past the budget (REFIT_BY), that trial's own model is the final one (trained on
+the fit rows, early-stopped on the validation rows).
 """
 
 from __future__ import annotations
@@ -85,6 +87,7 @@ class TuneResult:
     valid_scores: np.ndarray | None = None
     fit_fraction: float = 1.0  # a trial's fit rows ÷ the final model's training rows (scales a refit's rounds)
     ensemble: dict[int, int] | None = None  # the final model's trials and their weights, when it is an ensemble
+    ensemble_selection: str | None = None  # what the ensemble selection chose and whether it was kept
 
 
 def validation_for(train: Data, problem: str, seed: int) -> Validation:
@@ -218,7 +221,8 @@ def tune(algo: Algorithm, train: Data, ctx: Context, tuning: Any, started: float
                 {
                     "number": trial.number,
                     "value": value,
-                    "models": models if bags else [],
+                    "models": models if bags or not cv else [],  # a holdout trial's model: the final one if
+                    # its refit would not fit the budget
                     "scores": np.concatenate(predicted) if truth else None,
                     "rounds": int(np.mean(rounds)) if rounds else None,
                 }
@@ -227,7 +231,7 @@ def tune(algo: Algorithm, train: Data, ctx: Context, tuning: Any, started: float
             for dropped in kept[keep:]:
                 release(dropped["models"])
             del kept[keep:]
-            if not bags:
+            if not bags and cv:
                 release(models)
         else:
             release(models)
@@ -309,17 +313,29 @@ def tune(algo: Algorithm, train: Data, ctx: Context, tuning: Any, started: float
         for k in kept:
             if k["number"] not in chosen.weights:
                 release(k["models"])
-        final_model = f"ensemble of {len(members)} trials' fold models: {chosen.describe()}"
+        final_model = f"ensemble of {len(members)} trials' fold models"
         final_params = {**params, "n_estimators": rounds} if rounds else params
         final = Fitted(model=Bag([m for k in members for m in k["models"]], weights), rounds=rounds)
     elif bags and top is not None:
         for k in kept[1:]:
             release(k["models"])
         final_model = f"bag of {len(top['models'])} fold models"
-        if chosen is not None:
-            final_model += f" (an ensemble was not kept: {chosen.describe()})"
         final_params = {**params, "n_estimators": rounds} if rounds else params
         final = Fitted(model=Bag(top["models"]), rounds=rounds)
+    elif (
+        not cv
+        and top is not None
+        and best is not None
+        and time.monotonic() + float(best.user_attrs.get("refit_seconds") or 0.0) > refit_by
+    ):
+        # Refitting on every row would end past the budget: the best trial's own model, trained on its fit rows
+        # and early-stopped on the validation rows, is the final model.
+        final_model = (
+            f"the best trial's model, trained on {fit_fraction:.0%} of the training rows (a refit on every row "
+            "would end past the budget)"
+        )
+        final_params = params
+        final = Fitted(model=top["models"][0], rounds=rounds)
     else:
         for k in kept:
             release(k["models"])
@@ -344,6 +360,8 @@ def tune(algo: Algorithm, train: Data, ctx: Context, tuning: Any, started: float
     )
     if top is not None:
         result.valid_y, result.valid_scores = truth_kept["y"], top["scores"]
+    if chosen is not None:
+        result.ensemble_selection = chosen.describe()
     if chosen is not None and chosen.kept:
         result.valid_scores = chosen.scores
         result.best_valid = chosen.value
