@@ -45,11 +45,15 @@ def test_the_whole_run_ends_within_its_budget(pg_url: str, mlflow_uri: str, tmp_
     client = MlflowClient()
     metrics = client.get_run(run.result["mlflow_run_id"]).data.metrics
     assert {f"time_{part}_seconds" for part in PARTS} | {"time_used_seconds", "time_budget_seconds"} <= set(metrics)
-    # The report is there, cut to the time left: permutation importance on the columns it could reach (the most
-    # gain first), the evaluation charts only if their time remained.
+    # The report is there, cut to the time left: the library's gain for every column, permutation importance on
+    # the columns its time reached (the most gain first; none when no time was left), the evaluation charts only if
+    # their time remained; the JSON says which.
     local = client.download_artifacts(run.result["mlflow_run_id"], "report/feature_importance.json", str(tmp_path))
     importance = json.loads(Path(local).read_text())
-    assert 1 <= importance["columns_scored"] <= len(importance["features"])
+    assert len(importance["features"]) == 64
+    assert all(row["gain_share"] is not None for row in importance["features"])
     scored = [row for row in importance["features"] if row["permutation_mean"] is not None]
-    assert len(scored) == importance["columns_scored"]
+    assert len(scored) == importance["columns_scored"] <= 64
+    gains = [row["gain_share"] for row in importance["features"]]
+    assert all(row["gain_share"] >= sorted(gains)[-len(scored)] for row in scored) if scored else True
     assert importance["evaluation_charts"] in ("drawn", "left out: the job's time budget was spent")
