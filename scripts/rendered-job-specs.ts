@@ -6,6 +6,7 @@
  * The trainer's tests parse each one (tests/test_contract.py) and train on two;
  * a unit test fails when the committed file differs from what this writes.
  */
+import { dagJob } from '../test/utils/dag-python';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
@@ -45,29 +46,15 @@ const PROBLEM_COLUMNS: Record<ProblemType, { full: Partial<DagJob>; minimal: Par
 };
 
 function job(index: number, overrides: Partial<DagJob>): DagJob {
-  return {
+  return dagJob({
     jobId: `00000000-0000-4000-8000-${String(index).padStart(12, '0')}`,
     name: `contract ${index}`,
     domain: 'contract',
-    owner: 'alice',
     sourceTable: SOURCE_TABLES.schema_table,
     labelColumn: 'label',
     featureColumns: null,
-    problemType: ProblemType.BinaryClassification,
-    algorithm: AutoMLAlgorithm.LightgbmClassifier,
-    preset: Preset.Balanced,
-    tuningTrials: null,
-    tuningTimeBudgetMinutes: null,
-    autoTrigger: true,
-    startDate: new Date('2026-05-01T12:00:03Z'),
-    featureEngineeringJobId: null,
-    groupColumn: null,
-    actionColumn: null,
-    propensityColumn: null,
-    rewardColumn: null,
-    costColumn: null,
     ...overrides,
-  };
+  });
 }
 
 /** The JOB_SPEC a rendered DAG carries: its `JOB_SPEC = json.loads("…")` line, the literal decoded as Python would. */
