@@ -6,10 +6,9 @@ import { join } from 'node:path';
 import { KeycloakDouble } from '../doubles/keycloak.double';
 import { createJob } from '../utils/jobs';
 import { MlflowRest, trainerVenv, trainingCommand } from '../utils/mlflow-server';
-import { freePort } from '../utils/net';
-import { RealAirflow, RealAirflowInfo, sleep } from '../utils/real-airflow';
+import { RealAirflow, RealAirflowInfo, sleep, startServiceOn } from '../utils/real-airflow';
 import { createSourceDatabase, SourceDatabase, withClient } from '../utils/source-database';
-import { psk, startTestApp, TEST_PSK, TestApp } from '../utils/test-app';
+import { psk, TEST_PSK, TestApp } from '../utils/test-app';
 import { airflowAdminDatabaseUrl, describeRealAirflow, realAirflowInfo } from './real-airflow-env';
 
 const JOBS = '/api/automl/train/jobs';
@@ -86,14 +85,9 @@ describeRealAirflow('a long job on a real Airflow 3 with short-lived tokens and 
     const pool = await airflow.api('POST', '/api/v2/pools', { name: POOL, slots: 2, description: 'AutoML trainings' });
     expect(pool.status).toBe(201);
     keycloak = await KeycloakDouble.start();
-    const port = await freePort();
-    testApp = await startTestApp({
+    testApp = await startServiceOn({
       ...keycloak.env(),
       ...airflow.serviceEnv(),
-      AIRFLOW_TIMEOUT_MS: '30000',
-      RECONCILE_BUDGET_MS: '20000',
-      PORT: String(port),
-      PUBLIC_URL: `http://127.0.0.1:${port}`,
       TRAINING_COMMAND: trainingCommand(venv),
       TRAINING_POOL: POOL,
       TRAINING_TIMEOUT_MARGIN_MINUTES: '10',

@@ -6,9 +6,8 @@ import { KeycloakDouble } from '../doubles/keycloak.double';
 import { createJob } from '../utils/jobs';
 import { createSourceDatabase, SourceDatabase, sqlalchemyUrl } from '../utils/source-database';
 import { MlflowRest, loadSampleTable, trainerVenv, trainingCommand } from '../utils/mlflow-server';
-import { freePort } from '../utils/net';
-import { AirflowRest, commandLine, descendants, RealAirflowInfo, sleep } from '../utils/real-airflow';
-import { bearer, psk, startTestApp, TEST_PSK, TestApp } from '../utils/test-app';
+import { AirflowRest, commandLine, descendants, RealAirflowInfo, sleep, startServiceOn } from '../utils/real-airflow';
+import { bearer, psk, TEST_PSK, TestApp } from '../utils/test-app';
 import { airflowAdminDatabaseUrl, describeRealAirflow, realAirflowInfo, realAirflowRest } from './real-airflow-env';
 import { RecordingProxy } from './recording-proxy';
 
@@ -83,19 +82,13 @@ describeRealAirflow('jobs on a real Airflow 3 with the real trainer and MLflow',
   }
 
   async function startService(env: Record<string, string> = {}): Promise<TestApp> {
-    const port = await freePort();
-    return startTestApp({
+    return startServiceOn({
       ...keycloak.env(),
       AIRFLOW_URL: proxy.url,
       AIRFLOW_API_VERSION: 'v2',
       AIRFLOW_USERNAME: info.username,
       AIRFLOW_PASSWORD: info.password,
       AIRFLOW_DAGS_DIR: info.dagsDir,
-      // On two busy cores a real Airflow call can wait seconds on the scheduler's row locks.
-      AIRFLOW_TIMEOUT_MS: '30000',
-      RECONCILE_BUDGET_MS: '20000',
-      PORT: String(port),
-      PUBLIC_URL: `http://127.0.0.1:${port}`,
       TRAINING_COMMAND: command,
       MLFLOW_UI_URL: info.mlflowUrl,
       ...env,

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { freePort } from './net';
 import { ROOT } from './service-main';
 import { withClient } from './source-database';
+import { startTestApp, TestApp } from './test-app';
 
 /** The committed lock of Airflow 3 (and its providers) that `scripts/pyenv.sh` installs, cached by hash. */
 export const AIRFLOW_LOCK = join(ROOT, 'deploy', 'airflow', 'requirements.lock');
@@ -531,4 +532,20 @@ function safeJson(text: string): unknown {
 /** Removes a directory tree, ignoring errors (for afterAll). */
 export function removeTree(path: string): void {
   rmSync(path, { recursive: true, force: true });
+}
+
+/**
+ * The service under test against a real Airflow: its own free port (and PUBLIC_URL, which the DAGs call back), and
+ * Airflow deadlines for two busy cores, where a real Airflow call can wait seconds on the scheduler's row locks;
+ * `env` adds the Airflow, Keycloak and training settings.
+ */
+export async function startServiceOn(env: Record<string, string>): Promise<TestApp> {
+  const port = await freePort();
+  return startTestApp({
+    AIRFLOW_TIMEOUT_MS: '30000',
+    RECONCILE_BUDGET_MS: '20000',
+    PORT: String(port),
+    PUBLIC_URL: `http://127.0.0.1:${port}`,
+    ...env,
+  });
 }
