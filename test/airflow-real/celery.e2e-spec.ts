@@ -5,10 +5,9 @@ import { join } from 'node:path';
 import { KeycloakDouble } from '../doubles/keycloak.double';
 import { createJob } from '../utils/jobs';
 import { loadSampleTable, MlflowRest, trainerVenv, trainingCommand } from '../utils/mlflow-server';
-import { freePort } from '../utils/net';
-import { commandLine, descendants, RealAirflow, RealAirflowInfo, sleep } from '../utils/real-airflow';
+import { commandLine, descendants, RealAirflow, RealAirflowInfo, sleep, startServiceOn } from '../utils/real-airflow';
 import { createSourceDatabase, SourceDatabase, sqlalchemyUrl } from '../utils/source-database';
-import { bearer, psk, startTestApp, TEST_PSK, TestApp } from '../utils/test-app';
+import { bearer, psk, TEST_PSK, TestApp } from '../utils/test-app';
 import { STACK_CELERY_SERVICE_ENV, STACK_POOL, stackCelery } from '../utils/celery-stack';
 import { airflowAdminDatabaseUrl, describeRealAirflow, realAirflowInfo } from './real-airflow-env';
 
@@ -87,14 +86,9 @@ describeRealAirflow('jobs on the CeleryExecutor: two workers, queues by preset, 
     const pool = await airflow.api('POST', '/api/v2/pools', { name: STACK_POOL, slots: 1, description: 'trainings' });
     expect(pool.status).toBe(201);
     keycloak = await KeycloakDouble.start();
-    const port = await freePort();
-    testApp = await startTestApp({
+    testApp = await startServiceOn({
       ...keycloak.env(),
       ...airflow.serviceEnv(),
-      AIRFLOW_TIMEOUT_MS: '30000',
-      RECONCILE_BUDGET_MS: '20000',
-      PORT: String(port),
-      PUBLIC_URL: `http://127.0.0.1:${port}`,
       TRAINING_COMMAND: trainingCommand(venv),
       ...STACK_CELERY_SERVICE_ENV,
     });
@@ -121,15 +115,29 @@ describeRealAirflow('jobs on the CeleryExecutor: two workers, queues by preset, 
     const states: Record<string, string>[] = [];
     const waitedSince: Record<string, number> = {};
     const waited: Record<string, number> = {};
+    // What the service showed (bulk status, reconciled against Airflow) for a job while its train task waited.
+    const shownWhileWaiting: string[] = [];
     const deadline = Date.now() + 300_000;
     for (;;) {
       const tis = await Promise.all(jobs.map((j) => trainTask(j.airflow_dag_id)));
+      const shown = (
+        await testApp
+          .http()
+          .get(`${JOBS}/status?${jobs.map((j) => `ids=${j.job_id}`).join('&')}`)
+          .set(user())
+          .expect(200)
+      ).body.items as { job_id: string; status: string }[];
+      // The train task's state after the service answered: still waiting then means it waited while it answered.
+      const after = await Promise.all(jobs.map((j) => trainTask(j.airflow_dag_id)));
       const sample: Record<string, string> = {};
       tis.forEach((ti, i) => {
         const state = ti?.state ?? 'none';
         sample[jobs[i].job_id] = state;
         // Waiting behind the cap: the run is on, its train task not yet running.
-        if (['scheduled', 'queued', 'none'].includes(state) && ti) waitedSince[jobs[i].job_id] ??= Date.now();
+        const waiting = (s: string | undefined) => ['scheduled', 'queued'].includes(s ?? '');
+        if (waiting(state)) waitedSince[jobs[i].job_id] ??= Date.now();
+        if (waiting(state) && waiting(after[i]?.state))
+          shownWhileWaiting.push(shown.find((item) => item.job_id === jobs[i].job_id)!.status);
         if (state === 'running' && waitedSince[jobs[i].job_id] !== undefined && waited[jobs[i].job_id] === undefined)
           waited[jobs[i].job_id] = Date.now() - waitedSince[jobs[i].job_id];
       });
@@ -138,6 +146,9 @@ describeRealAirflow('jobs on the CeleryExecutor: two workers, queues by preset, 
       if (done.every((d) => ['complete', 'failed'].includes(d.status)) || Date.now() > deadline) break;
       await sleep(500);
     }
+    // A job whose training waits behind the pool is `queued` for its user, never `running`.
+    expect(shownWhileWaiting.length).toBeGreaterThan(0);
+    expect([...new Set(shownWhileWaiting)]).toEqual(['queued']);
     // The cap: never two trainings running at once.
     const running = states.map((sample) => Object.values(sample).filter((state) => state === 'running').length);
     expect(Math.max(...running)).toBe(1);

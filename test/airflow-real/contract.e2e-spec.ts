@@ -225,6 +225,20 @@ describeRealAirflow('Airflow double vs real Airflow 3: the same client calls', (
       await t.taskRunning(MANUAL, RUN_2);
       return { dagId: run.dagId, runId: run.runId };
     });
+    await step('listTaskStates (one batch request; the asked runs only)', (t) =>
+      t.client.listTaskStates(
+        'work',
+        [
+          { dagId: MANUAL, runId: RUN_2 },
+          { dagId: AUTO, runId: RUN_2 },
+          { dagId: MANUAL, runId: 'nope' },
+        ],
+        signal(),
+      ),
+    );
+    await step('listTaskStates of a task the DAG does not have', (t) =>
+      t.client.listTaskStates('absent', [{ dagId: MANUAL, runId: RUN_2 }], signal()),
+    );
     await step('deleteDag while its task runs (409)', (t) => t.client.deleteDag(MANUAL, signal()));
     await step('setRunFailed (fails the running task)', (t) => t.client.setRunFailed(MANUAL, RUN_2, signal()));
     await step('deleteDag once the run failed', (t) => t.client.deleteDag(MANUAL, signal()));
@@ -328,6 +342,8 @@ function templateOf(path: string): string | null {
   if (path === '/auth/token') return '/auth/token';
   if (path === '/api/v2/monitor/health') return '/api/v2/monitor/health';
   if (/^\/api\/v2\/dags\/~\/dagRuns\/list$/.test(path)) return '/api/v2/dags/{dag_id}/dagRuns/list';
+  if (/^\/api\/v2\/dags\/~\/dagRuns\/~\/taskInstances\/list$/.test(path))
+    return '/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/list';
   if (/^\/api\/v2\/dags\/[^/]+\/dagRuns\/[^/]+$/.test(path)) return '/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}';
   if (/^\/api\/v2\/dags\/[^/]+\/dagRuns$/.test(path)) return '/api/v2/dags/{dag_id}/dagRuns';
   if (/^\/api\/v2\/dags\/[^/]+$/.test(path)) return '/api/v2/dags/{dag_id}';

@@ -236,11 +236,7 @@ describeRealAirflow('jobs on a real Airflow 3 with the real trainer and MLflow',
     expect((await fetch(`${ui}/`)).status).toBe(200);
     // The train task's log, read from the real Airflow through /logs, following its continuation.
     const logs = (await testApp.http().get(`${JOBS}/${created.job_id}/logs`).set(user()).expect(200)).body;
-    expect(logs.tasks.map((t: { task_id: string }) => t.task_id)).toEqual([
-      'train',
-      'report_running',
-      'report_complete',
-    ]);
+    expect(logs.tasks.map((t: { task_id: string }) => t.task_id)).toEqual(['train', 'report_complete']);
     const train = logs.tasks[0];
     expect(train).toMatchObject({ try_number: 1, state: 'success' });
     const lines: string[] = [...train.lines];
@@ -331,7 +327,6 @@ describeRealAirflow('jobs on a real Airflow 3 with the real trainer and MLflow',
         const logs = (await retiring.http().get(`${JOBS}/${done.job_id}/logs`).set(user()).expect(200)).body;
         expect(logs.tasks.map((t: { task_id: string; state: string }) => `${t.task_id}:${t.state}`)).toEqual([
           'train:success',
-          'report_running:success',
           'report_complete:success',
         ]);
         expect(logs.tasks[0].lines.join('\n')).toContain('trainer:');

@@ -162,22 +162,22 @@ describe('the rendered DAG run by python3', () => {
       expect(answer.result.spec.feature_columns).toEqual(featureColumns);
     });
 
-    it('should give the callback tasks short bounded retries and the train task its own operator', async () => {
+    it('should write back running from the train task, give the complete callback short bounded retries and the train task its own operator', async () => {
       const { path } = renderTo({ TRAINING_COMMAND: trainingCommand('dump') });
-      const { tasks, stubbed_airflow: stubbed } = await harness({ ...base, dag: path, scenario: 'train' });
+      const { tasks, writebacks, stubbed_airflow: stubbed } = await harness({ ...base, dag: path, scenario: 'train' });
+      // `running` once the train task holds its slot, from the task itself: no task before it.
+      expect(writebacks).toEqual(['running']);
       if (!stubbed) return; // a real Airflow holds no recorded arguments; the real-Airflow suite covers it
-      for (const task of ['report_running', 'report_complete']) {
-        expect({ task, args: tasks[task] }).toEqual({
-          task,
-          args: expect.objectContaining({
-            retries: 3,
-            retry_delay: 10,
-            retry_exponential_backoff: true,
-            max_retry_delay: 30,
-            execution_timeout: 60,
-          }),
-        });
-      }
+      expect(Object.keys(tasks).sort()).toEqual(['report_complete', 'train']);
+      expect(tasks.report_complete).toEqual(
+        expect.objectContaining({
+          retries: 3,
+          retry_delay: 10,
+          retry_exponential_backoff: true,
+          max_retry_delay: 30,
+          execution_timeout: 60,
+        }),
+      );
       expect(tasks.train).toMatchObject({ operator: 'TrainingOperator', execution_timeout: (10 + 30) * 60 });
       // Unconfigured: Airflow's default pool and queue.
       for (const task of Object.values(tasks) as Record<string, unknown>[]) {
@@ -214,11 +214,9 @@ describe('the rendered DAG run by python3', () => {
           pool_slots: 1,
           queue,
         });
-        // The callbacks are light: they take no training slot and run on any worker of the default queue.
-        for (const task of ['report_running', 'report_complete']) {
-          expect(tasks[task].pool).toBeUndefined();
-          expect(tasks[task].queue).toBeUndefined();
-        }
+        // The complete callback is light: it takes no training slot and runs on any worker of the default queue.
+        expect(tasks.report_complete.pool).toBeUndefined();
+        expect(tasks.report_complete.queue).toBeUndefined();
       }
     });
   });

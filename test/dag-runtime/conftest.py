@@ -12,6 +12,7 @@ import http.server
 import json
 import sys
 import threading
+import time
 import types
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -173,6 +174,8 @@ class Received:
     path: str
     headers: dict[str, str]  # names in lower case
     body: Any
+    # When it arrived, by CLOCK_MONOTONIC (one clock for every process of the machine).
+    at: float = field(default_factory=time.monotonic)
 
 
 @dataclass
@@ -221,8 +224,8 @@ JobFactory = Callable[..., Any]
 
 
 @pytest.fixture
-def make_job(airflow: StubAirflow) -> JobFactory:
-    """A TrainingJob as a rendered DAG file makes it (its values as keyword overrides)."""
+def make_job(airflow: StubAirflow, callback_server: CallbackServer) -> JobFactory:
+    """A TrainingJob as a rendered DAG file makes it (its values as keyword overrides), calling back callback_server."""
     import training_runtime
 
     def make(**overrides: Any) -> training_runtime.TrainingJob:
@@ -233,7 +236,7 @@ def make_job(airflow: StubAirflow) -> JobFactory:
                 "registered_model_name": "marketing.churn",
                 "tuning": {"trials": 5, "time_budget_minutes": 5},
             },
-            "callback_url": "http://127.0.0.1:9/unused",
+            "callback_url": callback_server.url,
             "psk_variable": "automl_psk",
             "source_conn_id": "automl_source",
             "mlflow_conn_id": "automl_mlflow",

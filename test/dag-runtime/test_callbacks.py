@@ -194,19 +194,36 @@ def test_report_failure_retries_an_unreachable_service(make_job: JobFactory, sle
     assert sleeps == [2, 4]
 
 
-def test_callback_tasks_retry_briefly_with_backoff(make_job: JobFactory) -> None:
+def test_the_complete_callback_task_retries_briefly_with_backoff(make_job: JobFactory) -> None:
     job = make_job()
-    running, complete = job.report_running_task(), job.report_complete_task()
-    assert (running.task_id, complete.task_id) == ("report_running", "report_complete")
-    assert running.python_callable == job.report_running
+    complete = job.report_complete_task()
+    assert complete.task_id == "report_complete"
     assert complete.python_callable == job.report_complete
-    for task in (running, complete):
-        assert task.kwargs["retries"] == 3
-        assert task.kwargs["retry_exponential_backoff"] is True
-        assert task.kwargs["retry_delay"] == timedelta(seconds=10)
-        assert task.kwargs["max_retry_delay"] == timedelta(seconds=30)
-        assert task.kwargs["execution_timeout"] == timedelta(seconds=60)
+    assert complete.kwargs["retries"] == 3
+    assert complete.kwargs["retry_exponential_backoff"] is True
+    assert complete.kwargs["retry_delay"] == timedelta(seconds=10)
+    assert complete.kwargs["max_retry_delay"] == timedelta(seconds=30)
+    assert complete.kwargs["execution_timeout"] == timedelta(seconds=60)
     assert training_runtime.CALLBACK_TIMEOUT_SECONDS == 10
+
+
+def test_report_running_retries_an_unreachable_service(make_job: JobFactory, sleeps: list[float]) -> None:
+    with pytest.raises(urllib.error.URLError):
+        make_job(callback_url=closed_port_url()).report_running()
+    assert sleeps == [5, 10, 15]
+
+
+def test_report_running_retries_a_5xx_and_stops_at_a_refusal(
+    make_job: JobFactory, callback_server: CallbackServer, sleeps: list[float]
+) -> None:
+    callback_server.answers.extend([(503, "restarting"), (200, "{}")])
+    make_job().report_running()
+    assert [r.body for r in callback_server.received] == [{"status": "running"}] * 2
+    assert sleeps == [5]
+    callback_server.answers.append((409, "job is failed"))
+    with pytest.raises(training_runtime.WritebackRefused):
+        make_job().report_running()
+    assert len(callback_server.received) == 3 and sleeps == [5]
 
 
 def test_dag_arguments_report_any_failure_and_run_once_at_a_time(make_job: JobFactory) -> None:

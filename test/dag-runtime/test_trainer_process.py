@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 import training_runtime
-from conftest import JobFactory, StubAirflow
+from conftest import CallbackServer, JobFactory, StubAirflow
 
 # A trainer that reports what it was given: its environment, its spec, its files' modes, its process group.
 REPORTING_TRAINER = """
@@ -164,7 +164,9 @@ def test_the_trainer_gets_the_allowlist_its_secrets_and_the_contract_paths_only(
     }
     assert env["AUTOML_TRAINER_THREADS"] == "2"
     assert airflow.masked == ["postgresql://trainer:source-secret@db:5432/warehouse", "mlflow-secret"]
-    assert airflow.variable_reads == []  # the PSK is the callbacks', never the trainer's
+    # The PSK is the callbacks' (the task's `running` writeback read it once), never the trainer's.
+    assert airflow.variable_reads == ["automl_psk"]
+    assert "psk-0123456789" not in json.dumps(result)
     assert result["spec"] == job.job_spec
     assert (result["spec_mode"], result["workdir_mode"]) == (0o600, 0o700)
     assert result["own_group"] is True
@@ -387,5 +389,33 @@ def test_the_train_task_is_bounded_by_the_budget_plus_the_margin_and_takes_the_p
     assert task.kwargs["pool"] == "automl_training"
     assert task.kwargs["pool_slots"] == 1
     assert task.kwargs["queue"] == "train-large"
-    for callback in (job.report_running_task(), job.report_complete_task()):
-        assert "pool" not in callback.kwargs and "queue" not in callback.kwargs
+    callback = job.report_complete_task()
+    assert "pool" not in callback.kwargs and "queue" not in callback.kwargs
+
+
+def test_the_train_task_writes_back_running_before_the_trainer_starts(
+    make_job: JobFactory, callback_server: CallbackServer, tmp_path: Path
+) -> None:
+    started = tmp_path / "started"
+    trainer = f"""
+import json, os, pathlib, time
+pathlib.Path({str(started)!r}).write_text(repr(time.monotonic()))
+with open(os.environ["AUTOML_RESULT_PATH"], "w") as handle:
+    json.dump({{"mlflow_run_id": "run-1"}}, handle)
+"""
+    assert make_job(training_command=python(trainer)).train() == {"mlflow_run_id": "run-1"}
+    [running] = callback_server.received
+    assert running.body == {"status": "running"}
+    assert running.at < float(started.read_text())
+
+
+def test_a_refused_running_writeback_fails_the_task_and_starts_no_trainer(
+    make_job: JobFactory, callback_server: CallbackServer, workdirs: Path, tmp_path: Path
+) -> None:
+    started = tmp_path / "started"
+    callback_server.answers.append((409, "job is failed"))
+    job = make_job(training_command=python(f"import pathlib; pathlib.Path({str(started)!r}).write_text('x')"))
+    with pytest.raises(training_runtime.WritebackRefused, match="409"):
+        job.train()
+    assert not started.exists()
+    assert list(workdirs.iterdir()) == []

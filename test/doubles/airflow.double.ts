@@ -97,6 +97,8 @@ export class AirflowDouble {
   logChunkLines = 100;
   hang = false;
   failWith: number | null = null;
+  /** Answer the batch task-instance list 404, as an Airflow without that endpoint would. */
+  withoutTaskInstanceBatch = false;
   url = '';
 
   private constructor(private readonly options: Required<AirflowDoubleOptions>) {
@@ -110,6 +112,10 @@ export class AirflowDouble {
   private warmValidator(): void {
     const prefix = this.options.version === 'v1' ? '' : '/api/v2';
     this.validator.responseErrors(`${prefix}/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances`, 'get', 200, {});
+    const batch = prefix
+      ? '/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/list'
+      : '/dags/~/dagRuns/~/taskInstances/list';
+    this.validator.responseErrors(`${prefix}${batch}`, 'post', 200, {});
   }
 
   static async start(options: AirflowDoubleOptions): Promise<AirflowDouble> {
@@ -169,11 +175,26 @@ export class AirflowDouble {
     return found;
   }
 
-  /** Moves the latest run of `dagId` (or the named run) to `state`. */
+  /**
+   * Moves the latest run of `dagId` (or the named run) to `state`. A run that starts runs its first task, `train`,
+   * as the scheduler does when a slot is free (see `holdTraining` for one that waits).
+   */
   setRunState(dagId: string, state: RunState, runId?: string): void {
     const run = runId ? this.runs.find((r) => r.dagId === dagId && r.runId === runId) : this.latest(dagId);
     if (!run) throw new Error(`no run for ${dagId}`);
     run.state = state;
+    const train = run.tasks.find((task) => task.taskId === 'train');
+    if (
+      state === 'running' &&
+      train &&
+      train.tryNumber === 0 &&
+      (train.state === null || train.state === 'scheduled')
+    ) {
+      train.tryNumber = 1;
+      train.state = 'running';
+      train.startDate = now();
+      train.logs.set(1, []);
+    }
     // Airflow marks a failed run's running task instances failed (and its unfinished ones skipped) with it.
     if (state === 'failed') {
       for (const task of run.tasks) {
@@ -185,6 +206,19 @@ export class AirflowDouble {
     }
     if (state !== 'queued') run.startDate ??= now();
     if (state === 'success' || state === 'failed') run.endDate = now();
+  }
+
+  /**
+   * The latest run of `dagId` starts while its `train` task waits, `scheduled`, as Airflow holds a task back when its
+   * pool has no free slot.
+   */
+  holdTraining(dagId: string): void {
+    const run = this.latest(dagId);
+    const train = run?.tasks.find((task) => task.taskId === 'train');
+    if (!run || !train) throw new Error(`no train task in the latest run of ${dagId}`);
+    train.state = 'scheduled';
+    run.state = 'running';
+    run.startDate ??= now();
   }
 
   /**
@@ -486,6 +520,27 @@ export class AirflowDouble {
             previous_cursor: null,
           };
       return { template, status: 200, payload };
+    }
+    if (
+      method === 'post' &&
+      /^\/dags\/~\/dagRuns\/~\/taskInstances\/list$/.test(rest) &&
+      !this.withoutTaskInstanceBatch
+    ) {
+      const template = t(
+        v1 ? '/dags/~/dagRuns/~/taskInstances/list' : '/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/list',
+      );
+      this.checkRequest(template, 'post', body);
+      const filters = body as { dag_ids?: string[]; dag_run_ids?: string[]; task_ids?: string[]; page_limit?: number };
+      const among = (values: string[] | undefined, value: string) => !values || values.includes(value);
+      const instances = this.runs
+        .filter((run) => among(filters.dag_ids, run.dagId) && among(filters.dag_run_ids, run.runId))
+        .flatMap((run) =>
+          run.tasks
+            .filter((task) => among(filters.task_ids, task.taskId))
+            .map((task) => taskInstanceBody(run, task, this.options.version)),
+        );
+      const page = instances.slice(0, filters.page_limit ?? 100);
+      return { template, status: 200, payload: { task_instances: page, total_entries: instances.length } };
     }
     if (method === 'get' && (match = /^\/dags\/([^/]+)\/dagRuns\/([^/]+)\/taskInstances$/.exec(rest))) {
       const run = this.findRun(decodeURIComponent(match[1]), decodeURIComponent(match[2]));

@@ -22,6 +22,13 @@ export interface AirflowTaskInstance {
   state: string | null;
 }
 
+/** One task's state in one run (null: not scheduled yet). */
+export interface AirflowRunTaskState {
+  dagId: string;
+  runId: string;
+  state: string | null;
+}
+
 /** One piece of a task try's log; `continuationToken` fetches what follows (null: the log ended). */
 export interface AirflowLogChunk {
   lines: string[];
@@ -68,6 +75,15 @@ export interface AirflowApi {
     token: string | null,
     options: CallOptions,
   ): Promise<AirflowLogChunk>;
+  /**
+   * The state of task `taskId` in each of the given runs, in one batch request (more only when Airflow pages); a run
+   * without that task is left out.
+   */
+  listTaskStates(
+    taskId: string,
+    runs: { dagId: string; runId: string }[],
+    options: CallOptions,
+  ): Promise<AirflowRunTaskState[]>;
   /** Runs of the given DAGs, newest first, in one batch request (more only when Airflow pages). */
   listRuns(dagIds: string[], options: CallOptions): Promise<AirflowRun[]>;
 }

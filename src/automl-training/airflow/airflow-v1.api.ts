@@ -5,6 +5,7 @@ import {
   AirflowLogChunk,
   AirflowRun,
   AirflowRunState,
+  AirflowRunTaskState,
   AirflowTaskInstance,
   CallOptions,
 } from './airflow-api';
@@ -139,6 +140,29 @@ export class AirflowV1Api implements AirflowApi {
     const content = body.content ?? '';
     const lines = content === '' ? [] : content.replace(/\n$/, '').split('\n');
     return { lines, continuationToken: lines.length > 0 ? (body.continuation_token ?? null) : null };
+  }
+
+  async listTaskStates(
+    taskId: string,
+    runs: { dagId: string; runId: string }[],
+    { signal }: CallOptions,
+  ): Promise<AirflowRunTaskState[]> {
+    const wanted = new Set(runs.map((run) => `${run.dagId}\n${run.runId}`));
+    // Airflow 2's batch form has no paging: one answer holds every match.
+    const page = unwrap(
+      await this.client.POST('/dags/~/dagRuns/~/taskInstances/list', {
+        body: {
+          dag_ids: [...new Set(runs.map((run) => run.dagId))],
+          dag_run_ids: [...new Set(runs.map((run) => run.runId))],
+          task_ids: [taskId],
+        },
+        signal,
+      }),
+    )!;
+    // The filters are ANDed per field, not per pair: keep the asked (DAG, run) pairs only.
+    return (page.task_instances ?? [])
+      .filter((ti) => (ti.map_index ?? -1) === -1 && wanted.has(`${ti.dag_id}\n${ti.dag_run_id}`))
+      .map((ti) => ({ dagId: ti.dag_id ?? '', runId: ti.dag_run_id ?? '', state: ti.state ?? null }));
   }
 
   async listRuns(dagIds: string[], { signal }: CallOptions): Promise<AirflowRun[]> {

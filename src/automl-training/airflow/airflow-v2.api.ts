@@ -5,6 +5,7 @@ import {
   AirflowLogChunk,
   AirflowRun,
   AirflowRunState,
+  AirflowRunTaskState,
   AirflowTaskInstance,
   CallOptions,
 } from './airflow-api';
@@ -219,6 +220,40 @@ export class AirflowV2Api implements AirflowApi {
         lines: (body.content as (LogMessage | string)[]).map(logLine),
         continuationToken: body.continuation_token,
       };
+    });
+  }
+
+  listTaskStates(
+    taskId: string,
+    runs: { dagId: string; runId: string }[],
+    { signal }: CallOptions,
+  ): Promise<AirflowRunTaskState[]> {
+    return this.authed(async () => {
+      const wanted = new Set(runs.map((run) => `${run.dagId}\n${run.runId}`));
+      const states: AirflowRunTaskState[] = [];
+      const pageLimit = Math.max(100, runs.length);
+      for (let offset = 0; ;) {
+        const page = unwrap(
+          await this.client.POST('/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/list', {
+            params: { path: { dag_id: '~', dag_run_id: '~' } },
+            body: {
+              dag_ids: [...new Set(runs.map((run) => run.dagId))],
+              dag_run_ids: [...new Set(runs.map((run) => run.runId))],
+              task_ids: [taskId],
+              page_offset: offset,
+              page_limit: pageLimit,
+            },
+            signal,
+          }),
+        )!;
+        for (const ti of page.task_instances) {
+          // The filters are ANDed per field, not per pair: keep the asked (DAG, run) pairs only.
+          if (ti.map_index === -1 && wanted.has(`${ti.dag_id}\n${ti.dag_run_id}`))
+            states.push({ dagId: ti.dag_id, runId: ti.dag_run_id, state: ti.state ?? null });
+        }
+        offset += page.task_instances.length;
+        if (page.task_instances.length === 0 || offset >= page.total_entries) return states;
+      }
     });
   }
 

@@ -2,7 +2,14 @@ import { Inject, Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
 import CircuitBreaker from 'opossum';
 import { APP_CONFIG, AppConfig } from '../../config/app.config';
 import { MetricsService } from '../../metrics/metrics.service';
-import { AirflowApi, AirflowDag, AirflowLogChunk, AirflowRun, AirflowTaskInstance } from './airflow-api';
+import {
+  AirflowApi,
+  AirflowDag,
+  AirflowLogChunk,
+  AirflowRun,
+  AirflowRunTaskState,
+  AirflowTaskInstance,
+} from './airflow-api';
 import { AirflowNotConfiguredError, AirflowRequestError, AirflowUnavailableError } from './airflow.errors';
 import { AirflowServerError } from './airflow-http';
 import type { AirflowV1Api } from './airflow-v1.api';
@@ -159,6 +166,19 @@ export class AirflowClient implements OnModuleDestroy {
       (api, signal) => api.getTaskLog(dagId, runId, taskId, tryNumber, token, { signal }),
       { retry: true },
     );
+  }
+
+  /** The state of task `taskId` in each of `runs`, from one batch request (none asked: no request). */
+  async taskStates(
+    taskId: string,
+    runs: { dagId: string; runId: string }[],
+    options: AirflowCallOptions = {},
+  ): Promise<AirflowRunTaskState[]> {
+    if (runs.length === 0) return [];
+    return this.call('listTaskStates', (api, signal) => api.listTaskStates(taskId, runs, { signal }), {
+      retry: false,
+      ...options,
+    });
   }
 
   /** Latest run of each DAG that has one, from one batch request. */

@@ -315,9 +315,8 @@ export class AutomlTrainingController {
     summary: "Task logs of a job's latest Airflow run",
     description:
       "Reads the logs of the job's latest Airflow run from Airflow's REST API: the `train` task first, then the " +
-      'callback tasks (`report_running`, `report_complete`), each its latest try (or `try_number`) and one piece of ' +
-      'its log. A long log comes in pieces: call again with `task`, `try_number` and the `continuation_token` as ' +
-      '`token` for the next one. A task that has not run yet has try 0 and no lines.\n\n' +
+      'callback task `report_complete`, each its latest try (or `try_number`) and one piece of its log. A long log ' +
+      'comes in pieces: call again with `task`, `try_number` and the `continuation_token` as `token` for the next one. A task that has not run yet has try 0 and no lines.\n\n' +
       '404 when the job has no run in Airflow yet; 503 when Airflow is down or not configured.',
   })
   @ok(AutoMLTrainingJobLogs)

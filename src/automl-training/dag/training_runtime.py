@@ -85,6 +85,11 @@ CALLBACK_TASK_ARGS: dict[str, Any] = {
     "execution_timeout": timedelta(seconds=60),
 }
 FAILURE_CALLBACK_ATTEMPTS = 3
+# The train task writes back `running` once it holds its pool slot and a worker, before the trainer starts: a service
+# briefly unreachable (or answering 5xx) is tried again this many times, RUNNING_CALLBACK_DELAY_SECONDS apart (then
+# twice and three times that); a refusal (4xx: a wrong key, a job that has ended) fails the task at once.
+RUNNING_CALLBACK_ATTEMPTS = 4
+RUNNING_CALLBACK_DELAY_SECONDS = 5.0
 # The train task's execution_timeout is the job's time budget plus this margin (the service renders its own,
 # TRAINING_TIMEOUT_MARGIN_MINUTES): the trainer stops its search at the budget by itself, and the margin covers
 # loading the table before the budget starts and the final fit, registration and report after it. A trainer
@@ -328,9 +333,6 @@ class TrainingJob:
             "default_args": {"retries": 0, "on_failure_callback": self.report_failure},
         }
 
-    def report_running_task(self) -> Any:
-        return PythonOperator(task_id="report_running", python_callable=self.report_running, **CALLBACK_TASK_ARGS)
-
     def report_complete_task(self) -> Any:
         return PythonOperator(task_id="report_complete", python_callable=self.report_complete, **CALLBACK_TASK_ARGS)
 
@@ -350,14 +352,16 @@ class TrainingJob:
             return TrainingOperator(task_id="train", job=self, **self.train_task_arguments())
         from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
 
+        job = self
         pod_secret = self.pod.get("secret")
         trainer_secrets = self.trainer_secrets
 
         class TrainingPodOperator(KubernetesPodOperator):
-            """The trainer image; without a pod Secret its credentials come from the Connections when the task runs,
-            after templating."""
+            """The trainer image; the task writes back `running` before it builds the pod; without a pod Secret the
+            trainer's credentials come from the Connections when the task runs, after templating."""
 
             def execute(self, context: Any) -> Any:
+                job.report_running()
                 if not pod_secret:
                     current: Any = getattr(self, "env_vars", None)
                     self.env_vars = with_env(current, trainer_secrets())
@@ -413,8 +417,25 @@ class TrainingJob:
             text = error.read(2000).decode("utf-8", "replace")
             raise WritebackRefused(status, error.code, text) from None
 
+    def _writeback_retried(self, status: str, attempts: int, delay_seconds: float, **fields: Any) -> None:
+        """_writeback, tried again after a transport failure or a 5xx (delay, then twice and three times that); a 4xx
+        refusal is raised at once."""
+        for attempt in range(attempts):
+            try:
+                self._writeback(status, **fields)
+                return
+            except WritebackRefused as refused:
+                if refused.code < 500 or attempt == attempts - 1:
+                    raise
+            except OSError:
+                if attempt == attempts - 1:
+                    raise
+            time.sleep(delay_seconds * (attempt + 1))
+
     def report_running(self, **_: Any) -> None:
-        self._writeback("running")
+        """`running`, from the train task once it has started: a job whose task waits for a pool slot or a worker
+        stays `queued`."""
+        self._writeback_retried("running", RUNNING_CALLBACK_ATTEMPTS, RUNNING_CALLBACK_DELAY_SECONDS)
 
     def report_complete(self, ti: Any, **_: Any) -> None:
         result = ti.xcom_pull(task_ids="train") or {}
@@ -433,17 +454,7 @@ class TrainingJob:
         task = context.get("task_instance")
         where = task.task_id if task is not None else "unknown task"
         message = f"{where}: {error if error is not None else 'failed'}"[:4000]
-        for attempt in range(FAILURE_CALLBACK_ATTEMPTS):
-            try:
-                self._writeback("failed", error_message=message)
-                return
-            except WritebackRefused as refused:
-                if refused.code < 500 or attempt == FAILURE_CALLBACK_ATTEMPTS - 1:
-                    raise
-            except OSError:
-                if attempt == FAILURE_CALLBACK_ATTEMPTS - 1:
-                    raise
-            time.sleep(2 * (attempt + 1))
+        self._writeback_retried("failed", FAILURE_CALLBACK_ATTEMPTS, 2, error_message=message)
 
     # Connections.
 
@@ -544,9 +555,11 @@ class TrainingJob:
         process.wait()
 
     def train(self, **_: Any) -> dict[str, Any]:
-        """Runs the training command on the spec (command path); returns its result JSON (the task's XCom)."""
+        """Writes back `running`, then runs the training command on the spec (command path); returns its result JSON
+        (the task's XCom)."""
         running = self.running
         running.clear()
+        self.report_running()
         workdir = tempfile.mkdtemp(prefix="automl-train-")
         process: subprocess.Popen[bytes] | None = None
         try:

@@ -24,7 +24,10 @@ import { compareAndSetRounds } from '../persistence/compare-and-set';
 import { TrainingJobRepository } from '../persistence/training-job.repository';
 import { TrainingJobEntity } from '../persistence/training-job.entity';
 
-/** The DAG's training task first, then its callback tasks; any other task after them, by id. */
+/**
+ * The DAG's training task first, then its callback task; any other task after them, by id (`report_running` is the
+ * callback task of jobs deployed with an earlier DAG runtime, whose train task does not write back `running` itself).
+ */
 const TASK_ORDER = ['train', 'report_running', 'report_complete'];
 const taskRank = (taskId: string) => (TASK_ORDER.includes(taskId) ? TASK_ORDER.indexOf(taskId) : TASK_ORDER.length);
 

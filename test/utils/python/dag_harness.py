@@ -16,7 +16,7 @@ Scenarios:
 - timeout: as stop, but the task's execution timeout fires once the trainer is up (SIGALRM raising inside
   the callable).
 - orphan: run `train` on a waiting trainer and print its pids; the test SIGKILLs this process.
-- report_running: call `report_running` once (one attempt of the task; Airflow does the retries).
+- report_running: call `report_running` (the writeback the train task makes before its trainer starts).
 - report_complete: call `report_complete` with `result` as the train task's XCom.
 - report_failure: run `train` (the trainer fails), then the DAG's on_failure_callback with its error.
 - container: the pod task's environment as rendered and as its execute() completes it.
@@ -25,6 +25,7 @@ Scenarios:
 
 import base64
 import gzip
+import http.server
 import importlib.util
 import json
 import os
@@ -396,6 +397,26 @@ SCENARIOS: dict[str, Callable[[Request, types.ModuleType, str], dict[str, Any]]]
 }
 
 
+def start_writeback_sink(statuses: list[str]) -> str:
+    """A writeback endpoint on 127.0.0.1 that answers 200 and appends each status it is sent; its URL."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_PUT(self) -> None:
+            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
+            statuses.append(body["status"])
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    return f"http://127.0.0.1:{server.server_address[1]}/api/automl/train/jobs/harness/status"
+
+
 def main() -> None:
     request: Request = json.load(sys.stdin)
     tmpdir = tempfile.mkdtemp(prefix="dag-harness-")
@@ -412,12 +433,16 @@ def main() -> None:
         install_airflow_stubs(request)
         stubbed = True
     dag_module = load_dag(request["dag"])
-    if "callback_url" in request:
-        setattr(dag_module.job, "callback_url", request["callback_url"])  # noqa: B010 - an attribute the callbacks read
+    # The service's writeback: the request's callback_url (a running service), else a local sink that answers 200
+    # and records each status (the train task writes back `running` before its trainer starts).
+    writebacks: list[str] = []
+    callback_url = request.get("callback_url") or start_writeback_sink(writebacks)
+    setattr(dag_module.job, "callback_url", callback_url)  # noqa: B010 - an attribute the callbacks read
     if "grace_seconds" in request:
         setattr(dag_module.job, "trainer_stop_grace_seconds", request["grace_seconds"])  # noqa: B010 - as above
     answer = SCENARIOS[request["scenario"]](request, dag_module, tmpdir)
     answer["stubbed_airflow"] = stubbed
+    answer["writebacks"] = writebacks
     answer["masked"] = MASKED
     answer["tasks"] = task_arguments(dag_module) if stubbed else {}
     print(json.dumps(answer), flush=True)

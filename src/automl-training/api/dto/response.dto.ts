@@ -280,7 +280,8 @@ export class AutoMLTrainingJobHistory {
 })
 export class AutoMLTrainingTaskLog {
   @Prop('string', {
-    description: 'Airflow task id: `train`, then the callback tasks `report_running` and `report_complete`.',
+    description:
+      'Airflow task id: `train` (which writes back `running` as it starts), then the callback task `report_complete`.',
   })
   task_id!: string;
   @Prop('integer', {
