@@ -169,5 +169,8 @@ export function taskInstanceBody(run: RunRecord, task: TaskRecord, version: 'v1'
     trigger: null,
     triggerer_job: null,
     dag_version: null,
+    // The task's templated fields as rendered when it ran: they are its operator's own (a BashOperator's
+    // bash_command, env, cwd); the double models no operator's fields.
+    rendered_fields: {},
   };
 }

@@ -540,7 +540,16 @@ export class AirflowDouble {
             .map((task) => taskInstanceBody(run, task, this.options.version)),
         );
       const page = instances.slice(0, filters.page_limit ?? 100);
-      return { template, status: 200, payload: { task_instances: page, total_entries: instances.length } };
+      const payload = v1
+        ? { task_instances: page, total_entries: instances.length }
+        : {
+            task_instances: page,
+            total_entries: instances.length,
+            total_entries_limit: null,
+            next_cursor: null,
+            previous_cursor: null,
+          };
+      return { template, status: 200, payload };
     }
     if (method === 'get' && (match = /^\/dags\/([^/]+)\/dagRuns\/([^/]+)\/taskInstances$/.exec(rest))) {
       const run = this.findRun(decodeURIComponent(match[1]), decodeURIComponent(match[2]));
