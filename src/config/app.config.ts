@@ -50,6 +50,8 @@ export interface AirflowConfig {
   sourceConnId: string;
   /** Airflow Connection the DAG reads the trainer's MLflow tracking URI and credentials from at run time. */
   mlflowConnId: string;
+  /** The optional Connection naming a Dask scheduler the trainer may train on (none: one worker). */
+  daskConnId: string;
   /** Training runs in this container image (KubernetesPodOperator) when set, else as `command`. */
   trainingImage: string | null;
   trainingCommand: string[];
@@ -208,6 +210,7 @@ export function loadAppConfig(raw: Record<string, unknown> = process.env): AppCo
       pskVariable: env.AIRFLOW_PSK_VARIABLE ?? 'automl_training_psk',
       sourceConnId: env.AIRFLOW_SOURCE_CONN_ID ?? 'automl_source',
       mlflowConnId: env.AIRFLOW_MLFLOW_CONN_ID ?? 'automl_mlflow',
+      daskConnId: env.AIRFLOW_DASK_CONN_ID ?? 'automl_dask',
       trainingImage: env.TRAINING_IMAGE ?? null,
       trainingCommand: (env.TRAINING_COMMAND ?? 'python -m automl_trainer').split(/\s+/).filter(Boolean),
       trainingTimeoutMarginMinutes: env.TRAINING_TIMEOUT_MARGIN_MINUTES ?? 30,

@@ -201,6 +201,11 @@ export class EnvironmentVariables {
 
   @IsOptional()
   @Transform(emptyToUndefined)
+  @Matches(/^[A-Za-z0-9_.-]+$/, { message: 'an Airflow Connection id (letters, digits, _ . -)' })
+  AIRFLOW_DASK_CONN_ID?: string;
+
+  @IsOptional()
+  @Transform(emptyToUndefined)
   @IsString()
   TRAINING_IMAGE?: string;
 

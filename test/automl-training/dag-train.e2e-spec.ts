@@ -141,12 +141,15 @@ describe('the rendered DAG run by python3', () => {
       }
       expect(source).toContain('SOURCE_CONN_ID = "automl_source"');
       expect(source).toContain('MLFLOW_CONN_ID = "automl_mlflow"');
+      expect(source).toContain('DASK_CONN_ID = "automl_dask"');
       const renamed = renderTo({
         AIRFLOW_SOURCE_CONN_ID: 'warehouse_ro',
         AIRFLOW_MLFLOW_CONN_ID: 'mlflow_prod',
+        AIRFLOW_DASK_CONN_ID: 'dask_prod',
       }).source;
       expect(renamed).toContain('SOURCE_CONN_ID = "warehouse_ro"');
       expect(renamed).toContain('MLFLOW_CONN_ID = "mlflow_prod"');
+      expect(renamed).toContain('DASK_CONN_ID = "dask_prod"');
     });
 
     it('should deliver a 5000 × 500-character feature list intact', async () => {

@@ -117,3 +117,59 @@ def test_a_dag_without_an_image_has_no_pod_environment(make_job: JobFactory) -> 
 
 def test_with_env_adds_to_a_dict_of_env_vars() -> None:
     assert training_runtime.with_env({"A": "1", "B": "2"}, {"B": "3", "C": "4"}) == {"A": "1", "B": "3", "C": "4"}
+
+
+@pytest.mark.parametrize(
+    ("connection", "address"),
+    [
+        (StubConnection(conn_type="generic", host="dask-scheduler"), "tcp://dask-scheduler:8786"),
+        (StubConnection(conn_type="generic", host="10.0.0.5", port=9786), "tcp://10.0.0.5:9786"),
+        (StubConnection(conn_type="generic", host="dask.example", port=8786, schema="tls"), "tls://dask.example:8786"),
+        (StubConnection(conn_type="generic", host="tcp://dask:8786/"), "tcp://dask:8786"),
+        (
+            StubConnection(conn_type="generic", host="ignored", extra=json.dumps({"address": "ucx://10.0.0.9:8786"})),
+            "ucx://10.0.0.9:8786",
+        ),
+    ],
+)
+def test_the_dask_scheduler_address_comes_from_its_optional_connection(
+    make_job: JobFactory, airflow: StubAirflow, connection: StubConnection, address: str
+) -> None:
+    airflow.connections["automl_dask"] = connection
+    job = make_job(dask_conn_id="automl_dask")
+    assert job.dask_env() == {"DASK_SCHEDULER_ADDRESS": address}
+    env = job.trainer_environment("/w/spec.json", "/w/result.json")
+    assert env["DASK_SCHEDULER_ADDRESS"] == address
+
+
+def test_without_a_dask_connection_the_trainer_has_the_workers_address_or_none(
+    make_job: JobFactory, airflow: StubAirflow, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    job = make_job(dask_conn_id="automl_dask")  # no such Connection: one worker
+    assert job.dask_env() == {}
+    monkeypatch.delenv("DASK_SCHEDULER_ADDRESS", raising=False)
+    assert "DASK_SCHEDULER_ADDRESS" not in job.trainer_environment("/w/spec.json", "/w/result.json")
+    monkeypatch.setenv("DASK_SCHEDULER_ADDRESS", "tcp://worker-side:8786")
+    assert job.trainer_environment("/w/s.json", "/w/r.json")["DASK_SCHEDULER_ADDRESS"] == "tcp://worker-side:8786"
+    airflow.connections["automl_dask"] = StubConnection(conn_type="generic", host="from-connection")
+    assert job.trainer_environment("/w/s.json", "/w/r.json")["DASK_SCHEDULER_ADDRESS"] == "tcp://from-connection:8786"
+
+
+def test_a_dask_connection_without_a_host_is_refused(make_job: JobFactory, airflow: StubAirflow) -> None:
+    airflow.connections["automl_dask"] = StubConnection(conn_type="generic")
+    with pytest.raises(RuntimeError, match="'automl_dask' has no host"):
+        make_job(dask_conn_id="automl_dask").dask_env()
+
+
+def test_the_pod_gets_the_dask_address_when_it_executes(make_job: JobFactory, airflow: StubAirflow) -> None:
+    airflow.connections["automl_dask"] = StubConnection(conn_type="generic", host="dask-scheduler")
+    job = make_job(
+        training_image="registry.example/automl-trainer:1",
+        job_spec_gz_b64="H4sIAAAA",
+        pod={"secret": "automl-trainer-credentials"},
+        dask_conn_id="automl_dask",
+    )
+    task = job.train_task()
+    assert "DASK_SCHEDULER_ADDRESS" not in task.kwargs["env_vars"]  # nothing is read while the DAG is parsed
+    executed = task.execute({})
+    assert executed["env_vars"] == {**task.kwargs["env_vars"], "DASK_SCHEDULER_ADDRESS": "tcp://dask-scheduler:8786"}

@@ -181,7 +181,7 @@ export class DagRenderer {
       cost_column: job.costColumn,
     };
     const { publicUrl } = this.config;
-    const { pskVariable, sourceConnId, mlflowConnId, trainingImage, trainingCommand } = this.config.airflow;
+    const { pskVariable, sourceConnId, mlflowConnId, daskConnId, trainingImage, trainingCommand } = this.config.airflow;
     const { trainingPool, trainingTimeoutMarginMinutes, trainingPod } = this.config.airflow;
     const trainingQueue = trainingQueueOf(this.config.airflow, job.preset);
     // Encoded here, not by the DAG: the API's size check then measures exactly what the pod gets.
@@ -194,6 +194,7 @@ export class DagRenderer {
       psk_variable: pythonString(pskVariable),
       source_conn_id: pythonString(sourceConnId),
       mlflow_conn_id: pythonString(mlflowConnId),
+      dask_conn_id: pythonString(daskConnId),
       auto_trigger: job.autoTrigger ? 'True' : 'False',
       start_date: pythonString(runIdTime(job.startDate)),
       training_image: trainingImage ? pythonString(trainingImage) : 'None',

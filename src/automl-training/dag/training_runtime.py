@@ -61,7 +61,10 @@ ENV_ALLOWLIST = (
     "TMPDIR",
     "AUTOML_TRAINER_MAX_MEMORY",
     "AUTOML_TRAINER_THREADS",
+    "DASK_SCHEDULER_ADDRESS",
 )
+# A Dask scheduler's default port, for a Connection that names none.
+DASK_SCHEDULER_PORT = 8786
 # Where KubernetesPodOperator's XCom sidecar reads a pod's result.
 CONTAINER_RESULT_PATH = "/airflow/xcom/return.json"
 # The training pod's resources by the job's preset: CPU and memory requested (what the scheduler places it by) and a
@@ -298,12 +301,15 @@ class TrainingJob:
         training_queue: str | None = None,
         timeout_margin_minutes: int = DEFAULT_TIMEOUT_MARGIN_MINUTES,
         pod: dict[str, str | None] | None = None,
+        dask_conn_id: str | None = None,
     ) -> None:
         self.job_spec = job_spec
         self.callback_url = callback_url
         self.psk_variable = psk_variable
         self.source_conn_id = source_conn_id
         self.mlflow_conn_id = mlflow_conn_id
+        # Optional: a Connection naming the Dask scheduler the trainer may train a table too big for one worker on.
+        self.dask_conn_id = dask_conn_id
         self.training_image = training_image
         self.training_command = training_command
         self.job_spec_gz_b64 = job_spec_gz_b64
@@ -362,9 +368,8 @@ class TrainingJob:
 
             def execute(self, context: Any) -> Any:
                 job.report_running()
-                if not pod_secret:
-                    current: Any = getattr(self, "env_vars", None)
-                    self.env_vars = with_env(current, trainer_secrets())
+                current: Any = getattr(self, "env_vars", None)
+                self.env_vars = with_env(current, {**job.dask_env(), **({} if pod_secret else trainer_secrets())})
                 return super().execute(context)
 
         return TrainingPodOperator(
@@ -504,6 +509,27 @@ class TrainingJob:
             env["MLFLOW_TRACKING_PASSWORD"] = conn.password
         return env
 
+    def dask_env(self) -> dict[str, str]:
+        """DASK_SCHEDULER_ADDRESS from the optional Connection dask_conn_id: its extra `address` when set, else
+        `<schema or tcp>://host:port` (port DASK_SCHEDULER_PORT when none); no Connection (or one that cannot be
+        read), none: the trainer then uses the worker's DASK_SCHEDULER_ADDRESS if it has one, else one worker."""
+        if not self.dask_conn_id:
+            return {}
+        try:
+            conn = _connection(self.dask_conn_id)
+        except RuntimeError as error:
+            log.info("no Dask cluster from the Connection: %s", error)
+            return {}
+        extra = conn.extra_dejson if conn.extra else {}
+        address = extra.get("address") if isinstance(extra, dict) else None
+        if not address:
+            host = (conn.host or "").strip().rstrip("/")
+            if not host:
+                raise RuntimeError(f"Airflow Connection '{self.dask_conn_id}' has no host for the Dask scheduler")
+            scheme = (conn.schema or "tcp").strip().strip("/") or "tcp"
+            address = host if "://" in host else f"{scheme}://{host}:{conn.port or DASK_SCHEDULER_PORT}"
+        return {"DASK_SCHEDULER_ADDRESS": str(address)}
+
     def trainer_secrets(self) -> dict[str, str]:
         """What the trainer needs that is secret, read from Airflow Connections at run time."""
         secrets = {"AUTOML_SOURCE_URL": self._source_url(), **self._mlflow_env()}
@@ -516,6 +542,7 @@ class TrainingJob:
         """The whole environment of the train subprocess: the allowlist, the Connections' values, the contract's
         paths."""
         env = {name: os.environ[name] for name in ENV_ALLOWLIST if name in os.environ}
+        env.update(self.dask_env())
         env.update(self.trainer_secrets())
         env["AUTOML_JOB_SPEC_PATH"] = spec_path
         env["AUTOML_RESULT_PATH"] = result_path
