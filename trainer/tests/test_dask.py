@@ -30,6 +30,8 @@ from . import data
 from .conftest import SRC, finish_trainer, free_port, make_spec, run_trainer, start_trainer, trainer_env, write_table
 
 DASK = str(Path(sys.executable).parent / "dask")
+STALE_ROWS = 2_000_000
+WORKER_LIMIT = "450MB"
 
 
 @dataclass
@@ -244,3 +246,44 @@ def test_worker_lost_mid_training_fails_the_job(
         while any(client.processing().values()):
             assert time.monotonic() < deadline, client.processing()
             time.sleep(0.5)
+
+
+def test_partition_over_its_workers_memory_fails_the_job(pg_url: str, mlflow_uri: str, tmp_path: Path) -> None:
+    # A table whose statistics say 1,000 rows (analysed before most of its rows came): the partitions, sized from
+    # that estimate, are far larger than a worker's memory limit.
+    columns = [f"x{i}" for i in range(8)]
+    values = ", ".join("random()" for _ in columns)
+    with psycopg2.connect(pg_url.replace("+psycopg2", "")) as connection, connection.cursor() as cursor:
+        cursor.execute(
+            f"CREATE TABLE dask_stale ({', '.join(f'{c} double precision' for c in columns)}, label integer) "
+            "WITH (autovacuum_enabled = false)"
+        )
+        cursor.execute(f"INSERT INTO dask_stale SELECT {values}, (random() < 0.5)::int FROM generate_series(1, 1000)")
+        cursor.execute("ANALYZE dask_stale")
+        cursor.execute(
+            f"INSERT INTO dask_stale SELECT {values}, (random() < 0.5)::int FROM generate_series(1, {STALE_ROWS})"
+        )
+    cluster = start_cluster(
+        tmp_path / "dask",
+        WORKER_LIMIT,
+        # No spilling or pausing: the nanny's restart at 95 % of the limit is what these workers do.
+        DASK_DISTRIBUTED__WORKER__MEMORY__TARGET="False",
+        DASK_DISTRIBUTED__WORKER__MEMORY__SPILL="False",
+        DASK_DISTRIBUTED__WORKER__MEMORY__PAUSE="False",
+    )
+    try:
+        spec = make_spec(
+            source_table="dask_stale", label_column="label", tuning={"trials": 1, "time_budget_minutes": 5}
+        )
+        env = trainer_env(tmp_path, pg_url, mlflow_uri, spec)
+        env.update({"DASK_SCHEDULER_ADDRESS": cluster.address, "AUTOML_DASK_FORCE": "1"})
+        run = run_trainer(env, tmp_path)
+    finally:
+        stop_cluster(cluster)
+    assert run.returncode == 1, run.stderr[-3000:]
+    line = run.last_error_line
+    assert line.startswith(
+        "error: a partition of table dask_stale did not fit its Dask worker's memory while reading table dask_stale"
+    ), run.stderr[-3000:]
+    assert "at its memory limit" in line and "1,000 rows" in line
+    assert _run(spec["job_id"]).info.status == "FAILED"

@@ -37,6 +37,7 @@ import math
 import os
 import re
 import threading
+import time
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -71,7 +72,8 @@ PARTITION_SHARE = 0.1  # of a worker's plannable memory one partition's read may
 # compact frame and its encoded copy are held at once while it is read)
 REPORT_ROWS = 5000  # test rows brought back for the report (permutation importance scores at most this many)
 LIBRARY_TIMEOUT_MINUTES = 5  # LightGBM's socket time-out between workers: a lost peer ends training, not hangs
-MEMORY_RESTART = "memory budget"  # what a nanny logs when it restarts its worker at the memory limit
+MEMORY_EVENT_SECONDS = 2.0
+MEMORY_RESTART = "worker-restart-memory"  # the event a nanny sends when it restarts its worker at the memory limit
 
 
 def address() -> str | None:
@@ -188,7 +190,7 @@ class Cluster:
     url: str
     client: Any = None
     workers: dict[str, dict[str, Any]] = field(default_factory=dict)  # address → scheduler's info at the start
-    restarts_before: int = 0
+    restarts_before: int = 0  # memory restarts the scheduler had recorded when the job connected
     futures: list[Any] = field(default_factory=list)
     train: list[tuple[Any, Any]] = field(default_factory=list)  # (X, y) futures per partition
     test: list[tuple[Any, Any]] = field(default_factory=list)
@@ -210,7 +212,7 @@ class Cluster:
         if not cluster.workers:
             cluster.close()
             raise TrainerError(f"Dask scheduler {scheduler} ({ENV_ADDRESS}) has no workers")
-        cluster.restarts_before = cluster._memory_restarts()
+        cluster.restarts_before = len(cluster._memory_restarts())
         return cluster
 
     def close(self) -> None:
@@ -249,13 +251,14 @@ class Cluster:
         count = max(len(plannable), math.ceil(needed.rows * needed.row_bytes / per_partition))
         return max(1, min(count, pages))
 
-    def _memory_restarts(self) -> int:
-        """Memory restarts the workers' nannies have logged (their recent logs)."""
+    def _memory_restarts(self) -> list[dict[str, Any]]:
+        """The workers the nannies restarted at their memory limit (the scheduler's `worker-restart-memory` events:
+        worker address, pid, RSS), since the job connected (before: every one the scheduler keeps)."""
         try:
-            logs = self.client.get_worker_logs(nanny=True)
-        except Exception:
-            return 0
-        return sum(1 for lines in logs.values() for _, line in lines if MEMORY_RESTART in str(line))
+            events = self.client.get_events(MEMORY_RESTART)
+        except Exception:  # no answer: none known
+            return []
+        return [dict(event) for _, event in list(events)[self.restarts_before :] if isinstance(event, dict)]
 
     def _current_workers(self) -> set[str] | None:
         """The workers the scheduler has now; None when it does not answer."""
@@ -292,16 +295,20 @@ class Cluster:
             raise TrainerError(masked(str(error), self.url)) from None
         except Exception as error:
             cause = masked(_first_line(error, type(error).__name__), self.url)
-            restarts = self._memory_restarts() - self.restarts_before
             current = self._current_workers()
+            restarts = self._memory_restarts()
+            if not restarts and current is not None and set(self.workers) - current:
+                time.sleep(MEMORY_EVENT_SECONDS)  # a nanny reports the restart as it stops the worker
+                restarts = self._memory_restarts()
             lost = sorted(set(self.workers) - current) if current is not None else []
             with contextlib.suppress(Exception):
                 self.client.cancel(self.futures, force=True)
-            if restarts > 0:
+            if restarts:
+                workers = ", ".join(sorted({str(r.get("worker")) for r in restarts}))
                 message = (
-                    f"a partition of table {self.table} did not fit its Dask worker's memory while {doing}: "
-                    f"{restarts} worker restart(s) at the memory limit ({self.size}; partitions are sized from the "
-                    f"table's row estimate, {self.rows:,} rows: ANALYZE the table if it is stale)"
+                    f"a partition of table {self.table} did not fit its Dask worker's memory while {doing}: the "
+                    f"nanny restarted {workers} at its memory limit ({self.size}; the partitions are sized from the "
+                    f"table's row estimate, {self.rows:,} rows: ANALYZE the table if that is stale)"
                 )
             elif lost:
                 message = f"Dask worker {', '.join(lost)} was lost while {doing} ({type(error).__name__}: {cause})"
