@@ -22,7 +22,10 @@ import psycopg2
 import pytest
 from mlflow.tracking import MlflowClient
 
+from automl_trainer import cluster as dask_engine
+from automl_trainer.errors import TrainerError
 from automl_trainer.load import load_frame
+from automl_trainer.memory import Estimate
 from automl_trainer.prepare import describe_features
 from automl_trainer.spec import parse_spec
 
@@ -106,6 +109,24 @@ def dask_cluster(tmp_path: Path) -> Iterator[DaskCluster]:
         yield cluster
     finally:
         stop_cluster(cluster)
+
+
+def test_credential_never_shown_and_partitions_sized_by_memory() -> None:
+    url = "postgresql+psycopg2://reader:s3cr%40t@db.internal:5432/src"
+    assert "s3cr" not in repr(dask_engine.Secret(url))
+    message = f"could not connect with {url} (postgresql://reader:s3cr%40t@db.internal/src)"
+    assert "s3cr" not in dask_engine.masked(message, url)
+    engine = dask_engine.Cluster("tcp://127.0.0.1:1", url)
+    engine.table = "t"
+    engine.workers = {"a": {"memory_limit": 2 * 2**30}, "b": {"memory_limit": 2 * 2**30}}
+    # 10 M rows of 20 features: 880 MB encoded, ×3 held; one partition may take a tenth of 1.45 GiB to read.
+    rows = Estimate(rows=10_000_000, row_bytes=180, total=0)
+    parts = engine.partitions(rows, pages=200_000, features=20)
+    plannable = int(0.8 * 2 * 2**30) - 150 * 2**20
+    assert parts == -(-10_000_000 * 180 // int(0.1 * plannable))
+    assert engine.partitions(Estimate(rows=1000, row_bytes=180, total=0), pages=10, features=20) == 2  # one a worker
+    with pytest.raises(TrainerError, match=r"needs about .* across the Dask cluster, over what its 2 workers"):
+        engine.partitions(Estimate(rows=100_000_000, row_bytes=180, total=0), pages=2_000_000, features=20)
 
 
 def _run(spec_id: str) -> mlflow.entities.Run:

@@ -236,9 +236,11 @@ class Cluster:
             for w in self.workers.values()
         ]
 
-    def partitions(self, needed: Estimate, pages: int) -> int:
-        """How many ctid ranges the table is read in; fails when the cluster cannot hold the table."""
-        encoded_row = 4 * (needed.row_bytes // 4)  # the estimate's row already counts the float32 features
+    def partitions(self, needed: Estimate, pages: int, features: int) -> int:
+        """How many ctid ranges the table is read in: at least one per worker, and enough that reading one takes
+        at most PARTITION_SHARE of the smallest worker's plannable memory. Fails when the workers cannot hold the
+        encoded table (float32 features and the label, WORKER_ROW_FACTOR times) together."""
+        encoded_row = 4 * features + 8
         plannable = self.plannable()
         holds = sum(plannable)
         total = int(needed.rows * encoded_row * WORKER_ROW_FACTOR)
@@ -379,7 +381,7 @@ def load(cluster: Cluster, source: Source, spec: JobSpec, pre: Preprocessing, ne
     """The table read into the workers' memory, partition by partition; returns the partitions per worker."""
     assert source.pages is not None and spec.label_column is not None
     cluster.table, cluster.rows = str(source.table), needed.rows
-    count = cluster.partitions(needed, source.pages)
+    count = cluster.partitions(needed, source.pages, len(source.features))
     sqls = (
         table_parts(build_query(source.table, source.names), source.pages, count)
         if count > 1
