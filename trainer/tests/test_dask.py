@@ -199,11 +199,15 @@ def test_xgboost_regressor_on_the_cluster(
         tuning={"trials": 2, "time_budget_minutes": 5},
     )
     env = trainer_env(tmp_path, pg_url, mlflow_uri, spec)
-    env.update({"DASK_SCHEDULER_ADDRESS": dask_cluster.address, "AUTOML_DASK_FORCE": "1"})
+    # Over the trainer's own memory limit: the estimate sends the table to the cluster.
+    env.update({"DASK_SCHEDULER_ADDRESS": dask_cluster.address, "AUTOML_TRAINER_MAX_MEMORY": "300MiB"})
     run = run_trainer(env, tmp_path)
     assert run.returncode == 0, run.stderr[-3000:]
     assert run.result is not None
-    assert _run(spec["job_id"]).data.params["engine"] == "dask"
+    params = _run(spec["job_id"]).data.params
+    assert params["engine"] == "dask"
+    assert params["engine_reason"].startswith("the memory estimate (")
+    assert params["engine_reason"].endswith("is over AUTOML_TRAINER_MAX_MEMORY 300.0 MiB")
     assert run.result["metrics"]["rmse"] < 1.0  # the target's spread is about 3.5; its noise 0.5
     model = mlflow.pyfunc.load_model(f"models:/{spec['registered_model_name']}/{run.result['model_version']}")
     rows = data.regression(n=300, seed=12)
@@ -220,6 +224,22 @@ def test_unreachable_scheduler_fails_the_job(pg_url: str, mlflow_uri: str, tmp_p
     run = run_trainer(env, tmp_path)
     assert run.returncode == 1, run.stderr[-2000:]
     assert run.last_error_line.startswith(f"error: Dask scheduler {address} (DASK_SCHEDULER_ADDRESS) is unreachable")
+    assert _run(spec["job_id"]).info.status == "FAILED"
+
+
+def test_refused_table_the_cluster_cannot_train_fails_saying_why(pg_url: str, mlflow_uri: str, tmp_path: Path) -> None:
+    write_table(pg_url, "dask_vw", data.binary(n=2000, seed=8))
+    spec = make_spec(source_table="dask_vw", label_column="churned", algorithm="vw_classifier")
+    env = trainer_env(tmp_path, pg_url, mlflow_uri, spec)
+    env.update({"DASK_SCHEDULER_ADDRESS": f"tcp://127.0.0.1:{free_port()}", "AUTOML_TRAINER_MAX_MEMORY": "300MiB"})
+    run = run_trainer(env, tmp_path)
+    assert run.returncode == 1, run.stderr[-2000:]
+    line = run.last_error_line
+    assert line.startswith("error: table dask_vw (")
+    assert line.endswith(
+        "over AUTOML_TRAINER_MAX_MEMORY 300.0 MiB; the Dask cluster trains LightGBM and XGBoost classifiers and "
+        "regressors only"
+    )
     assert _run(spec["job_id"]).info.status == "FAILED"
 
 

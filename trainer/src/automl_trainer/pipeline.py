@@ -122,6 +122,7 @@ def _single_node(spec: JobSpec, source: Source, algo: Algorithm, threads: int, s
     log(f"loading through {reader}")
     frame = source.read(streams=threads)
     features = source.features
+    source.close()  # no connection to the source is held while the job trains
     log(f"loaded {len(frame)} rows, {len(features)} features from {spec.source_table}")
     took("load")
 
@@ -170,6 +171,7 @@ def _on_dask(
     the final model and the test rows' scores on the cluster (cluster.py)."""
     pre, head = cluster.describe(source, spec)
     held = cluster.load(engine, source, spec, pre, needed, SEED, TEST_FRACTION)
+    source.close()  # the workers have read it: no connection to the source is held while the job trains
     n_train, n_test, partitions = held.pop("train_rows"), held.pop("test_rows"), held.pop("partitions")
     log(
         f"the Dask workers read {n_train + n_test} rows of {spec.source_table} in {partitions} partitions "
