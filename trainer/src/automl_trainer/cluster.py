@@ -52,7 +52,7 @@ from automl_trainer.errors import TrainerError
 from automl_trainer.evaluate import OBJECTIVES, evaluate
 from automl_trainer.guard import Finished, Guarded, bootstrap_std, fit_guard, gate, output_range
 from automl_trainer.load import Source, TableName, _first_line, _read_adbc, build_query, postgresql_sql, table_parts
-from automl_trainer.memory import Estimate, human
+from automl_trainer.memory import UNLIMITED, Estimate, human
 from automl_trainer.prepare import MAX_CATEGORIES, Data, Preprocessing, describe_features
 from automl_trainer.serving import Features, category_text
 from automl_trainer.spec import JobSpec
@@ -72,7 +72,7 @@ PARTITION_SHARE = 0.1  # of a worker's plannable memory one partition's read may
 # compact frame and its encoded copy are held at once while it is read)
 REPORT_ROWS = 5000  # test rows brought back for the report (permutation importance scores at most this many)
 LIBRARY_TIMEOUT_MINUTES = 5  # LightGBM's socket time-out between workers: a lost peer ends training, not hangs
-MEMORY_EVENT_SECONDS = 2.0
+MEMORY_EVENT_SECONDS = 2.0  # how long a lost worker's memory-restart event may take to reach the scheduler
 MEMORY_RESTART = "worker-restart-memory"  # the event a nanny sends when it restarts its worker at the memory limit
 
 
@@ -203,7 +203,7 @@ class Cluster:
 
         try:
             client = Client(scheduler, timeout=CONNECT_SECONDS)  # the default: the libraries' collections compute on it
-        except (OSError, TimeoutError) as error:
+        except (OSError, TimeoutError, ValueError) as error:
             raise TrainerError(
                 f"Dask scheduler {scheduler} ({ENV_ADDRESS}) is unreachable: {_first_line(error, type(error).__name__)}"
             ) from None
@@ -224,17 +224,18 @@ class Cluster:
             self.client.close(timeout=5)
         self.client = None
 
+    def limits(self) -> list[int]:
+        """Each worker's memory_limit (a worker without one: UNLIMITED)."""
+        return [int(w.get("memory_limit") or 0) or UNLIMITED for w in self.workers.values()]
+
     @property
     def size(self) -> str:
-        limits = [int(w.get("memory_limit") or 0) for w in self.workers.values()]
-        return f"{len(limits)} workers of {human(min(limits))}" if limits else "no workers"
+        smallest = min(self.limits())
+        return f"{len(self.workers)} workers of " + (human(smallest) if smallest < UNLIMITED else "no memory limit")
 
     def plannable(self) -> list[int]:
         """Bytes each worker may hold for the job (WORKER_SHARE of its memory_limit less its own base)."""
-        return [
-            max(0, int(WORKER_SHARE * int(w.get("memory_limit") or 0)) - WORKER_BASE_BYTES)
-            for w in self.workers.values()
-        ]
+        return [max(0, int(WORKER_SHARE * limit) - WORKER_BASE_BYTES) for limit in self.limits()]
 
     def partitions(self, needed: Estimate, pages: int, features: int) -> int:
         """How many ctid ranges the table is read in: at least one per worker, and enough that reading one takes

@@ -142,7 +142,7 @@ def _single_node(spec: JobSpec, source: Source, algo: Algorithm, threads: int, s
     train, test = data.take(train_rows), data.take(test_rows)
     n_rows = len(data)
     del data  # train and test are the copies the rest uses: no third one of the table
-    track.log_params(_common_params(spec, n_rows, len(train), len(test), pre))
+    track.log_params({**_common_params(spec, n_rows, len(train), len(test), pre), "engine": "single node"})
     track.log_json("preprocessing.json", pre.to_json())
     took("prepare")
 
@@ -161,6 +161,7 @@ def _on_dask(
     spec: JobSpec,
     source: Source,
     engine: cluster.Cluster,
+    reason: str,
     needed: memory.Estimate,
     algo: Algorithm,
     threads: int,
@@ -190,6 +191,8 @@ def _on_dask(
     track.log_params(
         {
             **_common_params(spec, n_train + n_test, n_train, n_test, pre),
+            **cluster.describe_cluster(engine),
+            "engine_reason": reason,
             "dask_partitions": partitions,
             "dask_partitions_by_worker": json.dumps(held, sort_keys=True),
         }
@@ -239,14 +242,12 @@ def run_pipeline(spec: JobSpec, source_url: str, run_id: str, threads: int, star
         if on_cluster is None:
             if needed is not None:
                 memory.check(needed, source.table, allowed)
-            track.log_params({"engine": "single node"})
             stages = _single_node(spec, source, algo, threads, started, took)
         else:
             assert needed is not None
             engine = stack.enter_context(contextlib.closing(cluster.Cluster.connect(on_cluster[0], source_url)))
-            track.log_params({**cluster.describe_cluster(engine), "engine_reason": on_cluster[1]})
             log(f"training on the Dask cluster at {engine.address} ({engine.size}): {on_cluster[1]}")
-            stages = _on_dask(spec, source, engine, needed, algo, threads, started, took)
+            stages = _on_dask(spec, source, engine, on_cluster[1], needed, algo, threads, started, took)
     result, done, ctx, test, raw_sample = stages
     metrics = done.metrics
     objective = OBJECTIVES[spec.problem_type][0]
