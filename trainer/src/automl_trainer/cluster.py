@@ -271,16 +271,24 @@ class Cluster:
             return None
 
     def gather(self, futures: list[Any]) -> list[Any]:
-        """The futures' results; fails as soon as a worker the job started with is gone (a task bound to it would
-        wait for it forever)."""
+        """The futures' results, brought to the trainer (see `settle`)."""
+        self.settle(futures)
+        return list(self.client.gather(futures))
+
+    def settle(self, futures: list[Any]) -> None:
+        """Wait until the futures are done, on their workers; raise the first one's error. Fails as soon as a worker
+        the job started with is gone (a task bound to it would wait for it forever)."""
         from distributed import wait
 
         while True:
             try:
                 wait(futures, timeout=1.0)
-                return list(self.client.gather(futures))
+                break
             except TimeoutError:
                 self.check_workers()
+        for future in futures:
+            if future.status == "error":
+                future.result()  # raises the task's error
 
     def check_workers(self) -> None:
         current = self._current_workers()
@@ -406,6 +414,7 @@ def load(cluster: Cluster, source: Source, spec: JobSpec, pre: Preprocessing, ne
             cluster.train.append((parts[0], parts[1]))
             cluster.test.append((parts[2], parts[3]))
         sizes = cluster.gather([client.submit(part_sizes, read, pure=False) for read in reads])
+        cluster.settle(list(cluster.futures))  # every piece computed and held where its partition was read
         for read in reads:
             cluster.futures.remove(read)
         del reads, read  # the pieces hold the partition now: the scheduler releases each read's tuple
