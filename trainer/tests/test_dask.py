@@ -215,6 +215,31 @@ def test_xgboost_regressor_on_the_cluster(
     assert float(np.sqrt(np.mean((predicted - rows["spend"].to_numpy()) ** 2))) < 1.0
 
 
+def test_multiclass_classifier_on_the_cluster(
+    pg_url: str, mlflow_uri: str, tmp_path: Path, dask_cluster: DaskCluster
+) -> None:
+    write_table(pg_url, "dask_multiclass", data.multiclass(n=20000, seed=9))
+    spec = make_spec(
+        source_table="dask_multiclass",
+        label_column="segment",
+        problem_type="multiclass_classification",
+        tuning={"trials": 1, "time_budget_minutes": 5},
+    )
+    env = trainer_env(tmp_path, pg_url, mlflow_uri, spec)
+    env.update({"DASK_SCHEDULER_ADDRESS": dask_cluster.address, "AUTOML_DASK_FORCE": "1"})
+    run = run_trainer(env, tmp_path)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert run.result is not None
+    assert "n_jobs will be ignored" not in run.stderr
+    assert _run(spec["job_id"]).data.params["engine"] == "dask"
+    assert run.result["metrics"]["accuracy"] > 0.6  # three classes
+    model = mlflow.pyfunc.load_model(f"models:/{spec['registered_model_name']}/{run.result['model_version']}")
+    rows = data.multiclass(n=300, seed=13)
+    proba = model.predict(rows.drop(columns=["segment"]), params={"predict_method": "predict_proba"})
+    assert sorted(proba.columns) == ["bronze", "gold", "silver"]
+    assert np.allclose(proba.to_numpy().sum(axis=1), 1.0)
+
+
 def test_unreachable_scheduler_fails_the_job(pg_url: str, mlflow_uri: str, tmp_path: Path) -> None:
     write_table(pg_url, "dask_nowhere", data.binary(n=2000, seed=5))
     spec = make_spec(source_table="dask_nowhere", label_column="churned")

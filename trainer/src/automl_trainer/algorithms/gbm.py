@@ -195,8 +195,12 @@ class LightGBM(Boosting):
     def on_cluster(self, client: Any, params: dict[str, Any], ctx: Context, x: Any, y: Any, minutes: int) -> Any:
         """The model trained by `lightgbm.dask` on the Dask collections x, y (every worker holding partitions trains
         on its own; `minutes`: the workers' socket time-out), as the local LGBM model `fit` gives."""
+        import warnings
+
         import lightgbm as lgb
 
+        # Each Dask worker trains on its own threads (its nthreads), which lightgbm.dask says of n_jobs every time.
+        warnings.filterwarnings("ignore", message="Parameter n_jobs will be ignored", category=UserWarning)
         common: dict[str, Any] = {
             "n_estimators": MAX_ROUNDS,
             "subsample_freq": 1,
