@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -161,9 +162,22 @@ def search_deadlines(started: float, budget: float) -> tuple[float, float]:
     return min(started + budget * TUNE_SHARE, tail), min(started + budget * REFIT_BY, tail)
 
 
-def tune(algo: Algorithm, train: Data, ctx: Context, tuning: Any, started: float) -> tuple[TuneResult, Fitted]:
+def tune(
+    algo: Algorithm,
+    train: Data,
+    ctx: Context,
+    tuning: Any,
+    started: float,
+    train_rows: int | None = None,
+    final_fit: Callable[[dict[str, Any]], Fitted] | None = None,
+) -> tuple[TuneResult, Fitted]:
     """Search, then refit the best parameters on all of `train`. `started`: when the trainer started (the budget's
-    clock). Returns the search summary and the final model."""
+    clock). Returns the search summary and the final model.
+
+    With `final_fit` (a table trained on a Dask cluster), `train` is a sample of `train_rows` training rows held
+    elsewhere and the final model is always `final_fit(params)` with the best trial's parameters and rounds, scaled
+    to `train_rows`."""
+    rows = train_rows or len(train)
     t0 = time.monotonic()
     budget = tuning.time_budget_minutes * 60.0
     deadline, refit_by = search_deadlines(started, budget)
@@ -181,7 +195,7 @@ def tune(algo: Algorithm, train: Data, ctx: Context, tuning: Any, started: float
     validation, valid_choice = affordable_validation(
         algo, searched, validation_for(searched, ctx.problem, ctx.seed), ctx, deadline
     )
-    fit_fraction = len(validation.pairs[0][0]) / len(train)  # of the rows the final model trains on
+    fit_fraction = len(validation.pairs[0][0]) / rows  # of the rows the final model trains on
     cv = validation.method == "cv"
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(
@@ -192,7 +206,8 @@ def tune(algo: Algorithm, train: Data, ctx: Context, tuning: Any, started: float
     for point in algo.starting_points(ctx):
         study.enqueue_trial(point, skip_if_exists=True)
 
-    bags = cv and algo.bags  # the final model will be the best trial's fold models (or an ensemble's): no refit
+    # The final model will be the best trial's fold models (or an ensemble's): no refit. Not when it trains elsewhere.
+    bags = cv and algo.bags and final_fit is None
     at_once = max(1, min(ctx.folds_at_once, len(validation.pairs))) if cv else 1
     pool = ThreadPoolExecutor(max_workers=at_once) if at_once > 1 else None  # the libraries release the GIL
     # The best whole trials so far, best first (ensemble.CANDIDATES of them when the final model bags, to ensemble;
@@ -256,7 +271,7 @@ def tune(algo: Algorithm, train: Data, ctx: Context, tuning: Any, started: float
         value = float(np.mean(values))
         # What refitting these parameters on every training row would take: one fold's time, scaled by rows.
         one_fit = (time.monotonic() - trial_started) * at_once / len(values)
-        trial.set_user_attr("refit_seconds", one_fit * len(train) / len(validation.pairs[0][0]))
+        trial.set_user_attr("refit_seconds", one_fit * rows / len(validation.pairs[0][0]))
         trial.set_user_attr("rounds", round(float(np.mean(rounds))) if rounds else None)
         trial.set_user_attr("cut", cut)
         trial.set_user_attr("folds", len(values))
@@ -372,6 +387,7 @@ def tune(algo: Algorithm, train: Data, ctx: Context, tuning: Any, started: float
         final = Fitted(model=Bag(top["models"]), rounds=rounds)
     elif (
         not cv
+        and final_fit is None
         and top is not None
         and best is not None
         and time.monotonic() + float(best.user_attrs.get("refit_seconds") or 0.0) > refit_by
@@ -389,7 +405,11 @@ def tune(algo: Algorithm, train: Data, ctx: Context, tuning: Any, started: float
             release(k["models"])
         final_model = "refit on every training row"
         final_params = algo.refit_params(params, Fitted(model=None, rounds=rounds), fit_fraction)
-        final = algo.fit(final_params, train, None, ctx, Monitor(None, math.inf))
+        if final_fit is not None:
+            final_model = "refit on every training row across the Dask cluster"
+            final = final_fit(final_params)
+        else:
+            final = algo.fit(final_params, train, None, ctx, Monitor(None, math.inf))
     result = TuneResult(
         params=final_params,
         trials_run=len(ran),
