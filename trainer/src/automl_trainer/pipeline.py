@@ -106,8 +106,7 @@ def _searched(result: TuneResult, rows: int) -> None:
     log(
         f"{result.trials_run} trials ({result.trials_pruned} pruned, stopped by {result.stopped_by}, search on "
         f"{result.search_rows} of {rows} training rows, validation {result.valid_method} on "
-        f"{result.valid_rows} rows{'; ' + result.valid_choice if result.valid_choice else ''}) in "
-        f"{result.seconds:.1f}s; final model: {result.final_model}; best {result.params}"
+        f"{result.valid_rows} rows) in {result.seconds:.1f}s; final model: {result.final_model}; best {result.params}"
         + (f"; ensemble selection: {result.ensemble_selection}" if result.ensemble_selection else "")
     )
 
@@ -269,7 +268,6 @@ def run_pipeline(spec: JobSpec, source_url: str, run_id: str, threads: int, star
         {
             **{f"hp.{k}": v for k, v in result.params.items()},
             "validation_method": result.valid_method,
-            **({"validation_choice": result.valid_choice} if result.valid_choice else {}),
             "search_stopped_by": result.stopped_by,
             "final_model": result.final_model,
             **({"ensemble_selection": result.ensemble_selection} if result.ensemble_selection else {}),

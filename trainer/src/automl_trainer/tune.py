@@ -10,10 +10,7 @@ the search's time has passed since it last improved (a long budget is used while
 
 Validation fits the data size: below CV_BELOW_ROWS training rows each trial is scored by k-fold cross-validation
 (stratified for classification and labelled anomalies, grouped for ranking), above it on one holdout (20 %). Above
-SEARCH_ROWS the search runs on a sample of that many rows; the final model trains on every row. Validation also fits
-the budget: before a cross-validated search one fit of the library's defaults on the first fold is timed, and when
-the search's time would not hold MIN_TRIALS trials of CV_FOLDS folds it uses CHEAP_FOLDS folds, or one holdout when
-not even those would fit (the timed fit is the measure; trials vary around it).
+SEARCH_ROWS the search runs on a sample of that many rows; the final model trains on every row.
 
 Trial 0 is the library's defaults, then a few known strong configurations (the algorithm's starting points),
 then TPE (multivariate, seeded); a holdout trial reports its metric every boosting round / pass to a median pruner,
@@ -52,8 +49,6 @@ TAIL_SECONDS = 8.0  # at least this much of the budget is kept after the search 
 # registration (a model upload and a registry round trip) and the report's minimum
 CV_BELOW_ROWS = 20_000
 CV_FOLDS = 5
-CHEAP_FOLDS = 3  # when CV_FOLDS-fold trials are too costly for the budget
-MIN_TRIALS = 20  # trials the search should hold at the validation it chooses
 PATIENCE = 30
 PATIENCE_SHARE = 0.25  # of the search's time (budget × TUNE_SHARE) without improvement, besides PATIENCE trials
 SEARCH_ROWS = 500_000  # above this many training rows the search runs on a sample of them (stratified / grouped)
@@ -82,7 +77,6 @@ class TuneResult:
     history: list[dict[str, Any]] = field(default_factory=list)
     valid_std: float | None = None  # spread of the best trial's fold scores (CV only)
     valid_method: str = "none"
-    valid_choice: str | None = None  # why the validation is what it is, when the budget chose it
     valid_rows: int = 0
     valid_folds: int = 0
     search_rows: int = 0  # training rows the search saw (a sample of them on a big table); the final model sees all
@@ -104,46 +98,6 @@ def validation_for(train: Data, problem: str, seed: int) -> Validation:
             return Validation("cv", [(train.take(a), train.take(b)) for a, b in pairs])
     fit_rows, valid_rows = split(train, problem, VALID_FRACTION, seed)
     return Validation("holdout", [(train.take(fit_rows), train.take(valid_rows))])
-
-
-def affordable_folds(k: int, one_fit: float, fit_share: float, window: float, at_once: int) -> int:
-    """The folds a search can afford: `k` if `window` seconds hold MIN_TRIALS trials of k folds, else CHEAP_FOLDS if
-    they hold that many of those, else 1 (one holdout). `one_fit`: seconds of one fit on `fit_share` of the rows
-    (fit time taken as proportional to rows); a k-fold trial is k fits of (k-1)/k of them, at_once side by side."""
-
-    def trial_seconds(n: int) -> float:
-        return one_fit / fit_share * (n - 1) / n * n / max(1, min(at_once, n))
-
-    for n in (k, CHEAP_FOLDS):
-        if n <= k and window >= MIN_TRIALS * trial_seconds(n):
-            return n
-    return 1
-
-
-def affordable_validation(
-    algo: Algorithm, train: Data, validation: Validation, ctx: Context, deadline: float
-) -> tuple[Validation, str | None]:
-    """`validation` (k-fold), or fewer folds, or one holdout: what affordable_folds allows by one timed fit of the
-    library's defaults on its first fold. Also says what the timing chose (None: not cross-validated, not timed)."""
-    if validation.method != "cv":
-        return validation, None
-    fit_part, valid_part = validation.pairs[0]
-    timed = time.monotonic()
-    fitted = algo.fit(dict(algo.default_params(ctx)), fit_part, valid_part, ctx, Monitor(None, deadline))
-    one_fit = time.monotonic() - timed
-    algo.release(fitted.model)
-    window = max(0.0, deadline - time.monotonic())
-    k = len(validation.pairs)
-    chosen = affordable_folds(k, one_fit, len(fit_part) / len(train), window, ctx.folds_at_once)
-    cheap = folds(train, ctx.problem, chosen, ctx.seed) if 1 < chosen < k else None
-    timing = f"a default fit took {one_fit:.2f}s, {window:.0f}s of search left"
-    if chosen == k:
-        return validation, f"{k}-fold CV: {timing}"
-    if cheap is not None:
-        return Validation("cv", [(train.take(a), train.take(b)) for a, b in cheap]), f"{chosen}-fold CV: {timing}"
-    fit_rows, valid_rows = split(train, ctx.problem, VALID_FRACTION, ctx.seed)
-    holdout = Validation("holdout", [(train.take(fit_rows), train.take(valid_rows))])
-    return holdout, f"one holdout ({MIN_TRIALS} trials of {k} or {CHEAP_FOLDS} folds would not fit): {timing}"
 
 
 def search_sample(train: Data, problem: str, seed: int) -> Data:
@@ -192,9 +146,7 @@ def tune(
         return result, final
 
     searched = search_sample(train, ctx.problem, ctx.seed)
-    validation, valid_choice = affordable_validation(
-        algo, searched, validation_for(searched, ctx.problem, ctx.seed), ctx, deadline
-    )
+    validation = validation_for(searched, ctx.problem, ctx.seed)
     fit_fraction = len(validation.pairs[0][0]) / rows  # of the rows the final model trains on
     cv = validation.method == "cv"
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -419,7 +371,6 @@ def tune(
         history=history,
         valid_std=std,
         valid_method=validation.method,
-        valid_choice=valid_choice,
         valid_rows=validation.rows,
         valid_folds=len(validation.pairs),
         stopped_by=stop["by"] if len(ran) < tuning.trials else "trials",
