@@ -20,6 +20,10 @@
  * `large` serves `train-large`, where best_quality jobs go (TRAINING_QUEUE_BY_PRESET); a pool of STACK_POOL_SLOTS
  * (default 1) caps the trainings running at once. Every component shares the JWT secret and the execution API URL,
  * and Redis's visibility timeout is above the longest budget (see docs/deployment.md).
+ *
+ * `npm run stack -- --dask N`: also a Dask scheduler and N workers (one thread each, STACK_DASK_MEMORY each, default
+ * 2GiB) from the trainer's venv, and the Airflow Connection `automl_dask` naming the scheduler: a LightGBM or XGBoost
+ * table the trainer's memory estimate refuses trains its final model across them (see docs/deployment.md).
  */
 import { ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -32,6 +36,7 @@ import { freePort } from '../test/utils/net';
 import { airflowVenv, RealAirflow, sleep, treeRssMiB } from '../test/utils/real-airflow';
 import { STACK_CELERY_SERVICE_ENV, STACK_POOL, stackCelery } from '../test/utils/celery-stack';
 import { ROOT, SERVICE_MAIN } from '../test/utils/service-main';
+import { DaskCluster } from '../test/utils/dask-cluster';
 
 const ADMIN_URL = process.env.STACK_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const DIR = resolve(process.env.STACK_DIR ?? join(ROOT, '.data', 'stack'));
@@ -64,8 +69,18 @@ function executorArgument(): 'local' | 'celery' {
   return value;
 }
 
+function daskArgument(): number {
+  const at = process.argv.indexOf('--dask');
+  if (at < 0) return 0;
+  const workers = Number(process.argv[at + 1]);
+  if (!Number.isInteger(workers) || workers < 1 || workers > 16)
+    throw new Error(`--dask takes a number of workers, 1 to 16 (got ${process.argv[at + 1]})`);
+  return workers;
+}
+
 async function main(): Promise<void> {
   const demo = process.argv.includes('--demo');
+  const daskWorkers = daskArgument();
   const executor = executorArgument();
   const poolSlots = Number(process.env.STACK_POOL_SLOTS ?? '1');
   const celery =
@@ -120,6 +135,19 @@ async function main(): Promise<void> {
 
     const psk = `stack-${randomBytes(16).toString('hex')}`;
     await airflow.configureForService(psk, source.readerUrl, mlflow.url);
+    let dask: DaskCluster | undefined;
+    if (daskWorkers > 0) {
+      const memoryLimit = process.env.STACK_DASK_MEMORY ?? '2GiB';
+      dask = await DaskCluster.start({ dir: join(DIR, 'dask'), venv, workers: daskWorkers, memoryLimit });
+      stops.push(() => dask!.stop());
+      await airflow.setConnection({
+        connection_id: 'automl_dask',
+        conn_type: 'generic',
+        host: '127.0.0.1',
+        port: dask.port,
+      });
+      step(`Dask: scheduler ${dask.address}, ${daskWorkers} worker(s) of ${memoryLimit}; Connection automl_dask`);
+    }
     if (celery) {
       const pool = await airflow.api('POST', '/api/v2/pools', {
         name: STACK_POOL,
@@ -184,6 +212,7 @@ async function main(): Promise<void> {
       ...airflow.rssMiB().byProcess,
       mlflow: mlflow.rssMiB(),
       service: service.pid === undefined ? 0 : treeRssMiB(service.pid),
+      ...(dask ? Object.fromEntries(Object.entries(dask.rssMiB()).map(([name, mib]) => [`dask-${name}`, mib])) : {}),
     };
     const total = Object.values(memory).reduce((sum, mib) => sum + mib, 0);
     step(

@@ -20,15 +20,11 @@ from automl_trainer.prepare import Data, Preprocessing
 from automl_trainer.serving import Column, Features, Meta, Scorer
 from automl_trainer.spec import Tuning
 from automl_trainer.tune import (
-    CHEAP_FOLDS,
     CV_BELOW_ROWS,
     CV_FOLDS,
-    MIN_TRIALS,
     PATIENCE,
     TAIL_SECONDS,
     TUNE_SHARE,
-    affordable_folds,
-    affordable_validation,
     search_deadlines,
     tune,
     validation_for,
@@ -93,33 +89,6 @@ def test_validation_fits_the_data_size() -> None:
     )
     for fit, valid in validation_for(ranked, "ranking", 0).pairs:
         assert not set(fit.group.tolist()) & set(valid.group.tolist())  # type: ignore[union-attr]  # grouped
-
-
-def test_validation_fits_the_budget() -> None:
-    """A cross-validated search keeps its folds when MIN_TRIALS trials of them fit before the deadline (by one timed
-    fit of the defaults), takes CHEAP_FOLDS when only those fit, and one holdout when neither does."""
-    data, ctx = _binary(3000)
-    algo = get_algorithm("lightgbm_classifier")
-    cv = validation_for(data, "binary_classification", 0)
-    kept, why = affordable_validation(algo, data, cv, ctx, time.monotonic() + 3600)
-    assert kept is cv and why is not None and why.startswith(f"{CV_FOLDS}-fold CV: a default fit took ")
-    holdout, why = affordable_validation(algo, data, cv, ctx, time.monotonic())
-    assert holdout.method == "holdout" and len(holdout.pairs) == 1
-    assert why is not None and why.startswith("one holdout")
-    held = validation_for(_binary(CV_BELOW_ROWS + 100)[0], "binary_classification", 0)
-    assert affordable_validation(algo, data, held, ctx, time.monotonic()) == (held, None)  # a holdout: not timed
-
-
-def test_the_folds_a_search_affords() -> None:
-    """A 5-fold trial is 5 fits of 80 % of the rows; a 3-fold one, 3 fits of 67 %; folds side by side divide it."""
-    one_fit, share = 1.0, (CV_FOLDS - 1) / CV_FOLDS  # one fit of the defaults on a 5-fold split's fit rows
-    five, three = CV_FOLDS * one_fit, CHEAP_FOLDS * one_fit / share * (CHEAP_FOLDS - 1) / CHEAP_FOLDS
-    assert affordable_folds(CV_FOLDS, one_fit, share, MIN_TRIALS * five, 1) == CV_FOLDS
-    assert affordable_folds(CV_FOLDS, one_fit, share, MIN_TRIALS * five * 0.99, 1) == CHEAP_FOLDS
-    assert affordable_folds(CV_FOLDS, one_fit, share, MIN_TRIALS * three, 1) == CHEAP_FOLDS
-    assert affordable_folds(CV_FOLDS, one_fit, share, MIN_TRIALS * three * 0.99, 1) == 1
-    assert affordable_folds(CV_FOLDS, one_fit, share, MIN_TRIALS * five / 2, 2) == CV_FOLDS  # two folds at once
-    assert affordable_folds(CHEAP_FOLDS, one_fit, share, 0.0, 1) == 1
 
 
 def _test_auc(model_params: dict[str, object], n: int = 2000) -> float:

@@ -62,6 +62,7 @@ ENV_ALLOWLIST = (
     "AUTOML_TRAINER_MAX_MEMORY",
     "AUTOML_TRAINER_THREADS",
     "DASK_SCHEDULER_ADDRESS",
+    "AUTOML_DASK_FORCE",
 )
 # A Dask scheduler's default port, for a Connection that names none.
 DASK_SCHEDULER_PORT = 8786

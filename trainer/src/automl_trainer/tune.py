@@ -10,10 +10,7 @@ the search's time has passed since it last improved (a long budget is used while
 
 Validation fits the data size: below CV_BELOW_ROWS training rows each trial is scored by k-fold cross-validation
 (stratified for classification and labelled anomalies, grouped for ranking), above it on one holdout (20 %). Above
-SEARCH_ROWS the search runs on a sample of that many rows; the final model trains on every row. Validation also fits
-the budget: before a cross-validated search one fit of the library's defaults on the first fold is timed, and when
-the search's time would not hold MIN_TRIALS trials of CV_FOLDS folds it uses CHEAP_FOLDS folds, or one holdout when
-not even those would fit (the timed fit is the measure; trials vary around it).
+SEARCH_ROWS the search runs on a sample of that many rows; the final model trains on every row.
 
 Trial 0 is the library's defaults, then a few known strong configurations (the algorithm's starting points),
 then TPE (multivariate, seeded); a holdout trial reports its metric every boosting round / pass to a median pruner,
@@ -32,6 +29,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -51,8 +49,6 @@ TAIL_SECONDS = 8.0  # at least this much of the budget is kept after the search 
 # registration (a model upload and a registry round trip) and the report's minimum
 CV_BELOW_ROWS = 20_000
 CV_FOLDS = 5
-CHEAP_FOLDS = 3  # when CV_FOLDS-fold trials are too costly for the budget
-MIN_TRIALS = 20  # trials the search should hold at the validation it chooses
 PATIENCE = 30
 PATIENCE_SHARE = 0.25  # of the search's time (budget × TUNE_SHARE) without improvement, besides PATIENCE trials
 SEARCH_ROWS = 500_000  # above this many training rows the search runs on a sample of them (stratified / grouped)
@@ -81,7 +77,6 @@ class TuneResult:
     history: list[dict[str, Any]] = field(default_factory=list)
     valid_std: float | None = None  # spread of the best trial's fold scores (CV only)
     valid_method: str = "none"
-    valid_choice: str | None = None  # why the validation is what it is, when the budget chose it
     valid_rows: int = 0
     valid_folds: int = 0
     search_rows: int = 0  # training rows the search saw (a sample of them on a big table); the final model sees all
@@ -105,46 +100,6 @@ def validation_for(train: Data, problem: str, seed: int) -> Validation:
     return Validation("holdout", [(train.take(fit_rows), train.take(valid_rows))])
 
 
-def affordable_folds(k: int, one_fit: float, fit_share: float, window: float, at_once: int) -> int:
-    """The folds a search can afford: `k` if `window` seconds hold MIN_TRIALS trials of k folds, else CHEAP_FOLDS if
-    they hold that many of those, else 1 (one holdout). `one_fit`: seconds of one fit on `fit_share` of the rows
-    (fit time taken as proportional to rows); a k-fold trial is k fits of (k-1)/k of them, at_once side by side."""
-
-    def trial_seconds(n: int) -> float:
-        return one_fit / fit_share * (n - 1) / n * n / max(1, min(at_once, n))
-
-    for n in (k, CHEAP_FOLDS):
-        if n <= k and window >= MIN_TRIALS * trial_seconds(n):
-            return n
-    return 1
-
-
-def affordable_validation(
-    algo: Algorithm, train: Data, validation: Validation, ctx: Context, deadline: float
-) -> tuple[Validation, str | None]:
-    """`validation` (k-fold), or fewer folds, or one holdout: what affordable_folds allows by one timed fit of the
-    library's defaults on its first fold. Also says what the timing chose (None: not cross-validated, not timed)."""
-    if validation.method != "cv":
-        return validation, None
-    fit_part, valid_part = validation.pairs[0]
-    timed = time.monotonic()
-    fitted = algo.fit(dict(algo.default_params(ctx)), fit_part, valid_part, ctx, Monitor(None, deadline))
-    one_fit = time.monotonic() - timed
-    algo.release(fitted.model)
-    window = max(0.0, deadline - time.monotonic())
-    k = len(validation.pairs)
-    chosen = affordable_folds(k, one_fit, len(fit_part) / len(train), window, ctx.folds_at_once)
-    cheap = folds(train, ctx.problem, chosen, ctx.seed) if 1 < chosen < k else None
-    timing = f"a default fit took {one_fit:.2f}s, {window:.0f}s of search left"
-    if chosen == k:
-        return validation, f"{k}-fold CV: {timing}"
-    if cheap is not None:
-        return Validation("cv", [(train.take(a), train.take(b)) for a, b in cheap]), f"{chosen}-fold CV: {timing}"
-    fit_rows, valid_rows = split(train, ctx.problem, VALID_FRACTION, ctx.seed)
-    holdout = Validation("holdout", [(train.take(fit_rows), train.take(valid_rows))])
-    return holdout, f"one holdout ({MIN_TRIALS} trials of {k} or {CHEAP_FOLDS} folds would not fit): {timing}"
-
-
 def search_sample(train: Data, problem: str, seed: int) -> Data:
     """The rows the search runs on: all of them up to SEARCH_ROWS, else a sample of about that many, drawn the way
     the test rows were (stratified for classification, whole groups for ranking)."""
@@ -161,9 +116,22 @@ def search_deadlines(started: float, budget: float) -> tuple[float, float]:
     return min(started + budget * TUNE_SHARE, tail), min(started + budget * REFIT_BY, tail)
 
 
-def tune(algo: Algorithm, train: Data, ctx: Context, tuning: Any, started: float) -> tuple[TuneResult, Fitted]:
+def tune(
+    algo: Algorithm,
+    train: Data,
+    ctx: Context,
+    tuning: Any,
+    started: float,
+    train_rows: int | None = None,
+    final_fit: Callable[[dict[str, Any]], Fitted] | None = None,
+) -> tuple[TuneResult, Fitted]:
     """Search, then refit the best parameters on all of `train`. `started`: when the trainer started (the budget's
-    clock). Returns the search summary and the final model."""
+    clock). Returns the search summary and the final model.
+
+    With `final_fit` (a table trained on a Dask cluster), `train` is a sample of `train_rows` training rows held
+    elsewhere and the final model is always `final_fit(params)` with the best trial's parameters and rounds, scaled
+    to `train_rows`."""
+    rows = train_rows or len(train)
     t0 = time.monotonic()
     budget = tuning.time_budget_minutes * 60.0
     deadline, refit_by = search_deadlines(started, budget)
@@ -178,10 +146,8 @@ def tune(algo: Algorithm, train: Data, ctx: Context, tuning: Any, started: float
         return result, final
 
     searched = search_sample(train, ctx.problem, ctx.seed)
-    validation, valid_choice = affordable_validation(
-        algo, searched, validation_for(searched, ctx.problem, ctx.seed), ctx, deadline
-    )
-    fit_fraction = len(validation.pairs[0][0]) / len(train)  # of the rows the final model trains on
+    validation = validation_for(searched, ctx.problem, ctx.seed)
+    fit_fraction = len(validation.pairs[0][0]) / rows  # of the rows the final model trains on
     cv = validation.method == "cv"
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(
@@ -192,7 +158,8 @@ def tune(algo: Algorithm, train: Data, ctx: Context, tuning: Any, started: float
     for point in algo.starting_points(ctx):
         study.enqueue_trial(point, skip_if_exists=True)
 
-    bags = cv and algo.bags  # the final model will be the best trial's fold models (or an ensemble's): no refit
+    # The final model will be the best trial's fold models (or an ensemble's): no refit. Not when it trains elsewhere.
+    bags = cv and algo.bags and final_fit is None
     at_once = max(1, min(ctx.folds_at_once, len(validation.pairs))) if cv else 1
     pool = ThreadPoolExecutor(max_workers=at_once) if at_once > 1 else None  # the libraries release the GIL
     # The best whole trials so far, best first (ensemble.CANDIDATES of them when the final model bags, to ensemble;
@@ -256,7 +223,7 @@ def tune(algo: Algorithm, train: Data, ctx: Context, tuning: Any, started: float
         value = float(np.mean(values))
         # What refitting these parameters on every training row would take: one fold's time, scaled by rows.
         one_fit = (time.monotonic() - trial_started) * at_once / len(values)
-        trial.set_user_attr("refit_seconds", one_fit * len(train) / len(validation.pairs[0][0]))
+        trial.set_user_attr("refit_seconds", one_fit * rows / len(validation.pairs[0][0]))
         trial.set_user_attr("rounds", round(float(np.mean(rounds))) if rounds else None)
         trial.set_user_attr("cut", cut)
         trial.set_user_attr("folds", len(values))
@@ -372,6 +339,7 @@ def tune(algo: Algorithm, train: Data, ctx: Context, tuning: Any, started: float
         final = Fitted(model=Bag(top["models"]), rounds=rounds)
     elif (
         not cv
+        and final_fit is None
         and top is not None
         and best is not None
         and time.monotonic() + float(best.user_attrs.get("refit_seconds") or 0.0) > refit_by
@@ -389,7 +357,11 @@ def tune(algo: Algorithm, train: Data, ctx: Context, tuning: Any, started: float
             release(k["models"])
         final_model = "refit on every training row"
         final_params = algo.refit_params(params, Fitted(model=None, rounds=rounds), fit_fraction)
-        final = algo.fit(final_params, train, None, ctx, Monitor(None, math.inf))
+        if final_fit is not None:
+            final_model = "refit on every training row across the Dask cluster"
+            final = final_fit(final_params)
+        else:
+            final = algo.fit(final_params, train, None, ctx, Monitor(None, math.inf))
     result = TuneResult(
         params=final_params,
         trials_run=len(ran),
@@ -399,7 +371,6 @@ def tune(algo: Algorithm, train: Data, ctx: Context, tuning: Any, started: float
         history=history,
         valid_std=std,
         valid_method=validation.method,
-        valid_choice=valid_choice,
         valid_rows=validation.rows,
         valid_folds=len(validation.pairs),
         stopped_by=stop["by"] if len(ran) < tuning.trials else "trials",

@@ -192,6 +192,30 @@ class LightGBM(Boosting):
         rounds = model.best_iteration_ if valid is not None and model.best_iteration_ else None
         return Fitted(model=model, rounds=rounds)
 
+    def on_cluster(self, client: Any, params: dict[str, Any], ctx: Context, x: Any, y: Any, minutes: int) -> Any:
+        """The model trained by `lightgbm.dask` on the Dask collections x, y (every worker holding partitions trains
+        on its own; `minutes`: the workers' socket time-out), as the local LGBM model `fit` gives."""
+        import warnings
+
+        import lightgbm as lgb
+
+        # Each Dask worker trains on its own threads (its nthreads), which lightgbm.dask says of n_jobs every time.
+        warnings.filterwarnings("ignore", message="Parameter n_jobs will be ignored", category=UserWarning)
+        common: dict[str, Any] = {
+            "n_estimators": MAX_ROUNDS,
+            "subsample_freq": 1,
+            "random_state": ctx.seed,
+            "verbose": -1,
+            "time_out": minutes,
+        }
+        common.update(params)
+        if ctx.problem == "regression":
+            model: Any = lgb.DaskLGBMRegressor(client=client, objective="regression", **common)
+        else:
+            model = lgb.DaskLGBMClassifier(client=client, **common)
+        model.fit(x, y, categorical_feature=ctx.categorical or "auto")
+        return model.to_local()
+
     def _save(self, model: Any, path: str) -> None:
         model.booster_.save_model(path)  # up to the early-stopped best iteration, when there is one
 
@@ -299,6 +323,37 @@ class XGBoost(Boosting):
             # ("Unknown metric function ['auc', 'logloss']")
             model.set_params(callbacks=None, early_stopping_rounds=None, eval_metric=None)
         return Fitted(model=model, rounds=rounds)
+
+    def on_cluster(self, client: Any, params: dict[str, Any], ctx: Context, x: Any, y: Any, minutes: int) -> Any:
+        """The model trained by `xgboost.dask` on the Dask collections x, y, as the local XGB model `fit` gives."""
+        import tempfile
+
+        import xgboost as xgb
+        import xgboost.dask
+
+        categorical = set(ctx.categorical)
+        common: dict[str, Any] = {
+            "n_estimators": MAX_ROUNDS,
+            "tree_method": "hist",
+            "enable_categorical": bool(categorical),
+            "feature_types": ["c" if f in categorical else "q" for f in ctx.keys],
+            "random_state": ctx.seed,
+        }
+        common.update(params)
+        if ctx.problem == "regression":
+            model: Any = xgb.dask.DaskXGBRegressor(objective="reg:squarederror", **common)
+            local: Any = xgb.XGBRegressor()
+        else:
+            objective = "multi:softprob" if ctx.problem == "multiclass_classification" else "binary:logistic"
+            model = xgb.dask.DaskXGBClassifier(objective=objective, **common)
+            local = xgb.XGBClassifier()
+        model.client = client
+        model.fit(x, y, verbose=False)
+        with tempfile.TemporaryDirectory() as directory:
+            path = os.path.join(directory, "model.ubj")
+            model.save_model(path)
+            local.load_model(path)
+        return local
 
     def _booster(self, model: Any) -> Any:
         """The Booster up to the early-stopped best round (a fold model keeps the rounds after it, which the
