@@ -9,6 +9,7 @@ from __future__ import annotations
 import decimal
 import json
 import os
+import shutil
 import subprocess
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -225,3 +226,47 @@ def test_registered_model_scores_raw_rows_in_its_own_environment(
     assert cli.returncode == 0, cli.stderr[-3000:]
     printed = json.loads(out.read_text())["predictions"]
     assert printed == predicted["values"][:8]
+
+
+def test_an_ensembles_weighted_bag_scores_raw_rows_in_its_own_environment(
+    trained: dict[str, Future[tuple[dict[str, Any], TrainerRun]]], pg_url: str, tmp_path: Path
+) -> None:
+    """An ensemble of trials is registered as a bag of fold models with `bag_weights` in features.json: here the
+    multiclass LightGBM job's own bag of five, weighted as the ensemble selection would weight it. In the model's
+    own venv it loads and scores raw rows as the trainer's serving code does in-process, and the weights count."""
+    spec, run = trained["lightgbm_classifier"].result()
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert run.result is not None
+    uri = f"models:/{spec['registered_model_name']}/{run.result['model_version']}"
+    local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(tmp_path / "model")))
+    weighted = tmp_path / "weighted"
+    shutil.copytree(local, weighted)
+    features_path = weighted / "artifacts" / "features.json"
+    features = json.loads(features_path.read_text())
+    members = features["extra"]["bag"]
+    assert len(members) == 5 and "bag_weights" not in features["extra"]  # the CV search's fold models
+    features["extra"]["bag_weights"] = [0.6] + [0.4 / (len(members) - 1)] * (len(members) - 1)
+    features_path.write_text(json.dumps(features))
+
+    rows = raw_rows(pg_url)
+    here = {
+        name: mlflow.pyfunc.load_model(str(path)).predict(rows, params={"predict_method": "predict_proba"})
+        for name, path in (("plain", local), ("weighted", weighted))
+    }
+    assert not np.allclose(here["plain"].to_numpy(), here["weighted"].to_numpy())  # the weights count
+    rows_path = tmp_path / "rows.json"
+    rows.to_json(rows_path, orient="table", index=False)
+    venv = model_venv(local / "requirements.txt")
+    answer = subprocess.run(
+        [str(venv / "bin" / "python"), str(Path(__file__).with_name("score_anywhere.py")), str(weighted),
+         str(rows_path), TEMP, PRICE, SHAPE],
+        env={**os.environ, "PYTHONPATH": ""}, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert answer.returncode == 0, answer.stderr[-3000:]
+    seen = json.loads(answer.stdout.strip().splitlines()[-1])
+    assert seen["trainer_importable"] is False
+    proba = seen["predict_proba"]["by_column"]
+    there = np.array([proba[str(c)] for c in here["weighted"].columns]).T
+    np.testing.assert_allclose(there, here["weighted"].to_numpy(), rtol=1e-6, atol=1e-9)
+    labels = seen["predict"]["values"]
+    assert labels == [str(c) for c in here["weighted"].columns[here["weighted"].to_numpy().argmax(axis=1)]]
