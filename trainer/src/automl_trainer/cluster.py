@@ -50,7 +50,15 @@ import sqlalchemy as sa
 from automl_trainer.algorithms.base import Algorithm, Context, Fitted
 from automl_trainer.errors import TrainerError
 from automl_trainer.evaluate import OBJECTIVES, evaluate
-from automl_trainer.guard import Finished, Guarded, bootstrap_std, fit_guard, gate, output_range
+from automl_trainer.guard import (
+    Finished,
+    Guarded,
+    add_validation_metrics,
+    bootstrap_std,
+    fit_guard,
+    gate,
+    output_range,
+)
 from automl_trainer.load import Source, TableName, _first_line, _read_adbc, build_query, postgresql_sql, table_parts
 from automl_trainer.memory import UNLIMITED, Estimate, human
 from automl_trainer.prepare import MAX_CATEGORIES, Data, Preprocessing, describe_features
@@ -508,15 +516,7 @@ def finish(
     metrics = evaluate(ctx.problem, Data(X=pd.DataFrame(index=pd.RangeIndex(len(test_y))), y=test_y), test_scores,
                        threshold)  # fmt: skip
     objective = OBJECTIVES[ctx.problem][0]
-    for name, value in valid_metrics.items():
-        if name != objective:
-            metrics[name if name.startswith("warning_") else f"validation_{name}"] = value
-    if result.best_valid is not None:
-        metrics[f"validation_{objective}"] = float(result.best_valid)
-        if result.valid_std is not None:
-            metrics[f"validation_{objective}_std"] = float(result.valid_std)
-    if guard.threshold is not None:
-        metrics["decision_threshold"] = guard.threshold
+    add_validation_metrics(metrics, valid_metrics, result, guard, objective)
     scored = Data(X=pd.DataFrame(index=pd.RangeIndex(len(test_y))), y=test_y)
     spread = bootstrap_std(ctx.problem, objective, scored, test_scores, ctx.seed)
     ratio = gate(ctx.problem, result.best_valid, result.valid_std, metrics.get(objective), spread)

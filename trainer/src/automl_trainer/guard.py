@@ -264,6 +264,22 @@ def gate(problem: str, valid: float | None, valid_std: float | None, test: float
     return 0.0
 
 
+def add_validation_metrics(
+    metrics: dict[str, float], valid_metrics: dict[str, float], result: TuneResult, guard: Guard, objective: str
+) -> None:
+    """The guarded model's validation metrics (as validation_<name>, warnings as they are), the search's own
+    estimate of the objective (the folds' mean and spread) and the decision threshold, added to the test `metrics`."""
+    for name, value in valid_metrics.items():
+        if name != objective:  # validation_<objective> is the search's own estimate
+            metrics[name if name.startswith("warning_") else f"validation_{name}"] = value
+    if result.best_valid is not None:
+        metrics[f"validation_{objective}"] = float(result.best_valid)
+        if result.valid_std is not None:
+            metrics[f"validation_{objective}_std"] = float(result.valid_std)
+    if guard.threshold is not None:
+        metrics["decision_threshold"] = guard.threshold
+
+
 def finish(
     algo: Algorithm, result: TuneResult, final: Fitted, train: Data, test: Data, ctx: Context, budget_end: float
 ) -> Finished:
@@ -275,15 +291,7 @@ def finish(
     scores = guarded.predict(final.model, test, ctx)
     metrics = evaluate(ctx.problem, test, scores, threshold)
     objective = OBJECTIVES[ctx.problem][0]
-    for name, value in valid_metrics.items():
-        if name != objective:  # validation_<objective> is the search's own estimate (the folds' mean and spread)
-            metrics[name if name.startswith("warning_") else f"validation_{name}"] = value
-    if result.best_valid is not None:
-        metrics[f"validation_{objective}"] = float(result.best_valid)
-        if result.valid_std is not None:
-            metrics[f"validation_{objective}_std"] = float(result.valid_std)
-    if guard.threshold is not None:
-        metrics["decision_threshold"] = guard.threshold
+    add_validation_metrics(metrics, valid_metrics, result, guard, objective)
     finished = Finished(guarded, final.model, scores, metrics, params, warnings)
     if ctx.problem not in ("binary_classification", "multiclass_classification", "regression", "ranking"):
         return finished

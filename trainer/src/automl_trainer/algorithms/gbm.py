@@ -271,19 +271,22 @@ class XGBoost(Boosting):
             "reg_lambda": trial.suggest_float("reg_lambda", 1e-3, 10.0, log=True),
         }
 
-    def _estimator(self, params: dict[str, Any], ctx: Context, extra: dict[str, Any]) -> Any:
-        import xgboost as xgb
-
+    @staticmethod
+    def _trees(ctx: Context) -> dict[str, Any]:
+        """What every XGBoost model here is given, locally or on a Dask cluster: hist trees, categories as such."""
         categorical = set(ctx.categorical)
-        common: dict[str, Any] = {
+        return {
             "n_estimators": MAX_ROUNDS,
             "tree_method": "hist",
             "enable_categorical": bool(categorical),
             "feature_types": ["c" if f in categorical else "q" for f in ctx.keys],
-            "n_jobs": ctx.threads,
             "random_state": ctx.seed,
-            "eval_metric": self._metrics(ctx),
         }
+
+    def _estimator(self, params: dict[str, Any], ctx: Context, extra: dict[str, Any]) -> Any:
+        import xgboost as xgb
+
+        common: dict[str, Any] = {**self._trees(ctx), "n_jobs": ctx.threads, "eval_metric": self._metrics(ctx)}
         common.update(params)
         common.update(extra)
         if ctx.problem == "ranking":
@@ -331,15 +334,7 @@ class XGBoost(Boosting):
         import xgboost as xgb
         import xgboost.dask
 
-        categorical = set(ctx.categorical)
-        common: dict[str, Any] = {
-            "n_estimators": MAX_ROUNDS,
-            "tree_method": "hist",
-            "enable_categorical": bool(categorical),
-            "feature_types": ["c" if f in categorical else "q" for f in ctx.keys],
-            "random_state": ctx.seed,
-        }
-        common.update(params)
+        common: dict[str, Any] = {**self._trees(ctx), **params}
         if ctx.problem == "regression":
             model: Any = xgb.dask.DaskXGBRegressor(objective="reg:squarederror", **common)
             local: Any = xgb.XGBRegressor()
